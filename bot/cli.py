@@ -1,0 +1,110 @@
+"""The ``releasebot`` command line: parses arguments, builds what it needs, prints results.
+
+Each command lives in ``bot/commands/<name>.py`` as ``run(args, settings) -> int``; this module only
+declares the arguments and dispatches, importing a command's module when it is chosen so that
+``releasebot --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+from pydantic import ValidationError
+
+from bot.config import load_settings
+
+DESCRIPTION = (
+    "releasebot: model releases and rollbacks, run from Slack by versioned runbooks, "
+    "kept as a tamper-evident decision trail."
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="releasebot", description=DESCRIPTION)
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    check = commands.add_parser(
+        "check",
+        help="validate every runbook and template",
+        description="Validate every runbook (RELEASEBOT_RUNBOOKS) and template "
+        "(RELEASEBOT_TEMPLATES). Exit 0 with a summary, or 1 with one "
+        "'path:line: field: message' per problem.",
+    )
+    check.set_defaults(module="check")
+
+    preview = commands.add_parser(
+        "preview",
+        help="render a template with sample data and print its Block Kit JSON",
+        description="Render TEMPLATE (a name such as rollback_recommendation) with sample data "
+        "drawn from a runbook and print the Block Kit JSON Slack would receive.",
+    )
+    preview.add_argument("template", metavar="TEMPLATE", help="template name, e.g. readiness_checklist")
+    preview.add_argument("--runbook", required=True, metavar="ID", help="runbook id")
+    preview.set_defaults(module="preview")
+
+    evaluate = commands.add_parser(
+        "evaluate",
+        help="dry-run a whole decision for given metric samples",
+        description="Evaluate every rollback criterion of a runbook against samples and print "
+        "what would be declared, which path would be recommended and why, and who must approve.",
+    )
+    evaluate.add_argument("--runbook", required=True, metavar="ID", help="runbook id")
+    evaluate.add_argument(
+        "--samples",
+        required=True,
+        metavar="FILE",
+        help='JSON file {"samples": [{"metric", "value", "at"}, ...]}; "-" reads stdin',
+    )
+    evaluate.add_argument(
+        "--now", metavar="ISO-8601", help="evaluation time (default: the latest sample's time)"
+    )
+    evaluate.add_argument("--json", action="store_true", help="print one JSON object")
+    evaluate.set_defaults(module="evaluate")
+
+    trail = commands.add_parser("trail", help="verify or export the decision trail")
+    trail_commands = trail.add_subparsers(dest="trail_command", metavar="ACTION", required=True)
+    verify = trail_commands.add_parser(
+        "verify",
+        help="re-compute the hash chain",
+        description="Re-compute the trail's hash chain. Exit 0 when intact; otherwise name the "
+        "first altered, inserted or deleted event and exit 1.",
+    )
+    verify.add_argument("--quiet", action="store_true", help="no progress output")
+    verify.set_defaults(module="trail_verify")
+    export = trail_commands.add_parser(
+        "export",
+        help="print the trail of one release, rollback or drill",
+        description="Print the trail of one SUBJECT (e.g. release:ranking-model:v2.4.0) in order.",
+    )
+    export.add_argument("subject", metavar="SUBJECT", help="e.g. release:ranking-model:v2.4.0")
+    export.add_argument("--format", choices=["md", "json"], default="md")
+    export.set_defaults(module="trail_export")
+
+    db = commands.add_parser("db", help="database maintenance")
+    db_commands = db.add_subparsers(dest="db_command", metavar="ACTION", required=True)
+    upgrade = db_commands.add_parser("upgrade", help="apply schema migrations")
+    upgrade.add_argument("--revision", default="head", help="target revision (default: head)")
+    upgrade.set_defaults(module="db_upgrade")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        settings = load_settings()
+    except ValidationError as error:
+        for problem in error.errors():
+            name = ".".join(str(part) for part in problem["loc"])
+            print(f"releasebot: configuration: {name}: {problem['msg']}", file=sys.stderr)
+        return 2
+    command = importlib.import_module(f"bot.commands.{args.module}")
+    result: int = command.run(args, settings)
+    return result
+
+
+if __name__ == "__main__":
+    sys.exit(main())
