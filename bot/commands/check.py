@@ -1,0 +1,31 @@
+"""``releasebot check``: validate every runbook and template."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from bot.config import Settings
+from bot.render import template_problems
+from bot.runbook_files import load_runbooks
+
+
+def run(args: argparse.Namespace, settings: Settings) -> int:
+    runbook_set = load_runbooks(settings.runbooks_dir)
+    problems = [str(problem) for problem in runbook_set.problems]
+    templates = template_problems(settings.templates_dir)
+    problems.extend(f"{p.path}:{p.line}: {p.field}: {p.message}" for p in templates)
+    if problems:
+        for problem in problems:
+            print(problem)
+        print(f"releasebot check: {len(problems)} problem(s)", file=sys.stderr)
+        return 1
+    names = ", ".join(
+        f"{runbook_id} v{runbook.version}" for runbook_id, runbook in sorted(runbook_set.runbooks.items())
+    )
+    count = len(list(settings.templates_dir.glob("*.json.j2")))
+    print(
+        f"ok: {len(runbook_set.runbooks)} runbook(s) ({names or 'none'}) "
+        f"and {count} template(s) are valid"
+    )
+    return 0

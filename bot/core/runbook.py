@@ -1,0 +1,396 @@
+"""The runbook schema: a team's release and rollback policy, as validated, immutable values.
+
+Runbooks are the users' own YAML files, so every model here forbids unknown keys (a typo must
+not pass silently). Defaults that depend on the runbook's risk tier are filled in before
+validation (see ``_apply_defaults``), so that downstream code always sees complete values.
+Checks that span several parts of a runbook (a gate owner naming an undefined role, say) are
+``policy_problems``: they return every problem with its location instead of stopping at the first.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from datetime import time, timedelta
+from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import (
+    BaseModel,
+    AfterValidator,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PositiveInt,
+    model_validator,
+)
+
+from bot.core.durations import parse_duration
+
+Severity = Literal["low", "medium", "high", "critical"]
+SEVERITY_ORDER: dict[str, int] = {"low": 1, "medium": 2, "high": 3, "critical": 4}
+RiskTier = Literal["standard", "high"]
+PathKind = Literal[
+    "feature_flag", "model_replacement", "data_rollback", "traffic_shift", "config_revert", "other"
+]
+Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+
+Slug = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_.-]{0,63}$")]
+RoleName = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,63}$")]
+MetricName = Annotated[str, Field(pattern=r"^[A-Za-z_:][A-Za-z0-9_:.]{0,127}$")]
+ChannelId = Annotated[str, Field(pattern=r"^[CGD][A-Z0-9]{2,}$")]
+UserId = Annotated[str, Field(pattern=r"^[UW][A-Z0-9]{2,}$")]
+MemberId = Annotated[str, Field(pattern=r"^[UWS][A-Z0-9]{2,}$")]  # user or user group
+
+
+def _duration(value: object) -> timedelta:
+    return parse_duration(value)
+
+
+def _sustain(value: object) -> int | timedelta:
+    if isinstance(value, bool):
+        raise ValueError("expected a number of consecutive samples or a duration such as '5m'")
+    if isinstance(value, int):
+        if value < 1:
+            raise ValueError("a number of consecutive samples must be at least 1")
+        return value
+    try:
+        return parse_duration(value)
+    except ValueError:
+        raise ValueError(
+            f"expected a number of consecutive samples or a duration such as '5m', got {value!r}"
+        ) from None
+
+
+def _time_zone(value: str) -> str:
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"unknown time zone {value!r}") from None
+    return value
+
+
+Duration = Annotated[timedelta, BeforeValidator(_duration)]
+TimeZoneName = Annotated[str, AfterValidator(_time_zone)]
+Sustain = Annotated[int | timedelta, BeforeValidator(_sustain)]
+Rating = Annotated[int, Field(ge=0, le=5)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Defaults(_Strict):
+    """Values used wherever a criterion or approval rule leaves them out."""
+
+    sustain: Sustain | None = None
+    stale_after: Duration | None = None
+    severity: Severity | None = None
+    approval_expires_after: Duration | None = None
+    allow_self_approval: bool | None = None
+    reject_blocks: bool | None = None
+    cooldown: Duration | None = None
+    min_quorum: PositiveInt | None = None
+    allow_auto_execute: bool | None = None
+
+
+TIER_DEFAULTS: dict[str, dict[str, Any]] = {
+    "standard": {
+        "sustain": 3,
+        "stale_after": "10m",
+        "severity": "medium",
+        "approval_expires_after": "30m",
+        "allow_self_approval": False,
+        "reject_blocks": False,
+        "cooldown": "30m",
+        "min_quorum": 1,
+        "allow_auto_execute": True,
+    },
+    # High-risk runbooks roll back sooner, listen to a single Reject, need two people and
+    # never execute without explicit approval unless their own defaults say otherwise.
+    "high": {
+        "sustain": 2,
+        "stale_after": "5m",
+        "severity": "high",
+        "approval_expires_after": "15m",
+        "allow_self_approval": False,
+        "reject_blocks": True,
+        "cooldown": "1h",
+        "min_quorum": 2,
+        "allow_auto_execute": False,
+    },
+}
+
+
+class Criterion(_Strict):
+    """A rollback trigger: breach beyond threshold + margin, sustained; clear inside - margin."""
+
+    metric: MetricName
+    above: float | None = None
+    below: float | None = None
+    margin: float = Field(ge=0)
+    sustain: Sustain
+    stale_after: Duration
+    severity: Severity
+    bounds: tuple[float, float] = (0.0, math.inf)
+    description: str | None = None
+
+    @model_validator(mode="after")
+    def _one_direction(self) -> Criterion:
+        if (self.above is None) == (self.below is None):
+            raise ValueError("give exactly one of 'above' or 'below'")
+        if not math.isfinite(self.threshold) or not math.isfinite(self.margin):
+            raise ValueError("threshold and margin must be finite numbers")
+        if self.bounds[0] >= self.bounds[1]:
+            raise ValueError("bounds must be [lowest, highest] with lowest < highest")
+        return self
+
+    @property
+    def direction(self) -> Literal["above", "below"]:
+        return "above" if self.above is not None else "below"
+
+    @property
+    def threshold(self) -> float:
+        return self.above if self.above is not None else self.below  # type: ignore[return-value]
+
+    @property
+    def breach_point(self) -> float:
+        """The value a sample must go beyond to count towards a breach."""
+        if self.direction == "above":
+            return self.threshold + self.margin
+        return self.threshold - self.margin
+
+    @property
+    def clear_point(self) -> float:
+        """The value a sample must come back inside for a breach to clear."""
+        if self.direction == "above":
+            return self.threshold - self.margin
+        return self.threshold + self.margin
+
+
+class Impact(_Strict):
+    """Ratings from 0 (none) to 5 (severe) of what taking a path costs the business."""
+
+    revenue: Rating
+    customer: Rating
+    regulatory: Rating
+
+
+class ImpactWeights(_Strict):
+    revenue: float = Field(1.0, ge=0)
+    customer: float = Field(1.0, ge=0)
+    regulatory: float = Field(1.0, ge=0)
+
+    @model_validator(mode="after")
+    def _not_all_zero(self) -> ImpactWeights:
+        if self.revenue + self.customer + self.regulatory <= 0:
+            raise ValueError("at least one impact weight must be positive")
+        return self
+
+
+class ApprovalRule(_Strict):
+    """Who must approve: minimum approvals per role, a total quorum, and the rule's limits."""
+
+    roles: dict[RoleName, Annotated[int, Field(ge=0)]] = Field(min_length=1)
+    quorum: PositiveInt | None = None
+    allow_self_approval: bool
+    reject_blocks: bool
+    expires_after: Duration
+    escalate_to: list[RoleName] = Field(default_factory=list)
+    escalate_after: Duration | None = None
+
+    @model_validator(mode="after")
+    def _quorum_reachable(self) -> ApprovalRule:
+        if self.quorum is not None and self.quorum < sum(self.roles.values()):
+            raise ValueError(
+                f"quorum {self.quorum} is below the per-role minimums, "
+                f"which add up to {sum(self.roles.values())}"
+            )
+        if self.required_total < 1:
+            raise ValueError("an approval rule needs a quorum of at least 1")
+        return self
+
+    @property
+    def required_total(self) -> int:
+        """The number of approvals needed in all."""
+        return self.quorum if self.quorum is not None else sum(self.roles.values())
+
+
+class TimeWindow(_Strict):
+    days: list[Weekday] = Field(
+        default_factory=lambda: ["mon", "tue", "wed", "thu", "fri", "sat", "sun"], min_length=1
+    )
+    start: time = time(0, 0)
+    end: time = time(23, 59, 59)
+    timezone: TimeZoneName = "UTC"
+
+
+class AutoExecute(_Strict):
+    """Pre-approval: inside these boundaries the path runs unless someone holds it."""
+
+    max_severity: Severity
+    window: TimeWindow | None = None
+    veto_window: Duration = timedelta(minutes=5)
+
+
+class WebhookExecutor(_Strict):
+    type: Literal["webhook"]
+    url: str = Field(pattern=r"^https?://\S+$")
+    payload: dict[str, Any] = Field(default_factory=dict)
+    secret_env: str | None = Field(None, pattern=r"^[A-Z_][A-Z0-9_]*$")
+    timeout: Duration = timedelta(seconds=10)
+    retries: int = Field(3, ge=0, le=10)
+
+
+class CommandExecutor(_Strict):
+    type: Literal["command"]
+    argv: list[str] = Field(min_length=1)
+    timeout: Duration = timedelta(seconds=60)
+
+
+class DryRunExecutor(_Strict):
+    type: Literal["dry-run"]
+    note: str | None = None
+
+
+Executor = Annotated[
+    WebhookExecutor | CommandExecutor | DryRunExecutor, Field(discriminator="type")
+]
+
+
+class Validation(_Strict):
+    """After execution: watch ``metric`` for ``window``, then ``endorse_role`` endorses."""
+
+    metric: MetricName
+    window: Duration
+    endorse_role: RoleName
+
+
+class RollbackPath(_Strict):
+    id: Slug
+    title: str = Field(min_length=1)
+    kind: PathKind
+    covers: Severity
+    addresses: list[MetricName] | None = None
+    impact: Impact
+    approval: ApprovalRule
+    auto_execute: AutoExecute | None = None
+    executor: Executor
+    validation: Validation
+
+
+class Gate(_Strict):
+    id: Slug
+    title: str = Field(min_length=1)
+    owner: RoleName
+    evidence: str | None = None
+
+
+class Stage(_Strict):
+    id: Slug
+    title: str = Field(min_length=1)
+    gates: list[Gate] = Field(min_length=1)
+
+
+class Readiness(_Strict):
+    stages: list[Stage] = Field(min_length=1)
+    go_no_go: ApprovalRule
+    remind_every: Duration | None = None
+
+
+class DrillScenario(_Strict):
+    """A synthetic incident: these values of ``metric``, one every ``interval``."""
+
+    metric: MetricName
+    values: list[float] = Field(min_length=1)
+    interval: Duration = timedelta(minutes=1)
+
+
+class Drill(_Strict):
+    id: Slug
+    title: str = Field(min_length=1)
+    schedule: str = Field(min_length=1)
+    timezone: TimeZoneName = "UTC"
+    channel: ChannelId | None = None
+    scenario: DrillScenario
+    expected_path: Slug | None = None
+
+
+class Runbook(_Strict):
+    id: Slug
+    version: int | str
+    title: str | None = None
+    description: str | None = None
+    owners: list[UserId] = Field(default_factory=list)
+    risk_tier: RiskTier = "standard"
+    defaults: Defaults | None = None
+    channels: list[ChannelId] = Field(min_length=1)
+    patterns: list[str] = Field(default_factory=list)
+    roles: dict[RoleName, Annotated[list[MemberId], Field(min_length=1)]] = Field(min_length=1)
+    criteria: list[Criterion] = Field(min_length=1)
+    impact_weights: ImpactWeights = ImpactWeights()
+    paths: list[RollbackPath] = Field(min_length=1)
+    readiness: Readiness | None = None
+    drills: list[Drill] = Field(default_factory=list)
+    cooldown: Duration
+
+    @model_validator(mode="before")
+    @classmethod
+    def _apply_defaults(cls, data: Any) -> Any:
+        return apply_defaults(data)
+
+    def criterion(self, metric: str) -> Criterion | None:
+        return next((c for c in self.criteria if c.metric == metric), None)
+
+    def path(self, path_id: str) -> RollbackPath | None:
+        return next((p for p in self.paths if p.id == path_id), None)
+
+    def effective_defaults(self) -> dict[str, Any]:
+        """The tier's defaults with the runbook's own ``defaults`` laid over them."""
+        merged = dict(TIER_DEFAULTS[self.risk_tier])
+        if self.defaults is not None:
+            merged.update(self.defaults.model_dump(exclude_none=True))
+        return merged
+
+    def compiled_patterns(self) -> list[re.Pattern[str]]:
+        return [re.compile(pattern) for pattern in self.patterns]
+
+
+def apply_defaults(data: Any) -> Any:
+    """Fill in tier and runbook defaults on the raw mapping, leaving malformed parts alone.
+
+    Works on a copy; anything not shaped as expected is left for validation to report.
+    """
+    if not isinstance(data, dict):
+        return data
+    data = dict(data)
+    tier = data.get("risk_tier", "standard")
+    merged = dict(TIER_DEFAULTS.get(tier if isinstance(tier, str) else "", TIER_DEFAULTS["standard"]))
+    own = data.get("defaults")
+    if isinstance(own, dict):
+        merged.update({key: value for key, value in own.items() if value is not None})
+    criterion_defaults = {key: merged[key] for key in ("sustain", "stale_after", "severity")}
+    approval_defaults = {
+        "allow_self_approval": merged["allow_self_approval"],
+        "reject_blocks": merged["reject_blocks"],
+        "expires_after": merged["approval_expires_after"],
+    }
+    if isinstance(data.get("criteria"), list):
+        data["criteria"] = [
+            {**criterion_defaults, **item} if isinstance(item, dict) else item
+            for item in data["criteria"]
+        ]
+    if isinstance(data.get("paths"), list):
+        data["paths"] = [_with_approval_defaults(item, approval_defaults) for item in data["paths"]]
+    if isinstance(data.get("readiness"), dict):
+        data["readiness"] = _with_approval_defaults(
+            data["readiness"], approval_defaults, key="go_no_go"
+        )
+    data.setdefault("cooldown", merged["cooldown"])
+    return data
+
+
+def _with_approval_defaults(item: Any, defaults: dict[str, Any], key: str = "approval") -> Any:
+    if isinstance(item, dict) and isinstance(item.get(key), dict):
+        return {**item, key: {**defaults, **item[key]}}
+    return item

@@ -1,0 +1,140 @@
+"""`releasebot evaluate`: the whole-decision dry run other tools read."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from bot.cli import main
+
+ROOT = Path(__file__).resolve().parents[2]
+EXAMPLE = ROOT / "examples" / "ranking-model-error-spike.json"
+
+
+@pytest.fixture(autouse=True)
+def shipped_runbooks(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("RELEASEBOT_RUNBOOKS", str(ROOT / "runbooks"))
+    monkeypatch.setenv("RELEASEBOT_TEMPLATES", str(ROOT / "templates"))
+
+
+def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def test_json_output_keeps_to_the_contract(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(
+        capsys, "evaluate", "--runbook", "ranking-model", "--samples", str(EXAMPLE), "--json"
+    )
+    assert code == 0
+    result = json.loads(out)
+    assert set(result) == {"runbook", "now", "criteria", "recommendation"}
+    assert result["runbook"] == "ranking-model"
+    assert result["now"] == "2026-11-22T10:03:00Z"
+    assert [(c["metric"], c["state"]) for c in result["criteria"]] == [
+        ("error_rate", "breach"),
+        ("p99_latency_ms", "clear"),
+        ("ctr", "insufficient_data"),
+    ]
+    assert all(set(c) == {"metric", "state", "explanation"} for c in result["criteria"])
+    recommendation = result["recommendation"]
+    assert set(recommendation) == {"path", "score", "alternatives", "approval", "explanation"}
+    assert recommendation["path"] == "previous-model"
+    assert recommendation["score"] == pytest.approx(1.6)
+    assert recommendation["alternatives"] == [
+        {"path": "shift-to-baseline", "score": pytest.approx(2.9)},
+        {"path": "disable-reranker", "score": pytest.approx(0.8)},
+    ]
+    assert recommendation["approval"] == {
+        "roles": {"oncall": 1, "release_champion": 1},
+        "quorum": 2,
+    }
+    assert "2×0.5 + customer 2×0.3" in recommendation["explanation"]
+
+
+def test_now_before_the_spike_recommends_nothing(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(
+        capsys, "evaluate", "--runbook", "ranking-model", "--samples", str(EXAMPLE),
+        "--now", "2026-11-22T10:01:30Z", "--json",
+    )
+    assert code == 0
+    result = json.loads(out)
+    assert result["now"] == "2026-11-22T10:01:30Z"
+    assert result["recommendation"] is None
+    # two samples cannot show three sustained ones either way: not a breach, not healthy
+    assert result["criteria"][0]["state"] == "insufficient_data"
+
+
+def test_text_output_reads_for_a_person(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "evaluate", "--runbook", "ranking-model", "--samples", str(EXAMPLE))
+    assert code == 0
+    assert "decision: breach at severity high: recommend previous-model" in out
+    assert "[BREACH] error_rate" in out and "[NO DATA] ctr" in out
+    assert "who must approve: 2 approval(s) (1 oncall, 1 release_champion)" in out
+
+
+def test_unknown_runbook_is_a_clear_error(capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run(capsys, "evaluate", "--runbook", "nope", "--samples", str(EXAMPLE))
+    assert code == 1
+    assert "unknown runbook 'nope'" in err and "ranking-model" in err
+
+
+def test_invalid_samples_name_the_field(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"samples": [{"metric": "error_rate", "value": "high", "at": "x"}]}')
+    code, _, err = run(capsys, "evaluate", "--runbook", "ranking-model", "--samples", str(bad))
+    assert code == 1
+    assert "samples.0.value" in err and "samples.0.at" in err
+
+
+def test_not_json_at_all(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    bad = tmp_path / "bad.json"
+    bad.write_text("error_rate=0.3")
+    code, _, err = run(capsys, "evaluate", "--runbook", "ranking-model", "--samples", str(bad))
+    assert code == 1 and "invalid samples" in err
+
+
+def test_missing_file_and_bad_now(capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run(capsys, "evaluate", "--runbook", "ranking-model", "--samples", "/nope.json")
+    assert code == 1 and "cannot read /nope.json" in err
+    code, _, err = run(
+        capsys, "evaluate", "--runbook", "ranking-model", "--samples", str(EXAMPLE),
+        "--now", "yesterday",
+    )
+    assert code == 1 and "not an ISO-8601 time" in err
+
+
+def test_samples_of_unknown_metrics_are_ignored_with_a_warning(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    samples = tmp_path / "s.json"
+    samples.write_text(json.dumps({"samples": [
+        {"metric": "gpu_temp", "value": 80, "at": "2026-11-22T10:00:00Z"}
+    ]}))
+    code, out, err = run(
+        capsys, "evaluate", "--runbook", "ranking-model", "--samples", str(samples), "--json"
+    )
+    assert code == 0
+    assert "ignoring samples of metrics ranking-model has no criterion for: gpu_temp" in err
+    assert json.loads(out)["recommendation"] is None
+
+
+def test_empty_samples_need_now(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    samples = tmp_path / "s.json"
+    samples.write_text('{"samples": []}')
+    code, _, err = run(capsys, "evaluate", "--runbook", "ranking-model", "--samples", str(samples))
+    assert code == 1 and "give --now" in err
+    code, out, _ = run(
+        capsys, "evaluate", "--runbook", "ranking-model", "--samples", str(samples),
+        "--now", "2026-11-22T10:00:00Z", "--json",
+    )
+    assert code == 0
+    assert {c["state"] for c in json.loads(out)["criteria"]} == {"insufficient_data"}
+
+
+def test_samples_for_another_runbook_are_refused(capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run(capsys, "evaluate", "--runbook", "fraud-model", "--samples", str(EXAMPLE))
+    assert code == 1 and "is for runbook 'ranking-model'" in err
