@@ -36,9 +36,7 @@ def policy_problems(runbook: Runbook) -> list[PolicyProblem]:
     ]
 
 
-def _duplicates(
-    items: list[tuple[Location, str]], what: str
-) -> Iterator[PolicyProblem]:
+def _duplicates(items: list[tuple[Location, str]], what: str) -> Iterator[PolicyProblem]:
     counts = Counter(value for _, value in items)
     seen: set[str] = set()
     for loc, value in items:
@@ -138,15 +136,17 @@ def _role_references(runbook: Runbook) -> Iterator[PolicyProblem]:
     if runbook.readiness is not None:
         for i, stage in enumerate(runbook.readiness.stages):
             for j, gate in enumerate(stage.gates):
-                loc = ("readiness", "stages", i, "gates", j, "owner")
-                yield from undefined(loc, gate.owner)
+                gate_loc: Location = ("readiness", "stages", i, "gates", j, "owner")
+                yield from undefined(gate_loc, gate.owner)
     for loc, rule in _approval_rules(runbook):
         for role in rule.roles:
             yield from undefined((*loc, "roles", role), role)
         for k, role in enumerate(rule.escalate_to):
             yield from undefined((*loc, "escalate_to", k), role)
     for i, path in enumerate(runbook.paths):
-        yield from undefined(("paths", i, "validation", "endorse_role"), path.validation.endorse_role)
+        yield from undefined(
+            ("paths", i, "validation", "endorse_role"), path.validation.endorse_role
+        )
 
 
 def _metric_references(runbook: Runbook) -> Iterator[PolicyProblem]:
@@ -171,8 +171,7 @@ def _path_references(runbook: Runbook) -> Iterator[PolicyProblem]:
         if drill.expected_path is not None and drill.expected_path not in paths:
             yield PolicyProblem(
                 ("drills", i, "expected_path"),
-                f"path {drill.expected_path!r} is not defined "
-                f"(known: {', '.join(sorted(paths))})",
+                f"path {drill.expected_path!r} is not defined (known: {', '.join(sorted(paths))})",
             )
 
 

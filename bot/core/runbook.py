@@ -16,8 +16,8 @@ from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
-    BaseModel,
     AfterValidator,
+    BaseModel,
     BeforeValidator,
     ConfigDict,
     Field,
@@ -34,6 +34,7 @@ PathKind = Literal[
     "feature_flag", "model_replacement", "data_rollback", "traffic_shift", "config_revert", "other"
 ]
 Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+WEEKDAYS: tuple[Weekday, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
 Slug = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_.-]{0,63}$")]
 RoleName = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,63}$")]
@@ -211,15 +212,20 @@ class ApprovalRule(_Strict):
         return self
 
     @property
+    def escalation_delay(self) -> timedelta | None:
+        """``escalate_after``; with only ``escalate_to`` given, half the time to expiry."""
+        if self.escalate_after is not None:
+            return self.escalate_after
+        return self.expires_after / 2 if self.escalate_to else None
+
+    @property
     def required_total(self) -> int:
         """The number of approvals needed in all."""
         return self.quorum if self.quorum is not None else sum(self.roles.values())
 
 
 class TimeWindow(_Strict):
-    days: list[Weekday] = Field(
-        default_factory=lambda: ["mon", "tue", "wed", "thu", "fri", "sat", "sun"], min_length=1
-    )
+    days: list[Weekday] = Field(default_factory=lambda: list(WEEKDAYS), min_length=1)
     start: time = time(0, 0)
     end: time = time(23, 59, 59)
     timezone: TimeZoneName = "UTC"
@@ -365,7 +371,9 @@ def apply_defaults(data: Any) -> Any:
         return data
     data = dict(data)
     tier = data.get("risk_tier", "standard")
-    merged = dict(TIER_DEFAULTS.get(tier if isinstance(tier, str) else "", TIER_DEFAULTS["standard"]))
+    merged = dict(
+        TIER_DEFAULTS.get(tier if isinstance(tier, str) else "", TIER_DEFAULTS["standard"])
+    )
     own = data.get("defaults")
     if isinstance(own, dict):
         merged.update({key: value for key, value in own.items() if value is not None})
