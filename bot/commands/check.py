@@ -13,7 +13,7 @@ from bot.runbook_files import load_runbooks
 def run(args: argparse.Namespace, settings: Settings) -> int:
     runbook_set = load_runbooks(settings.runbooks_dir)
     problems = [str(problem) for problem in runbook_set.problems]
-    templates = template_problems(settings.templates_dir)
+    templates = template_problems(settings.templates_dir, list(runbook_set.runbooks.values()))
     problems.extend(f"{p.path}:{p.line}: {p.field}: {p.message}" for p in templates)
     if problems:
         for problem in problems:
@@ -21,7 +21,8 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         print(f"releasebot check: {len(problems)} problem(s)", file=sys.stderr)
         return 1
     names = ", ".join(
-        f"{runbook_id} v{runbook.version}" for runbook_id, runbook in sorted(runbook_set.runbooks.items())
+        f"{runbook_id} v{runbook.version}"
+        for runbook_id, runbook in sorted(runbook_set.runbooks.items())
     )
     count = len(list(settings.templates_dir.glob("*.json.j2")))
     print(

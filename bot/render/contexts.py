@@ -1,0 +1,314 @@
+"""The context each template expects: plain dicts, described here as TypedDicts.
+
+Conventions for every template:
+- Every key listed is present (templates use StrictUndefined); "absent" is ``None``.
+- User ids (``U…``/``W…``) and user-group ids (``S…``) are rendered as mentions; anything else
+  given where an id is expected is shown as escaped text.
+- Times are timezone-aware ``datetime`` values (ISO-8601 text and epoch seconds also work);
+  they are shown with ``<!date^…>`` so each reader sees their own time zone.
+- Durations shown to people are seconds (numbers) or pre-formatted text such as ``"5m"``.
+- ``runbook`` is always a :class:`RunbookRef`; ``title`` falls back to the id.
+- Keys never shadow dict methods (``values``, ``items``, ``keys``...): templates read
+  ``row.key`` and Jinja would find the method first.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal, TypedDict
+
+GateStatus = Literal["open", "passed", "failed", "waived"]
+When = datetime | str | float | None
+
+
+class RunbookRef(TypedDict):
+    id: str
+    version: str | int
+    title: str
+
+
+class ApprovalRuleView(TypedDict):
+    """Who decides: minimum approvals per role, total quorum, the rule's limits."""
+
+    roles: dict[str, int]
+    quorum: int
+    role_members: dict[str, list[str]]
+    reject_blocks: bool
+    allow_self_approval: bool
+
+
+class GateRow(TypedDict):
+    id: str
+    title: str
+    owner_role: str
+    owner_members: list[str]
+    status: GateStatus
+    marked_by: str | None
+    marked_at: When
+    reason: str | None
+    evidence: str | None  # the runbook's hint of what evidence to attach
+    evidence_url: str | None  # the link given when the gate was marked
+
+
+class StageRow(TypedDict):
+    id: str
+    title: str
+    gates: list[GateRow]
+
+
+class GateCounts(TypedDict):
+    passed: int
+    failed: int
+    waived: int
+    open: int
+
+
+class ReadinessChecklist(TypedDict):
+    """The checklist message of a readiness review; open gates get Pass/Fail/Waive."""
+
+    runbook: RunbookRef
+    review_id: str
+    release_version: str
+    started_by: str | None
+    started_at: When
+    stages: list[StageRow]
+    go_no_go: ApprovalRuleView
+
+
+class GateUpdate(TypedDict):
+    """A thread reply: ``actor`` marked ``gate`` as ``status``, with ``reason``."""
+
+    runbook: RunbookRef
+    review_id: str
+    release_version: str
+    stage_title: str
+    gate: GateRow
+    status: GateStatus
+    actor: str
+    at: When
+    reason: str | None
+    counts: GateCounts
+
+
+class GateException(TypedDict):
+    title: str
+    status: GateStatus
+    reason: str | None
+    marked_by: str | None
+
+
+class GoNoGoRequest(TypedDict):
+    """Asks the go/no-go roles to Approve or Reject a release."""
+
+    runbook: RunbookRef
+    review_id: str
+    request_id: str
+    release_version: str
+    requested_by: str | None
+    requested_at: When
+    expires_at: When
+    counts: GateCounts
+    exceptions: list[GateException]  # failed and waived gates, with their reasons
+    approval: ApprovalRuleView
+
+
+class CriterionView(TypedDict):
+    metric: str
+    direction: Literal["above", "below"]
+    threshold: float
+    margin: float
+    breach_point: float
+    clear_point: float
+    sustain: str  # "3 samples" or "5m"
+    state: Literal["breach", "clear", "insufficient_data"]
+    latest: float | None
+    recent_values: list[float]  # the samples that led to the state, oldest first
+    explanation: str
+
+
+class TrackRecord(TypedDict):
+    """Past outcomes of a path (``dataclasses.asdict`` of ``bot.core.impact.PathRecord``)."""
+
+    uses: int
+    recovered: int
+    median_minutes_to_recover: float | None
+    drill_uses: int
+    drill_recovered: int
+
+
+class PathView(TypedDict):
+    """A rollback path as ranked by ``bot.core.impact.recommend``."""
+
+    id: str
+    title: str
+    kind: str
+    covers: str
+    adequate: bool  # covers the severity and addresses every breached metric
+    score: float
+    arithmetic: str  # "revenue 1×0.5 + customer 1×0.3 + regulatory 0×0.2 = 0.80"
+    reason: str  # why it is recommended, or why it ranks below
+    track_record: TrackRecord | None
+
+
+class AutoExecuteView(TypedDict):
+    at: When
+    minutes: int
+
+
+class RollbackRecommendation(TypedDict):
+    """What breached, the proportionate path and why, the ranked alternatives, who approves."""
+
+    runbook: RunbookRef
+    request_id: str
+    drill: bool
+    severity: str
+    detected_at: When
+    requested_by: str | None  # None when monitoring raised it
+    criteria: list[CriterionView]
+    recommended: PathView
+    alternatives: list[PathView]  # best first
+    approval: ApprovalRuleView
+    expires_at: When
+    auto_execute: AutoExecuteView | None  # a Hold button when set
+
+
+class Vote(TypedDict):
+    user: str
+    decision: Literal["approve", "reject"]
+    roles: list[str]
+    at: When
+
+
+class IgnoredVote(TypedDict):
+    user: str
+    decision: str
+    at: When
+    why: str
+
+
+class MissingRole(TypedDict):
+    role: str
+    needed: int
+
+
+class ApprovalState(TypedDict):
+    """Votes counted, votes ignored and why, what is still missing, the state."""
+
+    runbook: RunbookRef
+    request_id: str
+    kind: Literal["rollback", "go_no_go"]
+    subject: str
+    state: Literal["pending", "approved", "rejected", "expired", "cancelled", "escalated"]
+    votes: list[Vote]
+    ignored: list[IgnoredVote]
+    missing: list[MissingRole]
+    still_needed: int
+    quorum: int
+    updated_at: When
+
+
+class PathRef(TypedDict):
+    id: str
+    title: str
+
+
+class ExecutorView(TypedDict):
+    type: Literal["webhook", "command", "dry-run"]
+    target: str  # the URL, the command line or the dry-run note
+
+
+class ExecutionResult(TypedDict):
+    runbook: RunbookRef
+    request_id: str
+    drill: bool
+    path: PathRef
+    executor: ExecutorView
+    outcome: Literal["succeeded", "failed", "timed_out", "dry_run"]
+    started_at: When
+    finished_at: When
+    duration_seconds: float
+    attempts: int
+    approved_by: list[str]
+    output_excerpt: str | None
+
+
+class Sample(TypedDict):
+    at: When
+    value: float
+
+
+class ValidationResult(TypedDict):
+    """After execution: did the metric recover; Endorse for the endorsing role."""
+
+    runbook: RunbookRef
+    request_id: str
+    drill: bool
+    path: PathRef
+    metric: str
+    window: str
+    direction: Literal["above", "below"]
+    clear_point: float
+    outcome: Literal["recovered", "not_recovered", "insufficient_data"]
+    samples: list[Sample]
+    endorse_role: str
+    endorse_members: list[str]
+    endorsed_by: str | None
+    endorsed_at: When
+
+
+class DrillRef(TypedDict):
+    id: str
+    title: str
+
+
+class DrillStart(TypedDict):
+    runbook: RunbookRef
+    drill_run_id: str
+    drill: DrillRef
+    metric: str
+    scenario_values: list[float]
+    interval: str
+    started_at: When
+    started_by: str | None  # None when the schedule started it
+
+
+class Participant(TypedDict):
+    user: str
+    roles: list[str]
+    actions: list[str]
+
+
+class DrillReport(TypedDict):
+    runbook: RunbookRef
+    drill_run_id: str
+    drill: DrillRef
+    started_at: When
+    acknowledged_by: str | None
+    time_to_acknowledge_seconds: float | None
+    time_to_decision_seconds: float | None
+    chosen_path: str | None
+    expected_path: str | None
+    participants: list[Participant]
+    notes: str | None
+
+
+class ReasonModal(TypedDict):
+    """The modal asking why: ``action`` is the button pressed, ``metadata`` the ids it carried."""
+
+    action: Literal["fail", "waive", "reject"]
+    subject: str
+    metadata: dict[str, str]
+
+
+CONTEXTS: dict[str, type] = {
+    "readiness_checklist": ReadinessChecklist,
+    "gate_update": GateUpdate,
+    "go_no_go_request": GoNoGoRequest,
+    "rollback_recommendation": RollbackRecommendation,
+    "approval_state": ApprovalState,
+    "execution_result": ExecutionResult,
+    "validation_result": ValidationResult,
+    "drill_start": DrillStart,
+    "drill_report": DrillReport,
+    "reason_modal": ReasonModal,
+}
