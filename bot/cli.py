@@ -41,7 +41,9 @@ def build_parser() -> argparse.ArgumentParser:
         description="Render TEMPLATE (a name such as rollback_recommendation) with sample data "
         "drawn from a runbook and print the Block Kit JSON Slack would receive.",
     )
-    preview.add_argument("template", metavar="TEMPLATE", help="template name, e.g. readiness_checklist")
+    preview.add_argument(
+        "template", metavar="TEMPLATE", help="template name, e.g. readiness_checklist"
+    )
     preview.add_argument("--runbook", required=True, metavar="ID", help="runbook id")
     preview.set_defaults(module="preview")
 

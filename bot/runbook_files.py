@@ -143,7 +143,9 @@ def _plain(node: Any) -> Any:
     return node
 
 
-def _schema_problems(path: Path, tree: CommentedMap, error: ValidationError) -> Iterator[RunbookProblem]:
+def _schema_problems(
+    path: Path, tree: CommentedMap, error: ValidationError
+) -> Iterator[RunbookProblem]:
     for detail in error.errors(include_url=False):
         message = detail["msg"].removeprefix("Value error, ")
         if detail["type"] == "extra_forbidden":
@@ -236,7 +238,9 @@ def _step(annotation: Any, part: str | int) -> Any:
     return tagged[0] if tagged else None
 
 
-def _schedule_problems(path: Path, tree: CommentedMap, runbook: Runbook) -> Iterator[RunbookProblem]:
+def _schedule_problems(
+    path: Path, tree: CommentedMap, runbook: Runbook
+) -> Iterator[RunbookProblem]:
     for index, drill in enumerate(runbook.drills):
         try:
             CronTrigger.from_crontab(drill.schedule, timezone=drill.timezone)

@@ -58,9 +58,7 @@ class Decision:
     def summary(self) -> str:
         """One line for a person: what the bot would do now."""
         if self.recommendation is not None:
-            return (
-                f"breach at severity {self.severity}: recommend {self.recommendation.path.id}"
-            )
+            return f"breach at severity {self.severity}: recommend {self.recommendation.path.id}"
         if self.cooldown is not None:
             remaining = format_duration(max(self.cooldown.until - self.now, timedelta(0)))
             return (

@@ -57,8 +57,15 @@ def test_json_output_keeps_to_the_contract(capsys: pytest.CaptureFixture[str]) -
 
 def test_now_before_the_spike_recommends_nothing(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = run(
-        capsys, "evaluate", "--runbook", "ranking-model", "--samples", str(EXAMPLE),
-        "--now", "2026-11-22T10:01:30Z", "--json",
+        capsys,
+        "evaluate",
+        "--runbook",
+        "ranking-model",
+        "--samples",
+        str(EXAMPLE),
+        "--now",
+        "2026-11-22T10:01:30Z",
+        "--json",
     )
     assert code == 0
     result = json.loads(out)
@@ -101,8 +108,14 @@ def test_missing_file_and_bad_now(capsys: pytest.CaptureFixture[str]) -> None:
     code, _, err = run(capsys, "evaluate", "--runbook", "ranking-model", "--samples", "/nope.json")
     assert code == 1 and "cannot read /nope.json" in err
     code, _, err = run(
-        capsys, "evaluate", "--runbook", "ranking-model", "--samples", str(EXAMPLE),
-        "--now", "yesterday",
+        capsys,
+        "evaluate",
+        "--runbook",
+        "ranking-model",
+        "--samples",
+        str(EXAMPLE),
+        "--now",
+        "yesterday",
     )
     assert code == 1 and "not an ISO-8601 time" in err
 
@@ -111,9 +124,9 @@ def test_samples_of_unknown_metrics_are_ignored_with_a_warning(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     samples = tmp_path / "s.json"
-    samples.write_text(json.dumps({"samples": [
-        {"metric": "gpu_temp", "value": 80, "at": "2026-11-22T10:00:00Z"}
-    ]}))
+    samples.write_text(
+        json.dumps({"samples": [{"metric": "gpu_temp", "value": 80, "at": "2026-11-22T10:00:00Z"}]})
+    )
     code, out, err = run(
         capsys, "evaluate", "--runbook", "ranking-model", "--samples", str(samples), "--json"
     )
@@ -128,8 +141,15 @@ def test_empty_samples_need_now(tmp_path: Path, capsys: pytest.CaptureFixture[st
     code, _, err = run(capsys, "evaluate", "--runbook", "ranking-model", "--samples", str(samples))
     assert code == 1 and "give --now" in err
     code, out, _ = run(
-        capsys, "evaluate", "--runbook", "ranking-model", "--samples", str(samples),
-        "--now", "2026-11-22T10:00:00Z", "--json",
+        capsys,
+        "evaluate",
+        "--runbook",
+        "ranking-model",
+        "--samples",
+        str(samples),
+        "--now",
+        "2026-11-22T10:00:00Z",
+        "--json",
     )
     assert code == 0
     assert {c["state"] for c in json.loads(out)["criteria"]} == {"insufficient_data"}

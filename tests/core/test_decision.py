@@ -36,7 +36,9 @@ def test_a_sustained_error_spike_recommends_the_model_replacement() -> None:
 
 def test_noise_inside_the_margin_recommends_nothing() -> None:
     runbook = load("ranking-model")
-    decision = decide(runbook, error_spike([0.021, 0.024, 0.019, 0.023, 0.0249]), T0 + timedelta(minutes=4))
+    decision = decide(
+        runbook, error_spike([0.021, 0.024, 0.019, 0.023, 0.0249]), T0 + timedelta(minutes=4)
+    )
     assert decision.recommendation is None
     assert decision.criteria[0].state is CriterionState.CLEAR
 

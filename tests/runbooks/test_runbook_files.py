@@ -89,7 +89,7 @@ def test_the_valid_example_loads_with_tier_defaults(tmp_path: Path) -> None:
 
 
 def test_bad_yaml_names_the_line(tmp_path: Path) -> None:
-    text = VALID.replace("  champion: [\"U0ALICE\"]", "  champion: [\"U0ALICE\"")
+    text = VALID.replace('  champion: ["U0ALICE"]', '  champion: ["U0ALICE"')
     found = problems_of(tmp_path, text)
     assert len(found) == 1
     assert ": yaml: " in found[0]
@@ -148,8 +148,10 @@ def test_undefined_role_in_a_gate_and_an_approval(tmp_path: Path) -> None:
         "roles: {oncall: 1}", "roles: {oncal: 1}"
     )
     found = problems_of(tmp_path, text)
-    assert f"{line_of(text, 'owner: on_call')}: readiness.stages[0].gates[0].owner: role " \
+    assert (
+        f"{line_of(text, 'owner: on_call')}: readiness.stages[0].gates[0].owner: role "
         "'on_call' is not defined in 'roles' (known: champion, oncall)" in found
+    )
     assert any(
         line.startswith(f"{line_of(text, 'oncal: 1')}: paths[0].approval.roles.oncal: role 'oncal'")
         for line in found
@@ -221,8 +223,11 @@ def test_get_runbook_explains_unknown_and_invalid(tmp_path: Path) -> None:
     write(tmp_path, VALID)
     with pytest.raises(RunbookError, match="unknown runbook 'nope'.*known: checkout-model"):
         get_runbook(tmp_path, "nope")
-    write(tmp_path, VALID.replace("id: checkout-model", "id: broken").replace("above", "abov"),
-          "broken.yaml")
+    write(
+        tmp_path,
+        VALID.replace("id: checkout-model", "id: broken").replace("above", "abov"),
+        "broken.yaml",
+    )
     with pytest.raises(RunbookError, match="runbook 'broken' is invalid"):
         get_runbook(tmp_path, "broken")
 
