@@ -40,7 +40,7 @@ def cooldown_after(rollback_at: datetime, runbook: Runbook) -> Cooldown:
 @dataclass(frozen=True)
 class Decision:
     runbook_id: str
-    runbook_version: int | str
+    runbook_version: int
     now: datetime
     criteria: tuple[CriterionEvaluation, ...]
     severity: Severity | None

@@ -324,7 +324,7 @@ class Drill(_Strict):
 
 class Runbook(_Strict):
     id: Slug
-    version: int | str
+    version: PositiveInt
     title: str | None = None
     description: str | None = None
     owners: list[UserId] = Field(default_factory=list)
