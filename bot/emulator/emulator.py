@@ -1,0 +1,177 @@
+"""``SlackEmulator``: the local Slack the bot talks to in ``releasebot demo`` and in tests.
+
+Start it (``with SlackEmulator() as slack`` or ``start()``/``stop()``), point the bot's
+``WebClient(token=slack.bot_token, base_url=slack.api_url)`` at it, drive the bot with
+``slack.driver(request_url, signing_secret)``, inject faults (``slack.rate_limit(...)``), then
+read ``slack.calls(method)`` and ``slack.transcript(channel)``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from types import TracebackType
+from typing import TypeVar
+
+from slack_sdk import WebClient
+
+from bot.emulator.driver import SlackDriver
+from bot.emulator.seed import WorkspaceSeed, default_seed
+from bot.emulator.server import EmulatorServer
+from bot.emulator.state import (
+    ApiCall,
+    EmulatorState,
+    Ephemeral,
+    Fault,
+    Message,
+    ResponseUrlPost,
+    View,
+)
+from bot.emulator.transcript import render_transcript
+
+T = TypeVar("T")
+
+
+class SlackEmulator:
+    """A seeded workspace behind a real HTTP server on 127.0.0.1 (port 0: a free one)."""
+
+    def __init__(
+        self,
+        seed: WorkspaceSeed | None = None,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        clock: Callable[[], float] | None = None,
+    ) -> None:
+        self.state = EmulatorState(seed or default_seed(), clock=clock)
+        self._server = EmulatorServer(self.state, host, port)
+
+    # ---- lifecycle ----------------------------------------------------------------------
+    def start(self) -> SlackEmulator:
+        self._server.start()
+        return self
+
+    def stop(self) -> None:
+        self._server.stop()
+
+    def __enter__(self) -> SlackEmulator:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    @property
+    def url(self) -> str:
+        """``http://127.0.0.1:PORT`` (the server must be started)."""
+        return self._server.base_url
+
+    @property
+    def api_url(self) -> str:
+        """The Web API base URL for ``WebClient(base_url=...)``, ending in ``/api/``."""
+        return self.url + "/api/"
+
+    @property
+    def bot_token(self) -> str:
+        return self.state.bot.token
+
+    @property
+    def bot_user_id(self) -> str:
+        return self.state.bot.user_id
+
+    def client(self, token: str | None = None, **kwargs: object) -> WebClient:
+        """A ``WebClient`` pointed at the emulator (the bot's token by default)."""
+        return WebClient(token=token or self.bot_token, base_url=self.api_url, **kwargs)  # type: ignore[arg-type]
+
+    def driver(self, request_url: str, signing_secret: str) -> SlackDriver:
+        """A driver that sends Slack's signed requests to the bot at ``request_url``."""
+        return SlackDriver(self, request_url, signing_secret)
+
+    # ---- fault injection ----------------------------------------------------------------
+    def rate_limit(self, method: str | None = None, times: int = 1, retry_after: int = 0) -> Fault:
+        """The next ``times`` calls of ``method`` (None: any) get HTTP 429 + ``Retry-After``."""
+        return self.inject(Fault(method, times, 429, "ratelimited", retry_after))
+
+    def server_error(self, method: str | None = None, times: int = 1, status: int = 500) -> Fault:
+        """The next ``times`` calls of ``method`` get HTTP ``status`` (500 or 503)."""
+        return self.inject(Fault(method, times, status))
+
+    def slack_error(
+        self, method: str | None = None, error: str = "fatal_error", times: int = 1
+    ) -> Fault:
+        """The next ``times`` calls of ``method`` get ``{"ok": false, "error": error}``."""
+        return self.inject(Fault(method, times, 200, error))
+
+    def inject(self, fault: Fault) -> Fault:
+        """Add a fault; method ``"response_url"`` targets the response_url endpoint."""
+        with self.state.lock:
+            self.state.faults.append(fault)
+        return fault
+
+    def clear_faults(self) -> None:
+        with self.state.lock:
+            self.state.faults.clear()
+
+    # ---- reading what happened ----------------------------------------------------------
+    def calls(self, method: str | None = None) -> list[ApiCall]:
+        """The Web API call log (every request, failed ones too), oldest first."""
+        with self.state.lock:
+            return [c for c in self.state.calls if method is None or c.method == method]
+
+    def messages(self, channel: str, *, replies: bool = True) -> list[Message]:
+        """The channel's messages as they are now (edited ones in their latest version)."""
+        with self.state.lock:
+            shown = [m for m in self.state.messages.get(channel, []) if not m.deleted]
+            return shown if replies else [m for m in shown if not m.is_reply]
+
+    def latest_message(self, channel: str) -> Message | None:
+        shown = self.messages(channel)
+        return shown[-1] if shown else None
+
+    def thread(self, channel: str, root_ts: str) -> list[Message]:
+        return self.state.thread(channel, root_ts)
+
+    def ephemerals(self, user: str | None = None, channel: str | None = None) -> list[Ephemeral]:
+        with self.state.lock:
+            return [
+                e for e in self.state.ephemerals
+                if user in (None, e.user) and channel in (None, e.channel)
+            ]  # fmt: skip
+
+    def responses(self) -> list[ResponseUrlPost]:
+        """Every ``response_url`` post the bot made (body, response_type, context)."""
+        with self.state.lock:
+            return list(self.state.response_posts)
+
+    def views(self, user: str | None = None) -> list[View]:
+        """Modals opened with ``views.open`` (for ``user``), oldest first."""
+        with self.state.lock:
+            return [v for v in self.state.views.values() if user in (None, v.user)]
+
+    def home_view(self, user: str) -> View | None:
+        """The App Home published for ``user`` (``views.publish``), if any."""
+        with self.state.lock:
+            return self.state.home_views.get(user)
+
+    def transcript(self, channel: str, *, include_ephemeral: bool = False) -> str:
+        """The channel as a person reads it (see :mod:`bot.emulator.transcript`)."""
+        return render_transcript(self.state, channel, include_ephemeral=include_ephemeral)
+
+    # ---- waiting for the bot's work after its ack ---------------------------------------
+    def wait_for(self, condition: Callable[[], T], timeout: float = 5.0) -> T:
+        """Wait until ``condition()`` is truthy; raises ``TimeoutError``."""
+        return self.state.wait_for(condition, timeout)
+
+    def wait_for_calls(
+        self, method: str, count: int = 1, timeout: float = 5.0, *, ok: bool | None = None
+    ) -> list[ApiCall]:
+        """Wait until ``method`` was called ``count`` times (only ok or failed ones if set)."""
+
+        def matching() -> list[ApiCall]:
+            found = [c for c in self.calls(method) if ok is None or c.response.get("ok") is ok]
+            return found if len(found) >= count else []
+
+        return self.wait_for(matching, timeout)
