@@ -72,14 +72,16 @@ def build_parser() -> argparse.ArgumentParser:
         "verify",
         help="re-compute the hash chain",
         description="Re-compute the trail's hash chain. Exit 0 when intact; otherwise name the "
-        "first altered, inserted or deleted event and exit 1.",
+        "first altered, inserted or deleted event and exit 1. Read-only: run "
+        "`releasebot db upgrade` first.",
     )
     verify.add_argument("--quiet", action="store_true", help="no progress output")
     verify.set_defaults(module="trail_verify")
     export = trail_commands.add_parser(
         "export",
         help="print the trail of one release, rollback or drill",
-        description="Print the trail of one SUBJECT (e.g. release:ranking-model:v2.4.0) in order.",
+        description="Print the trail of one SUBJECT (e.g. release:ranking-model:v2.4.0) in order. "
+        "Read-only: run `releasebot db upgrade` first.",
     )
     export.add_argument("subject", metavar="SUBJECT", help="e.g. release:ranking-model:v2.4.0")
     export.add_argument("--format", choices=["md", "json"], default="md")

@@ -1,0 +1,39 @@
+"""``releasebot trail export SUBJECT --format md|json``: the story of one subject.
+
+Read-only, like ``trail verify``: an uninitialised database is an error (exit 2). A malformed
+or unknown subject is an error too (exit 1).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Literal
+
+from sqlalchemy.exc import SQLAlchemyError
+
+from bot.config import Settings
+from bot.store.migrate import DatabaseNotInitialisedError, open_initialised
+from bot.store.trail import UnknownSubjectError, export_subject
+
+
+def run(args: argparse.Namespace, settings: Settings) -> int:
+    fmt: Literal["md", "json"] = "json" if args.format == "json" else "md"
+    try:
+        engine = open_initialised(settings.database_url)
+    except DatabaseNotInitialisedError as error:
+        print(f"releasebot: {error}; run `releasebot db upgrade` first", file=sys.stderr)
+        return 2
+    except SQLAlchemyError as error:
+        print(f"releasebot: cannot open the database: {error}", file=sys.stderr)
+        return 2
+    try:
+        text = export_subject(engine, subject=args.subject, fmt=fmt)
+    except (UnknownSubjectError, ValueError) as error:
+        message = error.args[0] if error.args else str(error)
+        print(f"releasebot: trail export: {message}", file=sys.stderr)
+        return 1
+    finally:
+        engine.dispose()
+    sys.stdout.write(text)
+    return 0

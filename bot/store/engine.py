@@ -1,0 +1,120 @@
+"""Engines and sessions: one factory, no module globals.
+
+SQLite gets WAL, foreign keys and a busy timeout, and its transactions are begun by us rather
+than by pysqlite (which would otherwise begin lazily and never ``BEGIN IMMEDIATE``). Write
+transactions use ``BEGIN IMMEDIATE``: the writer lock is taken up front, so two writers queue
+on the busy timeout instead of failing when a deferred reader upgrades. Read-only work passes
+``sqlite_begin="DEFERRED"`` (see ``read_connection``) and does not block writers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import DateTime, Dialect, Engine, create_engine, event
+from sqlalchemy.engine import Connection, make_url
+from sqlalchemy.pool import StaticPool
+from sqlalchemy.types import TypeDecorator
+from sqlmodel import Session
+
+SQLITE_BUSY_TIMEOUT_S = 30.0
+SQLITE_BEGIN_OPTION = "sqlite_begin"
+
+
+def normalise_database_url(database_url: str) -> str:
+    """``postgres://`` and bare ``postgresql://`` mean psycopg 3 here (psycopg2 is not used)."""
+    if database_url.startswith("postgres://"):
+        database_url = "postgresql://" + database_url[len("postgres://"):]
+    url = make_url(database_url)
+    if url.drivername == "postgresql":
+        url = url.set(drivername="postgresql+psycopg")
+    return url.render_as_string(hide_password=False)
+
+
+def make_engine(database_url: str, **engine_options: Any) -> Engine:
+    """Build an engine for ``database_url`` (SQLite file or memory, or PostgreSQL)."""
+    url = make_url(normalise_database_url(database_url))
+    if url.get_backend_name() != "sqlite":
+        engine_options.setdefault("pool_pre_ping", True)
+        return create_engine(url, **engine_options)
+    connect_args = engine_options.pop("connect_args", {})
+    connect_args.setdefault("timeout", SQLITE_BUSY_TIMEOUT_S)
+    connect_args.setdefault("check_same_thread", False)
+    if url.database in (None, "", ":memory:"):
+        engine_options.setdefault("poolclass", StaticPool)
+    engine = create_engine(url, connect_args=connect_args, **engine_options)
+    _configure_sqlite(engine)
+    return engine
+
+
+def _configure_sqlite(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None  # we issue BEGIN ourselves, below
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute(f"PRAGMA busy_timeout={int(SQLITE_BUSY_TIMEOUT_S * 1000)}")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection: Connection) -> None:
+        mode = connection.get_execution_options().get(SQLITE_BEGIN_OPTION, "IMMEDIATE")
+        if mode not in ("DEFERRED", "IMMEDIATE", "EXCLUSIVE"):
+            raise ValueError(f"{SQLITE_BEGIN_OPTION} must be DEFERRED, IMMEDIATE or EXCLUSIVE")
+        connection.exec_driver_sql(f"BEGIN {mode}")
+
+
+def is_sqlite(engine_or_connection: Engine | Connection) -> bool:
+    return engine_or_connection.dialect.name == "sqlite"
+
+
+@contextmanager
+def session_scope(engine: Engine) -> Iterator[Session]:
+    """One unit of work: commit on success, roll back on any error.
+
+    Everything done with the session (rows, conditional transitions, trail events) commits
+    together or not at all.
+    """
+    with Session(engine, expire_on_commit=False) as session:
+        with session.begin():
+            yield session
+
+
+@contextmanager
+def read_connection(engine: Engine, **execution_options: Any) -> Iterator[Connection]:
+    """A read-only transaction that sees one consistent snapshot and does not block writers."""
+    options = dict(execution_options)
+    if is_sqlite(engine):
+        options[SQLITE_BEGIN_OPTION] = "DEFERRED"
+    else:
+        options.setdefault("isolation_level", "REPEATABLE READ")
+    with engine.connect().execution_options(**options) as connection:
+        with connection.begin():
+            yield connection
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Aware UTC datetimes in and out, on every backend (SQLite stores them as naive UTC)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None or value.utcoffset() is None:
+            raise ValueError("naive datetime: pass timezone-aware (UTC) times to the store")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)

@@ -1,0 +1,148 @@
+"""The outbox: Slack work decided inside a transaction and delivered after it commits.
+
+A listener records a decision and, in the same transaction, the messages it implies
+(``enqueue_job``). A worker claims due jobs one at a time with a conditional UPDATE, so
+several replicas share the queue without delivering a job twice, and a crash between commit
+and delivery loses nothing: the job is still there, and an expired lease makes it claimable
+again. Failures are retried with backoff; after the last attempt the job is marked failed and
+reported, never silently dropped.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import JSON, Index, Text, insert, or_, select, update
+from sqlalchemy.engine import Connection
+from sqlmodel import Field, Session, SQLModel
+
+from bot.store.engine import UTCDateTime
+from bot.store.transitions import connection_of, table_of
+
+MAX_ATTEMPTS = 8
+LEASE = timedelta(seconds=60)
+
+
+class OutboxJob(SQLModel, table=True):
+    """One piece of Slack work: ``kind`` names the handler, ``payload`` its arguments."""
+
+    __tablename__ = "outbox_jobs"
+    __table_args__ = (Index("ix_outbox_jobs_due", "state", "next_attempt_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    kind: str
+    payload: dict[str, Any] = Field(default_factory=dict, sa_type=JSON, nullable=False)
+    state: str = "pending"  # pending | running | done | failed
+    attempts: int = 0
+    next_attempt_at: datetime = Field(sa_type=UTCDateTime, nullable=False)
+    lease_until: datetime | None = Field(default=None, sa_type=UTCDateTime, nullable=True)
+    last_error: str | None = Field(default=None, sa_type=Text)
+    created_at: datetime = Field(sa_type=UTCDateTime, nullable=False)
+    finished_at: datetime | None = Field(default=None, sa_type=UTCDateTime, nullable=True)
+
+
+_JOBS = table_of(OutboxJob)
+
+
+@dataclass(frozen=True)
+class ClaimedJob:
+    id: int
+    kind: str
+    payload: dict[str, Any]
+    attempts: int  # including this one
+
+
+def enqueue_job(
+    db: Session | Connection, *, kind: str, payload: dict[str, Any], now: datetime
+) -> int:
+    """Add a job inside the caller's transaction; it becomes visible when that commits."""
+    result = connection_of(db).execute(
+        insert(_JOBS)
+        .values(kind=kind, payload=payload, state="pending", attempts=0, next_attempt_at=now,
+                created_at=now)
+        .returning(_JOBS.c.id)
+    )
+    return int(result.scalar_one())
+
+
+def claim_next_job(db: Session | Connection, *, now: datetime) -> ClaimedJob | None:
+    """Take the oldest due job (or one whose lease ran out); None when nothing is due."""
+    connection = connection_of(db)
+    due = or_(
+        (_JOBS.c.state == "pending") & (_JOBS.c.next_attempt_at <= now),
+        (_JOBS.c.state == "running") & (_JOBS.c.lease_until < now),
+    )
+    for _ in range(5):  # another replica may win the row: try the next one
+        row = connection.execute(
+            select(_JOBS.c.id, _JOBS.c.kind, _JOBS.c.payload, _JOBS.c.attempts, _JOBS.c.state)
+            .where(due)
+            .order_by(_JOBS.c.id)
+            .limit(1)
+        ).first()
+        if row is None:
+            return None
+        won = connection.execute(
+            update(_JOBS)
+            .where(_JOBS.c.id == row.id, _JOBS.c.state == row.state,
+                   _JOBS.c.attempts == row.attempts)
+            .values(state="running", attempts=row.attempts + 1, lease_until=now + LEASE)
+        ).rowcount
+        if won == 1:
+            return ClaimedJob(int(row.id), str(row.kind), dict(row.payload), row.attempts + 1)
+    return None
+
+
+def finish_job(db: Session | Connection, *, job_id: int, now: datetime) -> None:
+    connection_of(db).execute(
+        update(_JOBS).where(_JOBS.c.id == job_id)
+        .values(state="done", finished_at=now, lease_until=None, last_error=None)
+    )
+
+
+def fail_job(
+    db: Session | Connection, *, job: ClaimedJob, error: str, now: datetime,
+    retry_after: timedelta | None = None,
+) -> bool:
+    """Record a failed attempt; schedule a retry (True) or give up after the last one (False)."""
+    connection = connection_of(db)
+    if job.attempts >= MAX_ATTEMPTS:
+        connection.execute(
+            update(_JOBS).where(_JOBS.c.id == job.id)
+            .values(state="failed", last_error=error[:4000], finished_at=now, lease_until=None)
+        )
+        return False
+    delay = retry_after if retry_after is not None else backoff(job.attempts)
+    connection.execute(
+        update(_JOBS).where(_JOBS.c.id == job.id)
+        .values(state="pending", last_error=error[:4000], next_attempt_at=now + delay,
+                lease_until=None)
+    )
+    return True
+
+
+def postpone_job(db: Session | Connection, *, job: ClaimedJob, until: datetime) -> None:
+    """Put a job back without counting the attempt (it waits for another job, not a fault)."""
+    connection_of(db).execute(
+        update(_JOBS).where(_JOBS.c.id == job.id)
+        .values(state="pending", attempts=job.attempts - 1, next_attempt_at=until,
+                lease_until=None)
+    )
+
+
+def backoff(attempts: int) -> timedelta:
+    """0.5 s, 1 s, 2 s, ... capped at one minute."""
+    return timedelta(seconds=min(60.0, 0.5 * 2 ** (attempts - 1)))
+
+
+def pending_job_count(db: Session | Connection) -> int:
+    rows = connection_of(db).execute(
+        select(_JOBS.c.id).where(_JOBS.c.state.in_(("pending", "running")))
+    )
+    return len(rows.all())
+
+
+def failed_jobs(db: Session | Connection) -> list[OutboxJob]:
+    rows = connection_of(db).execute(select(_JOBS).where(_JOBS.c.state == "failed"))
+    return [OutboxJob.model_validate(dict(row._mapping)) for row in rows]

@@ -1,0 +1,180 @@
+"""The trail in the database: serialized appends, streaming verification, per-subject export.
+
+Appends are serialized so that concurrent writers (threads, processes, replicas) extend one
+chain: on PostgreSQL by a transaction-scoped advisory lock, on SQLite by the write lock that
+``BEGIN IMMEDIATE`` takes (see ``bot.store.engine``). Either is held until the caller's
+transaction ends, so append trail events late in a unit of work.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any, Literal
+
+from sqlalchemy import Engine, insert, select, update
+from sqlalchemy.engine import Connection
+from sqlmodel import Session
+
+from bot.core.trail import (
+    GENESIS_HASH,
+    ChainVerification,
+    ChainVerifier,
+    TrailEvent,
+    TrailEventDraft,
+    canonical_json,
+    export_events,
+    format_time,
+    parse_subject,
+)
+from bot.store.engine import SQLITE_BEGIN_OPTION, read_connection
+from bot.store.tables import TrailEventRow, TrailHead
+from bot.store.transitions import connection_of, table_of
+
+# pg_advisory_xact_lock key: any constant shared by every releasebot process.
+TRAIL_LOCK_KEY = 0x7E1EA5EB07_7A11
+_EVENTS = table_of(TrailEventRow)
+_HEAD = table_of(TrailHead)
+_COLUMNS = ("seq, kind, actor, actor_role, subject, channel_id, thread_ts, message_ts, "
+            "permalink, payload_json, {at}, prev_hash, hash")
+# The canonical time text is produced by the database, so verification handles plain tuples.
+_AT_SQL = {
+    "sqlite": "replace(at, ' ', 'T') || 'Z'",
+    "postgresql": "to_char(at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')",
+}
+
+
+class UnknownSubjectError(LookupError):
+    """No trail event has this subject."""
+
+
+def append_trail_event(
+    db: Session | Connection,
+    *,
+    kind: str,
+    actor: str,
+    subject: str,
+    at: datetime,
+    payload: dict[str, Any] | None = None,
+    actor_role: str | None = None,
+    channel_id: str | None = None,
+    thread_ts: str | None = None,
+    message_ts: str | None = None,
+    permalink: str | None = None,
+) -> TrailEvent:
+    """Append one event inside the caller's transaction; it commits (or not) with the rest."""
+    draft = TrailEventDraft(
+        kind=kind, actor=actor, actor_role=actor_role, subject=subject, channel_id=channel_id,
+        thread_ts=thread_ts, message_ts=message_ts, permalink=permalink,
+        payload=payload or {}, at=at,
+    )
+    connection = connection_of(db)
+    _lock_trail(connection)
+    head = read_trail_head(connection)
+    previous = head if head is not None else _last_event(connection) or (0, GENESIS_HASH)
+    event = draft.seal(seq=previous[0] + 1, prev_hash=previous[1])
+    connection.execute(insert(_EVENTS).values(**event_row_values(event)))
+    new_head = {"seq": event.seq, "hash": event.hash, "updated_at": event.at}
+    if head is None:
+        connection.execute(insert(_HEAD).values(id=1, **new_head))
+    else:
+        connection.execute(update(_HEAD).where(_HEAD.c.id == 1).values(**new_head))
+    return event
+
+
+def event_row_values(event: TrailEvent) -> dict[str, Any]:
+    """The column values of a sealed event (also used by bulk loaders such as the benchmark)."""
+    return {
+        "seq": event.seq, "kind": event.kind, "actor": event.actor,
+        "actor_role": event.actor_role, "subject": event.subject,
+        "channel_id": event.channel_id, "thread_ts": event.thread_ts,
+        "message_ts": event.message_ts, "permalink": event.permalink,
+        "payload_json": canonical_json(event.payload), "at": event.at,
+        "prev_hash": event.prev_hash, "hash": event.hash,
+    }
+
+
+def _lock_trail(connection: Connection) -> None:
+    if connection.dialect.name == "postgresql":
+        connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({TRAIL_LOCK_KEY})")
+        return
+    # SQLite: the transaction began with BEGIN IMMEDIATE, so this connection is the only writer.
+    if connection.get_execution_options().get(SQLITE_BEGIN_OPTION, "IMMEDIATE") == "DEFERRED":
+        raise RuntimeError("trail appends need a write transaction (BEGIN IMMEDIATE)")
+
+
+def read_trail_head(connection: Connection) -> tuple[int, str] | None:
+    row = connection.execute(select(_HEAD.c.seq, _HEAD.c.hash).where(_HEAD.c.id == 1)).first()
+    return None if row is None else (int(row[0]), str(row[1]))
+
+
+def _last_event(connection: Connection) -> tuple[int, str] | None:
+    row = connection.execute(
+        select(_EVENTS.c.seq, _EVENTS.c.hash).order_by(_EVENTS.c.seq.desc()).limit(1)
+    ).first()
+    return None if row is None else (int(row[0]), str(row[1]))
+
+
+def verify_trail(
+    engine: Engine,
+    *,
+    progress: Callable[[int], None] | None = None,
+    progress_every: int = 100_000,
+    batch_size: int = 10_000,
+) -> ChainVerification:
+    """Re-compute the whole chain from one snapshot, streaming rows in seq order.
+
+    Rows are read as plain tuples from a server-side cursor (PostgreSQL) or SQLite's own
+    incremental cursor and fed to the pure verifier; ``progress(count)`` is called about
+    every ``progress_every`` events.
+    """
+    with read_connection(engine) as connection:
+        head = read_trail_head(connection) or (0, GENESIS_HASH)
+        dialect = connection.dialect.name
+        sql = f"SELECT {_COLUMNS.format(at=_AT_SQL[dialect])} FROM trail_events ORDER BY seq"
+        dbapi_connection: Any = connection.connection.dbapi_connection
+        if dialect == "postgresql":
+            cursor = dbapi_connection.cursor(name="releasebot_trail_verify")
+            cursor.itersize = batch_size
+        else:
+            cursor = dbapi_connection.cursor()
+        verifier = ChainVerifier(head=head)
+        next_report = progress_every
+        try:
+            cursor.execute(sql)
+            while rows := cursor.fetchmany(batch_size):
+                intact = verifier.feed(rows)
+                if progress is not None and verifier.count >= next_report:
+                    progress(verifier.count)
+                    next_report += progress_every
+                if not intact:
+                    break
+        finally:
+            cursor.close()
+    return verifier.finish()
+
+
+def trail_for_subject(db: Session | Connection, *, subject: str) -> list[TrailEvent]:
+    """Every event of one subject, in chain order."""
+    rows = connection_of(db).execute(
+        select(_EVENTS).where(_EVENTS.c.subject == subject).order_by(_EVENTS.c.seq)
+    )
+    return [
+        TrailEvent.from_record((
+            row.seq, row.kind, row.actor, row.actor_role, row.subject, row.channel_id,
+            row.thread_ts, row.message_ts, row.permalink, row.payload_json,
+            format_time(row.at), row.prev_hash, row.hash,
+        ))
+        for row in rows
+    ]
+
+
+def export_subject(engine: Engine, *, subject: str, fmt: Literal["md", "json"]) -> str:
+    """The story of one release, rollback or drill; ``ValueError`` for a malformed subject,
+    ``UnknownSubjectError`` when it has no events."""
+    subject = str(parse_subject(subject))
+    with read_connection(engine) as connection:
+        events = trail_for_subject(connection, subject=subject)
+    if not events:
+        raise UnknownSubjectError(f"no trail events for subject {subject!r}")
+    return export_events(events, subject=subject, fmt=fmt)

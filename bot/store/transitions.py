@@ -1,0 +1,98 @@
+"""Decisions that must happen once: conditional state transitions and one vote per person.
+
+Both are single statements whose outcome the database decides, so two replicas (or a Slack
+retry racing a double click) can never both win: ``UPDATE ... WHERE id = :id AND state IN
+(...)`` changes one row for exactly one caller, and ``INSERT ... ON CONFLICT DO NOTHING`` on
+the (request, user) key stores one vote. Use them inside ``session_scope`` so that the
+winner's trail event commits with the change.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Table, select, update
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.engine import Connection
+from sqlmodel import Session, SQLModel
+
+from bot.store.tables import ApprovalVote
+
+
+def connection_of(db: Session | Connection) -> Connection:
+    """The connection a session works on (joining its transaction), or the connection itself."""
+    return db if isinstance(db, Connection) else db.connection()
+
+
+def table_of(model: type[SQLModel]) -> Table:
+    table = getattr(model, "__table__", None)
+    if not isinstance(table, Table):
+        raise TypeError(f"{model.__name__} is not a table model")
+    return table
+
+
+def transition_state(
+    db: Session | Connection,
+    *,
+    model: type[SQLModel],
+    row_id: int,
+    from_states: str | Collection[str],
+    to_state: str,
+    now: datetime,
+    values: Mapping[str, Any] | None = None,
+) -> bool:
+    """Move row ``row_id`` from one of ``from_states`` to ``to_state``; True if this caller won.
+
+    ``values`` are set in the same statement (e.g. ``decided_at``, ``decided_by``), and
+    ``updated_at`` is set to ``now`` when the table has it. Objects already loaded in a
+    session are not refreshed: re-read the row after winning if you need it.
+    """
+    table = table_of(model)
+    expected = [from_states] if isinstance(from_states, str) else list(from_states)
+    if not expected:
+        raise ValueError("from_states must name at least one state")
+    changes: dict[str, Any] = {"state": to_state, **(values or {})}
+    if "updated_at" in table.c:
+        changes.setdefault("updated_at", now)
+    statement = (
+        update(table)
+        .where(table.c.id == row_id, table.c.state.in_(expected))
+        .values(**changes)
+    )
+    return connection_of(db).execute(statement).rowcount == 1
+
+
+def record_vote(
+    db: Session | Connection,
+    *,
+    request_id: int,
+    user_id: str,
+    decision: str,
+    now: datetime,
+    role: str | None = None,
+    action_ts: str | None = None,
+) -> bool:
+    """Store one person's vote; False (nothing stored) if they have already voted."""
+    connection = connection_of(db)
+    table = table_of(ApprovalVote)
+    insert = postgresql_insert if connection.dialect.name == "postgresql" else sqlite_insert
+    statement = (
+        insert(table)
+        .values(request_id=request_id, user_id=user_id, decision=decision, role=role,
+                action_ts=action_ts, created_at=now)
+        .on_conflict_do_nothing(index_elements=["request_id", "user_id"])
+        .returning(table.c.id)
+    )
+    return connection.execute(statement).first() is not None
+
+
+def votes_for_request(db: Session | Connection, *, request_id: int) -> list[ApprovalVote]:
+    """The votes on one request, oldest first."""
+    table = table_of(ApprovalVote)
+    rows = connection_of(db).execute(
+        select(table).where(table.c.request_id == request_id).order_by(table.c.id)
+    )
+    return [ApprovalVote.model_validate(dict(row._mapping)) for row in rows]
