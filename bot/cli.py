@@ -87,6 +87,20 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--format", choices=["md", "json"], default="md")
     export.set_defaults(module="trail_export")
 
+    serve = commands.add_parser(
+        "serve",
+        help="serve Slack (HTTP or Socket Mode) and the hooks",
+        description="Serve POST /slack/events (Slack's request URL), GET /healthz and GET "
+        "/metrics over HTTP; with --socket, talk to Slack over Socket Mode (needs "
+        "SLACK_APP_TOKEN) and still serve the HTTP endpoints. Refuses to start when Slack "
+        "credentials are missing or a runbook or template is invalid.",
+    )
+    serve.add_argument("--host", default="0.0.0.0", help="address to bind (default 0.0.0.0)")
+    serve.add_argument("--port", type=int, default=3000, help="port (default 3000)")
+    serve.add_argument("--socket", action="store_true", help="use Slack's Socket Mode")
+    serve.add_argument("--threads", type=int, default=16, help="HTTP worker threads")
+    serve.set_defaults(module="serve")
+
     db = commands.add_parser("db", help="database maintenance")
     db_commands = db.add_subparsers(dest="db_command", metavar="ACTION", required=True)
     upgrade = db_commands.add_parser("upgrade", help="apply schema migrations")

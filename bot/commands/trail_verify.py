@@ -45,7 +45,6 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         return 1
     rate = result.events / elapsed if elapsed > 0 else 0.0
     print(
-        f"trail intact: {result.events:,} events verified in {elapsed:.2f} s "
-        f"({rate:,.0f} events/s)"
+        f"trail intact: {result.events:,} events verified in {elapsed:.2f} s ({rate:,.0f} events/s)"
     )
     return 0

@@ -157,11 +157,15 @@ def evaluate_criterion(
         if state is CriterionState.INSUFFICIENT_DATA:
             text += "; missing data is never taken as healthy"
         return CriterionEvaluation(
-            metric=criterion.metric, state=state, samples=tuple(deciding),
+            metric=criterion.metric,
+            state=state,
+            samples=tuple(deciding),
             explanation=f"{criterion.metric} {state.replace('_', ' ')}: {text}{note}",
             latest_value=latest.value if latest else None,
-            latest_at=latest.at if latest else None, breach_point=criterion.breach_point,
-            clear_point=criterion.clear_point, machine_state=replay.state,
+            latest_at=latest.at if latest else None,
+            breach_point=criterion.breach_point,
+            clear_point=criterion.clear_point,
+            machine_state=replay.state,
             severity=criterion.severity if state is CriterionState.BREACH else None,
             changed_at=replay.changed_at,
         )
@@ -173,7 +177,8 @@ def evaluate_criterion(
         return result(
             CriterionState.INSUFFICIENT_DATA,
             f"the newest sample ({_sample(latest)}) is {format_duration(now - latest.at)} old, "
-            f"older than stale_after {format_duration(stale_after)}{held}", (latest,),
+            f"older than stale_after {format_duration(stale_after)}{held}",
+            (latest,),
         )
     beyond = f"{_side(criterion, beyond=True)} ({_points(criterion)})"
     inside = _side(criterion, beyond=False)
@@ -186,23 +191,35 @@ def evaluate_criterion(
             return result(CriterionState.BREACH, text, run)
         when = "declared before these samples"
         if replay.changed_at is not None:
-            when = (f"declared at {_time(replay.changed_at)} when {_values(replay.trigger)} "
-                    f"were {beyond}")
-        progress = (f"only {_count(len(replay.inside))} {inside} so far" if replay.inside
-                    else f"the latest, {_sample(latest)}, is not {inside}")
+            when = (
+                f"declared at {_time(replay.changed_at)} when {_values(replay.trigger)} "
+                f"were {beyond}"
+            )
+        progress = (
+            f"only {_count(len(replay.inside))} {inside} so far"
+            if replay.inside
+            else f"the latest, {_sample(latest)}, is not {inside}"
+        )
         text = f"{when}; not cleared: {progress}; {clears}"
         return result(CriterionState.BREACH, text, replay.trigger or (latest,))
     recent = _newest_run(ordered, stale_after)
     if not _sustained(recent, sustain):
-        need = (_rule(sustain) if isinstance(sustain, int)
-                else f"samples spanning {format_duration(sustain)}")
-        text = (f"only {_values(recent)}; judging needs {need} "
-                f"with no gap over {format_duration(stale_after)}")
+        need = (
+            _rule(sustain)
+            if isinstance(sustain, int)
+            else f"samples spanning {format_duration(sustain)}"
+        )
+        text = (
+            f"only {_values(recent)}; judging needs {need} "
+            f"with no gap over {format_duration(stale_after)}"
+        )
         return result(CriterionState.INSUFFICIENT_DATA, text, recent)
     run = _deciding(recent, sustain)
     if replay.changed_at is not None:
-        text = (f"the breach cleared at {_time(replay.changed_at)} after "
-                f"{_values(replay.trigger)} {inside}; latest {_sample(latest)}")
+        text = (
+            f"the breach cleared at {_time(replay.changed_at)} after "
+            f"{_values(replay.trigger)} {inside}; latest {_sample(latest)}"
+        )
     else:
         verb = "shows" if len(run) == 1 else "show"
         text = f"{_listing(run)} {verb} no breach; a breach needs {_rule(sustain)} {beyond}"
@@ -234,8 +251,9 @@ def overall_severity(evaluations: Iterable[CriterionEvaluation]) -> Severity | N
 
 
 def _side(criterion: Criterion, *, beyond: bool) -> str:
-    word = criterion.direction if beyond else {"above": "below", "below": "above"}[
-        criterion.direction]
+    word = (
+        criterion.direction if beyond else {"above": "below", "below": "above"}[criterion.direction]
+    )
     return f"{word} {criterion.breach_point if beyond else criterion.clear_point:g}"
 
 
@@ -273,8 +291,11 @@ def _sample(sample: Sample) -> str:
 
 def _values(run: Sequence[Sample]) -> str:
     """``3 samples (0.031 at 10:01, ...)``, shortened in the middle when long."""
-    shown = [_sample(s) for s in run] if len(run) <= 5 else [
-        _sample(run[0]), "...", *(_sample(s) for s in run[-3:])]
+    shown = (
+        [_sample(s) for s in run]
+        if len(run) <= 5
+        else [_sample(run[0]), "...", *(_sample(s) for s in run[-3:])]
+    )
     return f"{_count(len(run))} ({', '.join(shown)})"
 
 

@@ -351,6 +351,10 @@ class Runbook(_Strict):
     def path(self, path_id: str) -> RollbackPath | None:
         return next((p for p in self.paths if p.id == path_id), None)
 
+    def gate(self, gate_id: str) -> Gate | None:
+        stages = self.readiness.stages if self.readiness is not None else []
+        return next((g for stage in stages for g in stage.gates if g.id == gate_id), None)
+
     def effective_defaults(self) -> dict[str, Any]:
         """The tier's defaults with the runbook's own ``defaults`` laid over them."""
         merged = dict(TIER_DEFAULTS[self.risk_tier])

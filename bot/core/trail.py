@@ -103,7 +103,10 @@ def _json_default(value: object) -> object:
 
 _SEPARATORS = (",", ":")
 _encode_sorted = json.JSONEncoder(
-    ensure_ascii=False, separators=_SEPARATORS, sort_keys=True, allow_nan=False,
+    ensure_ascii=False,
+    separators=_SEPARATORS,
+    sort_keys=True,
+    allow_nan=False,
     default=_json_default,
 ).encode
 # The header below is built with its keys already in sorted order, so no sorting is needed.
@@ -119,9 +122,18 @@ def canonical_json(value: Any) -> str:
 
 
 def record_hash(
-    seq: int, kind: str, actor: str, actor_role: str | None, subject: str,
-    channel_id: str | None, thread_ts: str | None, message_ts: str | None,
-    permalink: str | None, payload_json: str, at: str, prev_hash: str,
+    seq: int,
+    kind: str,
+    actor: str,
+    actor_role: str | None,
+    subject: str,
+    channel_id: str | None,
+    thread_ts: str | None,
+    message_ts: str | None,
+    permalink: str | None,
+    payload_json: str,
+    at: str,
+    prev_hash: str,
 ) -> str:
     """The event hash, from the canonical payload text (so it is never parsed again).
 
@@ -129,11 +141,22 @@ def record_hash(
     spliced into its slot (``"payload":0`` cannot occur inside an encoded string, whose quotes
     are escaped, so the first match is the key).
     """
-    header = _encode_ordered({
-        "actor": actor, "actor_role": actor_role, "at": at, "channel_id": channel_id,
-        "kind": kind, "message_ts": message_ts, "payload": 0, "permalink": permalink,
-        "prev_hash": prev_hash, "seq": seq, "subject": subject, "thread_ts": thread_ts,
-    })
+    header = _encode_ordered(
+        {
+            "actor": actor,
+            "actor_role": actor_role,
+            "at": at,
+            "channel_id": channel_id,
+            "kind": kind,
+            "message_ts": message_ts,
+            "payload": 0,
+            "permalink": permalink,
+            "prev_hash": prev_hash,
+            "seq": seq,
+            "subject": subject,
+            "thread_ts": thread_ts,
+        }
+    )
     text = header.replace(_PAYLOAD_SLOT, '"payload":' + payload_json, 1)
     return hashlib.sha256((prev_hash + text).encode()).hexdigest()
 
@@ -193,9 +216,18 @@ class TrailEventDraft(BaseModel):
         fields = self.model_dump()
         fields["payload"] = json.loads(payload_json)  # payload exactly as it is hashed
         digest = record_hash(
-            seq, self.kind, self.actor, self.actor_role, self.subject, self.channel_id,
-            self.thread_ts, self.message_ts, self.permalink, payload_json,
-            format_time(self.at), prev_hash,
+            seq,
+            self.kind,
+            self.actor,
+            self.actor_role,
+            self.subject,
+            self.channel_id,
+            self.thread_ts,
+            self.message_ts,
+            self.permalink,
+            payload_json,
+            format_time(self.at),
+            prev_hash,
         )
         return TrailEvent(**fields, seq=seq, prev_hash=prev_hash, hash=digest)
 
@@ -209,19 +241,38 @@ class TrailEvent(TrailEventDraft):
 
     def record(self) -> TrailRecord:
         return TrailRecord(
-            self.seq, self.kind, self.actor, self.actor_role, self.subject, self.channel_id,
-            self.thread_ts, self.message_ts, self.permalink, canonical_json(self.payload),
-            format_time(self.at), self.prev_hash, self.hash,
+            self.seq,
+            self.kind,
+            self.actor,
+            self.actor_role,
+            self.subject,
+            self.channel_id,
+            self.thread_ts,
+            self.message_ts,
+            self.permalink,
+            canonical_json(self.payload),
+            format_time(self.at),
+            self.prev_hash,
+            self.hash,
         )
 
     @classmethod
     def from_record(cls, record: Sequence[Any]) -> TrailEvent:
         r = TrailRecord(*record)
         return cls(
-            seq=r.seq, kind=r.kind, actor=r.actor, actor_role=r.actor_role, subject=r.subject,
-            channel_id=r.channel_id, thread_ts=r.thread_ts, message_ts=r.message_ts,
-            permalink=r.permalink, payload=json.loads(r.payload_json),
-            at=datetime.fromisoformat(r.at), prev_hash=r.prev_hash, hash=r.hash,
+            seq=r.seq,
+            kind=r.kind,
+            actor=r.actor,
+            actor_role=r.actor_role,
+            subject=r.subject,
+            channel_id=r.channel_id,
+            thread_ts=r.thread_ts,
+            message_ts=r.message_ts,
+            permalink=r.permalink,
+            payload=json.loads(r.payload_json),
+            at=datetime.fromisoformat(r.at),
+            prev_hash=r.prev_hash,
+            hash=r.hash,
         )
 
     def document(self) -> dict[str, Any]:
@@ -316,7 +367,10 @@ class ChainVerifier:
             head_seq, head_hash = self.head
             if self.last_seq < head_seq:
                 self.first_bad = BadEvent(
-                    self.last_seq + 1, None, None, "deleted",
+                    self.last_seq + 1,
+                    None,
+                    None,
+                    "deleted",
                     f"the trail head records seq {head_seq} but the chain ends at "
                     f"seq {self.last_seq}",
                 )
@@ -324,12 +378,18 @@ class ChainVerifier:
                 last = self._previous
                 self.count -= 1
                 self.first_bad = BadEvent(
-                    last[0], last[1], last[4], "altered",
+                    last[0],
+                    last[1],
+                    last[4],
+                    "altered",
                     "its hash differs from the one the trail head recorded",
                 )
         return ChainVerification(
-            intact=self.first_bad is None, events=self.count, last_seq=self.last_seq,
-            last_hash=self.last_hash, first_bad=self.first_bad,
+            intact=self.first_bad is None,
+            events=self.count,
+            last_seq=self.last_seq,
+            last_hash=self.last_hash,
+            first_bad=self.first_bad,
         )
 
 
@@ -340,21 +400,32 @@ def _diagnose(
     seq, fields = rec[0], tuple(rec[1:12])
     if rec[11] == prev_hash:
         return rec, "altered", "hash does not match its contents"
-    if (previous is not None and rec[11] == before_prev
-            and record_hash(seq - 1, *fields) == rec[12]):
-        return previous, "inserted", (
-            f"put in between: seq {seq} was sealed as seq {seq - 1}, chained to the event "
-            "before this one"
+    if previous is not None and rec[11] == before_prev and record_hash(seq - 1, *fields) == rec[12]:
+        return (
+            previous,
+            "inserted",
+            (
+                f"put in between: seq {seq} was sealed as seq {seq - 1}, chained to the event "
+                "before this one"
+            ),
         )
     if record_hash(seq + 1, *fields) == rec[12]:
-        return rec, "deleted", (
-            f"it was sealed as seq {seq + 1}: an event before it was deleted and the rest "
-            "renumbered"
+        return (
+            rec,
+            "deleted",
+            (
+                f"it was sealed as seq {seq + 1}: an event before it was deleted and the rest "
+                "renumbered"
+            ),
         )
     if record_hash(seq, *fields) == rec[12]:
-        return rec, "deleted", (
-            f"prev_hash does not match seq {seq - 1}: the event it was chained to was deleted "
-            "or rewritten"
+        return (
+            rec,
+            "deleted",
+            (
+                f"prev_hash does not match seq {seq - 1}: the event it was chained to was deleted "
+                "or rewritten"
+            ),
         )
     return rec, "altered", "hash does not match its contents (nor does prev_hash link)"
 

@@ -23,8 +23,10 @@ POSTGRESQL_STATEMENTS = (
     "CREATE TRIGGER trail_events_no_truncate BEFORE TRUNCATE ON trail_events "
     "FOR EACH STATEMENT EXECUTE FUNCTION trail_events_append_only()",
 )
-SQLITE_DROP = ("DROP TRIGGER IF EXISTS trail_events_no_update",
-               "DROP TRIGGER IF EXISTS trail_events_no_delete")
+SQLITE_DROP = (
+    "DROP TRIGGER IF EXISTS trail_events_no_update",
+    "DROP TRIGGER IF EXISTS trail_events_no_delete",
+)
 POSTGRESQL_DROP = ("DROP FUNCTION IF EXISTS trail_events_append_only() CASCADE",)
 
 

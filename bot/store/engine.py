@@ -27,7 +27,7 @@ SQLITE_BEGIN_OPTION = "sqlite_begin"
 def normalise_database_url(database_url: str) -> str:
     """``postgres://`` and bare ``postgresql://`` mean psycopg 3 here (psycopg2 is not used)."""
     if database_url.startswith("postgres://"):
-        database_url = "postgresql://" + database_url[len("postgres://"):]
+        database_url = "postgresql://" + database_url[len("postgres://") :]
     url = make_url(database_url)
     if url.drivername == "postgresql":
         url = url.set(drivername="postgresql+psycopg")

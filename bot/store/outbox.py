@@ -60,8 +60,14 @@ def enqueue_job(
     """Add a job inside the caller's transaction; it becomes visible when that commits."""
     result = connection_of(db).execute(
         insert(_JOBS)
-        .values(kind=kind, payload=payload, state="pending", attempts=0, next_attempt_at=now,
-                created_at=now)
+        .values(
+            kind=kind,
+            payload=payload,
+            state="pending",
+            attempts=0,
+            next_attempt_at=now,
+            created_at=now,
+        )
         .returning(_JOBS.c.id)
     )
     return int(result.scalar_one())
@@ -85,8 +91,9 @@ def claim_next_job(db: Session | Connection, *, now: datetime) -> ClaimedJob | N
             return None
         won = connection.execute(
             update(_JOBS)
-            .where(_JOBS.c.id == row.id, _JOBS.c.state == row.state,
-                   _JOBS.c.attempts == row.attempts)
+            .where(
+                _JOBS.c.id == row.id, _JOBS.c.state == row.state, _JOBS.c.attempts == row.attempts
+            )
             .values(state="running", attempts=row.attempts + 1, lease_until=now + LEASE)
         ).rowcount
         if won == 1:
@@ -96,28 +103,36 @@ def claim_next_job(db: Session | Connection, *, now: datetime) -> ClaimedJob | N
 
 def finish_job(db: Session | Connection, *, job_id: int, now: datetime) -> None:
     connection_of(db).execute(
-        update(_JOBS).where(_JOBS.c.id == job_id)
+        update(_JOBS)
+        .where(_JOBS.c.id == job_id)
         .values(state="done", finished_at=now, lease_until=None, last_error=None)
     )
 
 
 def fail_job(
-    db: Session | Connection, *, job: ClaimedJob, error: str, now: datetime,
+    db: Session | Connection,
+    *,
+    job: ClaimedJob,
+    error: str,
+    now: datetime,
     retry_after: timedelta | None = None,
 ) -> bool:
     """Record a failed attempt; schedule a retry (True) or give up after the last one (False)."""
     connection = connection_of(db)
     if job.attempts >= MAX_ATTEMPTS:
         connection.execute(
-            update(_JOBS).where(_JOBS.c.id == job.id)
+            update(_JOBS)
+            .where(_JOBS.c.id == job.id)
             .values(state="failed", last_error=error[:4000], finished_at=now, lease_until=None)
         )
         return False
     delay = retry_after if retry_after is not None else backoff(job.attempts)
     connection.execute(
-        update(_JOBS).where(_JOBS.c.id == job.id)
-        .values(state="pending", last_error=error[:4000], next_attempt_at=now + delay,
-                lease_until=None)
+        update(_JOBS)
+        .where(_JOBS.c.id == job.id)
+        .values(
+            state="pending", last_error=error[:4000], next_attempt_at=now + delay, lease_until=None
+        )
     )
     return True
 
@@ -125,9 +140,9 @@ def fail_job(
 def postpone_job(db: Session | Connection, *, job: ClaimedJob, until: datetime) -> None:
     """Put a job back without counting the attempt (it waits for another job, not a fault)."""
     connection_of(db).execute(
-        update(_JOBS).where(_JOBS.c.id == job.id)
-        .values(state="pending", attempts=job.attempts - 1, next_attempt_at=until,
-                lease_until=None)
+        update(_JOBS)
+        .where(_JOBS.c.id == job.id)
+        .values(state="pending", attempts=job.attempts - 1, next_attempt_at=until, lease_until=None)
     )
 
 

@@ -243,7 +243,12 @@ class TrailHead(SQLModel, table=True):
 
 
 STATEFUL_TABLES: tuple[type[SQLModel], ...] = (
-    Release, ReadinessReview, GateState, DrillRun, RollbackRecommendation, ApprovalRequest,
+    Release,
+    ReadinessReview,
+    GateState,
+    DrillRun,
+    RollbackRecommendation,
+    ApprovalRequest,
     Execution,
 )
 

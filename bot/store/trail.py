@@ -35,8 +35,10 @@ from bot.store.transitions import connection_of, table_of
 TRAIL_LOCK_KEY = 0x7E1EA5EB07_7A11
 _EVENTS = table_of(TrailEventRow)
 _HEAD = table_of(TrailHead)
-_COLUMNS = ("seq, kind, actor, actor_role, subject, channel_id, thread_ts, message_ts, "
-            "permalink, payload_json, {at}, prev_hash, hash")
+_COLUMNS = (
+    "seq, kind, actor, actor_role, subject, channel_id, thread_ts, message_ts, "
+    "permalink, payload_json, {at}, prev_hash, hash"
+)
 # The canonical time text is produced by the database, so verification handles plain tuples.
 _AT_SQL = {
     "sqlite": "replace(at, ' ', 'T') || 'Z'",
@@ -64,9 +66,16 @@ def append_trail_event(
 ) -> TrailEvent:
     """Append one event inside the caller's transaction; it commits (or not) with the rest."""
     draft = TrailEventDraft(
-        kind=kind, actor=actor, actor_role=actor_role, subject=subject, channel_id=channel_id,
-        thread_ts=thread_ts, message_ts=message_ts, permalink=permalink,
-        payload=payload or {}, at=at,
+        kind=kind,
+        actor=actor,
+        actor_role=actor_role,
+        subject=subject,
+        channel_id=channel_id,
+        thread_ts=thread_ts,
+        message_ts=message_ts,
+        permalink=permalink,
+        payload=payload or {},
+        at=at,
     )
     connection = connection_of(db)
     _lock_trail(connection)
@@ -85,12 +94,19 @@ def append_trail_event(
 def event_row_values(event: TrailEvent) -> dict[str, Any]:
     """The column values of a sealed event (also used by bulk loaders such as the benchmark)."""
     return {
-        "seq": event.seq, "kind": event.kind, "actor": event.actor,
-        "actor_role": event.actor_role, "subject": event.subject,
-        "channel_id": event.channel_id, "thread_ts": event.thread_ts,
-        "message_ts": event.message_ts, "permalink": event.permalink,
-        "payload_json": canonical_json(event.payload), "at": event.at,
-        "prev_hash": event.prev_hash, "hash": event.hash,
+        "seq": event.seq,
+        "kind": event.kind,
+        "actor": event.actor,
+        "actor_role": event.actor_role,
+        "subject": event.subject,
+        "channel_id": event.channel_id,
+        "thread_ts": event.thread_ts,
+        "message_ts": event.message_ts,
+        "permalink": event.permalink,
+        "payload_json": canonical_json(event.payload),
+        "at": event.at,
+        "prev_hash": event.prev_hash,
+        "hash": event.hash,
     }
 
 
@@ -160,11 +176,23 @@ def trail_for_subject(db: Session | Connection, *, subject: str) -> list[TrailEv
         select(_EVENTS).where(_EVENTS.c.subject == subject).order_by(_EVENTS.c.seq)
     )
     return [
-        TrailEvent.from_record((
-            row.seq, row.kind, row.actor, row.actor_role, row.subject, row.channel_id,
-            row.thread_ts, row.message_ts, row.permalink, row.payload_json,
-            format_time(row.at), row.prev_hash, row.hash,
-        ))
+        TrailEvent.from_record(
+            (
+                row.seq,
+                row.kind,
+                row.actor,
+                row.actor_role,
+                row.subject,
+                row.channel_id,
+                row.thread_ts,
+                row.message_ts,
+                row.permalink,
+                row.payload_json,
+                format_time(row.at),
+                row.prev_hash,
+                row.hash,
+            )
+        )
         for row in rows
     ]
 

@@ -58,9 +58,7 @@ def transition_state(
     if "updated_at" in table.c:
         changes.setdefault("updated_at", now)
     statement = (
-        update(table)
-        .where(table.c.id == row_id, table.c.state.in_(expected))
-        .values(**changes)
+        update(table).where(table.c.id == row_id, table.c.state.in_(expected)).values(**changes)
     )
     return connection_of(db).execute(statement).rowcount == 1
 
@@ -81,8 +79,14 @@ def record_vote(
     insert = postgresql_insert if connection.dialect.name == "postgresql" else sqlite_insert
     statement = (
         insert(table)
-        .values(request_id=request_id, user_id=user_id, decision=decision, role=role,
-                action_ts=action_ts, created_at=now)
+        .values(
+            request_id=request_id,
+            user_id=user_id,
+            decision=decision,
+            role=role,
+            action_ts=action_ts,
+            created_at=now,
+        )
         .on_conflict_do_nothing(index_elements=["request_id", "user_id"])
         .returning(table.c.id)
     )

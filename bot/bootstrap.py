@@ -1,0 +1,152 @@
+"""The composition root: the one place concrete classes are wired together.
+
+``build(settings)`` loads and checks the runbooks and templates, opens the database (applying
+migrations), and builds the Slack client, services, Bolt app, delivery worker, scheduler and
+WSGI app. Nothing is started until ``Runtime.start``; nothing here is module-global.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from flask import Flask
+from slack_bolt import App
+from slack_sdk import WebClient
+from sqlalchemy import Engine
+
+from bot.clock import Clock, utc_now
+from bot.config import Settings
+from bot.render import Renderer, make_renderer, template_problems
+from bot.runbook_files import load_runbooks
+from bot.scheduler.runner import ReleaseScheduler
+from bot.services.conversation import ConversationService
+from bot.services.registry import RunbookRegistry
+from bot.services.reviews import ReviewService
+from bot.slack.app import SlackServices, build_bolt_app
+from bot.slack.client import make_web_client
+from bot.slack.delivery import SlackDelivery
+from bot.slack.directory import SlackGroupDirectory
+from bot.store import make_engine, session_scope, upgrade_database
+from bot.store.outbox import pending_job_count
+from bot.web.app import build_web_app
+from bot.web.metrics import BotMetrics
+
+
+class StartupError(Exception):
+    """The bot cannot start; the message says what is missing or wrong."""
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    engine: Engine
+    registry: RunbookRegistry
+    renderer: Renderer
+    client: WebClient
+    services: SlackServices
+    bolt_app: App
+    delivery: SlackDelivery
+    scheduler: ReleaseScheduler
+    metrics: BotMetrics
+    web_app: Flask
+
+    def start(self) -> None:
+        self.delivery.start()
+        self.scheduler.start()
+
+    def stop(self) -> None:
+        self.scheduler.stop()
+        self.delivery.stop()
+        self.engine.dispose()
+
+
+def require_slack_settings(settings: Settings, *, socket_mode: bool = False) -> None:
+    missing = [
+        name
+        for name, value in (
+            ("SLACK_BOT_TOKEN", settings.slack_bot_token),
+            ("SLACK_SIGNING_SECRET", settings.slack_signing_secret),
+            ("SLACK_APP_TOKEN", settings.slack_app_token if socket_mode else True),
+        )
+        if value is None
+    ]
+    if missing:
+        raise StartupError(
+            "missing " + ", ".join(missing) + ": set them in the environment "
+            "(see the README's configuration table)"
+        )
+
+
+def load_registry(settings: Settings) -> RunbookRegistry:
+    found = load_runbooks(settings.runbooks_dir)
+    problems = [str(p) for p in found.problems]
+    problems += [
+        f"{p.path}:{p.line}: {p.field}: {p.message}"
+        for p in template_problems(settings.templates_dir, list(found.runbooks.values()))
+    ]
+    if problems:
+        raise StartupError("invalid runbooks or templates:\n" + "\n".join(problems))
+    if not found.runbooks:
+        raise StartupError(f"no runbooks in {settings.runbooks_dir} (set RELEASEBOT_RUNBOOKS)")
+    return RunbookRegistry(found.runbooks)
+
+
+def build(
+    settings: Settings,
+    *,
+    clock: Clock = utc_now,
+    token_verification: bool = True,
+    socket_mode: bool = False,
+) -> Runtime:
+    require_slack_settings(settings, socket_mode=socket_mode)
+    registry = load_registry(settings)
+    upgrade_database(settings.database_url)
+    engine = make_engine(settings.database_url)
+    renderer = make_renderer(settings.templates_dir)
+    client = make_web_client(settings)
+    metrics = BotMetrics()
+    directory = SlackGroupDirectory(client)
+    delivery = SlackDelivery(
+        engine=engine,
+        client=client,
+        renderer=renderer,
+        runbooks=registry,
+        clock=clock,
+        on_result=lambda outcome: metrics.deliveries.labels(outcome=outcome).inc(),
+    )
+    scheduler = ReleaseScheduler(engine=engine, clock=clock)
+    reviews = ReviewService(
+        engine=engine, runbooks=registry, directory=directory, scheduling=scheduler
+    )
+    services = SlackServices(
+        engine=engine,
+        registry=registry,
+        reviews=reviews,
+        conversation=ConversationService(engine=engine),
+        delivery=delivery,
+        renderer=renderer,
+        clock=clock,
+    )
+    scheduler.bind(reviews=reviews, delivery=delivery)
+    bolt_app = build_bolt_app(
+        settings=settings, client=client, services=services, token_verification=token_verification
+    )
+
+    def pending() -> int:
+        with session_scope(engine) as session:
+            return pending_job_count(session)
+
+    web_app = build_web_app(bolt_app=bolt_app, engine=engine, metrics=metrics, pending_jobs=pending)
+    return Runtime(
+        settings=settings,
+        engine=engine,
+        registry=registry,
+        renderer=renderer,
+        client=client,
+        services=services,
+        bolt_app=bolt_app,
+        delivery=delivery,
+        scheduler=scheduler,
+        metrics=metrics,
+        web_app=web_app,
+    )

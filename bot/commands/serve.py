@@ -1,0 +1,57 @@
+"""``releasebot serve``: the Slack request URL and the hooks over HTTP, or Socket Mode."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+from types import FrameType
+
+from bot.bootstrap import StartupError, build
+from bot.config import Settings
+from bot.web.server import make_server
+
+
+def run(args: argparse.Namespace, settings: Settings) -> int:
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    try:
+        runtime = build(settings, socket_mode=args.socket)
+    except StartupError as error:
+        print(f"releasebot serve: refusing to start: {error}", file=sys.stderr)
+        return 2
+    server = make_server(runtime.web_app, host=args.host, port=args.port, threads=args.threads)
+    socket_handler = None
+    runtime.start()
+    try:
+        if args.socket:
+            from slack_bolt.adapter.socket_mode import SocketModeHandler
+
+            assert settings.slack_app_token is not None
+            socket_handler = SocketModeHandler(
+                runtime.bolt_app, settings.slack_app_token.get_secret_value()
+            )
+            socket_handler.connect()  # type: ignore[no-untyped-call]
+            print("releasebot: connected to Slack in Socket Mode", flush=True)
+
+        def shut_down(signum: int, frame: FrameType | None) -> None:
+            server.close()
+
+        signal.signal(signal.SIGTERM, shut_down)
+        signal.signal(signal.SIGINT, shut_down)
+        print(
+            f"releasebot: serving on http://{server.effective_host}:{server.effective_port} "
+            f"(Slack request URL: /slack/events; /healthz, /metrics)",
+            flush=True,
+        )
+        server.run()
+    except OSError as error:
+        print(f"releasebot serve: {error}", file=sys.stderr)
+        return 1
+    finally:
+        if socket_handler is not None:
+            socket_handler.close()  # type: ignore[no-untyped-call]
+        runtime.stop()
+    return 0

@@ -1,0 +1,1 @@
+"""APScheduler jobs for reminders and expiry, kept in the bot's own database."""

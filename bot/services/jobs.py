@@ -1,0 +1,116 @@
+"""The Slack work a decision implies, queued in the decision's own transaction.
+
+Each function adds one outbox job; ``bot.slack.delivery`` performs it after the commit.
+Contexts are JSON-able snapshots taken when the decision was made; the checklist is the
+exception, rendered from the current state whenever it is posted or updated.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Engine
+from sqlalchemy.engine import Connection
+from sqlmodel import Session
+
+from bot.store import session_scope
+from bot.store.outbox import enqueue_job
+
+POST_CHECKLIST = "post_checklist"
+UPDATE_CHECKLIST = "update_checklist"
+POST_IN_THREAD = "post_in_thread"
+UPDATE_REQUEST_MESSAGE = "update_request_message"
+EPHEMERAL = "ephemeral"
+PUBLISH_HOME = "publish_home"
+
+Db = Session | Connection
+
+
+def post_checklist(db: Db, *, review_id: int, now: datetime) -> int:
+    return enqueue_job(db, kind=POST_CHECKLIST, payload={"review_id": review_id}, now=now)
+
+
+def update_checklist(db: Db, *, review_id: int, now: datetime) -> int:
+    return enqueue_job(db, kind=UPDATE_CHECKLIST, payload={"review_id": review_id}, now=now)
+
+
+def post_in_thread(
+    db: Db,
+    *,
+    review_id: int,
+    template: str,
+    context: dict[str, Any],
+    now: datetime,
+    remember_request: int | None = None,
+) -> int:
+    """Reply in the review's thread; ``remember_request`` stores the message on that request."""
+    payload = {
+        "review_id": review_id,
+        "template": template,
+        "context": context,
+        "remember_request": remember_request,
+    }
+    return enqueue_job(db, kind=POST_IN_THREAD, payload=payload, now=now)
+
+
+def post_text_in_thread(db: Db, *, review_id: int, text: str, now: datetime) -> int:
+    payload = {
+        "review_id": review_id,
+        "text": text,
+        "template": None,
+        "context": None,
+        "remember_request": None,
+    }
+    return enqueue_job(db, kind=POST_IN_THREAD, payload=payload, now=now)
+
+
+def update_request_message(
+    db: Db, *, request_id: int, template: str, context: dict[str, Any], now: datetime
+) -> int:
+    payload = {"request_id": request_id, "template": template, "context": context}
+    return enqueue_job(db, kind=UPDATE_REQUEST_MESSAGE, payload=payload, now=now)
+
+
+def ephemeral(
+    db: Db,
+    *,
+    channel_id: str,
+    user_id: str,
+    text: str,
+    now: datetime,
+    thread_ts: str | None = None,
+) -> int:
+    payload = {"channel_id": channel_id, "user_id": user_id, "text": text, "thread_ts": thread_ts}
+    return enqueue_job(db, kind=EPHEMERAL, payload=payload, now=now)
+
+
+def send_ephemeral(
+    engine: Engine,
+    *,
+    channel_id: str,
+    user_id: str,
+    text: str,
+    now: datetime,
+    thread_ts: str | None = None,
+) -> None:
+    """Queue an ephemeral reply in a transaction of its own (for refusals and errors)."""
+    with session_scope(engine) as session:
+        ephemeral(
+            session, channel_id=channel_id, user_id=user_id, text=text, now=now, thread_ts=thread_ts
+        )
+
+
+def publish_home(db: Db, *, user_id: str, now: datetime) -> int:
+    return enqueue_job(db, kind=PUBLISH_HOME, payload={"user_id": user_id}, now=now)
+
+
+POST_MESSAGE = "post_message"
+
+
+def post_message(
+    db: Db, *, channel_id: str, text: str, now: datetime, thread_ts: str | None = None
+) -> int:
+    """A plain message (e.g. an answer to ``@releasebot status``) in a channel or thread."""
+    payload = {"channel_id": channel_id, "text": text, "thread_ts": thread_ts}
+    return enqueue_job(db, kind=POST_MESSAGE, payload=payload, now=now)

@@ -1,0 +1,785 @@
+"""Readiness reviews: start one, mark gates, decide the go/no-go, expire, remind.
+
+Each function is one unit of work: load the state, ask the core, save the decision, its
+trail events and the Slack work it implies (outbox jobs) in one transaction, and return what
+the person who acted should be told. Nothing here talks to Slack directly.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, Literal, Protocol
+
+from sqlalchemy import Engine
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, col, select
+
+from bot.core.approvals import ApprovalState, evaluate_approval
+from bot.core.trail import ACTOR_BOT, release_subject
+from bot.render.escaping import mrkdwn_text as esc
+from bot.services import jobs
+from bot.services.ledger import load_votes, review_bundle, row_id, trail
+from bot.services.registry import RunbookRegistry
+from bot.services.roles import GroupDirectory, MembershipUnavailable, roles_of
+from bot.services.views import (
+    approval_state_context,
+    checklist_context,
+    gate_update_context,
+    go_no_go_context,
+)
+from bot.store import session_scope, transition_state
+from bot.store.inbox import claim_delivery
+from bot.store.tables import ApprovalRequest, ApprovalVote, GateState, ReadinessReview, Release
+from bot.store.transitions import record_vote
+
+GateOutcome = Literal["passed", "failed", "waived"]
+MAX_VERSION_LENGTH = 64
+
+
+@dataclass(frozen=True)
+class Reply:
+    """What the person who acted is told (ephemerally); ``ok`` is False for refusals."""
+
+    ok: bool
+    text: str
+
+
+class Scheduling(Protocol):
+    """What the reviews ask of the scheduler (``bot.scheduler.runner``), after commit."""
+
+    def schedule_expiry(self, *, request_id: int, at: datetime) -> None: ...
+
+    def schedule_reminders(self, *, review_id: int, every: timedelta, start: datetime) -> None: ...
+
+
+class ReviewService:
+    def __init__(
+        self,
+        *,
+        engine: Engine,
+        runbooks: RunbookRegistry,
+        directory: GroupDirectory,
+        scheduling: Scheduling | None = None,
+    ) -> None:
+        self.engine = engine
+        self.runbooks = runbooks
+        self.directory = directory
+        self.scheduling = scheduling
+
+    # --- starting -------------------------------------------------------------------------
+
+    def start_review(
+        self,
+        *,
+        runbook_id: str,
+        version: str,
+        channel_id: str,
+        user_id: str,
+        now: datetime,
+        source: str = "slash_command",
+        delivery_key: str | None = None,
+    ) -> Reply:
+        runbook = self.runbooks.get(runbook_id)
+        if runbook is None:
+            return Reply(
+                False, f"Unknown runbook `{esc(runbook_id)}`. {self.runbooks.known_text()}"
+            )
+        if channel_id not in runbook.channels:
+            channels = ", ".join(f"<#{c}>" for c in runbook.channels)
+            return Reply(False, f"`{runbook.id}` does not watch this channel; use {channels}.")
+        if runbook.readiness is None:
+            return Reply(False, f"`{runbook.id}` has no readiness review in its runbook.")
+        if not version or len(version) > MAX_VERSION_LENGTH or any(c.isspace() for c in version):
+            return Reply(
+                False, f"A version is one word of at most {MAX_VERSION_LENGTH} characters."
+            )
+        subject = release_subject(runbook.id, version)
+        review_id: int | None = None
+        try:
+            with session_scope(self.engine) as session:
+                if delivery_key is not None and not claim_delivery(
+                    session, key=delivery_key, now=now
+                ):
+                    return Reply(True, "Already handled.")
+                release = Release(
+                    runbook_id=runbook.id,
+                    runbook_version=runbook.version,
+                    version=version,
+                    state="reviewing",
+                    started_by=user_id,
+                    channel_id=channel_id,
+                    created_at=now,
+                    updated_at=now,
+                )
+                session.add(release)
+                session.flush()
+                review = ReadinessReview(
+                    release_id=row_id(release),
+                    runbook_id=runbook.id,
+                    runbook_version=runbook.version,
+                    state="pending",
+                    channel_id=channel_id,
+                    created_at=now,
+                    updated_at=now,
+                )
+                session.add(review)
+                session.flush()
+                for stage in runbook.readiness.stages:
+                    for gate in stage.gates:
+                        session.add(
+                            GateState(
+                                review_id=row_id(review),
+                                stage_id=stage.id,
+                                gate_id=gate.id,
+                                state="pending",
+                                updated_at=now,
+                            )
+                        )
+                session.flush()
+                trail(
+                    session,
+                    kind="release.started",
+                    actor=user_id,
+                    subject=subject,
+                    at=now,
+                    channel_id=channel_id,
+                    payload={
+                        "runbook_version": runbook.version,
+                        "version": version,
+                        "source": source,
+                        "review_id": review.id,
+                        "gates": [g.id for s in runbook.readiness.stages for g in s.gates],
+                    },
+                )
+                jobs.post_checklist(session, review_id=row_id(review), now=now)
+                review_id = review.id
+        except IntegrityError:
+            return Reply(
+                False,
+                f"Release {esc(version)} of `{runbook.id}` is already under review: "
+                f"see its thread, or `/release status {runbook.id}`.",
+            )
+        every = runbook.readiness.remind_every
+        if self.scheduling is not None and every is not None and review_id is not None:
+            self.scheduling.schedule_reminders(review_id=review_id, every=every, start=now)
+        return Reply(True, f"Starting the readiness review of `{runbook.id}` {esc(version)}.")
+
+    # --- gates ----------------------------------------------------------------------------
+
+    def check_gate(
+        self,
+        *,
+        review_id: int,
+        gate_id: str,
+        outcome: GateOutcome,
+        user_id: str,
+        now: datetime,
+    ) -> Reply:
+        """May ``user_id`` mark this gate? A refusal is recorded in the trail (used before
+        asking for a reason, so nobody types one only to be refused)."""
+        with session_scope(self.engine) as session:
+            found = self._gate_in(session, review_id=review_id, gate_id=gate_id)
+            if isinstance(found, Reply):
+                return found
+            refusal = self._gate_refusal(session, found, user_id=user_id, outcome=outcome, now=now)
+            return refusal or Reply(True, found[4].title)
+
+    def _gate_in(
+        self, session: Session, *, review_id: int, gate_id: str
+    ) -> Reply | tuple[Any, ...]:
+        bundle = review_bundle(session, review_id=review_id, runbooks=self.runbooks)
+        if bundle is None:
+            return Reply(False, "This review no longer exists.")
+        runbook, release, review, states = bundle
+        state = next((s for s in states if s.gate_id == gate_id), None)
+        gate = runbook.gate(gate_id)
+        if state is None or gate is None:
+            return Reply(False, f"The runbook has no gate `{esc(gate_id)}` any more.")
+        return runbook, release, review, states, gate, state
+
+    def _gate_refusal(
+        self,
+        session: Session,
+        found: tuple[Any, ...],
+        *,
+        user_id: str,
+        outcome: GateOutcome,
+        now: datetime,
+    ) -> Reply | None:
+        runbook, release, review, _, gate, state = found
+        subject = release_subject(runbook.id, release.version)
+        where = {"channel_id": review.channel_id, "thread_ts": release.thread_ts}
+        try:
+            held = roles_of(runbook, user_id, self.directory, among=[gate.owner])
+        except MembershipUnavailable as error:
+            trail(
+                session,
+                kind="gate.refused",
+                actor=user_id,
+                subject=subject,
+                at=now,
+                **where,
+                payload={
+                    "gate": gate.id,
+                    "outcome": outcome,
+                    "why": "membership_unavailable",
+                    "detail": str(error),
+                },
+            )
+            return Reply(
+                False,
+                f"I could not check that you are in *{gate.owner}* "
+                f"({esc(error)}), so nothing was recorded. Try again shortly.",
+            )
+        if gate.owner not in held:
+            trail(
+                session,
+                kind="gate.refused",
+                actor=user_id,
+                subject=subject,
+                at=now,
+                **where,
+                payload={
+                    "gate": gate.id,
+                    "outcome": outcome,
+                    "why": "not_owner",
+                    "owner_role": gate.owner,
+                },
+            )
+            return Reply(
+                False,
+                f"Only members of *{gate.owner}* can mark "
+                f"“{esc(gate.title)}”; nothing was recorded.",
+            )
+        if review.state != "pending":
+            return Reply(False, f"This review is already decided ({review.state}).")
+        if state.state != "pending":
+            return Reply(
+                False,
+                f"“{esc(gate.title)}” was already marked {state.state} by <@{state.marked_by}>.",
+            )
+        return None
+
+    def mark_gate(
+        self,
+        *,
+        review_id: int,
+        gate_id: str,
+        outcome: GateOutcome,
+        user_id: str,
+        now: datetime,
+        reason: str | None = None,
+    ) -> Reply:
+        with session_scope(self.engine) as session:
+            found = self._gate_in(session, review_id=review_id, gate_id=gate_id)
+            if isinstance(found, Reply):
+                return found
+            refusal = self._gate_refusal(session, found, user_id=user_id, outcome=outcome, now=now)
+            if refusal is not None:
+                return refusal
+            runbook, release, review, states, gate, state = found
+            won = transition_state(
+                session,
+                model=GateState,
+                row_id=row_id(state),
+                from_states="pending",
+                to_state=outcome,
+                now=now,
+                values={
+                    "marked_by": user_id,
+                    "marked_by_role": gate.owner,
+                    "note": reason,
+                    "marked_at": now,
+                },
+            )
+            if not won:  # a double click, or another replica, got there first
+                session.refresh(state)
+                return Reply(
+                    False,
+                    f"“{esc(gate.title)}” was already marked {state.state} "
+                    f"by <@{state.marked_by}>.",
+                )
+            session.refresh(state)
+            trail(
+                session,
+                kind=f"gate.{outcome}",
+                actor=user_id,
+                actor_role=gate.owner,
+                subject=release_subject(runbook.id, release.version),
+                at=now,
+                channel_id=review.channel_id,
+                thread_ts=release.thread_ts,
+                payload={"gate": gate_id, "title": gate.title, "reason": reason},
+            )
+            states = [s if s.id != state.id else state for s in states]
+            jobs.update_checklist(session, review_id=review_id, now=now)
+            jobs.post_in_thread(
+                session,
+                review_id=review_id,
+                template="gate_update",
+                now=now,
+                context=gate_update_context(runbook, release, review, state, states),
+            )
+            expiry = self._after_gates(session, review_id=review_id, now=now)
+        if expiry is not None and self.scheduling is not None:
+            self.scheduling.schedule_expiry(request_id=expiry[0], at=expiry[1])
+        return Reply(True, f"Marked “{esc(gate.title)}” {outcome}.")
+
+    def _after_gates(
+        self, session: Session, *, review_id: int, now: datetime
+    ) -> tuple[int, datetime] | None:
+        """When the last gate is marked: block on a failure, otherwise ask for the go.
+
+        Returns the new go/no-go request's id and expiry, to be scheduled after commit.
+        """
+        bundle = review_bundle(session, review_id=review_id, runbooks=self.runbooks)
+        assert bundle is not None
+        runbook, release, review, states = bundle
+        if any(s.state == "pending" for s in states):
+            return None
+        assert runbook.readiness is not None
+        subject = release_subject(runbook.id, release.version)
+        failed = [s.gate_id for s in states if s.state == "failed"]
+        if failed:
+            if transition_state(
+                session,
+                model=ReadinessReview,
+                row_id=review_id,
+                from_states="pending",
+                to_state="no_go",
+                now=now,
+                values={"decided_by": ACTOR_BOT, "decided_at": now},
+            ):
+                transition_state(
+                    session,
+                    model=Release,
+                    row_id=row_id(release),
+                    from_states="reviewing",
+                    to_state="no_go",
+                    now=now,
+                )
+                trail(
+                    session,
+                    kind="release.blocked",
+                    actor=ACTOR_BOT,
+                    subject=subject,
+                    at=now,
+                    channel_id=review.channel_id,
+                    thread_ts=release.thread_ts,
+                    payload={"failed_gates": failed},
+                )
+                jobs.post_text_in_thread(
+                    session,
+                    review_id=review_id,
+                    now=now,
+                    text=f"⛔ Release {esc(release.version)} is blocked: failed gate(s) "
+                    + ", ".join(f"`{g}`" for g in failed)
+                    + ". No go/no-go is requested.",
+                )
+            return None
+        if not transition_state(
+            session,
+            model=ReadinessReview,
+            row_id=review_id,
+            from_states="pending",
+            to_state="awaiting_go",
+            now=now,
+        ):
+            return None
+        rule = runbook.readiness.go_no_go
+        request = ApprovalRequest(
+            subject=subject,
+            action="go_no_go",
+            review_id=review_id,
+            roles={role: list(runbook.roles.get(role, [])) for role in rule.roles},
+            quorum=rule.required_total,
+            requested_by=release.started_by,
+            state="pending",
+            expires_at=now + rule.expires_after,
+            channel_id=review.channel_id,
+            created_at=now,
+            updated_at=now,
+        )
+        session.add(request)
+        session.flush()
+        trail(
+            session,
+            kind="go_no_go.requested",
+            actor=ACTOR_BOT,
+            subject=subject,
+            at=now,
+            channel_id=review.channel_id,
+            thread_ts=release.thread_ts,
+            payload={
+                "request_id": request.id,
+                "roles": dict(rule.roles),
+                "quorum": rule.required_total,
+                "expires_at": now + rule.expires_after,
+            },
+        )
+        jobs.post_in_thread(
+            session,
+            review_id=review_id,
+            template="go_no_go_request",
+            now=now,
+            context=go_no_go_context(runbook, release, review, request, states),
+            remember_request=request.id,
+        )
+        return row_id(request), now + rule.expires_after
+
+    # --- go / no-go -----------------------------------------------------------------------
+
+    def check_vote(
+        self,
+        *,
+        request_id: int,
+        user_id: str,
+        decision: Literal["approve", "reject"],
+        now: datetime,
+    ) -> Reply:
+        """May ``user_id`` vote on this request? Refusals are recorded in the trail."""
+        with session_scope(self.engine) as session:
+            found = self._request_in(session, request_id=request_id)
+            if isinstance(found, Reply):
+                return found
+            refusal, _ = self._vote_refusal(
+                session, found, user_id=user_id, decision=decision, now=now
+            )
+            return refusal or Reply(True, f"Go/no-go for {found[1].id} {esc(found[2].version)}")
+
+    def _request_in(self, session: Session, *, request_id: int) -> Reply | tuple[Any, ...]:
+        request = session.get(ApprovalRequest, request_id)
+        if request is None or request.review_id is None:
+            return Reply(False, "This approval request no longer exists.")
+        bundle = review_bundle(session, review_id=request.review_id, runbooks=self.runbooks)
+        if bundle is None or bundle[0].readiness is None:
+            return Reply(False, "This review no longer exists.")
+        runbook, release, review, _ = bundle
+        assert runbook.readiness is not None
+        return request, runbook, release, review, runbook.readiness.go_no_go
+
+    def _vote_refusal(
+        self,
+        session: Session,
+        found: tuple[Any, ...],
+        *,
+        user_id: str,
+        decision: Literal["approve", "reject"],
+        now: datetime,
+    ) -> tuple[Reply | None, frozenset[str]]:
+        request, runbook, release, _, rule = found
+        where = {
+            "channel_id": request.channel_id,
+            "thread_ts": release.thread_ts,
+            "message_ts": request.message_ts,
+        }
+        if request.state != "pending":
+            return Reply(False, f"This go/no-go is already {request.state}."), frozenset()
+        try:
+            held = roles_of(runbook, user_id, self.directory, among=list(rule.roles))
+        except MembershipUnavailable as error:
+            trail(
+                session,
+                kind="approval.refused",
+                actor=user_id,
+                subject=request.subject,
+                at=now,
+                **where,
+                payload={
+                    "request_id": request.id,
+                    "decision": decision,
+                    "why": "membership_unavailable",
+                    "detail": str(error),
+                },
+            )
+            return Reply(
+                False,
+                f"I could not check your roles ({esc(error)}), so your vote "
+                "was not recorded. Try again shortly.",
+            ), frozenset()
+        refusal = _refusal(
+            user_id,
+            held,
+            decision,
+            request.requested_by,
+            rule.allow_self_approval,
+            list(rule.roles),
+        )
+        if refusal is not None:
+            why, text = refusal
+            trail(
+                session,
+                kind="approval.refused",
+                actor=user_id,
+                subject=request.subject,
+                at=now,
+                **where,
+                payload={
+                    "request_id": request.id,
+                    "decision": decision,
+                    "why": why,
+                    "roles_held": sorted(held),
+                },
+            )
+            return Reply(False, text), held
+        if any(vote.user_id == user_id for vote in load_votes(session, request_id=row_id(request))):
+            return Reply(False, "Your vote was already counted; it counts once."), held
+        return None, held
+
+    def vote(
+        self,
+        *,
+        request_id: int,
+        user_id: str,
+        decision: Literal["approve", "reject"],
+        now: datetime,
+        reason: str | None = None,
+        action_ts: str | None = None,
+    ) -> Reply:
+        with session_scope(self.engine) as session:
+            found = self._request_in(session, request_id=request_id)
+            if isinstance(found, Reply):
+                return found
+            refusal, held = self._vote_refusal(
+                session, found, user_id=user_id, decision=decision, now=now
+            )
+            if refusal is not None:
+                return refusal
+            request, runbook, release, review, rule = found
+            if not record_vote(
+                session,
+                request_id=request_id,
+                user_id=user_id,
+                decision=decision,
+                now=now,
+                action_ts=action_ts,
+                role=",".join(sorted(held)),
+            ):
+                return Reply(False, "Your vote was already counted; it counts once.")
+            trail(
+                session,
+                kind=f"approval.{decision}",
+                actor=user_id,
+                actor_role=",".join(sorted(held)),
+                subject=request.subject,
+                at=now,
+                channel_id=request.channel_id,
+                thread_ts=release.thread_ts,
+                message_ts=request.message_ts,
+                payload={"request_id": request_id, "reason": reason},
+            )
+            outcome = evaluate_approval(
+                rule,
+                load_votes(session, request_id=request_id),
+                requester=request.requested_by,
+                requested_at=request.created_at,
+                now=now,
+            )
+            context = approval_state_context(
+                runbook,
+                request,
+                outcome,
+                kind="go_no_go",
+                subject_text=f"Go/no-go for {runbook.id} {release.version}",
+                now=now,
+            )
+            if outcome.state is ApprovalState.PENDING:
+                jobs.post_in_thread(
+                    session,
+                    review_id=row_id(review),
+                    template="approval_state",
+                    context=context,
+                    now=now,
+                )
+            else:
+                self._decide(
+                    session,
+                    request=request,
+                    review=review,
+                    release=release,
+                    state=str(outcome.state),
+                    context=context,
+                    now=now,
+                )
+        verb = "Approval" if decision == "approve" else "Rejection"
+        return Reply(True, f"{verb} recorded.")
+
+    def _decide(
+        self,
+        session: Session,
+        *,
+        request: ApprovalRequest,
+        review: ReadinessReview,
+        release: Release,
+        state: str,
+        context: dict[str, object],
+        now: datetime,
+    ) -> None:
+        """Close the request once (conditionally), record and announce the outcome."""
+        if not transition_state(
+            session,
+            model=ApprovalRequest,
+            row_id=row_id(request),
+            from_states="pending",
+            to_state=state,
+            now=now,
+            values={"decided_at": now},
+        ):
+            return
+        verdict = {"approved": "go", "rejected": "no_go", "expired": "expired"}[state]
+        transition_state(
+            session,
+            model=ReadinessReview,
+            row_id=row_id(review),
+            from_states="awaiting_go",
+            to_state=verdict,
+            now=now,
+            values={"decided_at": now, "decided_by": ACTOR_BOT},
+        )
+        transition_state(
+            session,
+            model=Release,
+            row_id=row_id(release),
+            from_states="reviewing",
+            to_state=verdict,
+            now=now,
+        )
+        trail(
+            session,
+            kind=f"go_no_go.{state}",
+            actor=ACTOR_BOT,
+            subject=request.subject,
+            at=now,
+            channel_id=request.channel_id,
+            thread_ts=release.thread_ts,
+            message_ts=request.message_ts,
+            payload={
+                "request_id": request.id,
+                "votes": context.get("votes"),
+                "ignored": context.get("ignored"),
+            },
+        )
+        jobs.update_request_message(
+            session,
+            request_id=row_id(request),
+            template="approval_state",
+            context=context,
+            now=now,
+        )
+        jobs.post_in_thread(
+            session,
+            review_id=row_id(review),
+            template="approval_state",
+            context=context,
+            now=now,
+        )
+
+    def expire_due(self, *, now: datetime) -> int:
+        """Expire every go/no-go still pending past its expiry; returns how many."""
+        with session_scope(self.engine) as session:
+            overdue = session.exec(
+                select(ApprovalRequest).where(
+                    ApprovalRequest.state == "pending",
+                    ApprovalRequest.action == "go_no_go",
+                    col(ApprovalRequest.expires_at) <= now,
+                )
+            ).all()
+            ids = [row_id(request) for request in overdue]
+        return sum(self.expire(request_id=request_id, now=now) for request_id in ids)
+
+    def expire(self, *, request_id: int, now: datetime) -> bool:
+        with session_scope(self.engine) as session:
+            request = session.get(ApprovalRequest, request_id)
+            if request is None or request.state != "pending" or request.review_id is None:
+                return False
+            if request.expires_at is None or request.expires_at > now:
+                return False
+            bundle = review_bundle(session, review_id=request.review_id, runbooks=self.runbooks)
+            if bundle is None or bundle[0].readiness is None:
+                return False
+            runbook, release, review, _ = bundle
+            assert runbook.readiness is not None
+            outcome = evaluate_approval(
+                runbook.readiness.go_no_go,
+                load_votes(session, request_id=request_id),
+                requester=request.requested_by,
+                requested_at=request.created_at,
+                now=now,
+            )
+            context = approval_state_context(
+                runbook,
+                request,
+                outcome,
+                kind="go_no_go",
+                subject_text=f"Go/no-go for {runbook.id} {release.version}",
+                now=now,
+            )
+            self._decide(
+                session,
+                request=request,
+                review=review,
+                release=release,
+                state=str(outcome.state),
+                context=context,
+                now=now,
+            )
+            return outcome.state is ApprovalState.EXPIRED
+
+    def remind(self, *, review_id: int, now: datetime) -> bool:
+        """Nudge the owners of open gates in the thread; False once the review is decided."""
+        with session_scope(self.engine) as session:
+            bundle = review_bundle(session, review_id=review_id, runbooks=self.runbooks)
+            if bundle is None or bundle[2].state != "pending":
+                return False
+            runbook, release, review, states = bundle
+            open_gates = [runbook.gate(s.gate_id) for s in states if s.state == "pending"]
+            owners = sorted({g.owner for g in open_gates if g is not None})
+            mentions = " ".join(
+                (f"<!subteam^{m}>" if m.startswith("S") else f"<@{m}>")
+                for role in owners
+                for m in runbook.roles.get(role, [])
+            )
+            titles = ", ".join(f"“{esc(g.title)}”" for g in open_gates if g is not None)
+            trail(
+                session,
+                kind="review.reminded",
+                actor=ACTOR_BOT,
+                subject=release_subject(runbook.id, release.version),
+                at=now,
+                channel_id=review.channel_id,
+                thread_ts=release.thread_ts,
+                payload={"open_gates": [g.id for g in open_gates if g is not None]},
+            )
+            jobs.post_text_in_thread(
+                session,
+                review_id=review_id,
+                now=now,
+                text=f"⏰ Reminder: {len(open_gates)} gate(s) still open: {titles}. {mentions}",
+            )
+        return True
+
+
+def _refusal(
+    user_id: str,
+    held: frozenset[str],
+    decision: str,
+    requester: str,
+    allow_self: bool,
+    roles: list[str],
+) -> tuple[str, str] | None:
+    if not held:
+        return "not_eligible", (
+            "Only members of "
+            + ", ".join(f"*{r}*" for r in roles)
+            + " decide this go/no-go; your vote was not counted."
+        )
+    if decision == "approve" and user_id == requester and not allow_self:
+        return "self_approval", (
+            "You started this release, so your approval does not count "
+            "(separation of duties): another member must approve."
+        )
+    return None
+
+
+__all__ = ["ApprovalVote", "Reply", "ReviewService", "checklist_context"]

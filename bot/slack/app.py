@@ -1,0 +1,62 @@
+"""The Bolt app factory: one App per call, its listeners bound to the services given.
+
+The app runs with ``process_before_response=True``: a listener's work (verify, authorise,
+record the decision and its trail event, queue the Slack messages it implies) happens before
+the HTTP response, in one short transaction, so an acknowledged click is a recorded click.
+Everything slow (posting, updating, permalinks) is outbox work done after the response by
+``SlackDelivery``; ``delivery.wake()`` starts it at once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+from slack_bolt import App
+from slack_sdk import WebClient
+from sqlalchemy import Engine
+
+from bot.config import Settings
+from bot.render import Renderer
+from bot.services.conversation import ConversationService
+from bot.services.registry import RunbookRegistry
+from bot.services.reviews import ReviewService
+from bot.slack.delivery import SlackDelivery
+
+
+@dataclass(frozen=True)
+class SlackServices:
+    """Everything the listeners may call."""
+
+    engine: Engine
+    registry: RunbookRegistry
+    reviews: ReviewService
+    conversation: ConversationService
+    delivery: SlackDelivery
+    renderer: Renderer
+    clock: Callable[[], datetime]
+
+
+def build_bolt_app(
+    *,
+    settings: Settings,
+    client: WebClient,
+    services: SlackServices,
+    token_verification: bool = True,
+) -> App:
+    from bot.slack.listeners import actions, commands, events, views
+
+    if settings.slack_signing_secret is None:
+        raise ValueError("SLACK_SIGNING_SECRET is required")
+    app = App(
+        client=client,
+        signing_secret=settings.slack_signing_secret.get_secret_value(),
+        process_before_response=True,
+        token_verification_enabled=token_verification,
+    )
+    commands.register(app, services)
+    actions.register(app, services)
+    views.register(app, services)
+    events.register(app, services)
+    return app

@@ -1,0 +1,315 @@
+"""Delivers the outbox's Slack work: posts, updates, ephemerals, permalinks.
+
+A background thread claims one due job at a time (a short transaction), calls Slack outside
+any transaction (the SDK retries 429s and 5xx itself), then records the result (another short
+transaction). A job that keeps failing is retried with backoff and, after the last attempt,
+reported: logged, counted, and written to the trail of its subject.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Any
+
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+from sqlalchemy import Engine
+
+from bot.core.trail import ACTOR_BOT, release_subject
+from bot.render import Renderer
+from bot.services import jobs
+from bot.services.ledger import review_bundle, trail
+from bot.services.registry import RunbookRegistry
+from bot.services.views import checklist_context
+from bot.store import session_scope
+from bot.store.outbox import ClaimedJob, claim_next_job, fail_job, finish_job, postpone_job
+from bot.store.tables import ApprovalRequest, ReadinessReview, Release
+
+log = logging.getLogger(__name__)
+PERMANENT_ERRORS = {
+    "channel_not_found",
+    "not_in_channel",
+    "is_archived",
+    "invalid_auth",
+    "not_authed",
+    "account_inactive",
+    "invalid_blocks",
+    "msg_too_long",
+    "no_text",
+    "user_not_found",
+    "message_not_found",
+    "cant_update_message",
+    "unknown_method",
+}
+WAIT_FOR_ROOT = timedelta(seconds=0.5)
+
+
+class NotReady(Exception):
+    """The job depends on a message not posted yet (e.g. a thread reply before its root)."""
+
+
+class SlackDelivery:
+    def __init__(
+        self,
+        *,
+        engine: Engine,
+        client: WebClient,
+        renderer: Renderer,
+        runbooks: RunbookRegistry,
+        clock: Callable[[], datetime],
+        poll_seconds: float = 0.25,
+        on_result: Callable[[str], None] | None = None,
+    ) -> None:
+        self.on_result = on_result or (lambda outcome: None)
+        self.engine = engine
+        self.client = client
+        self.renderer = renderer
+        self.runbooks = runbooks
+        self.clock = clock
+        self.poll_seconds = poll_seconds
+        self.delivered = 0
+        self.failed = 0
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._handlers: dict[str, Callable[[dict[str, Any]], None]] = {
+            jobs.POST_CHECKLIST: self._post_checklist,
+            jobs.UPDATE_CHECKLIST: self._update_checklist,
+            jobs.POST_IN_THREAD: self._post_in_thread,
+            jobs.UPDATE_REQUEST_MESSAGE: self._update_request_message,
+            jobs.EPHEMERAL: self._ephemeral,
+            jobs.POST_MESSAGE: self._post_message,
+        }
+
+    def register(self, kind: str, handler: Callable[[dict[str, Any]], None]) -> None:
+        self._handlers[kind] = handler
+
+    # --- the loop -------------------------------------------------------------------------
+
+    def start(self) -> None:
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._loop, name="slack-delivery", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                worked = self.run_once()
+            except Exception:  # the loop must survive anything; the job stays queued
+                log.exception("slack delivery loop failed; retrying")
+                worked = False
+            if not worked:
+                self._wake.wait(self.poll_seconds)
+                self._wake.clear()
+
+    def run_until_idle(self, limit: int = 1000) -> int:
+        """Deliver every due job now (for the demo and tests); returns how many ran."""
+        count = 0
+        while count < limit and self.run_once():
+            count += 1
+        return count
+
+    def run_once(self) -> bool:
+        with session_scope(self.engine) as session:
+            job = claim_next_job(session, now=self.clock())
+        if job is None:
+            return False
+        handler = self._handlers.get(job.kind)
+        try:
+            if handler is None:
+                raise LookupError(f"no handler for outbox job kind {job.kind!r}")
+            handler(job.payload)
+        except NotReady:
+            with session_scope(self.engine) as session:
+                postpone_job(session, job=job, until=self.clock() + WAIT_FOR_ROOT)
+            return True
+        except Exception as error:  # noqa: BLE001 - every failure is recorded and retried
+            self._failed(job, error)
+            return True
+        with session_scope(self.engine) as session:
+            finish_job(session, job_id=job.id, now=self.clock())
+        self.delivered += 1
+        self.on_result("delivered")
+        return True
+
+    def _failed(self, job: ClaimedJob, error: Exception) -> None:
+        code = error.response.get("error") if isinstance(error, SlackApiError) else None
+        text = f"{type(error).__name__}: {code or error}"
+        retry_after = None
+        if isinstance(error, SlackApiError) and error.response.status_code == 429:
+            retry_after = timedelta(seconds=float(error.response.headers.get("Retry-After", 1)))
+        with session_scope(self.engine) as session:
+            if code in PERMANENT_ERRORS:
+                job = ClaimedJob(job.id, job.kind, job.payload, attempts=10**6)
+            retrying = fail_job(
+                session, job=job, error=text, now=self.clock(), retry_after=retry_after
+            )
+            if not retrying:
+                self._report(session, job, text)
+        self.on_result("retried" if retrying else "failed")
+        if retrying:
+            log.warning("slack job %s (%s) failed, will retry: %s", job.id, job.kind, text)
+        else:
+            self.failed += 1
+            log.error("slack job %s (%s) failed for good: %s", job.id, job.kind, text)
+
+    def _report(self, session: Any, job: ClaimedJob, error: str) -> None:
+        review_id = job.payload.get("review_id")
+        if review_id is None:
+            return
+        bundle = review_bundle(session, review_id=int(review_id), runbooks=self.runbooks)
+        if bundle is None:
+            return
+        runbook, release, review, _ = bundle
+        trail(
+            session,
+            kind="slack.delivery_failed",
+            actor=ACTOR_BOT,
+            subject=release_subject(runbook.id, release.version),
+            at=self.clock(),
+            channel_id=review.channel_id,
+            thread_ts=release.thread_ts,
+            payload={"job": job.kind, "job_id": job.id, "error": error},
+        )
+
+    # --- handlers -------------------------------------------------------------------------
+
+    def _checklist(self, review_id: int) -> tuple[dict[str, Any], Any]:
+        with session_scope(self.engine) as session:
+            bundle = review_bundle(session, review_id=review_id, runbooks=self.runbooks)
+        if bundle is None:
+            raise LookupError(f"review {review_id} is gone")
+        runbook, release, review, states = bundle
+        message = self.renderer.render(
+            "readiness_checklist", checklist_context(runbook, release, review, states)
+        )
+        return message, bundle
+
+    def _post_checklist(self, payload: dict[str, Any]) -> None:
+        message, (runbook, release, review, _) = self._checklist(payload["review_id"])
+        if review.message_ts is not None:  # posted before a crash: refresh it instead
+            self._update_checklist(payload)
+            return
+        channel_id = str(review.channel_id)
+        response = self.client.chat_postMessage(
+            channel=channel_id, text=message["text"], blocks=message["blocks"]
+        )
+        ts = str(response["ts"])
+        permalink = self._permalink(channel_id, ts)
+        with session_scope(self.engine) as session:
+            stored_review = session.get(ReadinessReview, review.id)
+            stored_release = session.get(Release, release.id)
+            assert stored_review is not None and stored_release is not None
+            stored_review.message_ts = ts
+            stored_release.thread_ts = ts
+            stored_release.channel_id = review.channel_id
+            trail(
+                session,
+                kind="slack.message_posted",
+                actor=ACTOR_BOT,
+                subject=release_subject(runbook.id, release.version),
+                at=self.clock(),
+                channel_id=review.channel_id,
+                thread_ts=ts,
+                message_ts=ts,
+                permalink=permalink,
+                payload={"template": "readiness_checklist"},
+            )
+
+    def _update_checklist(self, payload: dict[str, Any]) -> None:
+        message, (_, _, review, _) = self._checklist(payload["review_id"])
+        if review.message_ts is None:
+            raise NotReady
+        self.client.chat_update(
+            channel=review.channel_id,
+            ts=review.message_ts,
+            text=message["text"],
+            blocks=message["blocks"],
+        )
+
+    def _post_in_thread(self, payload: dict[str, Any]) -> None:
+        with session_scope(self.engine) as session:
+            bundle = review_bundle(session, review_id=payload["review_id"], runbooks=self.runbooks)
+        if bundle is None:
+            raise LookupError(f"review {payload['review_id']} is gone")
+        runbook, release, review, _ = bundle
+        if release.thread_ts is None:
+            raise NotReady
+        if payload.get("template"):
+            message = self.renderer.render(payload["template"], payload["context"])
+        else:
+            message = {"text": payload["text"], "blocks": None}
+        response = self.client.chat_postMessage(
+            channel=str(review.channel_id),
+            thread_ts=release.thread_ts,
+            text=message["text"],
+            blocks=message["blocks"],
+        )
+        ts = str(response["ts"])
+        permalink = self._permalink(str(review.channel_id), ts)
+        with session_scope(self.engine) as session:
+            if payload.get("remember_request") is not None:
+                request = session.get(ApprovalRequest, payload["remember_request"])
+                if request is not None:
+                    request.message_ts = ts
+            trail(
+                session,
+                kind="slack.message_posted",
+                actor=ACTOR_BOT,
+                subject=release_subject(runbook.id, release.version),
+                at=self.clock(),
+                channel_id=review.channel_id,
+                thread_ts=release.thread_ts,
+                message_ts=ts,
+                permalink=permalink,
+                payload={"template": payload.get("template") or "text"},
+            )
+
+    def _update_request_message(self, payload: dict[str, Any]) -> None:
+        with session_scope(self.engine) as session:
+            request = session.get(ApprovalRequest, payload["request_id"])
+        if request is None:
+            raise LookupError(f"approval request {payload['request_id']} is gone")
+        if request.message_ts is None or request.channel_id is None:
+            raise NotReady
+        message = self.renderer.render(payload["template"], payload["context"])
+        self.client.chat_update(
+            channel=request.channel_id,
+            ts=request.message_ts,
+            text=message["text"],
+            blocks=message["blocks"],
+        )
+
+    def _ephemeral(self, payload: dict[str, Any]) -> None:
+        self.client.chat_postEphemeral(
+            channel=payload["channel_id"],
+            user=payload["user_id"],
+            text=payload["text"],
+            thread_ts=payload.get("thread_ts"),
+        )
+
+    def _post_message(self, payload: dict[str, Any]) -> None:
+        self.client.chat_postMessage(
+            channel=payload["channel_id"], text=payload["text"], thread_ts=payload.get("thread_ts")
+        )
+
+    def _permalink(self, channel_id: str, ts: str) -> str | None:
+        try:
+            response = self.client.chat_getPermalink(channel=channel_id, message_ts=ts)
+        except Exception as error:  # noqa: BLE001 - a missing permalink is not a lost message
+            log.warning("no permalink for %s/%s: %s", channel_id, ts, error)
+            return None
+        link = response.get("permalink")
+        return str(link) if link else None

@@ -1,0 +1,142 @@
+"""Buttons: Pass / Fail / Waive on gates, Approve / Reject on go/no-go requests.
+
+Pass and Approve are decided on the click. Fail, Waive and Reject first check that the person
+may act (a refusal is recorded and told at once), then ask for a reason in a modal; the
+decision is made when the modal is submitted (``listeners.views``).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from typing import Any
+
+from slack_bolt import Ack, App
+from slack_sdk import WebClient
+
+from bot.services import jobs
+from bot.services.reviews import GateOutcome, Reply
+from bot.slack.app import SlackServices
+
+log = logging.getLogger(__name__)
+GATE_OUTCOMES: dict[str, GateOutcome] = {
+    "gate_pass": "passed",
+    "gate_fail": "failed",
+    "gate_waive": "waived",
+}
+MODAL_ACTIONS = {"failed": "fail", "waived": "waive"}
+
+
+def register(app: App, services: SlackServices) -> None:
+    @app.action(re.compile(r"^gate_(pass|fail|waive)$"))
+    def gate_button(
+        ack: Ack, body: dict[str, Any], action: dict[str, Any], client: WebClient
+    ) -> None:
+        ack()
+        ids = _ids(action)
+        user_id, channel_id = body["user"]["id"], _channel(body)
+        outcome = GATE_OUTCOMES[action["action_id"]]
+        review_id, gate_id = int(ids["review_id"]), str(ids["gate_id"])
+        now = services.clock()
+        if outcome == "passed":
+            reply = services.reviews.mark_gate(
+                review_id=review_id, gate_id=gate_id, outcome="passed", user_id=user_id, now=now
+            )
+        else:
+            reply = services.reviews.check_gate(
+                review_id=review_id, gate_id=gate_id, outcome=outcome, user_id=user_id, now=now
+            )
+            if reply.ok:
+                _ask_reason(
+                    services,
+                    client,
+                    body,
+                    action=MODAL_ACTIONS[outcome],
+                    subject=reply.text,
+                    metadata={
+                        "kind": "gate",
+                        "review_id": str(review_id),
+                        "gate_id": gate_id,
+                        "channel_id": channel_id,
+                    },
+                )
+        _tell(services, reply, user_id=user_id, channel_id=channel_id, body=body)
+
+    @app.action(re.compile(r"^approval_(approve|reject)$"))
+    def approval_button(
+        ack: Ack, body: dict[str, Any], action: dict[str, Any], client: WebClient
+    ) -> None:
+        ack()
+        request_id = int(_ids(action)["request_id"])
+        user_id, channel_id = body["user"]["id"], _channel(body)
+        now = services.clock()
+        if action["action_id"] == "approval_approve":
+            reply = services.reviews.vote(
+                request_id=request_id,
+                user_id=user_id,
+                decision="approve",
+                now=now,
+                action_ts=action.get("action_ts"),
+            )
+        else:
+            reply = services.reviews.check_vote(
+                request_id=request_id, user_id=user_id, decision="reject", now=now
+            )
+            if reply.ok:
+                _ask_reason(
+                    services,
+                    client,
+                    body,
+                    action="reject",
+                    subject=reply.text,
+                    metadata={
+                        "kind": "vote",
+                        "request_id": str(request_id),
+                        "channel_id": channel_id,
+                    },
+                )
+        _tell(services, reply, user_id=user_id, channel_id=channel_id, body=body)
+
+
+def _ids(action: dict[str, Any]) -> dict[str, Any]:
+    value = json.loads(action.get("value") or "{}")
+    if not isinstance(value, dict):
+        raise ValueError("button value is not an object")
+    return value
+
+
+def _channel(body: dict[str, Any]) -> str:
+    return str((body.get("channel") or {}).get("id") or body["container"]["channel_id"])
+
+
+def _ask_reason(
+    services: SlackServices,
+    client: WebClient,
+    body: dict[str, Any],
+    *,
+    action: str,
+    subject: str,
+    metadata: dict[str, str],
+) -> None:
+    view = services.renderer.render(
+        "reason_modal", {"action": action, "subject": subject, "metadata": metadata}
+    )
+    client.views_open(trigger_id=body["trigger_id"], view=view)
+
+
+def _tell(
+    services: SlackServices, reply: Reply, *, user_id: str, channel_id: str, body: dict[str, Any]
+) -> None:
+    """Refusals and errors reach the person who clicked, ephemerally, via the outbox."""
+    if not reply.ok:
+        thread_ts = (body.get("message") or {}).get("thread_ts")
+        jobs.send_ephemeral(
+            services.engine,
+            channel_id=channel_id,
+            user_id=user_id,
+            text=reply.text,
+            thread_ts=thread_ts,
+            now=services.clock(),
+        )
+    services.delivery.wake()

@@ -1,0 +1,56 @@
+"""``/release start RUNBOOK VERSION``, ``/release status [RUNBOOK]``, ``/release help``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from slack_bolt import Ack, App
+
+from bot.render.escaping import mrkdwn_text as esc
+from bot.services.status import release_status
+from bot.slack.app import SlackServices
+
+USAGE = (
+    "*releasebot* runs readiness reviews from your runbooks.\n"
+    "• `/release start RUNBOOK VERSION`: post RUNBOOK's readiness checklist for VERSION here\n"
+    "• `/release status [RUNBOOK]`: where the active releases stand\n"
+    "• `/release help`: this help\n"
+    "Gate owners mark gates with *Pass*, *Fail* or *Waive*; the go/no-go roles then "
+    "*Approve* or *Reject*. Everything is kept in the decision trail."
+)
+
+
+def register(app: App, services: SlackServices) -> None:
+    @app.command("/release")
+    def release_command(ack: Ack, command: dict[str, Any]) -> None:
+        ack(text=handle_release(services, command))
+        services.delivery.wake()
+
+
+def handle_release(services: SlackServices, command: dict[str, Any]) -> str:
+    words = str(command.get("text") or "").split()
+    action, arguments = (words[0].lower(), words[1:]) if words else ("help", [])
+    if action == "help":
+        return USAGE
+    if action == "status":
+        if len(arguments) > 1:
+            return "Usage: `/release status [RUNBOOK]`"
+        runbook_id = arguments[0] if arguments else None
+        if runbook_id is not None and services.registry.get(runbook_id) is None:
+            return f"Unknown runbook `{esc(runbook_id)}`. {services.registry.known_text()}"
+        return release_status(services.engine, services.registry, runbook_id=runbook_id)
+    if action == "start":
+        if len(arguments) != 2:
+            return (
+                "Usage: `/release start RUNBOOK VERSION`, e.g. "
+                "`/release start ranking-model v2.4.0`. " + services.registry.known_text()
+            )
+        reply = services.reviews.start_review(
+            runbook_id=arguments[0],
+            version=arguments[1],
+            channel_id=command["channel_id"],
+            user_id=command["user_id"],
+            now=services.clock(),
+        )
+        return reply.text
+    return f"I don't know `/release {esc(action)}`.\n\n{USAGE}"

@@ -1,0 +1,1 @@
+"""HTTP entry points: the Slack request URL, health, metrics, hooks, and the server."""
