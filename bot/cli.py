@@ -101,6 +101,15 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--threads", type=int, default=16, help="HTTP worker threads")
     serve.set_defaults(module="serve")
 
+    demo = commands.add_parser(
+        "demo",
+        help="play a readiness review against the built-in Slack emulator",
+        description="Start the bot and a local Slack emulator (no tokens, a temporary SQLite "
+        "database), play a readiness review with several people through to an approved go, "
+        "and print the channel as a person would read it, then the decision trail.",
+    )
+    demo.set_defaults(module="demo")
+
     db = commands.add_parser("db", help="database maintenance")
     db_commands = db.add_subparsers(dest="db_command", metavar="ACTION", required=True)
     upgrade = db_commands.add_parser("upgrade", help="apply schema migrations")

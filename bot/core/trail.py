@@ -489,7 +489,8 @@ def export_markdown(events: Sequence[TrailEvent], *, subject: str) -> str:
         lines.append("")
     for event in events:
         actor = _md(event.actor) + (f" ({_md(event.actor_role)})" if event.actor_role else "")
-        line = f"- **{format_time(event.at)}** `{_md(event.kind)}` by {actor}"
+        kind = " ".join(event.kind.replace("`", "'").split())  # a code span: no escapes
+        line = f"- **{format_time(event.at)}** `{kind}` by {actor}"
         slack = _slack_ref(event)
         if slack:
             line += f" · {slack}"
