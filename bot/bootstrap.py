@@ -7,7 +7,9 @@ WSGI app. Nothing is started until ``Runtime.start``; nothing here is module-glo
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 
 from flask import Flask
 from slack_bolt import App
@@ -15,17 +17,24 @@ from slack_sdk import WebClient
 from sqlalchemy import Engine
 
 from bot.clock import Clock, utc_now
-from bot.config import Settings
+from bot.config import Settings, executor_secrets
+from bot.hooks.intake import StoringIntake
+from bot.hooks.routes import register_hooks
 from bot.render import Renderer, make_renderer, template_problems
 from bot.runbook_files import load_runbooks
 from bot.scheduler.runner import ReleaseScheduler
 from bot.services.conversation import ConversationService
+from bot.services.executions import ExecutionService, ExecutionWorker
+from bot.services.home import HomeService
 from bot.services.registry import RunbookRegistry
 from bot.services.reviews import ReviewService
+from bot.services.rollback_decisions import RollbackDecisions
+from bot.services.rollbacks import RollbackService
 from bot.slack.app import SlackServices, build_bolt_app
 from bot.slack.client import make_web_client
 from bot.slack.delivery import SlackDelivery
 from bot.slack.directory import SlackGroupDirectory
+from bot.slack.home import register_home
 from bot.store import make_engine, session_scope, upgrade_database
 from bot.store.outbox import pending_job_count
 from bot.web.app import build_web_app
@@ -52,10 +61,12 @@ class Runtime:
 
     def start(self) -> None:
         self.delivery.start()
+        self.services.executor_worker.start()
         self.scheduler.start()
 
     def stop(self) -> None:
         self.scheduler.stop()
+        self.services.executor_worker.stop()
         self.delivery.stop()
         self.engine.dispose()
 
@@ -91,6 +102,17 @@ def load_registry(settings: Settings) -> RunbookRegistry:
     return RunbookRegistry(found.runbooks)
 
 
+def _evaluator(
+    rollbacks: RollbackService, services: SlackServices
+) -> Callable[[str, datetime], str]:
+    def evaluate(runbook_id: str, now: datetime) -> str:
+        decided = rollbacks.on_samples(runbook_id, now)
+        services.wake()
+        return decided
+
+    return evaluate
+
+
 def build(
     settings: Settings,
     *,
@@ -118,6 +140,19 @@ def build(
     reviews = ReviewService(
         engine=engine, runbooks=registry, directory=directory, scheduling=scheduler
     )
+    rollbacks = RollbackService(engine=engine, runbooks=registry, scheduling=scheduler)
+    decisions = RollbackDecisions(engine=engine, runbooks=registry, directory=directory)
+    executions = ExecutionService(
+        engine=engine,
+        runbooks=registry,
+        directory=directory,
+        clock=clock,
+        secrets=executor_secrets(registry),
+        scheduling=scheduler,
+    )
+    executor_worker = ExecutionWorker(
+        engine=engine, clock=clock, executions=executions, after=delivery.wake
+    )
     services = SlackServices(
         engine=engine,
         registry=registry,
@@ -126,8 +161,19 @@ def build(
         delivery=delivery,
         renderer=renderer,
         clock=clock,
+        rollbacks=rollbacks,
+        decisions=decisions,
+        executions=executions,
+        executor_worker=executor_worker,
     )
-    scheduler.bind(reviews=reviews, delivery=delivery)
+    scheduler.bind(
+        reviews=reviews,
+        decisions=decisions,
+        executions=executions,
+        workers=[delivery, executor_worker],
+    )
+    home = HomeService(engine=engine, runbooks=registry, directory=directory)
+    register_home(delivery, home, renderer)
     bolt_app = build_bolt_app(
         settings=settings, client=client, services=services, token_verification=token_verification
     )
@@ -137,6 +183,13 @@ def build(
             return pending_job_count(session)
 
     web_app = build_web_app(bolt_app=bolt_app, engine=engine, metrics=metrics, pending_jobs=pending)
+    register_hooks(
+        web_app,
+        hook_token=settings.hook_token,
+        intake=StoringIntake(engine, registry, on_samples=_evaluator(rollbacks, services)),
+        clock=clock,
+        metrics=metrics,
+    )
     return Runtime(
         settings=settings,
         engine=engine,

@@ -6,10 +6,14 @@ package reads ``os.environ`` on its own.
 
 from __future__ import annotations
 
+import os
+from collections.abc import Iterable
 from pathlib import Path
 
 from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from bot.core.runbook import Runbook
 
 SLACK_API_URL = "https://slack.com/api/"
 _PLACEHOLDERS = {"changeme", "change-me", "xoxb-your-token", "secret", "placeholder", "todo"}
@@ -55,3 +59,18 @@ class Settings(BaseSettings):
 def load_settings(**overrides: object) -> Settings:
     """Read the environment now (never at import time); ``overrides`` win over it."""
     return Settings(**overrides)  # type: ignore[arg-type]
+
+
+def executor_secrets(runbooks: Iterable[Runbook]) -> dict[str, str]:
+    """The secrets the runbooks' webhook executors name (``secret_env``), from the environment.
+
+    Read once at start-up, like the settings; a missing one makes that executor fail with a
+    clear message when it runs, not the bot refuse to start.
+    """
+    names = {
+        path.executor.secret_env
+        for runbook in runbooks
+        for path in runbook.paths
+        if path.executor.type == "webhook" and path.executor.secret_env
+    }
+    return {name: os.environ[name] for name in sorted(names) if name in os.environ}

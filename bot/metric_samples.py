@@ -34,7 +34,7 @@ class SampleIn(BaseModel):
     @field_validator("value")
     @classmethod
     def _finite(cls, value: float) -> float:
-        if math.isinf(value):
+        if not math.isfinite(value):
             raise ValueError("must be a finite number")
         return value
 

@@ -19,6 +19,7 @@ from bot.store.outbox import pending_job_count
 from bot.web.server import BackgroundServer
 
 SIGNING_SECRET = "sandbox-signing-secret-0123456789"
+HOOK_TOKEN = "sandbox-hook-token-0123456789"
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -53,6 +54,7 @@ class Sandbox:
             slack_api_url=slack.api_url,
             slack_bot_token=slack.bot_token,
             slack_signing_secret=SIGNING_SECRET,
+            hook_token=HOOK_TOKEN,
         )
         runtime = build(settings, clock=clock)
         runtime.start()
@@ -75,7 +77,7 @@ class Sandbox:
         """Wait until every queued Slack job has been delivered (or has failed for good)."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            self.runtime.delivery.wake()
+            self.runtime.services.wake()
             with session_scope(self.runtime.engine) as session:
                 if pending_job_count(session) == 0:
                     return

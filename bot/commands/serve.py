@@ -24,6 +24,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         return 2
     server = make_server(runtime.web_app, host=args.host, port=args.port, threads=args.threads)
     socket_handler = None
+    stopping: list[int] = []
     runtime.start()
     try:
         if args.socket:
@@ -37,6 +38,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
             print("releasebot: connected to Slack in Socket Mode", flush=True)
 
         def shut_down(signum: int, frame: FrameType | None) -> None:
+            stopping.append(signum)
             server.close()
 
         signal.signal(signal.SIGTERM, shut_down)
@@ -48,8 +50,9 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         )
         server.run()
     except OSError as error:
-        print(f"releasebot serve: {error}", file=sys.stderr)
-        return 1
+        if not stopping:  # closing the listening socket on SIGTERM ends run() this way
+            print(f"releasebot serve: {error}", file=sys.stderr)
+            return 1
     finally:
         if socket_handler is not None:
             socket_handler.close()  # type: ignore[no-untyped-call]

@@ -19,7 +19,7 @@ from bot.core.criteria import (
 )
 from bot.core.durations import format_duration
 from bot.core.impact import PathRecord, Recommendation, recommend
-from bot.core.runbook import Runbook, Severity
+from bot.core.runbook import SEVERITY_ORDER, Runbook, Severity
 
 
 @dataclass(frozen=True)
@@ -70,6 +70,21 @@ class Decision:
             names = ", ".join(e.metric for e in self.insufficient)
             return f"no breach declared, but there is not enough fresh data for: {names}"
         return "no breach: every criterion is clear"
+
+
+def auto_execute_at(runbook: Runbook, decision: Decision) -> datetime | None:
+    """When the recommended path runs by itself unless held: only inside its pre-approved
+    boundaries (severity, time window) and only where the runbook's tier allows it."""
+    if decision.recommendation is None or decision.severity is None:
+        return None
+    auto = decision.recommendation.path.auto_execute
+    if auto is None or not runbook.effective_defaults()["allow_auto_execute"]:
+        return None
+    if SEVERITY_ORDER[decision.severity] > SEVERITY_ORDER[auto.max_severity]:
+        return None
+    if auto.window is not None and not auto.window.contains(decision.now):
+        return None
+    return decision.now + auto.veto_window
 
 
 def decide(

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 import re
-from datetime import time, timedelta
+from datetime import datetime, time, timedelta
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -229,6 +229,11 @@ class TimeWindow(_Strict):
     start: time = time(0, 0)
     end: time = time(23, 59, 59)
     timezone: TimeZoneName = "UTC"
+
+    def contains(self, moment: datetime) -> bool:
+        """Whether ``moment`` falls inside the window, in the window's own time zone."""
+        local = moment.astimezone(ZoneInfo(self.timezone))
+        return WEEKDAYS[local.weekday()] in self.days and self.start <= local.time() <= self.end
 
 
 class AutoExecute(_Strict):

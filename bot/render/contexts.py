@@ -170,6 +170,7 @@ class RollbackRecommendation(TypedDict):
     approval: ApprovalRuleView
     expires_at: When
     auto_execute: AutoExecuteView | None  # a Hold button when set
+    decision: str | None  # once decided (approved, rejected, expired...): no buttons
 
 
 class Vote(TypedDict):
@@ -312,3 +313,82 @@ CONTEXTS: dict[str, type] = {
     "drill_report": DrillReport,
     "reason_modal": ReasonModal,
 }
+
+
+class SlackWhere(TypedDict):
+    """Where an item's conversation is: a message permalink if known, else its channel."""
+
+    permalink: str | None
+    channel_id: str | None
+
+
+class HomeGate(SlackWhere):
+    """An open gate the person may mark (they hold ``owner_role``)."""
+
+    runbook: RunbookRef
+    release_version: str
+    stage_title: str
+    gate_id: str
+    title: str
+    owner_role: str
+    evidence: str | None
+
+
+class HomeApproval(SlackWhere):
+    """A pending go/no-go the person may vote on; ``roles`` are the deciding roles they hold."""
+
+    runbook: RunbookRef
+    release_version: str
+    request_id: str
+    roles: list[str]
+    requested_by: str | None
+    requested_at: When
+    expires_at: When
+    still_needed: int
+    quorum: int
+
+
+class HomeRelease(SlackWhere):
+    """A release in review; ``go_no_go`` is its request's state, None before it is asked."""
+
+    runbook: RunbookRef
+    release_version: str
+    started_by: str | None
+    started_at: When
+    counts: GateCounts
+    go_no_go: str | None
+
+
+class HomeDecision(SlackWhere):
+    """A decided release: ``outcome`` is ``go``, ``no_go``, ``expired`` or ``cancelled``."""
+
+    runbook: RunbookRef
+    release_version: str
+    outcome: str
+    decided_at: When
+
+
+class HomeCounts(TypedDict):
+    """How many there are in all (the lists are cut to a page)."""
+
+    gates: int
+    approvals: int
+    active: int
+
+
+class AppHome(TypedDict):
+    """One person's App Home (a ``home`` view): what waits for them, what is under way, and
+    what was decided lately. ``unresolved_groups`` are user groups that could not be looked
+    up, so the lists may be incomplete."""
+
+    user: str
+    updated_at: When
+    unresolved_groups: list[str]
+    counts: HomeCounts
+    gates: list[HomeGate]
+    approvals: list[HomeApproval]
+    active: list[HomeRelease]
+    recent: list[HomeDecision]
+
+
+CONTEXTS["app_home"] = AppHome

@@ -146,7 +146,7 @@ def fit_message(message: dict[str, Any]) -> dict[str, Any]:
 
 
 def fit_view(view: dict[str, Any]) -> dict[str, Any]:
-    """A modal view cut to Slack's limits, in place."""
+    """A modal or home view cut to Slack's limits (100 blocks), in place."""
     for key, limit in (("title", VIEW_TITLE), ("submit", VIEW_BUTTON), ("close", VIEW_BUTTON)):
         _fit_text(view.get(key), limit)
     if isinstance(view.get("blocks"), list):

@@ -32,7 +32,7 @@ MESSAGE_TEMPLATES = (
     "drill_start",
     "drill_report",
 )
-VIEW_TEMPLATES = ("reason_modal",)
+VIEW_TEMPLATES = ("reason_modal", "app_home")
 REQUIRED_TEMPLATES = MESSAGE_TEMPLATES + VIEW_TEMPLATES
 
 GATE_ICONS = {"open": "⏳", "passed": "✅", "failed": "❌", "waived": "➖"}
@@ -147,7 +147,7 @@ class Renderer:
         return limits.strip_trailing_commas(output)
 
     def render(self, name: str, context: Mapping[str, Any]) -> dict[str, Any]:
-        """The Block Kit message ``{"text", "blocks"}`` (or a modal view), checked for Slack."""
+        """The Block Kit message ``{"text", "blocks"}`` (or a modal or home view), checked."""
         source = self.render_source(name, context)
         try:
             payload = json.loads(source)
@@ -159,7 +159,7 @@ class Renderer:
                 f"output is not valid JSON at output line {error.lineno} column {error.colno}: "
                 f"{error.msg}: {bad[:120]!r}",
             ) from None
-        if isinstance(payload, dict) and payload.get("type") == "modal":
+        if isinstance(payload, dict) and payload.get("type") in validation.VIEW_TYPES:
             problems = validation.view_problems(limits.fit_view(payload))
         elif isinstance(payload, dict):
             problems = validation.message_problems(limits.fit_message(payload))

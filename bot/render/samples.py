@@ -155,6 +155,7 @@ def rollback_recommendation(runbook: Runbook) -> dict[str, Any]:
         ],
         "approval": data.approval(runbook, best.approval),
         "expires_at": SAMPLE_NOW + best.approval.expires_after,
+        "decision": None,
         "auto_execute": {
             "at": SAMPLE_NOW + auto.veto_window,
             "minutes": round(auto.veto_window.total_seconds() / 60),
@@ -316,3 +317,93 @@ def sample_context(name: str, runbook: Runbook) -> dict[str, Any]:
 
 
 __all__ = ["BUILDERS", "SAMPLE_NOW", "example_runbook", "sample_context"]
+
+
+def app_home(runbook: Runbook) -> dict[str, Any]:
+    """One person's App Home: their open gates, a go/no-go for them, releases, decisions."""
+    stages = data.stages(runbook)
+    ref = data.runbook_ref(runbook)
+    channel_id = runbook.channels[0] if runbook.channels else None
+    root = f"https://acme-ml.slack.com/archives/{channel_id}/p1712750400000100"
+    request = f"{root}?thread_ts=1712750400.000100&cid={channel_id}"
+    open_gates = [(s, g) for s in stages for g in s["gates"] if g["status"] == "open"]
+    role = open_gates[0][1]["owner_role"] if open_gates else next(iter(runbook.roles))
+    user = (data.people(runbook, role) or ["U0SOMEONE"])[0]
+    rule = data.go_no_go_rule(runbook)
+    groups = sorted({m for members in runbook.roles.values() for m in members if m[0] == "S"})
+    where = {"permalink": root, "channel_id": channel_id}
+    return {
+        "user": user,
+        "updated_at": SAMPLE_NOW,
+        "unresolved_groups": groups[:1],
+        "counts": {"gates": len(open_gates), "approvals": 1, "active": 2},
+        "gates": [
+            {
+                "runbook": ref,
+                "release_version": RELEASE_VERSION,
+                "stage_title": stage["title"],
+                "gate_id": gate["id"],
+                "title": gate["title"],
+                "owner_role": gate["owner_role"],
+                "evidence": gate["evidence"],
+                **where,
+            }
+            for stage, gate in open_gates
+        ],
+        "approvals": [
+            {
+                "runbook": ref,
+                "release_version": "v2.3.2",
+                "request_id": REQUEST_ID,
+                "roles": sorted(rule.roles)[:1],
+                "requested_by": (runbook.owners or ["U0ALICE"])[0],
+                "requested_at": ago(30),
+                "expires_at": SAMPLE_NOW + rule.expires_after,
+                "still_needed": rule.required_total,
+                "quorum": rule.required_total,
+                "permalink": request,
+                "channel_id": channel_id,
+            }
+        ],
+        "active": [
+            {
+                "runbook": ref,
+                "release_version": RELEASE_VERSION,
+                "started_by": (runbook.owners or [user])[0],
+                "started_at": ago(120),
+                "counts": data.counts(stages),
+                "go_no_go": None,
+                **where,
+            },
+            {
+                "runbook": ref,
+                "release_version": "v2.3.2",
+                "started_by": (runbook.owners or [user])[0],
+                "started_at": ago(300),
+                "counts": {"passed": 4, "failed": 0, "waived": 0, "open": 0},
+                "go_no_go": "pending",
+                "permalink": None,
+                "channel_id": channel_id,
+            },
+        ],
+        "recent": [
+            {
+                "runbook": ref,
+                "release_version": "v2.3.1",
+                "outcome": "go",
+                "decided_at": ago(60 * 24 * 7),
+                **where,
+            },
+            {
+                "runbook": ref,
+                "release_version": "v2.3.0",
+                "outcome": "no_go",
+                "decided_at": ago(60 * 24 * 14),
+                "permalink": None,
+                "channel_id": channel_id,
+            },
+        ],
+    }
+
+
+BUILDERS["app_home"] = app_home

@@ -16,6 +16,8 @@ from slack_sdk.models.views import View
 
 from bot.render import limits
 
+VIEW_TYPES = ("modal", "home")  # views.open / views.update, and views.publish
+
 
 @dataclass(frozen=True)
 class BlockProblem:
@@ -129,17 +131,18 @@ def message_problems(message: Any) -> list[BlockProblem]:
 
 
 def view_problems(view: Any) -> list[BlockProblem]:
-    """Problems of a modal view, checked with slack_sdk's ``View``."""
+    """Problems of a modal or App Home view, checked with slack_sdk's ``View``."""
     if not isinstance(view, dict):
         return [BlockProblem(None, "a view must be a JSON object")]
-    if view.get("type") != "modal":
-        return [BlockProblem(None, "a view template must produce a modal")]
+    kind = view.get("type")
+    if kind not in VIEW_TYPES:
+        return [BlockProblem(None, "a view template must produce a modal or a home view")]
     try:
         round_trip = View(**view).to_dict()
     except (SlackObjectFormationError, TypeError, ValueError, AttributeError) as error:
-        return [BlockProblem(None, f"modal: {error}")]
+        return [BlockProblem(None, f"{kind}: {error}")]
     problems = []
     lost = _dropped({k: v for k, v in view.items() if k != "blocks"}, round_trip)
     if lost:
-        problems.append(BlockProblem(None, f"modal: unknown or invalid key {lost}"))
+        problems.append(BlockProblem(None, f"{kind}: unknown or invalid key {lost}"))
     return problems + block_problems(view.get("blocks") or [])

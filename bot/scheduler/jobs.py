@@ -35,9 +35,34 @@ def _scheduler(database_key: str) -> ReleaseScheduler | None:
 
 
 def expire_request(database_key: str, request_id: int) -> None:
+    """Expire a go/no-go or a rollback request still undecided (each service ignores the
+    other's requests)."""
     scheduler = _scheduler(database_key)
     if scheduler is not None:
-        scheduler.reviews().expire(request_id=request_id, now=scheduler.clock())
+        now = scheduler.clock()
+        scheduler.reviews().expire(request_id=request_id, now=now)
+        scheduler.decisions().expire(request_id=request_id, now=now)
+        scheduler.wake_delivery()
+
+
+def escalate_request(database_key: str, request_id: int) -> None:
+    scheduler = _scheduler(database_key)
+    if scheduler is not None:
+        scheduler.decisions().escalate(request_id=request_id, now=scheduler.clock())
+        scheduler.wake_delivery()
+
+
+def auto_execute(database_key: str, request_id: int) -> None:
+    scheduler = _scheduler(database_key)
+    if scheduler is not None:
+        scheduler.decisions().auto_execute(request_id=request_id, now=scheduler.clock())
+        scheduler.wake_delivery()
+
+
+def validate_execution(database_key: str, execution_id: int) -> None:
+    scheduler = _scheduler(database_key)
+    if scheduler is not None:
+        scheduler.executions().validate(execution_id=execution_id)
         scheduler.wake_delivery()
 
 
@@ -54,5 +79,8 @@ def sweep(database_key: str) -> None:
     """The safety net: expire whatever is overdue, even if its own job was lost."""
     scheduler = _scheduler(database_key)
     if scheduler is not None:
-        if scheduler.reviews().expire_due(now=scheduler.clock()):
+        now = scheduler.clock()
+        expired = scheduler.reviews().expire_due(now=now)
+        expired += scheduler.decisions().expire_due(now=now)
+        if expired:
             scheduler.wake_delivery()

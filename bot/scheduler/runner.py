@@ -20,8 +20,10 @@ from bot.clock import Clock
 from bot.scheduler import jobs
 
 if TYPE_CHECKING:
+    from bot.services.executions import ExecutionService
     from bot.services.reviews import ReviewService
-    from bot.slack.delivery import SlackDelivery
+    from bot.services.rollback_decisions import RollbackDecisions
+    from bot.worker import JobWorker
 
 SWEEP_EVERY = timedelta(seconds=30)
 JOB_TABLE = "apscheduler_jobs"
@@ -33,24 +35,43 @@ class ReleaseScheduler:
         self.clock = clock
         self.key = engine.url.render_as_string(hide_password=True)
         self._reviews: ReviewService | None = None
-        self._delivery: SlackDelivery | None = None
+        self._decisions: RollbackDecisions | None = None
+        self._executions: ExecutionService | None = None
+        self._workers: list[JobWorker] = []
         self._scheduler = BackgroundScheduler(
             jobstores={"default": SQLAlchemyJobStore(engine=engine, tablename=JOB_TABLE)},
             job_defaults={"coalesce": True, "misfire_grace_time": None, "max_instances": 1},
             timezone="UTC",
         )
 
-    def bind(self, *, reviews: ReviewService, delivery: SlackDelivery) -> None:
+    def bind(
+        self,
+        *,
+        reviews: ReviewService,
+        decisions: RollbackDecisions,
+        executions: ExecutionService,
+        workers: list[JobWorker],
+    ) -> None:
         self._reviews = reviews
-        self._delivery = delivery
+        self._decisions = decisions
+        self._executions = executions
+        self._workers = workers
 
     def reviews(self) -> ReviewService:
         assert self._reviews is not None, "bind() the scheduler before starting it"
         return self._reviews
 
+    def decisions(self) -> RollbackDecisions:
+        assert self._decisions is not None, "bind() the scheduler before starting it"
+        return self._decisions
+
+    def executions(self) -> ExecutionService:
+        assert self._executions is not None, "bind() the scheduler before starting it"
+        return self._executions
+
     def wake_delivery(self) -> None:
-        if self._delivery is not None:
-            self._delivery.wake()
+        for worker in self._workers:
+            worker.wake()
 
     def start(self) -> None:
         jobs.bind(self.key, self)
@@ -80,6 +101,25 @@ class ReleaseScheduler:
             id=f"expire-request-{request_id}",
             replace_existing=True,
         )
+
+    def _at(self, function: str, job_id: str, at: datetime, *args: object) -> None:
+        self._scheduler.add_job(
+            f"bot.scheduler.jobs:{function}",
+            "date",
+            run_date=at,
+            args=[self.key, *args],
+            id=job_id,
+            replace_existing=True,
+        )
+
+    def schedule_escalation(self, *, request_id: int, at: datetime) -> None:
+        self._at("escalate_request", f"escalate-request-{request_id}", at, request_id)
+
+    def schedule_auto_execute(self, *, request_id: int, at: datetime) -> None:
+        self._at("auto_execute", f"auto-execute-{request_id}", at, request_id)
+
+    def schedule_validation(self, *, execution_id: int, at: datetime) -> None:
+        self._at("validate_execution", f"validate-execution-{execution_id}", at, execution_id)
 
     def schedule_reminders(self, *, review_id: int, every: timedelta, start: datetime) -> None:
         self._scheduler.add_job(

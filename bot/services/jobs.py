@@ -114,3 +114,41 @@ def post_message(
     """A plain message (e.g. an answer to ``@releasebot status``) in a channel or thread."""
     payload = {"channel_id": channel_id, "text": text, "thread_ts": thread_ts}
     return enqueue_job(db, kind=POST_MESSAGE, payload=payload, now=now)
+
+
+POST_ROLLBACK = "post_rollback"
+UPDATE_ROLLBACK = "update_rollback"
+EXECUTE_ROLLBACK = "execute_rollback"
+
+
+def post_rollback(
+    db: Db,
+    *,
+    recommendation_id: int,
+    template: str | None,
+    context: dict[str, Any] | None,
+    now: datetime,
+    as_root: bool = False,
+    text: str | None = None,
+) -> int:
+    """A rollback message: the recommendation itself (``as_root``), or a reply in its thread."""
+    payload = {
+        "recommendation_id": recommendation_id,
+        "template": template,
+        "context": context,
+        "as_root": as_root,
+        "text": text,
+    }
+    return enqueue_job(db, kind=POST_ROLLBACK, payload=payload, now=now)
+
+
+def update_rollback(
+    db: Db, *, recommendation_id: int, template: str, context: dict[str, Any], now: datetime
+) -> int:
+    payload = {"recommendation_id": recommendation_id, "template": template, "context": context}
+    return enqueue_job(db, kind=UPDATE_ROLLBACK, payload=payload, now=now)
+
+
+def execute_rollback(db: Db, *, execution_id: int, now: datetime) -> int:
+    """Run an approved path; a separate worker takes these, so Slack work never waits on it."""
+    return enqueue_job(db, kind=EXECUTE_ROLLBACK, payload={"execution_id": execution_id}, now=now)

@@ -7,7 +7,6 @@ the person who acted should be told. Nothing here talks to Slack directly.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Literal, Protocol
 
@@ -15,12 +14,14 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
-from bot.core.approvals import ApprovalState, evaluate_approval
+from bot.core.approvals import ApprovalState
 from bot.core.trail import ACTOR_BOT, release_subject
 from bot.render.escaping import mrkdwn_text as esc
 from bot.services import jobs
-from bot.services.ledger import load_votes, review_bundle, row_id, trail
+from bot.services.approval_flow import count, record_and_count, vote_refusal
+from bot.services.ledger import review_bundle, row_id, trail
 from bot.services.registry import RunbookRegistry
+from bot.services.replies import Reply
 from bot.services.roles import GroupDirectory, MembershipUnavailable, roles_of
 from bot.services.views import (
     approval_state_context,
@@ -31,18 +32,9 @@ from bot.services.views import (
 from bot.store import session_scope, transition_state
 from bot.store.inbox import claim_delivery
 from bot.store.tables import ApprovalRequest, ApprovalVote, GateState, ReadinessReview, Release
-from bot.store.transitions import record_vote
 
 GateOutcome = Literal["passed", "failed", "waived"]
 MAX_VERSION_LENGTH = 64
-
-
-@dataclass(frozen=True)
-class Reply:
-    """What the person who acted is told (ephemerally); ``ok`` is False for refusals."""
-
-    ok: bool
-    text: str
 
 
 class Scheduling(Protocol):
@@ -469,63 +461,18 @@ class ReviewService:
         now: datetime,
     ) -> tuple[Reply | None, frozenset[str]]:
         request, runbook, release, _, rule = found
-        where = {
-            "channel_id": request.channel_id,
-            "thread_ts": release.thread_ts,
-            "message_ts": request.message_ts,
-        }
-        if request.state != "pending":
-            return Reply(False, f"This go/no-go is already {request.state}."), frozenset()
-        try:
-            held = roles_of(runbook, user_id, self.directory, among=list(rule.roles))
-        except MembershipUnavailable as error:
-            trail(
-                session,
-                kind="approval.refused",
-                actor=user_id,
-                subject=request.subject,
-                at=now,
-                **where,
-                payload={
-                    "request_id": request.id,
-                    "decision": decision,
-                    "why": "membership_unavailable",
-                    "detail": str(error),
-                },
-            )
-            return Reply(
-                False,
-                f"I could not check your roles ({esc(error)}), so your vote "
-                "was not recorded. Try again shortly.",
-            ), frozenset()
-        refusal = _refusal(
-            user_id,
-            held,
-            decision,
-            request.requested_by,
-            rule.allow_self_approval,
-            list(rule.roles),
+        return vote_refusal(
+            session,
+            runbook=runbook,
+            rule=rule,
+            request=request,
+            user_id=user_id,
+            decision=decision,
+            directory=self.directory,
+            now=now,
+            thread_ts=release.thread_ts,
+            what="go/no-go",
         )
-        if refusal is not None:
-            why, text = refusal
-            trail(
-                session,
-                kind="approval.refused",
-                actor=user_id,
-                subject=request.subject,
-                at=now,
-                **where,
-                payload={
-                    "request_id": request.id,
-                    "decision": decision,
-                    "why": why,
-                    "roles_held": sorted(held),
-                },
-            )
-            return Reply(False, text), held
-        if any(vote.user_id == user_id for vote in load_votes(session, request_id=row_id(request))):
-            return Reply(False, "Your vote was already counted; it counts once."), held
-        return None, held
 
     def vote(
         self,
@@ -547,35 +494,20 @@ class ReviewService:
             if refusal is not None:
                 return refusal
             request, runbook, release, review, rule = found
-            if not record_vote(
+            outcome = record_and_count(
                 session,
-                request_id=request_id,
+                rule=rule,
+                request=request,
                 user_id=user_id,
+                held=held,
                 decision=decision,
                 now=now,
-                action_ts=action_ts,
-                role=",".join(sorted(held)),
-            ):
-                return Reply(False, "Your vote was already counted; it counts once.")
-            trail(
-                session,
-                kind=f"approval.{decision}",
-                actor=user_id,
-                actor_role=",".join(sorted(held)),
-                subject=request.subject,
-                at=now,
-                channel_id=request.channel_id,
+                reason=reason,
                 thread_ts=release.thread_ts,
-                message_ts=request.message_ts,
-                payload={"request_id": request_id, "reason": reason},
+                action_ts=action_ts,
             )
-            outcome = evaluate_approval(
-                rule,
-                load_votes(session, request_id=request_id),
-                requester=request.requested_by,
-                requested_at=request.created_at,
-                now=now,
-            )
+            if outcome is None:
+                return Reply(False, "Your vote was already counted; it counts once.")
             context = approval_state_context(
                 runbook,
                 request,
@@ -700,13 +632,7 @@ class ReviewService:
                 return False
             runbook, release, review, _ = bundle
             assert runbook.readiness is not None
-            outcome = evaluate_approval(
-                runbook.readiness.go_no_go,
-                load_votes(session, request_id=request_id),
-                requester=request.requested_by,
-                requested_at=request.created_at,
-                now=now,
-            )
+            outcome = count(session, rule=runbook.readiness.go_no_go, request=request, now=now)
             context = approval_state_context(
                 runbook,
                 request,
@@ -758,28 +684,6 @@ class ReviewService:
                 text=f"⏰ Reminder: {len(open_gates)} gate(s) still open: {titles}. {mentions}",
             )
         return True
-
-
-def _refusal(
-    user_id: str,
-    held: frozenset[str],
-    decision: str,
-    requester: str,
-    allow_self: bool,
-    roles: list[str],
-) -> tuple[str, str] | None:
-    if not held:
-        return "not_eligible", (
-            "Only members of "
-            + ", ".join(f"*{r}*" for r in roles)
-            + " decide this go/no-go; your vote was not counted."
-        )
-    if decision == "approve" and user_id == requester and not allow_self:
-        return "self_approval", (
-            "You started this release, so your approval does not count "
-            "(separation of duties): another member must approve."
-        )
-    return None
 
 
 __all__ = ["ApprovalVote", "Reply", "ReviewService", "checklist_context"]

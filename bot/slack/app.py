@@ -20,9 +20,15 @@ from sqlalchemy import Engine
 from bot.config import Settings
 from bot.render import Renderer
 from bot.services.conversation import ConversationService
+from bot.services.executions import ExecutionService
 from bot.services.registry import RunbookRegistry
 from bot.services.reviews import ReviewService
+from bot.services.rollback_decisions import RollbackDecisions
+from bot.services.rollbacks import RollbackService
 from bot.slack.delivery import SlackDelivery
+from bot.store import session_scope
+from bot.store.tables import ApprovalRequest
+from bot.worker import JobWorker
 
 
 @dataclass(frozen=True)
@@ -36,6 +42,21 @@ class SlackServices:
     delivery: SlackDelivery
     renderer: Renderer
     clock: Callable[[], datetime]
+    rollbacks: RollbackService
+    decisions: RollbackDecisions
+    executions: ExecutionService
+    executor_worker: JobWorker
+
+    def voter_for(self, request_id: int) -> ReviewService | RollbackDecisions:
+        """Approve/Reject serve go/no-go and rollback requests alike: who counts this one."""
+        with session_scope(self.engine) as session:
+            request = session.get(ApprovalRequest, request_id)
+            action = request.action if request is not None else None
+        return self.decisions if action == "rollback" else self.reviews
+
+    def wake(self) -> None:
+        self.delivery.wake()
+        self.executor_worker.wake()
 
 
 def build_bolt_app(

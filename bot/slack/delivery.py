@@ -9,7 +9,6 @@ reported: logged, counted, and written to the trail of its subject.
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
@@ -17,6 +16,7 @@ from typing import Any
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 from sqlalchemy import Engine
+from sqlmodel import Session, select
 
 from bot.core.trail import ACTOR_BOT, release_subject
 from bot.render import Renderer
@@ -25,8 +25,14 @@ from bot.services.ledger import review_bundle, trail
 from bot.services.registry import RunbookRegistry
 from bot.services.views import checklist_context
 from bot.store import session_scope
-from bot.store.outbox import ClaimedJob, claim_next_job, fail_job, finish_job, postpone_job
-from bot.store.tables import ApprovalRequest, ReadinessReview, Release
+from bot.store.outbox import ClaimedJob
+from bot.store.tables import (
+    ApprovalRequest,
+    ReadinessReview,
+    Release,
+    RollbackRecommendation,
+)
+from bot.worker import JobWorker, NotReady
 
 log = logging.getLogger(__name__)
 PERMANENT_ERRORS = {
@@ -44,14 +50,13 @@ PERMANENT_ERRORS = {
     "cant_update_message",
     "unknown_method",
 }
-WAIT_FOR_ROOT = timedelta(seconds=0.5)
 
 
-class NotReady(Exception):
-    """The job depends on a message not posted yet (e.g. a thread reply before its root)."""
+class SlackDelivery(JobWorker):
+    """Delivers the Slack work of the outbox: posts, updates, ephemerals, permalinks."""
 
+    name = "slack-delivery"
 
-class SlackDelivery:
     def __init__(
         self,
         *,
@@ -63,109 +68,31 @@ class SlackDelivery:
         poll_seconds: float = 0.25,
         on_result: Callable[[str], None] | None = None,
     ) -> None:
-        self.on_result = on_result or (lambda outcome: None)
-        self.engine = engine
+        super().__init__(engine=engine, clock=clock, poll_seconds=poll_seconds, on_result=on_result)
         self.client = client
         self.renderer = renderer
         self.runbooks = runbooks
-        self.clock = clock
-        self.poll_seconds = poll_seconds
-        self.delivered = 0
-        self.failed = 0
-        self._wake = threading.Event()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-        self._handlers: dict[str, Callable[[dict[str, Any]], None]] = {
+        for kind, handler in {
             jobs.POST_CHECKLIST: self._post_checklist,
             jobs.UPDATE_CHECKLIST: self._update_checklist,
             jobs.POST_IN_THREAD: self._post_in_thread,
             jobs.UPDATE_REQUEST_MESSAGE: self._update_request_message,
             jobs.EPHEMERAL: self._ephemeral,
             jobs.POST_MESSAGE: self._post_message,
-        }
+            jobs.POST_ROLLBACK: self._post_rollback,
+            jobs.UPDATE_ROLLBACK: self._update_rollback,
+        }.items():
+            self.register(kind, handler)
 
-    def register(self, kind: str, handler: Callable[[dict[str, Any]], None]) -> None:
-        self._handlers[kind] = handler
+    def classify(self, error: Exception) -> tuple[bool, timedelta | None]:
+        if not isinstance(error, SlackApiError):
+            return False, None
+        code = error.response.get("error")
+        if error.response.status_code == 429:
+            return False, timedelta(seconds=float(error.response.headers.get("Retry-After", 1)))
+        return code in PERMANENT_ERRORS, None
 
-    # --- the loop -------------------------------------------------------------------------
-
-    def start(self) -> None:
-        self._stop.clear()
-        self._thread = threading.Thread(target=self._loop, name="slack-delivery", daemon=True)
-        self._thread.start()
-
-    def stop(self, timeout: float = 5.0) -> None:
-        self._stop.set()
-        self._wake.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
-
-    def wake(self) -> None:
-        self._wake.set()
-
-    def _loop(self) -> None:
-        while not self._stop.is_set():
-            try:
-                worked = self.run_once()
-            except Exception:  # the loop must survive anything; the job stays queued
-                log.exception("slack delivery loop failed; retrying")
-                worked = False
-            if not worked:
-                self._wake.wait(self.poll_seconds)
-                self._wake.clear()
-
-    def run_until_idle(self, limit: int = 1000) -> int:
-        """Deliver every due job now (for the demo and tests); returns how many ran."""
-        count = 0
-        while count < limit and self.run_once():
-            count += 1
-        return count
-
-    def run_once(self) -> bool:
-        with session_scope(self.engine) as session:
-            job = claim_next_job(session, now=self.clock())
-        if job is None:
-            return False
-        handler = self._handlers.get(job.kind)
-        try:
-            if handler is None:
-                raise LookupError(f"no handler for outbox job kind {job.kind!r}")
-            handler(job.payload)
-        except NotReady:
-            with session_scope(self.engine) as session:
-                postpone_job(session, job=job, until=self.clock() + WAIT_FOR_ROOT)
-            return True
-        except Exception as error:  # noqa: BLE001 - every failure is recorded and retried
-            self._failed(job, error)
-            return True
-        with session_scope(self.engine) as session:
-            finish_job(session, job_id=job.id, now=self.clock())
-        self.delivered += 1
-        self.on_result("delivered")
-        return True
-
-    def _failed(self, job: ClaimedJob, error: Exception) -> None:
-        code = error.response.get("error") if isinstance(error, SlackApiError) else None
-        text = f"{type(error).__name__}: {code or error}"
-        retry_after = None
-        if isinstance(error, SlackApiError) and error.response.status_code == 429:
-            retry_after = timedelta(seconds=float(error.response.headers.get("Retry-After", 1)))
-        with session_scope(self.engine) as session:
-            if code in PERMANENT_ERRORS:
-                job = ClaimedJob(job.id, job.kind, job.payload, attempts=10**6)
-            retrying = fail_job(
-                session, job=job, error=text, now=self.clock(), retry_after=retry_after
-            )
-            if not retrying:
-                self._report(session, job, text)
-        self.on_result("retried" if retrying else "failed")
-        if retrying:
-            log.warning("slack job %s (%s) failed, will retry: %s", job.id, job.kind, text)
-        else:
-            self.failed += 1
-            log.error("slack job %s (%s) failed for good: %s", job.id, job.kind, text)
-
-    def _report(self, session: Any, job: ClaimedJob, error: str) -> None:
+    def report(self, session: Session, job: ClaimedJob, error: str) -> None:
         review_id = job.payload.get("review_id")
         if review_id is None:
             return
@@ -303,6 +230,76 @@ class SlackDelivery:
     def _post_message(self, payload: dict[str, Any]) -> None:
         self.client.chat_postMessage(
             channel=payload["channel_id"], text=payload["text"], thread_ts=payload.get("thread_ts")
+        )
+
+    def _render(self, payload: dict[str, Any]) -> dict[str, Any]:
+        if payload.get("template"):
+            return self.renderer.render(payload["template"], payload["context"])
+        return {"text": payload["text"], "blocks": None}
+
+    def _post_rollback(self, payload: dict[str, Any]) -> None:
+        with session_scope(self.engine) as session:
+            recommendation = session.get(RollbackRecommendation, payload["recommendation_id"])
+        if recommendation is None or recommendation.channel_id is None:
+            raise LookupError(f"rollback {payload['recommendation_id']} is gone")
+        channel_id = recommendation.channel_id
+        if payload.get("as_root") and recommendation.message_ts is not None:
+            self._update_rollback(payload)  # posted before a crash: refresh it instead
+            return
+        if payload.get("as_root"):
+            thread_ts = recommendation.thread_ts
+        else:
+            thread_ts = recommendation.thread_ts or recommendation.message_ts
+            if thread_ts is None:
+                raise NotReady
+        message = self._render(payload)
+        response = self.client.chat_postMessage(
+            channel=channel_id,
+            thread_ts=thread_ts,
+            text=message["text"],
+            blocks=message["blocks"],
+        )
+        ts = str(response["ts"])
+        permalink = self._permalink(channel_id, ts)
+        with session_scope(self.engine) as session:
+            if payload.get("as_root"):
+                stored = session.get(RollbackRecommendation, recommendation.id)
+                assert stored is not None
+                stored.message_ts = ts
+                for request in session.exec(
+                    select(ApprovalRequest).where(
+                        ApprovalRequest.recommendation_id == recommendation.id
+                    )
+                ).all():
+                    request.message_ts = ts
+                    session.add(request)
+                session.add(stored)
+            trail(
+                session,
+                kind="slack.message_posted",
+                actor=ACTOR_BOT,
+                subject=f"rollback:{recommendation.id}",
+                at=self.clock(),
+                channel_id=channel_id,
+                thread_ts=thread_ts or ts,
+                message_ts=ts,
+                permalink=permalink,
+                payload={"template": payload.get("template") or "text"},
+            )
+
+    def _update_rollback(self, payload: dict[str, Any]) -> None:
+        with session_scope(self.engine) as session:
+            recommendation = session.get(RollbackRecommendation, payload["recommendation_id"])
+        if recommendation is None or recommendation.channel_id is None:
+            raise LookupError(f"rollback {payload['recommendation_id']} is gone")
+        if recommendation.message_ts is None:
+            raise NotReady
+        message = self._render(payload)
+        self.client.chat_update(
+            channel=recommendation.channel_id,
+            ts=recommendation.message_ts,
+            text=message["text"],
+            blocks=message["blocks"],
         )
 
     def _permalink(self, channel_id: str, ts: str) -> str | None:

@@ -10,6 +10,7 @@ reported, never silently dropped.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -73,13 +74,17 @@ def enqueue_job(
     return int(result.scalar_one())
 
 
-def claim_next_job(db: Session | Connection, *, now: datetime) -> ClaimedJob | None:
-    """Take the oldest due job (or one whose lease ran out); None when nothing is due."""
+def claim_next_job(
+    db: Session | Connection, *, now: datetime, kinds: Collection[str] | None = None
+) -> ClaimedJob | None:
+    """Take the oldest due job of ``kinds`` (or one whose lease ran out); None when none."""
     connection = connection_of(db)
     due = or_(
         (_JOBS.c.state == "pending") & (_JOBS.c.next_attempt_at <= now),
         (_JOBS.c.state == "running") & (_JOBS.c.lease_until < now),
     )
+    if kinds is not None:
+        due = due & _JOBS.c.kind.in_(list(kinds))
     for _ in range(5):  # another replica may win the row: try the next one
         row = connection.execute(
             select(_JOBS.c.id, _JOBS.c.kind, _JOBS.c.payload, _JOBS.c.attempts, _JOBS.c.state)

@@ -32,3 +32,9 @@ class BotMetrics:
             ["outcome"],
             registry=self.registry,
         )
+        self.hook_requests = Counter(
+            "releasebot_hook_requests",
+            "Requests to /hooks/* by hook and HTTP status",
+            ["hook", "status"],
+            registry=self.registry,
+        )

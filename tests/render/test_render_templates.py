@@ -12,6 +12,7 @@ from slack_sdk.models.views import View
 
 from bot.core.runbook import Runbook
 from bot.render import REQUIRED_TEMPLATES, Renderer
+from bot.render.renderer import VIEW_TEMPLATES
 from bot.render.samples import sample_context
 
 RUNBOOK_IDS = ["ranking-model", "fraud-model"]
@@ -44,8 +45,8 @@ def test_template_renders_valid_block_kit(
 ) -> None:
     rendered = renderer.render(name, sample_context(name, shipped_runbooks[runbook_id]))
 
-    if name == "reason_modal":
-        assert View(**rendered).to_dict()["type"] == "modal"
+    if name in VIEW_TEMPLATES:
+        assert View(**rendered).to_dict()["type"] == ("home" if name == "app_home" else "modal")
         return
     assert set(rendered) == {"text", "blocks"}
     assert rendered["text"].strip()

@@ -71,8 +71,9 @@ def register(app: App, services: SlackServices) -> None:
         request_id = int(_ids(action)["request_id"])
         user_id, channel_id = body["user"]["id"], _channel(body)
         now = services.clock()
+        voter = services.voter_for(request_id)
         if action["action_id"] == "approval_approve":
-            reply = services.reviews.vote(
+            reply = voter.vote(
                 request_id=request_id,
                 user_id=user_id,
                 decision="approve",
@@ -80,7 +81,7 @@ def register(app: App, services: SlackServices) -> None:
                 action_ts=action.get("action_ts"),
             )
         else:
-            reply = services.reviews.check_vote(
+            reply = voter.check_vote(
                 request_id=request_id, user_id=user_id, decision="reject", now=now
             )
             if reply.ok:
@@ -96,6 +97,24 @@ def register(app: App, services: SlackServices) -> None:
                         "channel_id": channel_id,
                     },
                 )
+        _tell(services, reply, user_id=user_id, channel_id=channel_id, body=body)
+
+    @app.action("rollback_hold")
+    def hold_button(ack: Ack, body: dict[str, Any], action: dict[str, Any]) -> None:
+        ack()
+        user_id, channel_id = body["user"]["id"], _channel(body)
+        reply = services.decisions.hold(
+            request_id=int(_ids(action)["request_id"]), user_id=user_id, now=services.clock()
+        )
+        _tell(services, reply, user_id=user_id, channel_id=channel_id, body=body)
+
+    @app.action("rollback_endorse")
+    def endorse_button(ack: Ack, body: dict[str, Any], action: dict[str, Any]) -> None:
+        ack()
+        user_id, channel_id = body["user"]["id"], _channel(body)
+        reply = services.executions.endorse(
+            request_id=int(_ids(action)["request_id"]), user_id=user_id, now=services.clock()
+        )
         _tell(services, reply, user_id=user_id, channel_id=channel_id, body=body)
 
 
@@ -139,4 +158,4 @@ def _tell(
             thread_ts=thread_ts,
             now=services.clock(),
         )
-    services.delivery.wake()
+    services.wake()

@@ -15,6 +15,8 @@ USAGE = (
     "• `/release start RUNBOOK VERSION`: post RUNBOOK's readiness checklist for VERSION here\n"
     "• `/release status [RUNBOOK]`: where the active releases stand\n"
     "• `/release help`: this help\n"
+    "• `/rollback RUNBOOK [REASON...]`: ask for a rollback recommendation from the latest "
+    "metrics\n"
     "Gate owners mark gates with *Pass*, *Fail* or *Waive*; the go/no-go roles then "
     "*Approve* or *Reject*. Everything is kept in the decision trail."
 )
@@ -24,7 +26,31 @@ def register(app: App, services: SlackServices) -> None:
     @app.command("/release")
     def release_command(ack: Ack, command: dict[str, Any]) -> None:
         ack(text=handle_release(services, command))
-        services.delivery.wake()
+        services.wake()
+
+    @app.command("/rollback")
+    def rollback_command(ack: Ack, command: dict[str, Any]) -> None:
+        ack(text=handle_rollback(services, command))
+        services.wake()
+
+
+def handle_rollback(services: SlackServices, command: dict[str, Any]) -> str:
+    words = str(command.get("text") or "").split(maxsplit=1)
+    if not words or words[0].lower() == "help":
+        return (
+            "Usage: `/rollback RUNBOOK [REASON...]`: I evaluate RUNBOOK's rollback criteria "
+            "on the latest metrics and, on a breach, post the recommendation for approval. "
+            + services.registry.known_text()
+        )
+    reason = words[1].strip() if len(words) > 1 else None
+    reply = services.rollbacks.request_by_hand(
+        runbook_id=words[0],
+        user_id=command["user_id"],
+        channel_id=command["channel_id"],
+        reason=reason,
+        now=services.clock(),
+    )
+    return reply.text
 
 
 def handle_release(services: SlackServices, command: dict[str, Any]) -> str:

@@ -78,3 +78,14 @@ def register(app: App, services: SlackServices) -> None:
                     now=services.clock(),
                 )
         services.delivery.wake()
+
+    @app.event("app_home_opened")
+    def on_home_opened(ack: Ack, body: dict[str, Any], event: dict[str, Any]) -> None:
+        ack()
+        if event.get("tab", "home") != "home" or not event.get("user"):
+            return  # the Messages tab, or no one to show it to
+        now = services.clock()
+        with session_scope(services.engine) as session:
+            if claim_delivery(session, key=f"event:{body.get('event_id')}", now=now):
+                jobs.publish_home(session, user_id=str(event["user"]), now=now)
+        services.delivery.wake()

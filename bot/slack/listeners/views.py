@@ -35,8 +35,9 @@ def register(app: App, services: SlackServices) -> None:
                 reason=reason,
             )
         elif metadata.get("kind") == "vote" and metadata.get("action") == "reject":
-            reply = services.reviews.vote(
-                request_id=int(metadata["request_id"]),
+            request_id = int(metadata["request_id"])
+            reply = services.voter_for(request_id).vote(
+                request_id=request_id,
                 user_id=user_id,
                 decision="reject",
                 now=now,
@@ -49,4 +50,4 @@ def register(app: App, services: SlackServices) -> None:
             ack()
         else:
             ack(response_action="errors", errors={"reason": reply.text})
-        services.delivery.wake()
+        services.wake()

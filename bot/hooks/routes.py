@@ -1,0 +1,238 @@
+"""``POST /hooks/alertmanager`` and ``POST /hooks/metrics``: authenticate, bound, parse, hand over.
+
+Every request goes through the same gate, in this order, each answered with a JSON reason:
+
+- 503 while ``RELEASEBOT_HOOK_TOKEN`` is unset (the hooks are off, not open);
+- 401 with ``WWW-Authenticate: Bearer`` for a missing or wrong bearer token (compared in
+  constant time), before a byte of the body is read;
+- 413 for a body over ``max_body_bytes`` (by Content-Length, and by what is actually read);
+- 415 for a content type that is not JSON, 400 for a body that is not JSON;
+- 422 for JSON of the wrong shape, with pydantic's errors as ``field: message`` lines.
+
+What passes goes to the ``MetricIntake``. Names it does not know (a runbook, a metric) and
+alerts without a usable value are logged and answered 202 with what was ignored: a sender
+that gets a 4xx or 5xx retries, and retrying cannot teach it a runbook. A fault while storing
+answers 500, so the sender retries; nothing of that runbook's batch was committed.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import logging
+import math
+from collections.abc import Callable
+from typing import IO, Any
+
+from flask import Flask, Response, jsonify, request
+from pydantic import SecretStr
+
+from bot.clock import Clock
+from bot.hooks.intake import IngestResult, MetricIntake
+from bot.hooks.payloads import PayloadError, alertmanager_samples, parse_alertmanager_payload
+from bot.metric_samples import SamplesError, parse_samples_document
+from bot.web.metrics import BotMetrics
+
+log = logging.getLogger(__name__)
+
+DEFAULT_MAX_BODY_BYTES = 1_048_576
+
+
+class HookRefusal(Exception):
+    """A request answered with a 4xx or 5xx: ``status``, a reason, optional details."""
+
+    def __init__(
+        self,
+        status: int,
+        error: str,
+        *,
+        problems: list[str] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(error)
+        self.status = status
+        self.error = error
+        self.problems = problems
+        self.headers = headers or {}
+
+    def response(self) -> Response:
+        body: dict[str, Any] = {"error": self.error}
+        if self.problems is not None:
+            body["problems"] = self.problems
+        answer = jsonify(body)
+        answer.status_code = self.status
+        answer.headers.update(self.headers)
+        return answer
+
+
+Handler = Callable[[bytes], dict[str, Any]]
+
+
+def register_hooks(
+    web: Flask,
+    *,
+    hook_token: SecretStr | None,
+    intake: MetricIntake,
+    clock: Clock,
+    metrics: BotMetrics,
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+) -> None:
+    """Add both hooks to ``web``; ``clock`` gives the ``now`` every sample is received at."""
+
+    def serve(hook: str, handler: Handler) -> Response:
+        status = 500
+        try:
+            _authenticate(hook_token)
+            body = _read_json_body(max_body_bytes)
+            answer = jsonify(handler(body))
+            answer.status_code = status = 202
+            return answer
+        except HookRefusal as refusal:
+            status = refusal.status
+            log.info("%s hook refused (%d): %s", hook, status, refusal.error)
+            return refusal.response()
+        except Exception:  # noqa: BLE001 - a fault is answered (the sender retries), not raised
+            log.exception("%s hook failed", hook)
+            return HookRefusal(500, "could not store the samples; retry later").response()
+        finally:
+            metrics.hook_requests.labels(hook=hook, status=str(status)).inc()
+
+    def alertmanager(body: bytes) -> dict[str, Any]:
+        payload = parse_alertmanager_payload(_decode(body))
+        now = clock()
+        found = alertmanager_samples(payload, now)
+        ignored = [skipped.describe() for skipped in found.skipped]
+        if found.skipped:
+            log.warning("alertmanager hook: %s", "; ".join(ignored))
+        if found.truncated_alerts:
+            log.warning(
+                "alertmanager left %d alert(s) out of group %s (max_alerts)",
+                found.truncated_alerts,
+                payload.group_key,
+            )
+        stored, decisions = 0, []
+        for runbook_id, accepted in found.by_runbook().items():
+            result = intake.ingest(
+                runbook_id=runbook_id,
+                samples=[a.sample for a in accepted],
+                source="alertmanager",
+                now=now,
+                alerts=[a.summary() for a in accepted],
+            )
+            stored += result.stored
+            ignored += _ignored(runbook_id, result, count=len(accepted))
+            decisions.append(f"{runbook_id}: {result.decision}")
+        return {
+            "stored": stored,
+            "ignored": ignored,
+            "decision": "; ".join(decisions) or "no alert carried a runbook sample",
+            "truncated_alerts": found.truncated_alerts,
+        }
+
+    def generic(body: bytes) -> dict[str, Any]:
+        _decode(body)  # not JSON: 400, before the shape is judged
+        try:
+            document = parse_samples_document(body)
+        except SamplesError as error:
+            raise PayloadError(str(error).splitlines()) from None
+        problems = [
+            f"samples.{index}.value: must be a finite number"
+            for index, sample in enumerate(document.samples)
+            if not math.isfinite(sample.value)
+        ]
+        if document.runbook is None or not document.runbook.strip():
+            problems.insert(0, "runbook: required on /hooks/metrics (the runbook id)")
+        if problems:
+            raise PayloadError(problems)
+        runbook_id = (document.runbook or "").strip()
+        samples = document.to_samples()
+        result = intake.ingest(
+            runbook_id=runbook_id, samples=samples, source="metrics", now=clock()
+        )
+        return {
+            "stored": result.stored,
+            "ignored": _ignored(runbook_id, result, count=len(samples)),
+            "decision": result.decision,
+        }
+
+    def shaped(handler: Handler) -> Handler:
+        def run(body: bytes) -> dict[str, Any]:
+            try:
+                return handler(body)
+            except PayloadError as error:
+                raise HookRefusal(422, "invalid payload", problems=error.problems) from None
+
+        return run
+
+    web.add_url_rule(
+        "/hooks/alertmanager",
+        endpoint="hook_alertmanager",
+        view_func=lambda: serve("alertmanager", shaped(alertmanager)),
+        methods=["POST"],
+    )
+    web.add_url_rule(
+        "/hooks/metrics",
+        endpoint="hook_metrics",
+        view_func=lambda: serve("metrics", shaped(generic)),
+        methods=["POST"],
+    )
+
+
+def _authenticate(hook_token: SecretStr | None) -> None:
+    if hook_token is None:
+        raise HookRefusal(503, "hooks are disabled: RELEASEBOT_HOOK_TOKEN is not set")
+    scheme, _, presented = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not presented.strip():
+        raise HookRefusal(
+            401,
+            "missing bearer token (Authorization: Bearer $RELEASEBOT_HOOK_TOKEN)",
+            headers={"WWW-Authenticate": 'Bearer realm="releasebot"'},
+        )
+    expected = hook_token.get_secret_value().encode()
+    if not hmac.compare_digest(presented.strip().encode(), expected):
+        raise HookRefusal(
+            401,
+            "invalid bearer token",
+            headers={"WWW-Authenticate": 'Bearer realm="releasebot", error="invalid_token"'},
+        )
+
+
+def _read_json_body(limit: int) -> bytes:
+    if request.content_length is not None and request.content_length > limit:
+        raise HookRefusal(413, f"body is {request.content_length} bytes; the limit is {limit}")
+    body = _read_at_most(request.stream, limit + 1)
+    if len(body) > limit:
+        raise HookRefusal(413, f"body is over the limit of {limit} bytes")
+    mimetype = request.mimetype
+    if mimetype != "application/json" and not mimetype.endswith("+json"):
+        raise HookRefusal(415, f"content type must be application/json, not {mimetype!r}")
+    return body
+
+
+def _read_at_most(stream: IO[bytes], size: int) -> bytes:
+    """Read up to ``size`` bytes (a stream may hand them over in several pieces)."""
+    pieces, remaining = [], size
+    while remaining > 0:
+        piece = stream.read(remaining)
+        if not piece:
+            break
+        pieces.append(piece)
+        remaining -= len(piece)
+    return b"".join(pieces)
+
+
+def _decode(body: bytes) -> Any:
+    try:
+        return json.loads(body)
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise HookRefusal(400, f"body is not valid JSON: {error}") from None
+
+
+def _ignored(runbook_id: str, result: IngestResult, *, count: int) -> list[str]:
+    """What a runbook's batch left out, as sentences for the sender's log."""
+    if not result.known_runbook:
+        return [f"runbook {runbook_id!r} is unknown ({count} sample(s) ignored)"]
+    return [
+        f"metric {metric!r} is not read by runbook {runbook_id!r}"
+        for metric in result.unknown_metrics
+    ]

@@ -1,0 +1,16 @@
+"""What the services ask of the scheduler (``bot.scheduler.runner``), always after commit."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Protocol
+
+
+class RollbackScheduling(Protocol):
+    def schedule_expiry(self, *, request_id: int, at: datetime) -> None: ...
+
+    def schedule_escalation(self, *, request_id: int, at: datetime) -> None: ...
+
+    def schedule_auto_execute(self, *, request_id: int, at: datetime) -> None: ...
+
+    def schedule_validation(self, *, execution_id: int, at: datetime) -> None: ...

@@ -1,0 +1,132 @@
+"""A worker thread that runs the outbox jobs of the kinds it has handlers for.
+
+It claims one due job at a time (a short transaction), runs its handler outside any
+transaction, then records the result. A failing job is retried with backoff; after its last
+attempt it is reported (``report``), never silently dropped. Subclasses add handlers and say
+which errors are permanent (``classify``).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Engine
+from sqlmodel import Session
+
+from bot.store import session_scope
+from bot.store.outbox import ClaimedJob, claim_next_job, fail_job, finish_job, postpone_job
+
+log = logging.getLogger(__name__)
+WAIT_FOR_DEPENDENCY = timedelta(seconds=0.5)
+Handler = Callable[[dict[str, Any]], None]
+
+
+class NotReady(Exception):
+    """The job depends on work not done yet (e.g. a thread reply before its root message)."""
+
+
+class JobWorker:
+    name = "jobs"
+
+    def __init__(
+        self,
+        *,
+        engine: Engine,
+        clock: Callable[[], datetime],
+        poll_seconds: float = 0.25,
+        on_result: Callable[[str], None] | None = None,
+    ) -> None:
+        self.engine = engine
+        self.clock = clock
+        self.poll_seconds = poll_seconds
+        self.on_result = on_result or (lambda outcome: None)
+        self.delivered = 0
+        self.failed = 0
+        self._handlers: dict[str, Handler] = {}
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def register(self, kind: str, handler: Handler) -> None:
+        self._handlers[kind] = handler
+
+    def start(self) -> None:
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._loop, name=self.name, daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                worked = self.run_once()
+            except Exception:  # the loop must survive anything; the job stays queued
+                log.exception("%s worker failed; retrying", self.name)
+                worked = False
+            if not worked:
+                self._wake.wait(self.poll_seconds)
+                self._wake.clear()
+
+    def run_until_idle(self, limit: int = 1000) -> int:
+        """Run every due job now; returns how many ran."""
+        count = 0
+        while count < limit and self.run_once():
+            count += 1
+        return count
+
+    def run_once(self) -> bool:
+        with session_scope(self.engine) as session:
+            job = claim_next_job(session, now=self.clock(), kinds=list(self._handlers))
+        if job is None:
+            return False
+        try:
+            self._handlers[job.kind](job.payload)
+        except NotReady:
+            with session_scope(self.engine) as session:
+                postpone_job(session, job=job, until=self.clock() + WAIT_FOR_DEPENDENCY)
+            return True
+        except Exception as error:  # noqa: BLE001 - every failure is recorded and retried
+            self._failed(job, error)
+            return True
+        with session_scope(self.engine) as session:
+            finish_job(session, job_id=job.id, now=self.clock())
+        self.delivered += 1
+        self.on_result("delivered")
+        return True
+
+    def classify(self, error: Exception) -> tuple[bool, timedelta | None]:
+        """(permanent, retry_after) for a failure; by default transient, usual backoff."""
+        return False, None
+
+    def report(self, session: Session, job: ClaimedJob, error: str) -> None:
+        """A job failed for good: subclasses record it where people will see it."""
+
+    def _failed(self, job: ClaimedJob, error: Exception) -> None:
+        permanent, retry_after = self.classify(error)
+        text = f"{type(error).__name__}: {error}"[:2000]
+        with session_scope(self.engine) as session:
+            if permanent:
+                job = ClaimedJob(job.id, job.kind, job.payload, attempts=10**6)
+            retrying = fail_job(
+                session, job=job, error=text, now=self.clock(), retry_after=retry_after
+            )
+            if not retrying:
+                self.report(session, job, text)
+        self.on_result("retried" if retrying else "failed")
+        if retrying:
+            log.warning("%s job %s (%s) failed, will retry: %s", self.name, job.id, job.kind, text)
+        else:
+            self.failed += 1
+            log.error("%s job %s (%s) failed for good: %s", self.name, job.id, job.kind, text)
