@@ -113,6 +113,16 @@ def _evaluator(
     return evaluate
 
 
+def _unjudgeable(
+    rollbacks: RollbackService, services: SlackServices
+) -> Callable[[str, str, str, datetime], None]:
+    def report(runbook_id: str, metric: str, key: str, now: datetime) -> None:
+        rollbacks.record_alert_without_value(runbook_id=runbook_id, metric=metric, key=key, now=now)
+        services.wake()
+
+    return report
+
+
 def build(
     settings: Settings,
     *,
@@ -187,6 +197,7 @@ def build(
         web_app,
         hook_token=settings.hook_token,
         intake=StoringIntake(engine, registry, on_samples=_evaluator(rollbacks, services)),
+        on_unjudgeable=_unjudgeable(rollbacks, services),
         clock=clock,
         metrics=metrics,
     )

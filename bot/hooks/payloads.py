@@ -144,6 +144,9 @@ class SkippedAlert:
     fingerprint: str
     alertname: str | None
     reason: str
+    runbook_id: str = ""
+    metric: str = ""
+    firing: bool = False  # a firing alert we cannot judge is reported as insufficient data
 
     def describe(self) -> str:
         name = f" ({self.alertname})" if self.alertname else ""
@@ -187,7 +190,16 @@ def alertmanager_samples(payload: AlertmanagerPayload, now: datetime) -> AlertIn
                 else f"annotation {VALUE_ANNOTATION!r} is not a finite number: {shown[:40]!r}"
             )
         if reason is not None or value is None:
-            skipped.append(SkippedAlert(alert.fingerprint, alertname, reason or "no value"))
+            skipped.append(
+                SkippedAlert(
+                    alert.fingerprint,
+                    alertname,
+                    reason or "no value",
+                    runbook_id=runbook_id,
+                    metric=metric,
+                    firing=alert.status == "firing",
+                )
+            )
             continue
         at = now
         ended = alert.ended_at()

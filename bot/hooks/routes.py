@@ -22,6 +22,7 @@ import json
 import logging
 import math
 from collections.abc import Callable
+from datetime import datetime
 from typing import IO, Any
 
 from flask import Flask, Response, jsonify, request
@@ -76,8 +77,13 @@ def register_hooks(
     clock: Clock,
     metrics: BotMetrics,
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+    on_unjudgeable: Callable[[str, str, str, datetime], None] | None = None,
 ) -> None:
-    """Add both hooks to ``web``; ``clock`` gives the ``now`` every sample is received at."""
+    """Add both hooks to ``web``; ``clock`` gives the ``now`` every sample is received at.
+
+    ``on_unjudgeable(runbook_id, metric, key, now)`` hears of firing alerts that name a
+    runbook and metric but carry no usable value: insufficient data, to be said as such.
+    """
 
     def serve(hook: str, handler: Handler) -> Response:
         status = 500
@@ -104,6 +110,15 @@ def register_hooks(
         ignored = [skipped.describe() for skipped in found.skipped]
         if found.skipped:
             log.warning("alertmanager hook: %s", "; ".join(ignored))
+        for skipped in found.skipped:
+            if (
+                on_unjudgeable is not None
+                and skipped.firing
+                and skipped.runbook_id
+                and skipped.metric
+            ):
+                key = f"alert-without-value:{skipped.fingerprint}:{payload.group_key}"
+                on_unjudgeable(skipped.runbook_id, skipped.metric, key, now)
         if found.truncated_alerts:
             log.warning(
                 "alertmanager left %d alert(s) out of group %s (max_alerts)",

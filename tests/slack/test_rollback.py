@@ -368,3 +368,50 @@ def test_a_held_path_waits_for_explicit_approval(database_url: str, tmp_path: Pa
         kinds = bot.trail_kinds(ROLLBACK)
         assert kinds.index("rollback.held") < kinds.index("rollback.approved")
         assert "rollback.hold_refused" in kinds
+
+
+def test_a_firing_alert_without_a_value_is_reported_as_insufficient_data(bot: Bot) -> None:
+    first = post(bot.sandbox, "alertmanager", alert(None))
+    post(bot.sandbox, "alertmanager", alert(None))  # Alertmanager repeats itself
+    assert first[0] == 202 and "no 'value' annotation" in " ".join(first[1]["ignored"])
+    bot.sandbox.settle()
+    notices = [m for m in bot.slack.messages(RANKING) if "insufficient data" in m.text]
+    assert len(notices) == 1
+    assert "not healthy" in notices[0].text
+    assert bot.trail_kinds(ROLLBACK) == []
+
+
+def test_past_outcomes_feed_later_recommendations_after_the_cooldown(
+    database_url: str, tmp_path: Path, receiver: Receiver
+) -> None:
+    runbooks = rollback_runbooks(tmp_path, receiver)
+    ranking = runbooks / "ranking-model.yaml"
+    ranking.write_text(ranking.read_text().replace("cooldown: 30m", "cooldown: 3s"))
+    with Sandbox.start(database_url=database_url, runbooks_dir=runbooks) as sandbox:
+        bot = Bot(sandbox)
+        post(sandbox, "metrics", samples("error_rate", [0.03, 0.04, 0.05], timedelta(minutes=1)))
+        sandbox.settle()
+        bot.driver.click("U0BRUNO", RANKING, "Approve")
+        bot.driver.click("U0DMITRI", RANKING, "Approve")
+        wait_until(lambda: "rollback.executed" in bot.trail_kinds(ROLLBACK), sandbox)
+        time.sleep(0.2)  # the recovery is observed after the rollback ran
+        post(sandbox, "metrics", samples("error_rate", [0.010, 0.009, 0.008],
+                                         timedelta(milliseconds=10)))
+        wait_until(lambda: "rollback.validated" in bot.trail_kinds(ROLLBACK), sandbox)
+
+        # a new breach inside the cooldown: reported, not recommended again
+        status, answer = post(sandbox, "metrics", samples("error_rate", [0.05, 0.06, 0.07],
+                                                          timedelta(milliseconds=50)))
+        assert "cooldown" in answer["decision"]
+        sandbox.settle()
+        assert bot.trail_kinds("rollback:2") == []
+
+        time.sleep(3)
+        status, answer = post(sandbox, "metrics", samples("error_rate", [0.05, 0.06, 0.07],
+                                                          timedelta(milliseconds=50)))
+        assert "recommend previous-model" in answer["decision"]
+        sandbox.settle()
+        latest = bot.slack.messages(RANKING, replies=False)[-1]
+        assert "recovered in 1 of 1 past uses" in str(latest.blocks)
+        recommended = bot.trail("rollback:2")[0]
+        assert "recovered in 1 of 1 past uses" in recommended.payload["explanation"]
