@@ -43,6 +43,7 @@ def build_runtime(
     slack_api_url: str,
     slack_bot_token: str = "xoxb-hooks-test-0000",
     token_verification: bool = False,
+    runbooks_dir: Path = ROOT / "runbooks",
 ) -> Runtime:
     """The real composition root, with the settings a deployment would have.
 
@@ -51,7 +52,7 @@ def build_runtime(
     """
     settings = load_settings(
         database_url=database_url,
-        runbooks_dir=ROOT / "runbooks",
+        runbooks_dir=runbooks_dir,
         templates_dir=ROOT / "templates",
         slack_api_url=slack_api_url,
         slack_bot_token=slack_bot_token,

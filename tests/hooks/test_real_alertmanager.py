@@ -2,8 +2,9 @@
 
 The bot runs as in production (``bootstrap.build``, waitress on a free port, the local Slack
 emulator as Slack); Alertmanager gets a webhook receiver with the bearer token, an alert is
-posted to its v2 API, and the test waits until the bot has stored the sample. Resolving the
-alert then delivers a second sample, at the alert's end.
+posted to its v2 API, and the test waits until the bot has stored the sample and posted a
+rollback recommendation to Slack. Resolving the alert then delivers a second sample, at the
+alert's end.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from bot.store import read_connection
 from bot.store.samples import recent_samples
 from bot.web.server import BackgroundServer
 from tests.hooks.support import EPOCH, TOKEN, build_runtime
+from tests.slack.support import copy_runbooks
 
 BINARY = "/usr/bin/prometheus-alertmanager"
 T = TypeVar("T")
@@ -131,7 +133,13 @@ class Alertmanager:
 
 
 @pytest.fixture
-def running_bot(database_url: str) -> Iterator[tuple[Runtime, BackgroundServer]]:
+def running_bot(
+    database_url: str, tmp_path: Path
+) -> Iterator[tuple[Runtime, BackgroundServer, SlackEmulator]]:
+    # one sample beyond the margin is a breach here, so one alert makes a recommendation
+    runbooks = copy_runbooks(tmp_path, {"ranking-model.yaml": (
+        "    sustain: 3                        # three consecutive samples", "    sustain: 1"
+    )})
     with SlackEmulator(default_seed()) as slack:
         runtime = build_runtime(
             database_url,
@@ -140,11 +148,12 @@ def running_bot(database_url: str) -> Iterator[tuple[Runtime, BackgroundServer]]
             slack_api_url=slack.api_url,
             slack_bot_token=slack.bot_token,
             token_verification=True,
+            runbooks_dir=runbooks,
         )
         runtime.start()
         server = BackgroundServer(runtime.web_app).start()
         try:
-            yield runtime, server
+            yield runtime, server, slack
         finally:
             server.stop()
             runtime.stop()
@@ -159,15 +168,15 @@ def iso(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
-def test_alertmanager_notifies_the_bot_and_the_sample_is_stored(
-    running_bot: tuple[Runtime, BackgroundServer], tmp_path: Path
+def test_alertmanager_notifies_the_bot_which_recommends_a_rollback(
+    running_bot: tuple[Runtime, BackgroundServer, SlackEmulator], tmp_path: Path
 ) -> None:
     binary = alertmanager_binary()
     if binary is None:
         pytest.skip(
             f"Alertmanager is not installed ({BINARY}: apt-get install prometheus-alertmanager)"
         )
-    runtime, server = running_bot
+    runtime, server, slack = running_bot
     alertmanager = Alertmanager(binary, tmp_path, server.url + "/hooks/alertmanager", TOKEN)
     alert = {
         "labels": {
@@ -188,6 +197,9 @@ def test_alertmanager_notifies_the_bot_and_the_sample_is_stored(
         )
         assert (firing.metric, firing.value) == ("error_rate", 0.041)
         assert posted <= firing.at <= utc_now()  # received "now": Alertmanager gives no time
+        [recommendation] = slack.wait_for_calls("chat.postMessage", count=1, timeout=10)
+        assert recommendation.args["channel"] == "C0RANKREL"
+        assert "Rollback recommended" in str(recommendation.args["text"])
 
         ended = utc_now()
         resolved_alert = {**alert, "annotations": {"value": "0.012"}}
