@@ -25,6 +25,7 @@ from bot.runbook_files import load_runbooks
 from bot.scheduler.runner import ReleaseScheduler
 from bot.services.conversation import ConversationService
 from bot.services.executions import ExecutionService, ExecutionWorker
+from bot.services.go_no_go import GoNoGoService
 from bot.services.home import HomeService
 from bot.services.registry import RunbookRegistry
 from bot.services.reviews import ReviewService
@@ -150,6 +151,7 @@ def build(
     reviews = ReviewService(
         engine=engine, runbooks=registry, directory=directory, scheduling=scheduler
     )
+    go_no_go = GoNoGoService(engine=engine, runbooks=registry, directory=directory)
     rollbacks = RollbackService(engine=engine, runbooks=registry, scheduling=scheduler)
     decisions = RollbackDecisions(engine=engine, runbooks=registry, directory=directory)
     executions = ExecutionService(
@@ -167,6 +169,7 @@ def build(
         engine=engine,
         registry=registry,
         reviews=reviews,
+        go_no_go=go_no_go,
         conversation=ConversationService(engine=engine),
         delivery=delivery,
         renderer=renderer,
@@ -178,6 +181,7 @@ def build(
     )
     scheduler.bind(
         reviews=reviews,
+        go_no_go=go_no_go,
         decisions=decisions,
         executions=executions,
         workers=[delivery, executor_worker],

@@ -40,7 +40,7 @@ def expire_request(database_key: str, request_id: int) -> None:
     scheduler = _scheduler(database_key)
     if scheduler is not None:
         now = scheduler.clock()
-        scheduler.reviews().expire(request_id=request_id, now=now)
+        scheduler.go_no_go().expire(request_id=request_id, now=now)
         scheduler.decisions().expire(request_id=request_id, now=now)
         scheduler.wake_delivery()
 
@@ -80,7 +80,7 @@ def sweep(database_key: str) -> None:
     scheduler = _scheduler(database_key)
     if scheduler is not None:
         now = scheduler.clock()
-        expired = scheduler.reviews().expire_due(now=now)
+        expired = scheduler.go_no_go().expire_due(now=now)
         expired += scheduler.decisions().expire_due(now=now)
         if expired:
             scheduler.wake_delivery()

@@ -21,6 +21,7 @@ from bot.scheduler import jobs
 
 if TYPE_CHECKING:
     from bot.services.executions import ExecutionService
+    from bot.services.go_no_go import GoNoGoService
     from bot.services.reviews import ReviewService
     from bot.services.rollback_decisions import RollbackDecisions
     from bot.worker import JobWorker
@@ -35,6 +36,7 @@ class ReleaseScheduler:
         self.clock = clock
         self.key = engine.url.render_as_string(hide_password=True)
         self._reviews: ReviewService | None = None
+        self._go_no_go: GoNoGoService | None = None
         self._decisions: RollbackDecisions | None = None
         self._executions: ExecutionService | None = None
         self._workers: list[JobWorker] = []
@@ -48,11 +50,13 @@ class ReleaseScheduler:
         self,
         *,
         reviews: ReviewService,
+        go_no_go: GoNoGoService,
         decisions: RollbackDecisions,
         executions: ExecutionService,
         workers: list[JobWorker],
     ) -> None:
         self._reviews = reviews
+        self._go_no_go = go_no_go
         self._decisions = decisions
         self._executions = executions
         self._workers = workers
@@ -60,6 +64,10 @@ class ReleaseScheduler:
     def reviews(self) -> ReviewService:
         assert self._reviews is not None, "bind() the scheduler before starting it"
         return self._reviews
+
+    def go_no_go(self) -> GoNoGoService:
+        assert self._go_no_go is not None, "bind() the scheduler before starting it"
+        return self._go_no_go
 
     def decisions(self) -> RollbackDecisions:
         assert self._decisions is not None, "bind() the scheduler before starting it"

@@ -21,6 +21,7 @@ from bot.config import Settings
 from bot.render import Renderer
 from bot.services.conversation import ConversationService
 from bot.services.executions import ExecutionService
+from bot.services.go_no_go import GoNoGoService
 from bot.services.registry import RunbookRegistry
 from bot.services.reviews import ReviewService
 from bot.services.rollback_decisions import RollbackDecisions
@@ -38,6 +39,7 @@ class SlackServices:
     engine: Engine
     registry: RunbookRegistry
     reviews: ReviewService
+    go_no_go: GoNoGoService
     conversation: ConversationService
     delivery: SlackDelivery
     renderer: Renderer
@@ -47,12 +49,12 @@ class SlackServices:
     executions: ExecutionService
     executor_worker: JobWorker
 
-    def voter_for(self, request_id: int) -> ReviewService | RollbackDecisions:
+    def voter_for(self, request_id: int) -> GoNoGoService | RollbackDecisions:
         """Approve/Reject serve go/no-go and rollback requests alike: who counts this one."""
         with session_scope(self.engine) as session:
             request = session.get(ApprovalRequest, request_id)
             action = request.action if request is not None else None
-        return self.decisions if action == "rollback" else self.reviews
+        return self.decisions if action == "rollback" else self.go_no_go
 
     def wake(self) -> None:
         self.delivery.wake()

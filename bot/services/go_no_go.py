@@ -1,0 +1,266 @@
+"""The go/no-go of a readiness review: votes, the decision, expiry.
+
+The request is created by ``ReviewService`` when the last gate is marked; from then on each
+Approve or Reject is one unit of work here: check who may vote, record the vote and its trail
+event, count with the core, and close the request once when the count decides it.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from sqlalchemy import Engine
+from sqlmodel import Session, col, select
+
+from bot.core.approvals import ApprovalState
+from bot.core.trail import ACTOR_BOT
+from bot.render.escaping import mrkdwn_text as esc
+from bot.services import jobs
+from bot.services.approval_flow import count, record_and_count, vote_refusal
+from bot.services.ledger import review_bundle, row_id, trail
+from bot.services.registry import RunbookRegistry
+from bot.services.replies import Reply
+from bot.services.roles import GroupDirectory
+from bot.services.views import approval_state_context
+from bot.store import session_scope, transition_state
+from bot.store.tables import ApprovalRequest, ReadinessReview, Release
+
+
+class GoNoGoService:
+    def __init__(
+        self, *, engine: Engine, runbooks: RunbookRegistry, directory: GroupDirectory
+    ) -> None:
+        self.engine = engine
+        self.runbooks = runbooks
+        self.directory = directory
+
+    def check_vote(
+        self,
+        *,
+        request_id: int,
+        user_id: str,
+        decision: Literal["approve", "reject"],
+        now: datetime,
+    ) -> Reply:
+        """May ``user_id`` vote on this request? Refusals are recorded in the trail."""
+        with session_scope(self.engine) as session:
+            found = self._request_in(session, request_id=request_id)
+            if isinstance(found, Reply):
+                return found
+            refusal, _ = self._vote_refusal(
+                session, found, user_id=user_id, decision=decision, now=now
+            )
+            return refusal or Reply(True, f"Go/no-go for {found[1].id} {esc(found[2].version)}")
+
+    def _request_in(self, session: Session, *, request_id: int) -> Reply | tuple[Any, ...]:
+        request = session.get(ApprovalRequest, request_id)
+        if request is None or request.review_id is None:
+            return Reply(False, "This approval request no longer exists.")
+        bundle = review_bundle(session, review_id=request.review_id, runbooks=self.runbooks)
+        if bundle is None or bundle[0].readiness is None:
+            return Reply(False, "This review no longer exists.")
+        runbook, release, review, _ = bundle
+        assert runbook.readiness is not None
+        return request, runbook, release, review, runbook.readiness.go_no_go
+
+    def _vote_refusal(
+        self,
+        session: Session,
+        found: tuple[Any, ...],
+        *,
+        user_id: str,
+        decision: Literal["approve", "reject"],
+        now: datetime,
+    ) -> tuple[Reply | None, frozenset[str]]:
+        request, runbook, release, _, rule = found
+        return vote_refusal(
+            session,
+            runbook=runbook,
+            rule=rule,
+            request=request,
+            user_id=user_id,
+            decision=decision,
+            directory=self.directory,
+            now=now,
+            thread_ts=release.thread_ts,
+            what="go/no-go",
+        )
+
+    def vote(
+        self,
+        *,
+        request_id: int,
+        user_id: str,
+        decision: Literal["approve", "reject"],
+        now: datetime,
+        reason: str | None = None,
+        action_ts: str | None = None,
+    ) -> Reply:
+        with session_scope(self.engine) as session:
+            found = self._request_in(session, request_id=request_id)
+            if isinstance(found, Reply):
+                return found
+            refusal, held = self._vote_refusal(
+                session, found, user_id=user_id, decision=decision, now=now
+            )
+            if refusal is not None:
+                return refusal
+            request, runbook, release, review, rule = found
+            outcome = record_and_count(
+                session,
+                rule=rule,
+                request=request,
+                user_id=user_id,
+                held=held,
+                decision=decision,
+                now=now,
+                reason=reason,
+                thread_ts=release.thread_ts,
+                action_ts=action_ts,
+            )
+            if outcome is None:
+                return Reply(False, "Your vote was already counted; it counts once.")
+            context = approval_state_context(
+                runbook,
+                request,
+                outcome,
+                kind="go_no_go",
+                subject_text=f"Go/no-go for {runbook.id} {release.version}",
+                now=now,
+            )
+            if outcome.state is ApprovalState.PENDING:
+                jobs.post_in_thread(
+                    session,
+                    review_id=row_id(review),
+                    template="approval_state",
+                    context=context,
+                    now=now,
+                )
+            else:
+                self._decide(
+                    session,
+                    request=request,
+                    review=review,
+                    release=release,
+                    state=str(outcome.state),
+                    context=context,
+                    now=now,
+                )
+        verb = "Approval" if decision == "approve" else "Rejection"
+        return Reply(True, f"{verb} recorded.")
+
+    def _decide(
+        self,
+        session: Session,
+        *,
+        request: ApprovalRequest,
+        review: ReadinessReview,
+        release: Release,
+        state: str,
+        context: dict[str, object],
+        now: datetime,
+    ) -> None:
+        """Close the request once (conditionally), record and announce the outcome."""
+        if not transition_state(
+            session,
+            model=ApprovalRequest,
+            row_id=row_id(request),
+            from_states="pending",
+            to_state=state,
+            now=now,
+            values={"decided_at": now},
+        ):
+            return
+        verdict = {"approved": "go", "rejected": "no_go", "expired": "expired"}[state]
+        transition_state(
+            session,
+            model=ReadinessReview,
+            row_id=row_id(review),
+            from_states="awaiting_go",
+            to_state=verdict,
+            now=now,
+            values={"decided_at": now, "decided_by": ACTOR_BOT},
+        )
+        transition_state(
+            session,
+            model=Release,
+            row_id=row_id(release),
+            from_states="reviewing",
+            to_state=verdict,
+            now=now,
+        )
+        trail(
+            session,
+            kind=f"go_no_go.{state}",
+            actor=ACTOR_BOT,
+            subject=request.subject,
+            at=now,
+            channel_id=request.channel_id,
+            thread_ts=release.thread_ts,
+            message_ts=request.message_ts,
+            payload={
+                "request_id": request.id,
+                "votes": context.get("votes"),
+                "ignored": context.get("ignored"),
+            },
+        )
+        jobs.update_request_message(
+            session,
+            request_id=row_id(request),
+            template="approval_state",
+            context=context,
+            now=now,
+        )
+        jobs.post_in_thread(
+            session,
+            review_id=row_id(review),
+            template="approval_state",
+            context=context,
+            now=now,
+        )
+
+    def expire_due(self, *, now: datetime) -> int:
+        """Expire every go/no-go still pending past its expiry; returns how many."""
+        with session_scope(self.engine) as session:
+            overdue = session.exec(
+                select(ApprovalRequest).where(
+                    ApprovalRequest.state == "pending",
+                    ApprovalRequest.action == "go_no_go",
+                    col(ApprovalRequest.expires_at) <= now,
+                )
+            ).all()
+            ids = [row_id(request) for request in overdue]
+        return sum(self.expire(request_id=request_id, now=now) for request_id in ids)
+
+    def expire(self, *, request_id: int, now: datetime) -> bool:
+        with session_scope(self.engine) as session:
+            request = session.get(ApprovalRequest, request_id)
+            if request is None or request.state != "pending" or request.review_id is None:
+                return False
+            if request.expires_at is None or request.expires_at > now:
+                return False
+            bundle = review_bundle(session, review_id=request.review_id, runbooks=self.runbooks)
+            if bundle is None or bundle[0].readiness is None:
+                return False
+            runbook, release, review, _ = bundle
+            assert runbook.readiness is not None
+            outcome = count(session, rule=runbook.readiness.go_no_go, request=request, now=now)
+            context = approval_state_context(
+                runbook,
+                request,
+                outcome,
+                kind="go_no_go",
+                subject_text=f"Go/no-go for {runbook.id} {release.version}",
+                now=now,
+            )
+            self._decide(
+                session,
+                request=request,
+                review=review,
+                release=release,
+                state=str(outcome.state),
+                context=context,
+                now=now,
+            )
+            return outcome.state is ApprovalState.EXPIRED
