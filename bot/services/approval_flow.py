@@ -34,6 +34,7 @@ def vote_refusal(
     now: datetime,
     thread_ts: str | None,
     what: str,
+    check_duplicate: bool = True,
 ) -> tuple[Reply | None, frozenset[str]]:
     """Why ``user_id`` may not vote (recorded in the trail), or None and the roles they hold."""
     where = {
@@ -80,7 +81,9 @@ def vote_refusal(
             "duties): another member must approve.",
             roles_held=sorted(held),
         ), held
-    if any(vote.user_id == user_id for vote in load_votes(session, request_id=row_id(request))):
+    if check_duplicate and any(
+        vote.user_id == user_id for vote in load_votes(session, request_id=row_id(request))
+    ):
         return Reply(False, "Your vote was already counted; it counts once."), held
     return None, held
 

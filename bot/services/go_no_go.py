@@ -18,7 +18,7 @@ from bot.core.trail import ACTOR_BOT
 from bot.render.escaping import mrkdwn_text as esc
 from bot.services import jobs
 from bot.services.approval_flow import count, record_and_count, vote_refusal
-from bot.services.ledger import review_bundle, row_id, trail
+from bot.services.ledger import review_and_release, review_bundle, row_id, trail
 from bot.services.registry import RunbookRegistry
 from bot.services.replies import Reply
 from bot.services.roles import GroupDirectory
@@ -57,10 +57,10 @@ class GoNoGoService:
         request = session.get(ApprovalRequest, request_id)
         if request is None or request.review_id is None:
             return Reply(False, "This approval request no longer exists.")
-        bundle = review_bundle(session, review_id=request.review_id, runbooks=self.runbooks)
-        if bundle is None or bundle[0].readiness is None:
+        found = review_and_release(session, review_id=request.review_id, runbooks=self.runbooks)
+        if found is None or found[0].readiness is None:
             return Reply(False, "This review no longer exists.")
-        runbook, release, review, _ = bundle
+        runbook, release, review = found
         assert runbook.readiness is not None
         return request, runbook, release, review, runbook.readiness.go_no_go
 
@@ -72,6 +72,7 @@ class GoNoGoService:
         user_id: str,
         decision: Literal["approve", "reject"],
         now: datetime,
+        check_duplicate: bool = True,
     ) -> tuple[Reply | None, frozenset[str]]:
         request, runbook, release, _, rule = found
         return vote_refusal(
@@ -85,6 +86,7 @@ class GoNoGoService:
             now=now,
             thread_ts=release.thread_ts,
             what="go/no-go",
+            check_duplicate=check_duplicate,
         )
 
     def vote(
@@ -101,8 +103,14 @@ class GoNoGoService:
             found = self._request_in(session, request_id=request_id)
             if isinstance(found, Reply):
                 return found
+            # a repeat vote is caught by the vote's unique key: no need to read the votes first
             refusal, held = self._vote_refusal(
-                session, found, user_id=user_id, decision=decision, now=now
+                session,
+                found,
+                user_id=user_id,
+                decision=decision,
+                now=now,
+                check_duplicate=False,
             )
             if refusal is not None:
                 return refusal

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from datetime import datetime
 from typing import Any, Literal, Protocol
 
@@ -9,10 +10,9 @@ from sqlmodel import Session, select
 
 from bot.core.approvals import Vote
 from bot.core.runbook import Runbook
-from bot.core.trail import TrailEvent
 from bot.services.registry import RunbookRegistry
-from bot.store import append_trail_event
 from bot.store.tables import ApprovalVote, GateState, ReadinessReview, Release
+from bot.store.trail import defer_trail_event
 from bot.store.transitions import votes_for_request
 
 ReviewBundle = tuple[Runbook, Release, ReadinessReview, list[GateState]]
@@ -31,15 +31,16 @@ def trail(
     thread_ts: str | None = None,
     message_ts: str | None = None,
     permalink: str | None = None,
-) -> TrailEvent:
-    """Append a trail event in the session's transaction (it commits with the decision)."""
-    return append_trail_event(
+) -> None:
+    """Record a trail event in the session's unit of work: it is appended, in order, when the
+    decision commits (and never if it does not)."""
+    defer_trail_event(
         session,
         kind=kind,
         actor=actor,
         subject=subject,
         at=at,
-        payload=payload or {},
+        payload=copy.deepcopy(payload or {}),
         actor_role=actor_role,
         channel_id=channel_id,
         thread_ts=thread_ts,
@@ -76,6 +77,18 @@ def review_bundle(
         ).all()
     )
     return runbook, release, review, states
+
+
+def review_and_release(
+    session: Session, *, review_id: int, runbooks: RunbookRegistry
+) -> tuple[Runbook, Release, ReadinessReview] | None:
+    """A review with its release and runbook, without its gates (for votes on its go/no-go)."""
+    review = session.get(ReadinessReview, review_id)
+    release = session.get(Release, review.release_id) if review is not None else None
+    runbook = runbooks.get(review.runbook_id) if review is not None else None
+    if review is None or release is None or runbook is None:
+        return None
+    return runbook, release, review
 
 
 def load_votes(session: Session, *, request_id: int) -> list[Vote]:

@@ -104,6 +104,7 @@ class RollbackDecisions:
                 now=now,
                 thread_ts=thread_ts,
                 what="rollback",
+                check_duplicate=False,  # the vote's unique key catches a repeat
             )
             if refusal is not None:
                 return refusal

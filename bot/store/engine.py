@@ -9,8 +9,9 @@ on the busy timeout instead of failing when a deferred reader upgrades. Read-onl
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from datetime import UTC, datetime
 from typing import Any
 
@@ -22,6 +23,10 @@ from sqlmodel import Session
 
 SQLITE_BUSY_TIMEOUT_S = 30.0
 SQLITE_BEGIN_OPTION = "sqlite_begin"
+WRITE_LOCK = "_releasebot_sqlite_write_lock"
+# Enough connections for the HTTP threads, the delivery and executor workers and the scheduler.
+POOL_SIZE = 24
+POOL_OVERFLOW = 8
 
 
 def normalise_database_url(database_url: str) -> str:
@@ -39,14 +44,23 @@ def make_engine(database_url: str, **engine_options: Any) -> Engine:
     url = make_url(normalise_database_url(database_url))
     if url.get_backend_name() != "sqlite":
         engine_options.setdefault("pool_pre_ping", True)
+        engine_options.setdefault("pool_size", POOL_SIZE)
+        engine_options.setdefault("max_overflow", POOL_OVERFLOW)
         return create_engine(url, **engine_options)
     connect_args = engine_options.pop("connect_args", {})
     connect_args.setdefault("timeout", SQLITE_BUSY_TIMEOUT_S)
     connect_args.setdefault("check_same_thread", False)
     if url.database in (None, "", ":memory:"):
         engine_options.setdefault("poolclass", StaticPool)
+    else:
+        engine_options.setdefault("pool_size", POOL_SIZE)
+        engine_options.setdefault("max_overflow", POOL_OVERFLOW)
     engine = create_engine(url, connect_args=connect_args, **engine_options)
     _configure_sqlite(engine)
+    # SQLite has one writer at a time. Threads of this process queue on a Python lock and
+    # wake as soon as it is free, instead of polling in SQLite's busy handler (which sleeps
+    # up to 100 ms between tries); other processes still meet the busy timeout.
+    setattr(engine, WRITE_LOCK, threading.RLock())
     return engine
 
 
@@ -78,11 +92,17 @@ def session_scope(engine: Engine) -> Iterator[Session]:
     """One unit of work: commit on success, roll back on any error.
 
     Everything done with the session (rows, conditional transitions, trail events) commits
-    together or not at all.
+    together or not at all; trail events deferred with ``defer_trail_event`` are appended
+    last, just before the commit.
     """
-    with Session(engine, expire_on_commit=False) as session:
-        with session.begin():
-            yield session
+    lock = getattr(engine, WRITE_LOCK, None)
+    with lock if lock is not None else nullcontext():
+        with Session(engine, expire_on_commit=False) as session:
+            with session.begin():
+                yield session
+                from bot.store.trail import append_deferred_trail_events  # (imports engine)
+
+                append_deferred_trail_events(session)
 
 
 @contextmanager

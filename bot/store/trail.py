@@ -91,6 +91,24 @@ def append_trail_event(
     return event
 
 
+DEFERRED_EVENTS = "releasebot_deferred_trail_events"
+
+
+def defer_trail_event(session: Session, **fields: Any) -> None:
+    """Append an event when the session's unit of work commits (``session_scope`` does it).
+
+    The trail is one chain, so appending takes a lock that every writer shares; deferring the
+    appends to the end of the transaction holds that lock only for the appends themselves,
+    not for the reads and decisions before them. The events keep their order.
+    """
+    session.info.setdefault(DEFERRED_EVENTS, []).append(fields)
+
+
+def append_deferred_trail_events(session: Session) -> None:
+    for fields in session.info.pop(DEFERRED_EVENTS, []):
+        append_trail_event(session, **fields)
+
+
 def event_row_values(event: TrailEvent) -> dict[str, Any]:
     """The column values of a sealed event (also used by bulk loaders such as the benchmark)."""
     return {
