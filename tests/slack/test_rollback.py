@@ -415,3 +415,22 @@ def test_past_outcomes_feed_later_recommendations_after_the_cooldown(
         assert "recovered in 1 of 1 past uses" in str(latest.blocks)
         recommended = bot.trail("rollback:2")[0]
         assert "recovered in 1 of 1 past uses" in recommended.payload["explanation"]
+
+
+def test_one_reject_blocks_a_high_risk_rollback_and_its_reason_is_kept(bot: Bot) -> None:
+    body = samples("false_negative_rate", [0.047, 0.052], timedelta(seconds=30))
+    body["runbook"] = "fraud-model"
+    status, answer = post(bot.sandbox, "metrics", body)
+    assert "recommend previous-model" in answer["decision"]
+    bot.sandbox.settle()
+    bot.driver.click("U0IVAN", "C0FRAUDREL", "Approve")  # oncall, via @payments-oncall
+    bot.driver.click("U0FARAH", "C0FRAUDREL", "Reject")  # risk_officer: asked why first
+    assert bot.slack.views("U0FARAH")[-1].view["callback_id"] == "reason_modal"
+    bot.driver.submit_view("U0FARAH", values={"reason": "FNR spike is a labelling delay"})
+    bot.sandbox.settle()
+    kinds = bot.trail_kinds(ROLLBACK)
+    assert "rollback.rejected" in kinds and "rollback.executed" not in kinds
+    rejected = next(e for e in bot.trail(ROLLBACK) if e.kind == "approval.reject")
+    assert rejected.actor == "U0FARAH"
+    assert rejected.payload["reason"] == "FNR spike is a labelling delay"
+    assert "Decision: REJECTED" in bot.transcript("C0FRAUDREL")
