@@ -18,7 +18,7 @@ from bot.core.trail import ACTOR_BOT
 from bot.render.escaping import mrkdwn_text as esc
 from bot.services import jobs
 from bot.services.approval_flow import count, record_and_count, vote_refusal
-from bot.services.ledger import review_and_release, review_bundle, row_id, trail
+from bot.services.ledger import review_bundle, row_id, trail
 from bot.services.registry import RunbookRegistry
 from bot.services.replies import Reply
 from bot.services.roles import GroupDirectory
@@ -54,14 +54,19 @@ class GoNoGoService:
             return refusal or Reply(True, f"Go/no-go for {found[1].id} {esc(found[2].version)}")
 
     def _request_in(self, session: Session, *, request_id: int) -> Reply | tuple[Any, ...]:
-        request = session.get(ApprovalRequest, request_id)
-        if request is None or request.review_id is None:
+        """The request with its review, release and runbook, in one query (the click path)."""
+        row = session.exec(
+            select(ApprovalRequest, ReadinessReview, Release)
+            .join(ReadinessReview, col(ApprovalRequest.review_id) == ReadinessReview.id)
+            .join(Release, col(ReadinessReview.release_id) == Release.id)
+            .where(ApprovalRequest.id == request_id)
+        ).first()
+        if row is None:
             return Reply(False, "This approval request no longer exists.")
-        found = review_and_release(session, review_id=request.review_id, runbooks=self.runbooks)
-        if found is None or found[0].readiness is None:
-            return Reply(False, "This review no longer exists.")
-        runbook, release, review = found
-        assert runbook.readiness is not None
+        request, review, release = row
+        runbook = self.runbooks.get(review.runbook_id)
+        if runbook is None or runbook.readiness is None:
+            return Reply(False, "This review's runbook no longer has a readiness review.")
         return request, runbook, release, review, runbook.readiness.go_no_go
 
     def _vote_refusal(

@@ -79,18 +79,6 @@ def review_bundle(
     return runbook, release, review, states
 
 
-def review_and_release(
-    session: Session, *, review_id: int, runbooks: RunbookRegistry
-) -> tuple[Runbook, Release, ReadinessReview] | None:
-    """A review with its release and runbook, without its gates (for votes on its go/no-go)."""
-    review = session.get(ReadinessReview, review_id)
-    release = session.get(Release, review.release_id) if review is not None else None
-    runbook = runbooks.get(review.runbook_id) if review is not None else None
-    if review is None or release is None or runbook is None:
-        return None
-    return runbook, release, review
-
-
 def load_votes(session: Session, *, request_id: int) -> list[Vote]:
     """The stored votes as core values, with the roles each voter held when voting."""
     return [_vote(row) for row in votes_for_request(session, request_id=request_id)]
