@@ -24,6 +24,7 @@ from bot.services.replies import Reply
 from bot.services.roles import GroupDirectory
 from bot.services.views import approval_state_context
 from bot.store import session_scope, transition_state
+from bot.store.locks import lock_row
 from bot.store.tables import ApprovalRequest, ReadinessReview, Release
 
 
@@ -54,7 +55,12 @@ class GoNoGoService:
             return refusal or Reply(True, f"Go/no-go for {found[1].id} {esc(found[2].version)}")
 
     def _request_in(self, session: Session, *, request_id: int) -> Reply | tuple[Any, ...]:
-        """The request with its review, release and runbook, in one query (the click path)."""
+        """The request with its review, release and runbook, in one query (the click path).
+
+        The request's row stays locked until the vote commits, so that two votes cast at once
+        are counted one after the other and the second sees the first.
+        """
+        lock_row(session, model=ApprovalRequest, row_id=request_id)
         row = session.exec(
             select(ApprovalRequest, ReadinessReview, Release)
             .join(ReadinessReview, col(ApprovalRequest.review_id) == ReadinessReview.id)

@@ -28,6 +28,7 @@ from bot.services.views import (
 )
 from bot.store import session_scope, transition_state
 from bot.store.inbox import claim_delivery
+from bot.store.locks import lock_row
 from bot.store.tables import ApprovalRequest, ApprovalVote, GateState, ReadinessReview, Release
 
 GateOutcome = Literal["passed", "failed", "waived"]
@@ -177,6 +178,8 @@ class ReviewService:
     def _gate_in(
         self, session: Session, *, review_id: int, gate_id: str
     ) -> Reply | tuple[Any, ...]:
+        # gates marked at once must not each see the other open: mark them in turn
+        lock_row(session, model=ReadinessReview, row_id=review_id)
         bundle = review_bundle(session, review_id=review_id, runbooks=self.runbooks)
         if bundle is None:
             return Reply(False, "This review no longer exists.")

@@ -24,6 +24,7 @@ from bot.services.replies import Reply
 from bot.services.roles import GroupDirectory, MembershipUnavailable, roles_of
 from bot.services.views import approval_state_context
 from bot.store import session_scope, transition_state
+from bot.store.locks import lock_row
 from bot.store.tables import ApprovalRequest, Execution, RollbackRecommendation
 
 Bundle = tuple[ApprovalRequest, RollbackRecommendation, Runbook, RollbackPath]
@@ -38,6 +39,7 @@ class RollbackDecisions:
         self.directory = directory
 
     def _bundle(self, session: Session, request_id: int) -> Bundle | Reply:
+        lock_row(session, model=ApprovalRequest, row_id=request_id)  # votes count in turn
         request = session.get(ApprovalRequest, request_id)
         if request is None or request.recommendation_id is None:
             return Reply(False, "This rollback request no longer exists.")

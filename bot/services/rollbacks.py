@@ -28,6 +28,7 @@ from bot.services.rollback_views import recommendation_context
 from bot.services.scheduling import RollbackScheduling
 from bot.store import session_scope, transition_state
 from bot.store.inbox import claim_delivery
+from bot.store.locks import lock_key
 from bot.store.samples import recent_samples
 from bot.store.tables import ApprovalRequest, Release, RollbackRecommendation
 
@@ -130,6 +131,8 @@ class RollbackService:
         requested_by: str,
         reason: str | None,
     ) -> list[Any]:
+        # one recommendation per runbook, even when two replicas evaluate at once
+        lock_key(session, key=f"rollbacks:{runbook.id}")
         active = session.exec(
             select(RollbackRecommendation)
             .where(

@@ -15,8 +15,8 @@ from typing import Any
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
-from sqlalchemy import Engine
-from sqlmodel import Session, select
+from sqlalchemy import Engine, update
+from sqlmodel import Session
 
 from bot.core.trail import ACTOR_BOT, release_subject
 from bot.render import Renderer
@@ -32,6 +32,7 @@ from bot.store.tables import (
     Release,
     RollbackRecommendation,
 )
+from bot.store.transitions import table_of
 from bot.worker import JobWorker, NotReady
 
 log = logging.getLogger(__name__)
@@ -263,17 +264,21 @@ class SlackDelivery(JobWorker):
         permalink = self._permalink(channel_id, ts)
         with session_scope(self.engine) as session:
             if payload.get("as_root"):
-                stored = session.get(RollbackRecommendation, recommendation.id)
-                assert stored is not None
-                stored.message_ts = ts
-                for request in session.exec(
-                    select(ApprovalRequest).where(
-                        ApprovalRequest.recommendation_id == recommendation.id
-                    )
-                ).all():
-                    request.message_ts = ts
-                    session.add(request)
-                session.add(stored)
+                # requests before their recommendation: the order votes lock them in
+                requests, recommendations = (
+                    table_of(ApprovalRequest),
+                    table_of(RollbackRecommendation),
+                )
+                session.execute(
+                    update(requests)
+                    .where(requests.c.recommendation_id == recommendation.id)
+                    .values(message_ts=ts)
+                )
+                session.execute(
+                    update(recommendations)
+                    .where(recommendations.c.id == recommendation.id)
+                    .values(message_ts=ts)
+                )
             trail(
                 session,
                 kind="slack.message_posted",

@@ -102,6 +102,9 @@ def session_scope(engine: Engine) -> Iterator[Session]:
                 yield session
                 from bot.store.trail import append_deferred_trail_events  # (imports engine)
 
+                # Row changes first, the shared trail lock last: every writer takes its
+                # locks in that order, so none waits for a row while holding the trail.
+                session.flush()
                 append_deferred_trail_events(session)
 
 

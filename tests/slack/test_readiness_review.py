@@ -214,3 +214,31 @@ def test_slash_command_mistakes_get_an_explanation(bot: Bot) -> None:
     )
     assert "`ranking-model` v2.4.0: ⏳ in review" in ask("status ranking-model")
     assert RELEASE.startswith("release:")
+
+
+def test_the_last_two_gates_marked_at_once_ask_for_one_go(bot: Bot) -> None:
+    """Two owners press Pass on the last two gates at the same moment (two threads): each
+    must not see the other's gate still open, so exactly one go/no-go is requested."""
+    import threading
+
+    bot.start_ranking_review()
+    for gate, user in [("eval-metrics", "U0CHIARA"), ("bias-audit", "U0CHIARA")]:
+        bot.driver.click(user, RANKING, "Pass", match=gate)
+    reviews = bot.sandbox.runtime.services.reviews
+    barrier = threading.Barrier(2)
+
+    def press(gate: str, user: str) -> None:
+        barrier.wait()
+        reviews.mark_gate(review_id=1, gate_id=gate, outcome="passed", user_id=user,
+                          now=bot.sandbox.now())
+
+    threads = [threading.Thread(target=press, args=args) for args in
+               [("canary-latency", "U0DMITRI"), ("canary-errors", "U0ELENA")]]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    bot.sandbox.settle()
+    assert bot.trail_kinds().count("gate.passed") == 4
+    assert bot.trail_kinds().count("go_no_go.requested") == 1
+    assert len([m for m in bot.slack.messages(RANKING) if "Go/no-go requested" in m.text]) == 1
