@@ -22,7 +22,7 @@ from bot.core.runbook import RollbackPath, Runbook
 from bot.core.trail import ACTOR_BOT
 from bot.executors import ExecutionOutcome, ExecutionRequest, run_executor
 from bot.services import jobs
-from bot.services.ledger import row_id, trail
+from bot.services.ledger import rollback_thread, row_id, trail
 from bot.services.registry import RunbookRegistry
 from bot.services.replies import Reply
 from bot.services.roles import GroupDirectory, MembershipUnavailable, roles_of
@@ -148,7 +148,7 @@ class ExecutionService:
                 subject=f"rollback:{recommendation.id}",
                 at=finished,
                 channel_id=recommendation.channel_id,
-                thread_ts=recommendation.thread_ts or recommendation.message_ts,
+                thread_ts=rollback_thread(recommendation),
                 payload={
                     "execution_id": execution_id,
                     "path": path.id,
@@ -225,7 +225,7 @@ class ExecutionService:
                 subject=f"rollback:{recommendation.id}",
                 at=now,
                 channel_id=recommendation.channel_id,
-                thread_ts=recommendation.thread_ts or recommendation.message_ts,
+                thread_ts=rollback_thread(recommendation),
                 payload={
                     "execution_id": execution_id,
                     "metric": criterion.metric,
@@ -307,14 +307,12 @@ class ExecutionService:
                 subject=subject,
                 at=now,
                 channel_id=recommendation.channel_id,
-                thread_ts=recommendation.thread_ts or recommendation.message_ts,
+                thread_ts=rollback_thread(recommendation),
                 payload={"execution_id": execution.id, "validation": execution.validation_state},
             )
-            jobs.post_rollback(
+            jobs.post_rollback_text(
                 session,
                 recommendation_id=row_id(recommendation),
-                template=None,
-                context=None,
                 now=now,
                 text=f"🤝 <@{user_id}> ({role}) endorsed the restored state "
                 f"(validation: {execution.validation_state}).",

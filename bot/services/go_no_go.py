@@ -13,7 +13,8 @@ from typing import Any, Literal
 from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 
-from bot.core.approvals import ApprovalState
+from bot.core.approvals import ApprovalOutcome, ApprovalState
+from bot.core.runbook import Runbook
 from bot.core.trail import ACTOR_BOT
 from bot.render.escaping import mrkdwn_text as esc
 from bot.services import jobs
@@ -140,14 +141,7 @@ class GoNoGoService:
             )
             if outcome is None:
                 return Reply(False, "Your vote was already counted; it counts once.")
-            context = approval_state_context(
-                runbook,
-                request,
-                outcome,
-                kind="go_no_go",
-                subject_text=f"Go/no-go for {runbook.id} {release.version}",
-                now=now,
-            )
+            context = _state_context(runbook, release, request, outcome, now)
             if outcome.state is ApprovalState.PENDING:
                 jobs.post_in_thread(
                     session,
@@ -265,14 +259,7 @@ class GoNoGoService:
             runbook, release, review, _ = bundle
             assert runbook.readiness is not None
             outcome = count(session, rule=runbook.readiness.go_no_go, request=request, now=now)
-            context = approval_state_context(
-                runbook,
-                request,
-                outcome,
-                kind="go_no_go",
-                subject_text=f"Go/no-go for {runbook.id} {release.version}",
-                now=now,
-            )
+            context = _state_context(runbook, release, request, outcome, now)
             self._decide(
                 session,
                 request=request,
@@ -283,3 +270,21 @@ class GoNoGoService:
                 now=now,
             )
             return outcome.state is ApprovalState.EXPIRED
+
+
+def _state_context(
+    runbook: Runbook,
+    release: Release,
+    request: ApprovalRequest,
+    outcome: ApprovalOutcome,
+    now: datetime,
+) -> dict[str, Any]:
+    """What the approval_state message shows of this go/no-go."""
+    return approval_state_context(
+        runbook,
+        request,
+        outcome,
+        kind="go_no_go",
+        now=now,
+        subject_text=f"Go/no-go for {runbook.id} {release.version}",
+    )

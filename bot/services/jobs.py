@@ -142,6 +142,13 @@ def post_rollback(
     return enqueue_job(db, kind=POST_ROLLBACK, payload=payload, now=now)
 
 
+def post_rollback_text(db: Db, *, recommendation_id: int, text: str, now: datetime) -> int:
+    """A plain line in the rollback's thread (a hold, an escalation, an endorsement...)."""
+    return post_rollback(
+        db, recommendation_id=recommendation_id, template=None, context=None, now=now, text=text
+    )
+
+
 def update_rollback(
     db: Db, *, recommendation_id: int, template: str, context: dict[str, Any], now: datetime
 ) -> int:

@@ -11,7 +11,13 @@ from sqlmodel import Session, select
 from bot.core.approvals import Vote
 from bot.core.runbook import Runbook
 from bot.services.registry import RunbookRegistry
-from bot.store.tables import ApprovalVote, GateState, ReadinessReview, Release
+from bot.store.tables import (
+    ApprovalVote,
+    GateState,
+    ReadinessReview,
+    Release,
+    RollbackRecommendation,
+)
 from bot.store.trail import defer_trail_event
 from bot.store.transitions import votes_for_request
 
@@ -77,6 +83,12 @@ def review_bundle(
         ).all()
     )
     return runbook, release, review, states
+
+
+def rollback_thread(recommendation: RollbackRecommendation) -> str | None:
+    """Where a rollback's conversation happens: the release thread it was posted in, or the
+    thread under the recommendation itself."""
+    return recommendation.thread_ts or recommendation.message_ts
 
 
 def load_votes(session: Session, *, request_id: int) -> list[Vote]:

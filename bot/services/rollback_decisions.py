@@ -18,7 +18,7 @@ from bot.core.runbook import RollbackPath, Runbook
 from bot.core.trail import ACTOR_BOT
 from bot.services import jobs
 from bot.services.approval_flow import count, mentions, record_and_count, vote_refusal
-from bot.services.ledger import row_id, trail
+from bot.services.ledger import rollback_thread, row_id, trail
 from bot.services.registry import RunbookRegistry
 from bot.services.replies import Reply
 from bot.services.roles import GroupDirectory, MembershipUnavailable, roles_of
@@ -74,7 +74,7 @@ class RollbackDecisions:
                 decision=decision,
                 directory=self.directory,
                 now=now,
-                thread_ts=recommendation.thread_ts or recommendation.message_ts,
+                thread_ts=rollback_thread(recommendation),
                 what="rollback",
             )
             return refusal or Reply(True, f"Rollback of {runbook.id}: {path.title}")
@@ -94,7 +94,7 @@ class RollbackDecisions:
             if isinstance(found, Reply):
                 return found
             request, recommendation, runbook, path = found
-            thread_ts = recommendation.thread_ts or recommendation.message_ts
+            thread_ts = rollback_thread(recommendation)
             refusal, held = vote_refusal(
                 session,
                 runbook=runbook,
@@ -137,14 +137,7 @@ class RollbackDecisions:
         auto: bool = False,
     ) -> None:
         request, recommendation, runbook, path = found
-        context = approval_state_context(
-            runbook,
-            request,
-            outcome,
-            kind="rollback",
-            subject_text=f"Rollback of {runbook.id}: {path.title}",
-            now=now,
-        )
+        context = _state_context(runbook, path, request, outcome, now)
         if outcome.state is ApprovalState.PENDING:
             jobs.post_rollback(
                 session,
@@ -193,7 +186,7 @@ class RollbackDecisions:
             subject=request.subject,
             at=now,
             channel_id=request.channel_id,
-            thread_ts=recommendation.thread_ts or recommendation.message_ts,
+            thread_ts=rollback_thread(recommendation),
             message_ts=recommendation.message_ts,
             payload={
                 "request_id": request.id,
@@ -275,14 +268,12 @@ class RollbackDecisions:
                 subject=request.subject,
                 at=now,
                 channel_id=request.channel_id,
-                thread_ts=recommendation.thread_ts or recommendation.message_ts,
+                thread_ts=rollback_thread(recommendation),
                 payload={"request_id": request_id},
             )
-            jobs.post_rollback(
+            jobs.post_rollback_text(
                 session,
                 recommendation_id=row_id(recommendation),
-                template=None,
-                context=None,
                 now=now,
                 text=f"✋ <@{user_id}> pressed Hold: the automatic rollback will not "
                 "run. It now needs explicit approval.",
@@ -297,13 +288,8 @@ class RollbackDecisions:
                 return False
             request, recommendation, runbook, path = found
             outcome = count(session, rule=path.approval, request=request, now=now)
-            context = approval_state_context(
-                runbook,
-                request,
-                outcome,
-                kind="rollback",
-                subject_text=f"Rollback of {runbook.id}: {path.title} (pre-approved, not held)",
-                now=now,
+            context = _state_context(
+                runbook, path, request, outcome, now, note=" (pre-approved, not held)"
             )
             context["state"] = "approved"
             return self._decide(
@@ -323,14 +309,7 @@ class RollbackDecisions:
             outcome = count(session, rule=path.approval, request=request, now=now)
             if outcome.state is not ApprovalState.EXPIRED:
                 return False
-            context = approval_state_context(
-                runbook,
-                request,
-                outcome,
-                kind="rollback",
-                subject_text=f"Rollback of {runbook.id}: {path.title}",
-                now=now,
-            )
+            context = _state_context(runbook, path, request, outcome, now)
             return self._decide(session, found, state="expired", context=context, now=now)
 
     def expire_due(self, *, now: datetime) -> int:
@@ -361,14 +340,12 @@ class RollbackDecisions:
                 subject=request.subject,
                 at=now,
                 channel_id=request.channel_id,
-                thread_ts=recommendation.thread_ts or recommendation.message_ts,
+                thread_ts=rollback_thread(recommendation),
                 payload={"request_id": request_id, "roles": roles},
             )
-            jobs.post_rollback(
+            jobs.post_rollback_text(
                 session,
                 recommendation_id=row_id(recommendation),
-                template=None,
-                context=None,
                 now=now,
                 text=(
                     f"📣 This rollback is still waiting for a decision. "
@@ -376,3 +353,22 @@ class RollbackDecisions:
                 ),
             )
         return True
+
+
+def _state_context(
+    runbook: Runbook,
+    path: RollbackPath,
+    request: ApprovalRequest,
+    outcome: ApprovalOutcome,
+    now: datetime,
+    note: str = "",
+) -> dict[str, Any]:
+    """What the approval_state message shows of this rollback."""
+    return approval_state_context(
+        runbook,
+        request,
+        outcome,
+        kind="rollback",
+        now=now,
+        subject_text=f"Rollback of {runbook.id}: {path.title}{note}",
+    )

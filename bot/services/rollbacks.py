@@ -367,11 +367,9 @@ class RollbackService:
                 "evidence_now": fingerprint(decision),
             },
         )
-        jobs.post_rollback(
+        jobs.post_rollback_text(
             session,
             recommendation_id=row_id(recommendation),
-            template=None,
-            context=None,
             now=now,
             text=(
                 f"⚠️ The evidence changed ({_describe(before)} → "

@@ -21,7 +21,7 @@ from sqlmodel import Session
 from bot.core.trail import ACTOR_BOT, release_subject
 from bot.render import Renderer
 from bot.services import jobs
-from bot.services.ledger import review_bundle, trail
+from bot.services.ledger import review_bundle, rollback_thread, trail
 from bot.services.registry import RunbookRegistry
 from bot.services.views import checklist_context
 from bot.store import session_scope
@@ -250,7 +250,7 @@ class SlackDelivery(JobWorker):
         if payload.get("as_root"):
             thread_ts = recommendation.thread_ts
         else:
-            thread_ts = recommendation.thread_ts or recommendation.message_ts
+            thread_ts = rollback_thread(recommendation)
             if thread_ts is None:
                 raise NotReady
         message = self._render(payload)
