@@ -20,14 +20,6 @@ class ConversationService:
     def __init__(self, *, engine: Engine) -> None:
         self.engine = engine
 
-    def release_for_thread(self, *, channel_id: str, thread_ts: str) -> Release | None:
-        with session_scope(self.engine) as session:
-            return session.exec(
-                select(Release).where(
-                    Release.channel_id == channel_id, Release.thread_ts == thread_ts
-                )
-            ).first()
-
     def record_reply(
         self,
         *,

@@ -15,7 +15,7 @@ from datetime import datetime
 
 from slack_bolt import App
 from slack_sdk import WebClient
-from sqlalchemy import Engine
+from sqlalchemy import Engine, select
 
 from bot.config import Settings
 from bot.render import Renderer
@@ -27,8 +27,9 @@ from bot.services.reviews import ReviewService
 from bot.services.rollback_decisions import RollbackDecisions
 from bot.services.rollbacks import RollbackService
 from bot.slack.delivery import SlackDelivery
-from bot.store import session_scope
+from bot.store import read_connection
 from bot.store.tables import ApprovalRequest
+from bot.store.transitions import table_of
 from bot.worker import JobWorker
 
 
@@ -51,9 +52,11 @@ class SlackServices:
 
     def voter_for(self, request_id: int) -> GoNoGoService | RollbackDecisions:
         """Approve/Reject serve go/no-go and rollback requests alike: who counts this one."""
-        with session_scope(self.engine) as session:
-            request = session.get(ApprovalRequest, request_id)
-            action = request.action if request is not None else None
+        requests = table_of(ApprovalRequest)
+        with read_connection(self.engine) as connection:  # a read: no write lock taken
+            action = connection.execute(
+                select(requests.c.action).where(requests.c.id == request_id)
+            ).scalar()
         return self.decisions if action == "rollback" else self.go_no_go
 
     def wake(self) -> None:
