@@ -37,10 +37,19 @@ TARGET_P99_MS = 250.0
 def breach(round_number: int) -> bytes:
     end = datetime.now(UTC)
     values = [0.03 + round_number * 1e-6, 0.04, 0.05]
-    return json.dumps({"runbook": "ranking-model", "samples": [
-        {"metric": "error_rate", "value": value, "at": (end - timedelta(seconds=2 - i)).isoformat()}
-        for i, value in enumerate(values)
-    ]}).encode()
+    return json.dumps(
+        {
+            "runbook": "ranking-model",
+            "samples": [
+                {
+                    "metric": "error_rate",
+                    "value": value,
+                    "at": (end - timedelta(seconds=2 - i)).isoformat(),
+                }
+                for i, value in enumerate(values)
+            ],
+        }
+    ).encode()
 
 
 def percentile(values: list[float], fraction: float) -> float:
@@ -55,15 +64,17 @@ def measure(database_url: str, rounds: int, warmup: int) -> list[float]:
         for number in range(warmup + rounds):
             body = breach(number)
             request = urllib.request.Request(
-                f"{sandbox.server.url}/hooks/metrics", data=body,
-                headers={"Authorization": f"Bearer {HOOK_TOKEN}",
-                         "Content-Type": "application/json"},
+                f"{sandbox.server.url}/hooks/metrics",
+                data=body,
+                headers={
+                    "Authorization": f"Bearer {HOOK_TOKEN}",
+                    "Content-Type": "application/json",
+                },
             )
             started = time.time()
             with urllib.request.urlopen(request) as answer:
                 assert answer.status == 202, answer.read()
-            posts = sandbox.slack.wait_for_calls("chat.postMessage", count=posted + 1,
-                                                 timeout=10)
+            posts = sandbox.slack.wait_for_calls("chat.postMessage", count=posted + 1, timeout=10)
             recommendation = posts[posted]
             assert "Rollback recommended" in str(recommendation.args.get("text"))
             posted = len(posts)
@@ -71,12 +82,18 @@ def measure(database_url: str, rounds: int, warmup: int) -> list[float]:
                 latencies.append((recommendation.at - started) * 1000)
             sandbox.settle()
             with sandbox.runtime.engine.begin() as connection:  # close it: the next is new
-                connection.execute(text(
-                    "UPDATE rollback_recommendations SET state = 'cancelled' "
-                    "WHERE state IN ('pending', 'held')"))
-                connection.execute(text(
-                    "UPDATE approval_requests SET state = 'cancelled' "
-                    "WHERE state IN ('pending', 'held')"))
+                connection.execute(
+                    text(
+                        "UPDATE rollback_recommendations SET state = 'cancelled' "
+                        "WHERE state IN ('pending', 'held')"
+                    )
+                )
+                connection.execute(
+                    text(
+                        "UPDATE approval_requests SET state = 'cancelled' "
+                        "WHERE state IN ('pending', 'held')"
+                    )
+                )
             posted = len(sandbox.slack.calls("chat.postMessage"))
     return latencies
 
@@ -106,7 +123,7 @@ def main() -> int:
     print(f"alert-to-recommendation latency, {args.rounds} rounds after {args.warmup} warm-up")
     print(f"{'database':<11}{'p50 ms':>9}{'p90 ms':>9}{'p99 ms':>9}{'max ms':>9}  target p99<250")
     ok = True
-    for name in (["sqlite", "postgresql"] if args.database == "both" else [args.database]):
+    for name in ["sqlite", "postgresql"] if args.database == "both" else [args.database]:
         with tempfile.TemporaryDirectory() as folder:
             schema = None
             url = f"sqlite:///{folder}/bench.db"
@@ -119,8 +136,10 @@ def main() -> int:
                     drop_schema(schema)
         p99 = percentile(latencies, 0.99)
         ok &= p99 < TARGET_P99_MS
-        print(f"{name:<11}{statistics.median(latencies):>9.1f}{percentile(latencies, 0.9):>9.1f}"
-              f"{p99:>9.1f}{max(latencies):>9.1f}  {'PASS' if p99 < TARGET_P99_MS else 'FAIL'}")
+        print(
+            f"{name:<11}{statistics.median(latencies):>9.1f}{percentile(latencies, 0.9):>9.1f}"
+            f"{p99:>9.1f}{max(latencies):>9.1f}  {'PASS' if p99 < TARGET_P99_MS else 'FAIL'}"
+        )
     return 0 if ok else 1
 
 

@@ -39,8 +39,9 @@ How, per database:
    separate load-generator process (``benchmarks/_clicks.py fire``) signs them and sends
    them from ``--concurrency`` keep-alive connections: ``--warmup`` clicks first, then the
    measured ones. Latency is from writing the request to reading the whole response.
-5. Afterwards every click must have been answered 200, and the database must hold exactly
-   one vote and one ``approval.approve`` event per click, and no refusal.
+5. Afterwards every click must have been answered 200, the database must hold exactly one
+   vote and one ``approval.approve`` event per click, and no refusal, and the serve log must
+   hold no ERROR line (a listener that fails is logged by Bolt).
 
 Beside it, in the same run and on the same bodies, a bare Bolt app (one ``@app.action``
 listener that only acks, ``process_before_response=True``, same Flask + waitress stack, its
@@ -171,6 +172,7 @@ class Verdict:
     recorded_ok: bool
     recorded_text: str
     outbox_backlog: int
+    errors_logged: int
 
     @property
     def ratio(self) -> float:
@@ -188,6 +190,7 @@ class Verdict:
             ("every click answered 200", self.serve.all_ok),
             ("the bare app answered 200 to every click", self.bare.all_ok),
             (self.recorded_text, self.recorded_ok),
+            (f"errors in the serve log: {self.errors_logged}", self.errors_logged == 0),
         ]  # fmt: skip
 
 
@@ -573,7 +576,8 @@ def check_recorded(engine: Engine, request_ids: list[int]) -> tuple[bool, str, i
 
 @contextmanager
 def py_spy(profile_dir: Path | None, pid: int, name: str) -> Iterator[None]:
-    """Record the process with py-spy (raw collapsed stacks, per thread) while inside."""
+    """Record the process with py-spy while inside: raw collapsed stacks per thread, of the
+    thread holding the GIL only, so the samples are where the Python CPU goes."""
     binary = shutil.which("py-spy") if profile_dir is not None else None
     if profile_dir is None or binary is None:
         if profile_dir is not None:
@@ -584,7 +588,7 @@ def py_spy(profile_dir: Path | None, pid: int, name: str) -> Iterator[None]:
     output = profile_dir / f"{name}.txt"
     recorder = subprocess.Popen(
         [binary, "record", "--pid", str(pid), "--rate", "250", "--threads", "--nonblocking",
-         "--format", "raw", "--output", str(output)],
+         "--gil", "--format", "raw", "--output", str(output)],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
     time.sleep(1.0)
@@ -655,9 +659,14 @@ def run_backend(backend: str, args: argparse.Namespace, workdir: Path) -> tuple[
             finally:
                 server.stop()
                 engine.dispose()
+            errors = sum(
+                " ERROR " in line
+                for line in (backend_dir / "serve.log").read_text(errors="replace").splitlines()
+            )
     finally:
         emulator.stop()
-    return Verdict(backend, serve, bare, recorded_ok, recorded_text, backlog), bodies
+    verdict = Verdict(backend, serve, bare, recorded_ok, recorded_text, backlog, errors)
+    return verdict, bodies
 
 
 # --- the report ------------------------------------------------------------------------------
@@ -760,6 +769,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="skip Bolt's default runner (slow: about 100 clicks/s)",
     )
     parser.add_argument(
+        "--keep-logs",
+        type=Path,
+        default=None,
+        help="copy the servers' logs into this folder before the scratch folder is removed",
+    )
+    parser.add_argument(
         "--profile-dir",
         type=Path,
         default=None,
@@ -795,6 +810,10 @@ def main(argv: list[str] | None = None) -> int:
                     warmup=args.warmup, workdir=workdir, default_runner=True,
                     threads=args.serve_threads,
                 )  # fmt: skip
+        if args.keep_logs is not None:
+            args.keep_logs.mkdir(parents=True, exist_ok=True)
+            for log_path in workdir.rglob("*.log"):
+                shutil.copy(log_path, args.keep_logs / f"{log_path.parent.name}-{log_path.name}")
     return 0 if report(verdicts, default_bare, args) else 1
 
 

@@ -30,8 +30,13 @@ VERIFY_TARGET = 50_000  # events/s
 EXPORT_TARGET_MS = 100.0
 FORMATS: tuple[Literal["md", "json"], ...] = ("md", "json")
 KINDS = ["gate.marked", "approval.vote", "metric.sample", "message.posted", "thread.reply"]
-ACTORS = [("U0ALICE", "release_champion"), ("U0BOB", "oncall"), ("U0CAROL", "oncall"),
-          ("releasebot", None), ("system", None)]
+ACTORS = [
+    ("U0ALICE", "release_champion"),
+    ("U0BOB", "oncall"),
+    ("U0CAROL", "oncall"),
+    ("releasebot", None),
+    ("system", None),
+]
 
 
 def subjects_for(count: int) -> list[str]:
@@ -65,19 +70,46 @@ def build_trail(engine: Engine, *, events: int, seed: int, batch: int = 20_000) 
             actor, role = ACTORS[seq % len(ACTORS)]
             at = start + timedelta(milliseconds=250 * seq)
             subject = chosen[seq - 1]
-            payload_json = canonical_json({
-                "metric": "error_rate", "value": round(rng.random() / 20, 5),
-                "threshold": 0.025, "note": f"sample {seq} from the canary fleet",
-            })
+            payload_json = canonical_json(
+                {
+                    "metric": "error_rate",
+                    "value": round(rng.random() / 20, 5),
+                    "threshold": 0.025,
+                    "note": f"sample {seq} from the canary fleet",
+                }
+            )
             channel, message_ts = "C0RANKREL", f"{1736154000 + seq}.000100"
-            digest = record_hash(seq, KINDS[seq % len(KINDS)], actor, role, subject, channel,
-                                 None, message_ts, None, payload_json, format_time(at), prev_hash)
-            rows.append({
-                "seq": seq, "kind": KINDS[seq % len(KINDS)], "actor": actor, "actor_role": role,
-                "subject": subject, "channel_id": channel, "thread_ts": None,
-                "message_ts": message_ts, "permalink": None, "payload_json": payload_json,
-                "at": at, "prev_hash": prev_hash, "hash": digest,
-            })
+            digest = record_hash(
+                seq,
+                KINDS[seq % len(KINDS)],
+                actor,
+                role,
+                subject,
+                channel,
+                None,
+                message_ts,
+                None,
+                payload_json,
+                format_time(at),
+                prev_hash,
+            )
+            rows.append(
+                {
+                    "seq": seq,
+                    "kind": KINDS[seq % len(KINDS)],
+                    "actor": actor,
+                    "actor_role": role,
+                    "subject": subject,
+                    "channel_id": channel,
+                    "thread_ts": None,
+                    "message_ts": message_ts,
+                    "permalink": None,
+                    "payload_json": payload_json,
+                    "at": at,
+                    "prev_hash": prev_hash,
+                    "hash": digest,
+                }
+            )
             prev_hash = digest
             if len(rows) == batch or seq == events:
                 connection.execute(insert(events_table), rows)
@@ -85,8 +117,9 @@ def build_trail(engine: Engine, *, events: int, seed: int, batch: int = 20_000) 
                 if seq % 100_000 == 0 or seq == events:
                     rate = seq / (time.perf_counter() - began)
                     print(f"  built {seq:,} events ({rate:,.0f}/s)", file=sys.stderr)
-        connection.execute(insert(head_table).values(id=1, seq=events, hash=prev_hash,
-                                                     updated_at=start))
+        connection.execute(
+            insert(head_table).values(id=1, seq=events, hash=prev_hash, updated_at=start)
+        )
     return subjects
 
 
@@ -130,16 +163,22 @@ def main(argv: list[str] | None = None) -> int:
                     sizes.append(sum(1 for line in text.splitlines() if line.startswith("- ")))
         engine.dispose()
 
-    print(f"events:            {args.events:,} ({len(subjects):,} subjects, "
-          f"{min(sizes)}-{max(sizes)} events per exported subject)")
+    print(
+        f"events:            {args.events:,} ({len(subjects):,} subjects, "
+        f"{min(sizes)}-{max(sizes)} events per exported subject)"
+    )
     print(f"build:             {build_s:.1f} s ({args.events / build_s:,.0f} events/s)")
     verdict = "ok" if verify_rate >= VERIFY_TARGET else "BELOW TARGET"
-    print(f"verify_trail:      {verify_s:.2f} s = {verify_rate:,.0f} events/s "
-          f"(target >= {VERIFY_TARGET:,}: {verdict})")
+    print(
+        f"verify_trail:      {verify_s:.2f} s = {verify_rate:,.0f} events/s "
+        f"(target >= {VERIFY_TARGET:,}: {verdict})"
+    )
     median, worst = statistics.median(timings), max(timings)
     verdict = "ok" if worst < EXPORT_TARGET_MS else "ABOVE TARGET"
-    print(f"export_subject:    median {median:.1f} ms, max {worst:.1f} ms over {len(timings)} "
-          f"exports (md and json; target < {EXPORT_TARGET_MS:.0f} ms: {verdict})")
+    print(
+        f"export_subject:    median {median:.1f} ms, max {worst:.1f} ms over {len(timings)} "
+        f"exports (md and json; target < {EXPORT_TARGET_MS:.0f} ms: {verdict})"
+    )
     return 0
 
 

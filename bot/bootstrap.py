@@ -31,6 +31,7 @@ from bot.services.registry import RunbookRegistry
 from bot.services.reviews import ReviewService
 from bot.services.rollback_decisions import RollbackDecisions
 from bot.services.rollbacks import RollbackService
+from bot.services.votes import Votes
 from bot.slack.app import SlackServices, build_bolt_app
 from bot.slack.client import make_web_client
 from bot.slack.delivery import SlackDelivery
@@ -38,6 +39,7 @@ from bot.slack.directory import SlackGroupDirectory
 from bot.slack.home import register_home
 from bot.store import make_engine, session_scope, upgrade_database
 from bot.store.outbox import pending_job_count
+from bot.store.units import GroupCommitter
 from bot.web.app import build_web_app
 from bot.web.metrics import BotMetrics
 
@@ -59,8 +61,10 @@ class Runtime:
     scheduler: ReleaseScheduler
     metrics: BotMetrics
     web_app: Flask
+    units: GroupCommitter
 
     def start(self) -> None:
+        self.units.start()
         self.delivery.start()
         self.services.executor_worker.start()
         self.scheduler.start()
@@ -69,6 +73,7 @@ class Runtime:
         self.scheduler.stop()
         self.services.executor_worker.stop()
         self.delivery.stop()
+        self.units.stop()
         self.engine.dispose()
 
 
@@ -151,9 +156,13 @@ def build(
     reviews = ReviewService(
         engine=engine, runbooks=registry, directory=directory, scheduling=scheduler
     )
-    go_no_go = GoNoGoService(engine=engine, runbooks=registry, directory=directory)
+    # Clicks are decided on the writer thread, many to a transaction (see bot.store.units).
+    units = GroupCommitter(engine)
+    go_no_go = GoNoGoService(engine=engine, runbooks=registry, directory=directory, units=units)
     rollbacks = RollbackService(engine=engine, runbooks=registry, scheduling=scheduler)
-    decisions = RollbackDecisions(engine=engine, runbooks=registry, directory=directory)
+    decisions = RollbackDecisions(
+        engine=engine, runbooks=registry, directory=directory, units=units
+    )
     executions = ExecutionService(
         engine=engine,
         runbooks=registry,
@@ -170,6 +179,7 @@ def build(
         registry=registry,
         reviews=reviews,
         go_no_go=go_no_go,
+        votes=Votes(go_no_go=go_no_go, decisions=decisions, directory=directory, units=units),
         conversation=ConversationService(engine=engine),
         delivery=delivery,
         renderer=renderer,
@@ -217,4 +227,5 @@ def build(
         scheduler=scheduler,
         metrics=metrics,
         web_app=web_app,
+        units=units,
     )

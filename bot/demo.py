@@ -31,41 +31,68 @@ def play(sandbox: Sandbox, say: Callable[[str], None]) -> None:
             raise RuntimeError(f"the bot answered {answer.status}: {answer.body}")
         sandbox.settle()
 
-    step("alice types /release start ranking-model v2.4.0 in #ranking-releases",
-         lambda: driver.slash_command("U0ALICE", CHANNEL, "/release",
-                                      "start ranking-model v2.4.0"))
+    step(
+        "alice types /release start ranking-model v2.4.0 in #ranking-releases",
+        lambda: driver.slash_command("U0ALICE", CHANNEL, "/release", "start ranking-model v2.4.0"),
+    )
     root = sandbox.slack.messages(CHANNEL, replies=False)[-1]
-    step("chiara (ml_lead) presses Pass on the offline evaluation gate",
-         lambda: driver.click("U0CHIARA", CHANNEL, "Pass", match="eval-metrics"))
-    step("bruno, who is not ml_lead, presses Pass on the fairness audit (refused)",
-         lambda: driver.click("U0BRUNO", CHANNEL, "Pass", match="bias-audit"))
-    step("chiara presses Waive on the fairness audit",
-         lambda: driver.click("U0CHIARA", CHANNEL, "Waive", match="bias-audit"))
-    step("chiara gives her reason in the form",
-         lambda: driver.submit_view("U0CHIARA", values={
-             "reason": "The exposure audit runs on Monday's snapshot; the candidate set is "
-                       "unchanged since the last audit."}))
-    step("dmitri asks a question in the thread",
-         lambda: driver.message("U0DMITRI", CHANNEL, "Canary p99 is 287 ms over the last "
-                                "hour; dashboard attached. Anyone seeing errors?",
-                                thread_ts=root.ts))
-    step("dmitri (search_sre) passes the canary latency gate",
-         lambda: driver.click("U0DMITRI", CHANNEL, "Pass", match="canary-latency"))
-    step("elena (search_sre) passes the canary error gate",
-         lambda: driver.click("U0ELENA", CHANNEL, "Pass", match="canary-errors"))
-    step("alice, who started the release, presses Approve (separation of duties)",
-         lambda: driver.click("U0ALICE", CHANNEL, "Approve"))
-    step("bruno (release_champion) presses Approve",
-         lambda: driver.click("U0BRUNO", CHANNEL, "Approve"))
-    step("chiara (ml_lead) presses Approve",
-         lambda: driver.click("U0CHIARA", CHANNEL, "Approve"))
+    step(
+        "chiara (ml_lead) presses Pass on the offline evaluation gate",
+        lambda: driver.click("U0CHIARA", CHANNEL, "Pass", match="eval-metrics"),
+    )
+    step(
+        "bruno, who is not ml_lead, presses Pass on the fairness audit (refused)",
+        lambda: driver.click("U0BRUNO", CHANNEL, "Pass", match="bias-audit"),
+    )
+    step(
+        "chiara presses Waive on the fairness audit",
+        lambda: driver.click("U0CHIARA", CHANNEL, "Waive", match="bias-audit"),
+    )
+    step(
+        "chiara gives her reason in the form",
+        lambda: driver.submit_view(
+            "U0CHIARA",
+            values={
+                "reason": "The exposure audit runs on Monday's snapshot; the candidate set is "
+                "unchanged since the last audit."
+            },
+        ),
+    )
+    step(
+        "dmitri asks a question in the thread",
+        lambda: driver.message(
+            "U0DMITRI",
+            CHANNEL,
+            "Canary p99 is 287 ms over the last hour; dashboard attached. Anyone seeing errors?",
+            thread_ts=root.ts,
+        ),
+    )
+    step(
+        "dmitri (search_sre) passes the canary latency gate",
+        lambda: driver.click("U0DMITRI", CHANNEL, "Pass", match="canary-latency"),
+    )
+    step(
+        "elena (search_sre) passes the canary error gate",
+        lambda: driver.click("U0ELENA", CHANNEL, "Pass", match="canary-errors"),
+    )
+    step(
+        "alice, who started the release, presses Approve (separation of duties)",
+        lambda: driver.click("U0ALICE", CHANNEL, "Approve"),
+    )
+    step(
+        "bruno (release_champion) presses Approve",
+        lambda: driver.click("U0BRUNO", CHANNEL, "Approve"),
+    )
+    step("chiara (ml_lead) presses Approve", lambda: driver.click("U0CHIARA", CHANNEL, "Approve"))
 
 
 def run_demo(say: Callable[[str], None] = print, database_url: str | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="releasebot-demo-") as folder:
         url = database_url or f"sqlite:///{Path(folder) / 'demo.db'}"
-        say("releasebot demo: a local Slack workspace (emulator), the bot, an embedded "
-            "SQLite database; no tokens needed.\n")
+        say(
+            "releasebot demo: a local Slack workspace (emulator), the bot, an embedded "
+            "SQLite database; no tokens needed.\n"
+        )
         with Sandbox.start(database_url=url) as sandbox:
             play(sandbox, say)
             say("\n" + "=" * 78)
@@ -75,6 +102,7 @@ def run_demo(say: Callable[[str], None] = print, database_url: str | None = None
             say("=" * 78)
             say(export_subject(sandbox.runtime.engine, subject=SUBJECT, fmt="md"))
             result = verify_trail(sandbox.runtime.engine)
-            say(f"\ntrail verify: {'intact' if result.intact else 'BROKEN'}, "
-                f"{result.events} events")
+            say(
+                f"\ntrail verify: {'intact' if result.intact else 'BROKEN'}, {result.events} events"
+            )
             return 0 if result.intact else 1

@@ -64,15 +64,16 @@ def run_executor(
         return _dry_run(executor, request=request, clock=clock)
     try:
         if isinstance(executor, WebhookExecutor):
-            return run_webhook(
-                executor, request=request, secrets=secrets, clock=clock, sleep=sleep
-            )
+            return run_webhook(executor, request=request, secrets=secrets, clock=clock, sleep=sleep)
         return run_command(executor, request=request, secrets=secrets, clock=clock)
     except Exception as error:  # a bug here must not lose the rollback's record
         logger.exception("executor for %s/%s crashed", request.runbook_id, request.path_id)
         now = clock()
         return finished(
-            "failed", attempts=0, started_at=now, finished_at=now,
+            "failed",
+            attempts=0,
+            started_at=now,
+            finished_at=now,
             target=describe_target(executor),
             detail=f"The executor failed unexpectedly ({type(error).__name__}: {error}).",
         )
@@ -98,5 +99,6 @@ def _dry_run(executor: AnyExecutor, *, request: ExecutionRequest, clock: Clock) 
         note = f": {executor.note}" if executor.note else "."
         prefix = "Drill, and the path is a dry run" if request.drill else "Dry run"
         detail = f"{prefix}; nothing was executed{note}"
-    return finished("dry_run", attempts=0, started_at=now, finished_at=now, detail=detail,
-                    target=target)
+    return finished(
+        "dry_run", attempts=0, started_at=now, finished_at=now, detail=detail, target=target
+    )

@@ -59,23 +59,38 @@ def run_command(
     timeout = executor.timeout.total_seconds()
     environment = command_environment(request, secrets)
 
-    def done(outcome: Outcome, attempts: int, detail: str, output: str | None = None) -> (
-        ExecutionOutcome
-    ):
+    def done(
+        outcome: Outcome, attempts: int, detail: str, output: str | None = None
+    ) -> ExecutionOutcome:
         return finished(
-            outcome, attempts=attempts, started_at=started_at, finished_at=clock(), detail=detail,
-            target=target, output=output,
+            outcome,
+            attempts=attempts,
+            started_at=started_at,
+            finished_at=clock(),
+            detail=detail,
+            target=target,
+            output=output,
         )
 
     try:
         process = subprocess.Popen(
-            argv, shell=False, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE, text=True, encoding="utf-8", errors="replace",
-            env=environment, start_new_session=True,
+            argv,
+            shell=False,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            encoding="utf-8",
+            errors="replace",
+            env=environment,
+            start_new_session=True,
         )
     except FileNotFoundError:
-        return done("failed", 0, f"The command {argv[0]!r} was not found "
-                    f"(searched PATH={environment['PATH']}).")
+        return done(
+            "failed",
+            0,
+            f"The command {argv[0]!r} was not found (searched PATH={environment['PATH']}).",
+        )
     except PermissionError:
         return done("failed", 0, f"The command {argv[0]!r} is not executable.")
     except (OSError, ValueError) as error:
@@ -85,9 +100,13 @@ def run_command(
     except subprocess.TimeoutExpired:
         _terminate_group(process)
         stdout, stderr = _remaining_output(process)
-        return done("timed_out", 1, f"The command did not finish within "
-                    f"{format_seconds(timeout)}; it and its children were killed.",
-                    _joined(stdout, stderr))
+        return done(
+            "timed_out",
+            1,
+            f"The command did not finish within "
+            f"{format_seconds(timeout)}; it and its children were killed.",
+            _joined(stdout, stderr),
+        )
     code = process.returncode
     output = _joined(stdout, stderr)
     if code == 0:

@@ -96,7 +96,11 @@ def run_webhook(
         secret = secrets.get(executor.secret_env) or None
         if secret is None:
             return finished(
-                "failed", attempts=0, started_at=started_at, finished_at=clock(), target=target,
+                "failed",
+                attempts=0,
+                started_at=started_at,
+                finished_at=clock(),
+                target=target,
                 detail=f"The signing secret {executor.secret_env} is not set, "
                 "so the webhook was not called.",
             )
@@ -121,8 +125,13 @@ def run_webhook(
         sleep(_delay(attempt, answer.retry_after, now=clock()))
     outcome, detail = _describe(answer, attempt=attempt, allowed=allowed, timeout=timeout)
     return finished(
-        outcome, attempts=attempt, started_at=started_at, finished_at=clock(),
-        detail=detail, target=target, output=answer.body,
+        outcome,
+        attempts=attempt,
+        started_at=started_at,
+        finished_at=clock(),
+        detail=detail,
+        target=target,
+        output=answer.body,
     )
 
 
@@ -133,7 +142,9 @@ def _post(url: str, *, body: bytes, headers: dict[str, str], timeout: float) -> 
         path = urlunsplit(("", "", parts.path or "/", parts.query, ""))
         if parts.scheme == "https":
             connection = http.client.HTTPSConnection(
-                parts.hostname or "", parts.port, timeout=timeout,
+                parts.hostname or "",
+                parts.port,
+                timeout=timeout,
                 context=ssl.create_default_context(),
             )
         else:
@@ -148,19 +159,24 @@ def _post(url: str, *, body: bytes, headers: dict[str, str], timeout: float) -> 
         finally:
             connection.close()
     except TimeoutError:
-        return _Answer(error=f"no answer within {format_seconds(timeout)}", timed_out=True,
-                       retryable=True)
+        return _Answer(
+            error=f"no answer within {format_seconds(timeout)}", timed_out=True, retryable=True
+        )
     except ssl.SSLCertVerificationError as error:
         return _Answer(error=f"TLS certificate verification failed ({error.verify_message})")
     except (OSError, http.client.HTTPException) as error:
-        return _Answer(error=f"could not reach the server ({error or type(error).__name__})",
-                       retryable=True)
+        return _Answer(
+            error=f"could not reach the server ({error or type(error).__name__})", retryable=True
+        )
     except (ValueError, LookupError) as error:  # a malformed URL or an unknown charset
         return _Answer(error=f"could not send the request ({error})")
     status = response.status
     return _Answer(
-        status=status, reason=response.reason, body=text,
-        location=response.getheader("Location"), retry_after=response.getheader("Retry-After"),
+        status=status,
+        reason=response.reason,
+        body=text,
+        location=response.getheader("Location"),
+        retry_after=response.getheader("Retry-After"),
         retryable=status == 429 or status >= 500,
     )
 
@@ -189,9 +205,9 @@ def _retry_after_seconds(value: str | None, *, now: datetime) -> float | None:
     return max(0.0, (when - now).total_seconds())
 
 
-def _describe(answer: _Answer, *, attempt: int, allowed: int, timeout: float) -> tuple[
-    Outcome, str
-]:
+def _describe(
+    answer: _Answer, *, attempt: int, allowed: int, timeout: float
+) -> tuple[Outcome, str]:
     """The outcome and a one-sentence account of the last attempt."""
     gave_up = f"gave up after {attempt} attempt{'s' if attempt != 1 else ''}"
     if answer.status is None:

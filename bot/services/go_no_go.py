@@ -8,9 +8,12 @@ event, count with the core, and close the request once when the count decides it
 from __future__ import annotations
 
 from datetime import datetime
+from functools import partial
 from typing import Any, Literal
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, Select, bindparam
+from sqlalchemy import select as core_select
+from sqlalchemy.orm import configure_mappers
 from sqlmodel import Session, col, select
 
 from bot.core.approvals import ApprovalOutcome, ApprovalState
@@ -22,20 +25,53 @@ from bot.services.approval_flow import count, record_and_count, vote_refusal
 from bot.services.ledger import review_bundle, row_id, trail
 from bot.services.registry import RunbookRegistry
 from bot.services.replies import Reply
-from bot.services.roles import GroupDirectory
+from bot.services.roles import GroupDirectory, resolving_groups
 from bot.services.views import approval_state_context
 from bot.store import session_scope, transition_state
-from bot.store.locks import lock_row
 from bot.store.tables import ApprovalRequest, ReadinessReview, Release
+from bot.store.transitions import table_of
+from bot.store.units import DirectUnits, UnitRunner
+
+
+def _request_in_statement() -> tuple[Select[Any], list[tuple[type[Any], list[str], int, int]]]:
+    # Detached objects built with ``model_construct`` read their attributes through the
+    # mapper's instrumentation, which exists only once the mappers are configured.
+    configure_mappers()
+    requests, reviews, releases = (
+        table_of(model) for model in (ApprovalRequest, ReadinessReview, Release)
+    )
+    parts, start = [], 0
+    for model, table in ((ApprovalRequest, requests), (ReadinessReview, reviews),
+                         (Release, releases)):  # fmt: skip
+        names = [column.name for column in table.c]
+        parts.append((model, names, start, start + len(names)))
+        start += len(names)
+    statement = (
+        core_select(*requests.c, *reviews.c, *releases.c)
+        .join(reviews, requests.c.review_id == reviews.c.id)
+        .join(releases, reviews.c.release_id == releases.c.id)
+        .where(requests.c.id == bindparam("request_id"))
+        .with_for_update(of=requests)
+    )
+    return statement, parts
+
+
+_REQUEST_IN, _REQUEST_IN_PARTS = _request_in_statement()
 
 
 class GoNoGoService:
     def __init__(
-        self, *, engine: Engine, runbooks: RunbookRegistry, directory: GroupDirectory
+        self,
+        *,
+        engine: Engine,
+        runbooks: RunbookRegistry,
+        directory: GroupDirectory,
+        units: UnitRunner | None = None,
     ) -> None:
         self.engine = engine
         self.runbooks = runbooks
         self.directory = directory
+        self.units = units or DirectUnits(engine)
 
     def check_vote(
         self,
@@ -46,31 +82,55 @@ class GoNoGoService:
         now: datetime,
     ) -> Reply:
         """May ``user_id`` vote on this request? Refusals are recorded in the trail."""
-        with session_scope(self.engine) as session:
-            found = self._request_in(session, request_id=request_id)
-            if isinstance(found, Reply):
-                return found
-            refusal, _ = self._vote_refusal(
-                session, found, user_id=user_id, decision=decision, now=now
-            )
-            return refusal or Reply(True, f"Go/no-go for {found[1].id} {esc(found[2].version)}")
+        return resolving_groups(
+            self.directory,
+            lambda groups: self.units.run(
+                partial(
+                    self.check_vote_in,
+                    directory=groups,
+                    request_id=request_id,
+                    user_id=user_id,
+                    decision=decision,
+                    now=now,
+                )
+            ),
+        )
+
+    def check_vote_in(
+        self,
+        session: Session,
+        *,
+        directory: GroupDirectory,
+        request_id: int,
+        user_id: str,
+        decision: Literal["approve", "reject"],
+        now: datetime,
+    ) -> Reply:
+        """``check_vote`` as a unit of work (``directory`` must not do I/O)."""
+        found = self._request_in(session, request_id=request_id)
+        if isinstance(found, Reply):
+            return found
+        refusal, _ = self._vote_refusal(
+            session, found, directory=directory, user_id=user_id, decision=decision, now=now
+        )
+        return refusal or Reply(True, f"Go/no-go for {found[1].id} {esc(found[2].version)}")
 
     def _request_in(self, session: Session, *, request_id: int) -> Reply | tuple[Any, ...]:
         """The request with its review, release and runbook, in one query (the click path).
 
-        The request's row stays locked until the vote commits, so that two votes cast at once
-        are counted one after the other and the second sees the first.
+        The request's row stays locked until the vote commits (``FOR UPDATE`` on PostgreSQL;
+        SQLite has one writer anyway), so that two votes cast at once are counted one after
+        the other and the second sees the first. The rows are read with Core and become
+        detached model objects: this is on every click, and ORM loading costs more than the
+        rest of the vote.
         """
-        lock_row(session, model=ApprovalRequest, row_id=request_id)
-        row = session.exec(
-            select(ApprovalRequest, ReadinessReview, Release)
-            .join(ReadinessReview, col(ApprovalRequest.review_id) == ReadinessReview.id)
-            .join(Release, col(ReadinessReview.release_id) == Release.id)
-            .where(ApprovalRequest.id == request_id)
-        ).first()
+        row = session.connection().execute(_REQUEST_IN, {"request_id": request_id}).first()
         if row is None:
             return Reply(False, "This approval request no longer exists.")
-        request, review, release = row
+        request, review, release = (
+            model.model_construct(**dict(zip(names, row[start:end], strict=True)))
+            for model, names, start, end in _REQUEST_IN_PARTS
+        )
         runbook = self.runbooks.get(review.runbook_id)
         if runbook is None or runbook.readiness is None:
             return Reply(False, "This review's runbook no longer has a readiness review.")
@@ -81,6 +141,7 @@ class GoNoGoService:
         session: Session,
         found: tuple[Any, ...],
         *,
+        directory: GroupDirectory,
         user_id: str,
         decision: Literal["approve", "reject"],
         now: datetime,
@@ -94,7 +155,7 @@ class GoNoGoService:
             request=request,
             user_id=user_id,
             decision=decision,
-            directory=self.directory,
+            directory=directory,
             now=now,
             thread_ts=release.thread_ts,
             what="go/no-go",
@@ -111,55 +172,84 @@ class GoNoGoService:
         reason: str | None = None,
         action_ts: str | None = None,
     ) -> Reply:
-        with session_scope(self.engine) as session:
-            found = self._request_in(session, request_id=request_id)
-            if isinstance(found, Reply):
-                return found
-            # a repeat vote is caught by the vote's unique key: no need to read the votes first
-            refusal, held = self._vote_refusal(
+        return resolving_groups(
+            self.directory,
+            lambda groups: self.units.run(
+                partial(
+                    self.vote_in,
+                    directory=groups,
+                    request_id=request_id,
+                    user_id=user_id,
+                    decision=decision,
+                    now=now,
+                    reason=reason,
+                    action_ts=action_ts,
+                )
+            ),
+        )
+
+    def vote_in(
+        self,
+        session: Session,
+        *,
+        directory: GroupDirectory,
+        request_id: int,
+        user_id: str,
+        decision: Literal["approve", "reject"],
+        now: datetime,
+        reason: str | None = None,
+        action_ts: str | None = None,
+    ) -> Reply:
+        """``vote`` as a unit of work (``directory`` must not do I/O)."""
+        found = self._request_in(session, request_id=request_id)
+        if isinstance(found, Reply):
+            return found
+        # a repeat vote is caught by the vote's unique key: no need to read the votes first
+        refusal, held = self._vote_refusal(
+            session,
+            found,
+            directory=directory,
+            user_id=user_id,
+            decision=decision,
+            now=now,
+            check_duplicate=False,
+        )
+        if refusal is not None:
+            return refusal
+        request, runbook, release, review, rule = found
+        outcome = record_and_count(
+            session,
+            rule=rule,
+            request=request,
+            user_id=user_id,
+            held=held,
+            decision=decision,
+            now=now,
+            reason=reason,
+            thread_ts=release.thread_ts,
+            action_ts=action_ts,
+        )
+        if outcome is None:
+            return Reply(False, "Your vote was already counted; it counts once.")
+        context = _state_context(runbook, release, request, outcome, now)
+        if outcome.state is ApprovalState.PENDING:
+            jobs.post_in_thread(
                 session,
-                found,
-                user_id=user_id,
-                decision=decision,
+                review_id=row_id(review),
+                template="approval_state",
+                context=context,
                 now=now,
-                check_duplicate=False,
             )
-            if refusal is not None:
-                return refusal
-            request, runbook, release, review, rule = found
-            outcome = record_and_count(
+        else:
+            self._decide(
                 session,
-                rule=rule,
                 request=request,
-                user_id=user_id,
-                held=held,
-                decision=decision,
+                review=review,
+                release=release,
+                state=str(outcome.state),
+                context=context,
                 now=now,
-                reason=reason,
-                thread_ts=release.thread_ts,
-                action_ts=action_ts,
             )
-            if outcome is None:
-                return Reply(False, "Your vote was already counted; it counts once.")
-            context = _state_context(runbook, release, request, outcome, now)
-            if outcome.state is ApprovalState.PENDING:
-                jobs.post_in_thread(
-                    session,
-                    review_id=row_id(review),
-                    template="approval_state",
-                    context=context,
-                    now=now,
-                )
-            else:
-                self._decide(
-                    session,
-                    request=request,
-                    review=review,
-                    release=release,
-                    state=str(outcome.state),
-                    context=context,
-                    now=now,
-                )
         verb = "Approval" if decision == "approve" else "Rejection"
         return Reply(True, f"{verb} recorded.")
 

@@ -6,20 +6,20 @@ import copy
 from datetime import datetime
 from typing import Any, Literal, Protocol
 
+from sqlalchemy import Row
 from sqlmodel import Session, select
 
 from bot.core.approvals import Vote
 from bot.core.runbook import Runbook
 from bot.services.registry import RunbookRegistry
 from bot.store.tables import (
-    ApprovalVote,
     GateState,
     ReadinessReview,
     Release,
     RollbackRecommendation,
 )
 from bot.store.trail import defer_trail_event
-from bot.store.transitions import votes_for_request
+from bot.store.transitions import vote_rows
 
 ReviewBundle = tuple[Runbook, Release, ReadinessReview, list[GateState]]
 
@@ -93,10 +93,10 @@ def rollback_thread(recommendation: RollbackRecommendation) -> str | None:
 
 def load_votes(session: Session, *, request_id: int) -> list[Vote]:
     """The stored votes as core values, with the roles each voter held when voting."""
-    return [_vote(row) for row in votes_for_request(session, request_id=request_id)]
+    return [_vote(row) for row in vote_rows(session, request_id=request_id)]
 
 
-def _vote(row: ApprovalVote) -> Vote:
+def _vote(row: Row[Any]) -> Vote:
     roles = frozenset(r for r in (row.role or "").split(",") if r)
     decision: Literal["approve", "reject"] = "approve" if row.decision == "approve" else "reject"
     return Vote(user_id=row.user_id, decision=decision, at=row.created_at, roles=roles)

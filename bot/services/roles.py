@@ -7,10 +7,12 @@ resolved the answer is "unknown", and callers refuse the action: authority fails
 
 from __future__ import annotations
 
-from collections.abc import Collection
-from typing import Protocol
+from collections.abc import Callable, Collection
+from typing import Protocol, TypeVar
 
 from bot.core.runbook import Runbook
+
+T = TypeVar("T")
 
 
 class MembershipUnavailable(Exception):
@@ -21,6 +23,71 @@ class GroupDirectory(Protocol):
     def members(self, group_id: str) -> frozenset[str]:
         """The user ids in ``group_id``; raises MembershipUnavailable when unknown."""
         ...
+
+
+class CachingDirectory(GroupDirectory, Protocol):
+    """A directory that looks groups up over the network and keeps the answers a while."""
+
+    def cached_members(self, group_id: str) -> frozenset[str] | None:
+        """The members if a fresh answer is at hand, else None (never any I/O)."""
+        ...
+
+
+class LookupNeeded(Exception):
+    """A unit of work needs a user group that is not cached; look it up outside the unit."""
+
+    def __init__(self, group_id: str) -> None:
+        super().__init__(f"user group {group_id} must be looked up first")
+        self.group_id = group_id
+
+
+class KnownGroups:
+    """A directory for units of work, which must not wait on the network: it answers from
+    what is cached or was looked up just before, and raises ``LookupNeeded`` otherwise.
+
+    A directory without ``cached_members`` (``StaticDirectory``) does no I/O and is asked
+    directly.
+    """
+
+    def __init__(
+        self,
+        directory: GroupDirectory,
+        known: dict[str, frozenset[str] | MembershipUnavailable] | None = None,
+    ) -> None:
+        self._directory = directory
+        self._known = known if known is not None else {}
+
+    def members(self, group_id: str) -> frozenset[str]:
+        known = self._known.get(group_id)
+        if isinstance(known, MembershipUnavailable):
+            raise known
+        if known is not None:
+            return known
+        peek = getattr(self._directory, "cached_members", None)
+        if peek is None:
+            return self._directory.members(group_id)
+        cached: frozenset[str] | None = peek(group_id)
+        if cached is None:
+            raise LookupNeeded(group_id)
+        return cached
+
+
+def resolving_groups(
+    directory: GroupDirectory, attempt: Callable[[GroupDirectory], T], *, max_lookups: int = 16
+) -> T:
+    """Run ``attempt`` with a ``KnownGroups`` view of ``directory``; each time it needs a group
+    that is not cached, look the group up here (failures included, so the unit can refuse and
+    say why) and try again."""
+    known: dict[str, frozenset[str] | MembershipUnavailable] = {}
+    for _ in range(max_lookups):
+        try:
+            return attempt(KnownGroups(directory, known))
+        except LookupNeeded as needed:
+            try:
+                known[needed.group_id] = directory.members(needed.group_id)
+            except MembershipUnavailable as error:
+                known[needed.group_id] = error
+    raise MembershipUnavailable(f"more than {max_lookups} user groups to look up")
 
 
 def is_group(member_id: str) -> bool:

@@ -8,6 +8,7 @@ redelivery, a double click or a second replica never runs a path twice.
 from __future__ import annotations
 
 from datetime import datetime
+from functools import partial
 from typing import Any, Literal
 
 from sqlalchemy import Engine
@@ -21,22 +22,29 @@ from bot.services.approval_flow import count, mentions, record_and_count, vote_r
 from bot.services.ledger import rollback_thread, row_id, trail
 from bot.services.registry import RunbookRegistry
 from bot.services.replies import Reply
-from bot.services.roles import GroupDirectory, MembershipUnavailable, roles_of
+from bot.services.roles import GroupDirectory, MembershipUnavailable, resolving_groups, roles_of
 from bot.services.views import approval_state_context
 from bot.store import session_scope, transition_state
 from bot.store.locks import lock_row
 from bot.store.tables import ApprovalRequest, Execution, RollbackRecommendation
+from bot.store.units import DirectUnits, UnitRunner
 
 Bundle = tuple[ApprovalRequest, RollbackRecommendation, Runbook, RollbackPath]
 
 
 class RollbackDecisions:
     def __init__(
-        self, *, engine: Engine, runbooks: RunbookRegistry, directory: GroupDirectory
+        self,
+        *,
+        engine: Engine,
+        runbooks: RunbookRegistry,
+        directory: GroupDirectory,
+        units: UnitRunner | None = None,
     ) -> None:
         self.engine = engine
         self.runbooks = runbooks
         self.directory = directory
+        self.units = units or DirectUnits(engine)
 
     def _bundle(self, session: Session, request_id: int) -> Bundle | Reply:
         lock_row(session, model=ApprovalRequest, row_id=request_id)  # votes count in turn
@@ -60,24 +68,48 @@ class RollbackDecisions:
         decision: Literal["approve", "reject"],
         now: datetime,
     ) -> Reply:
-        with session_scope(self.engine) as session:
-            found = self._bundle(session, request_id)
-            if isinstance(found, Reply):
-                return found
-            request, recommendation, runbook, path = found
-            refusal, _ = vote_refusal(
-                session,
-                runbook=runbook,
-                rule=path.approval,
-                request=request,
-                user_id=user_id,
-                decision=decision,
-                directory=self.directory,
-                now=now,
-                thread_ts=rollback_thread(recommendation),
-                what="rollback",
-            )
-            return refusal or Reply(True, f"Rollback of {runbook.id}: {path.title}")
+        return resolving_groups(
+            self.directory,
+            lambda groups: self.units.run(
+                partial(
+                    self.check_vote_in,
+                    directory=groups,
+                    request_id=request_id,
+                    user_id=user_id,
+                    decision=decision,
+                    now=now,
+                )
+            ),
+        )
+
+    def check_vote_in(
+        self,
+        session: Session,
+        *,
+        directory: GroupDirectory,
+        request_id: int,
+        user_id: str,
+        decision: Literal["approve", "reject"],
+        now: datetime,
+    ) -> Reply:
+        """``check_vote`` as a unit of work (``directory`` must not do I/O)."""
+        found = self._bundle(session, request_id)
+        if isinstance(found, Reply):
+            return found
+        request, recommendation, runbook, path = found
+        refusal, _ = vote_refusal(
+            session,
+            runbook=runbook,
+            rule=path.approval,
+            request=request,
+            user_id=user_id,
+            decision=decision,
+            directory=directory,
+            now=now,
+            thread_ts=rollback_thread(recommendation),
+            what="rollback",
+        )
+        return refusal or Reply(True, f"Rollback of {runbook.id}: {path.title}")
 
     def vote(
         self,
@@ -89,42 +121,70 @@ class RollbackDecisions:
         reason: str | None = None,
         action_ts: str | None = None,
     ) -> Reply:
-        with session_scope(self.engine) as session:
-            found = self._bundle(session, request_id)
-            if isinstance(found, Reply):
-                return found
-            request, recommendation, runbook, path = found
-            thread_ts = rollback_thread(recommendation)
-            refusal, held = vote_refusal(
-                session,
-                runbook=runbook,
-                rule=path.approval,
-                request=request,
-                user_id=user_id,
-                decision=decision,
-                directory=self.directory,
-                now=now,
-                thread_ts=thread_ts,
-                what="rollback",
-                check_duplicate=False,  # the vote's unique key catches a repeat
-            )
-            if refusal is not None:
-                return refusal
-            outcome = record_and_count(
-                session,
-                rule=path.approval,
-                request=request,
-                user_id=user_id,
-                held=held,
-                decision=decision,
-                now=now,
-                reason=reason,
-                thread_ts=thread_ts,
-                action_ts=action_ts,
-            )
-            if outcome is None:
-                return Reply(False, "Your vote was already counted; it counts once.")
-            self._after_count(session, found, outcome, now=now)
+        return resolving_groups(
+            self.directory,
+            lambda groups: self.units.run(
+                partial(
+                    self.vote_in,
+                    directory=groups,
+                    request_id=request_id,
+                    user_id=user_id,
+                    decision=decision,
+                    now=now,
+                    reason=reason,
+                    action_ts=action_ts,
+                )
+            ),
+        )
+
+    def vote_in(
+        self,
+        session: Session,
+        *,
+        directory: GroupDirectory,
+        request_id: int,
+        user_id: str,
+        decision: Literal["approve", "reject"],
+        now: datetime,
+        reason: str | None = None,
+        action_ts: str | None = None,
+    ) -> Reply:
+        """``vote`` as a unit of work (``directory`` must not do I/O)."""
+        found = self._bundle(session, request_id)
+        if isinstance(found, Reply):
+            return found
+        request, recommendation, runbook, path = found
+        thread_ts = rollback_thread(recommendation)
+        refusal, held = vote_refusal(
+            session,
+            runbook=runbook,
+            rule=path.approval,
+            request=request,
+            user_id=user_id,
+            decision=decision,
+            directory=directory,
+            now=now,
+            thread_ts=thread_ts,
+            what="rollback",
+            check_duplicate=False,  # the vote's unique key catches a repeat
+        )
+        if refusal is not None:
+            return refusal
+        outcome = record_and_count(
+            session,
+            rule=path.approval,
+            request=request,
+            user_id=user_id,
+            held=held,
+            decision=decision,
+            now=now,
+            reason=reason,
+            thread_ts=thread_ts,
+            action_ts=action_ts,
+        )
+        if outcome is None:
+            return Reply(False, "Your vote was already counted; it counts once.")
+        self._after_count(session, found, outcome, now=now)
         return Reply(True, ("Approval" if decision == "approve" else "Rejection") + " recorded.")
 
     def _after_count(

@@ -2,7 +2,8 @@
 
 The app runs with ``process_before_response=True``: a listener's work (verify, authorise,
 record the decision and its trail event, queue the Slack messages it implies) happens before
-the HTTP response, in one short transaction, so an acknowledged click is a recorded click.
+the HTTP response, in one short transaction (shared with the clicks that arrive at the same
+moment: ``bot.store.units.GroupCommitter``), so an acknowledged click is a recorded click.
 Everything slow (posting, updating, permalinks) is outbox work done after the response by
 ``SlackDelivery``; ``delivery.wake()`` starts it at once.
 """
@@ -15,7 +16,7 @@ from datetime import datetime
 
 from slack_bolt import App
 from slack_sdk import WebClient
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine
 
 from bot.config import Settings
 from bot.render import Renderer
@@ -26,10 +27,8 @@ from bot.services.registry import RunbookRegistry
 from bot.services.reviews import ReviewService
 from bot.services.rollback_decisions import RollbackDecisions
 from bot.services.rollbacks import RollbackService
+from bot.services.votes import Votes
 from bot.slack.delivery import SlackDelivery
-from bot.store import read_connection
-from bot.store.tables import ApprovalRequest
-from bot.store.transitions import table_of
 from bot.worker import JobWorker
 
 
@@ -41,6 +40,7 @@ class SlackServices:
     registry: RunbookRegistry
     reviews: ReviewService
     go_no_go: GoNoGoService
+    votes: Votes
     conversation: ConversationService
     delivery: SlackDelivery
     renderer: Renderer
@@ -49,15 +49,6 @@ class SlackServices:
     decisions: RollbackDecisions
     executions: ExecutionService
     executor_worker: JobWorker
-
-    def voter_for(self, request_id: int) -> GoNoGoService | RollbackDecisions:
-        """Approve/Reject serve go/no-go and rollback requests alike: who counts this one."""
-        requests = table_of(ApprovalRequest)
-        with read_connection(self.engine) as connection:  # a read: no write lock taken
-            action = connection.execute(
-                select(requests.c.action).where(requests.c.id == request_id)
-            ).scalar()
-        return self.decisions if action == "rollback" else self.go_no_go
 
     def wake(self) -> None:
         self.delivery.wake()

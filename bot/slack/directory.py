@@ -34,12 +34,18 @@ class SlackGroupDirectory:
         self._cache: dict[str, tuple[float, frozenset[str]]] = {}
         self._lock = threading.Lock()
 
-    def members(self, group_id: str) -> frozenset[str]:
-        now = self._clock()
+    def cached_members(self, group_id: str) -> frozenset[str] | None:
         with self._lock:
             cached = self._cache.get(group_id)
-        if cached is not None and now - cached[0] < self._ttl:
+        if cached is not None and self._clock() - cached[0] < self._ttl:
             return cached[1]
+        return None
+
+    def members(self, group_id: str) -> frozenset[str]:
+        cached = self.cached_members(group_id)
+        if cached is not None:
+            return cached
+        now = self._clock()
         try:
             response = self._client.usergroups_users_list(usergroup=group_id)
         except SlackApiError as error:

@@ -45,6 +45,7 @@ class OutboxJob(SQLModel, table=True):
 
 
 _JOBS = table_of(OutboxJob)
+_ENQUEUE = insert(_JOBS).returning(_JOBS.c.id)
 
 
 @dataclass(frozen=True)
@@ -59,19 +60,15 @@ def enqueue_job(
     db: Session | Connection, *, kind: str, payload: dict[str, Any], now: datetime
 ) -> int:
     """Add a job inside the caller's transaction; it becomes visible when that commits."""
-    result = connection_of(db).execute(
-        insert(_JOBS)
-        .values(
-            kind=kind,
-            payload=payload,
-            state="pending",
-            attempts=0,
-            next_attempt_at=now,
-            created_at=now,
-        )
-        .returning(_JOBS.c.id)
-    )
-    return int(result.scalar_one())
+    values = {
+        "kind": kind,
+        "payload": payload,
+        "state": "pending",
+        "attempts": 0,
+        "next_attempt_at": now,
+        "created_at": now,
+    }
+    return int(connection_of(db).execute(_ENQUEUE, values).scalar_one())
 
 
 def claim_next_job(

@@ -8,11 +8,11 @@ transaction ends, so append trail events late in a unit of work.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any, Literal
 
-from sqlalchemy import Engine, insert, select, update
+from sqlalchemy import Engine, bindparam, insert, select, update
 from sqlalchemy.engine import Connection
 from sqlmodel import Session
 
@@ -35,6 +35,14 @@ from bot.store.transitions import connection_of, table_of
 TRAIL_LOCK_KEY = 0x7E1EA5EB07_7A11
 _EVENTS = table_of(TrailEventRow)
 _HEAD = table_of(TrailHead)
+# Built once: executing a ready statement skips SQLAlchemy's per-call construction.
+_INSERT_EVENT = insert(_EVENTS)
+_READ_HEAD = select(_HEAD.c.seq, _HEAD.c.hash).where(_HEAD.c.id == 1)
+_MOVE_HEAD = (
+    update(_HEAD)
+    .where(_HEAD.c.id == 1)
+    .values(seq=bindparam("head_seq"), hash=bindparam("head_hash"), updated_at=bindparam("head_at"))
+)
 _COLUMNS = (
     "seq, kind, actor, actor_role, subject, channel_id, thread_ts, message_ts, "
     "permalink, payload_json, {at}, prev_hash, hash"
@@ -77,18 +85,35 @@ def append_trail_event(
         payload=payload or {},
         at=at,
     )
-    connection = connection_of(db)
+    return append_trail_events(connection_of(db), [draft])[0]
+
+
+def append_trail_events(
+    connection: Connection, drafts: Sequence[TrailEventDraft]
+) -> list[TrailEvent]:
+    """Append events in order inside the caller's transaction: the chain lock and the head are
+    taken once, the rows inserted in one statement, the head moved once."""
+    if not drafts:
+        return []
     _lock_trail(connection)
     head = read_trail_head(connection)
     previous = head if head is not None else _last_event(connection) or (0, GENESIS_HASH)
-    event = draft.seal(seq=previous[0] + 1, prev_hash=previous[1])
-    connection.execute(insert(_EVENTS).values(**event_row_values(event)))
-    new_head = {"seq": event.seq, "hash": event.hash, "updated_at": event.at}
+    events: list[TrailEvent] = []
+    for draft in drafts:
+        event = draft.seal(seq=previous[0] + 1, prev_hash=previous[1])
+        events.append(event)
+        previous = (event.seq, event.hash)
+    connection.execute(_INSERT_EVENT, [event_row_values(event) for event in events])
+    last = events[-1]
     if head is None:
-        connection.execute(insert(_HEAD).values(id=1, **new_head))
+        connection.execute(
+            insert(_HEAD).values(id=1, seq=last.seq, hash=last.hash, updated_at=last.at)
+        )
     else:
-        connection.execute(update(_HEAD).where(_HEAD.c.id == 1).values(**new_head))
-    return event
+        connection.execute(
+            _MOVE_HEAD, {"head_seq": last.seq, "head_hash": last.hash, "head_at": last.at}
+        )
+    return events
 
 
 DEFERRED_EVENTS = "releasebot_deferred_trail_events"
@@ -99,14 +124,17 @@ def defer_trail_event(session: Session, **fields: Any) -> None:
 
     The trail is one chain, so appending takes a lock that every writer shares; deferring the
     appends to the end of the transaction holds that lock only for the appends themselves,
-    not for the reads and decisions before them. The events keep their order.
+    not for the reads and decisions before them. The events keep their order. The draft is
+    checked here, so a malformed event fails the unit that made it.
     """
-    session.info.setdefault(DEFERRED_EVENTS, []).append(fields)
+    draft = TrailEventDraft(**{**fields, "payload": fields.get("payload") or {}})
+    session.info.setdefault(DEFERRED_EVENTS, []).append(draft)
 
 
 def append_deferred_trail_events(session: Session) -> None:
-    for fields in session.info.pop(DEFERRED_EVENTS, []):
-        append_trail_event(session, **fields)
+    drafts = session.info.pop(DEFERRED_EVENTS, [])
+    if drafts:
+        append_trail_events(connection_of(session), drafts)
 
 
 def event_row_values(event: TrailEvent) -> dict[str, Any]:
@@ -138,7 +166,7 @@ def _lock_trail(connection: Connection) -> None:
 
 
 def read_trail_head(connection: Connection) -> tuple[int, str] | None:
-    row = connection.execute(select(_HEAD.c.seq, _HEAD.c.hash).where(_HEAD.c.id == 1)).first()
+    row = connection.execute(_READ_HEAD).first()
     return None if row is None else (int(row[0]), str(row[1]))
 
 

@@ -9,11 +9,11 @@ winner's trail event commits with the change.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Table, select, update
+from sqlalchemy import Row, Table, bindparam, select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection
@@ -32,6 +32,19 @@ def table_of(model: type[SQLModel]) -> Table:
     if not isinstance(table, Table):
         raise TypeError(f"{model.__name__} is not a table model")
     return table
+
+
+_VOTES = table_of(ApprovalVote)
+# Built once per dialect: the click path executes them without rebuilding them.
+_RECORD_VOTE = {
+    name: dialect_insert(_VOTES)
+    .on_conflict_do_nothing(index_elements=["request_id", "user_id"])
+    .returning(_VOTES.c.id)
+    for name, dialect_insert in (("postgresql", postgresql_insert), ("sqlite", sqlite_insert))
+}
+_VOTES_OF = (
+    select(_VOTES).where(_VOTES.c.request_id == bindparam("request_id")).order_by(_VOTES.c.id)
+)
 
 
 def transition_state(
@@ -75,28 +88,26 @@ def record_vote(
 ) -> bool:
     """Store one person's vote; False (nothing stored) if they have already voted."""
     connection = connection_of(db)
-    table = table_of(ApprovalVote)
-    insert = postgresql_insert if connection.dialect.name == "postgresql" else sqlite_insert
-    statement = (
-        insert(table)
-        .values(
-            request_id=request_id,
-            user_id=user_id,
-            decision=decision,
-            role=role,
-            action_ts=action_ts,
-            created_at=now,
-        )
-        .on_conflict_do_nothing(index_elements=["request_id", "user_id"])
-        .returning(table.c.id)
-    )
-    return connection.execute(statement).first() is not None
+    statement = _RECORD_VOTE[connection.dialect.name]
+    values = {
+        "request_id": request_id,
+        "user_id": user_id,
+        "decision": decision,
+        "role": role,
+        "action_ts": action_ts,
+        "created_at": now,
+    }
+    return connection.execute(statement, values).first() is not None
 
 
 def votes_for_request(db: Session | Connection, *, request_id: int) -> list[ApprovalVote]:
     """The votes on one request, oldest first."""
-    table = table_of(ApprovalVote)
-    rows = connection_of(db).execute(
-        select(table).where(table.c.request_id == request_id).order_by(table.c.id)
-    )
-    return [ApprovalVote.model_validate(dict(row._mapping)) for row in rows]
+    return [
+        ApprovalVote.model_validate(dict(row._mapping))
+        for row in vote_rows(db, request_id=request_id)
+    ]
+
+
+def vote_rows(db: Session | Connection, *, request_id: int) -> Sequence[Row[Any]]:
+    """The votes on one request as plain rows, oldest first (the click path: no objects)."""
+    return connection_of(db).execute(_VOTES_OF, {"request_id": request_id}).all()

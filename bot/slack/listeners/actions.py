@@ -3,6 +3,11 @@
 Pass and Approve are decided on the click. Fail, Waive and Reject first check that the person
 may act (a refusal is recorded and told at once), then ask for a reason in a modal; the
 decision is made when the modal is submitted (``listeners.views``).
+
+Bolt runs with ``process_before_response=True``, so the ack is the HTTP response and it goes
+out when the listener returns. Each listener acks only once its decision is recorded: if
+recording fails, Bolt answers 500 and Slack shows the person that the click did not work,
+instead of a 200 for a click that was lost.
 """
 
 from __future__ import annotations
@@ -33,7 +38,6 @@ def register(app: App, services: SlackServices) -> None:
     def gate_button(
         ack: Ack, body: dict[str, Any], action: dict[str, Any], client: WebClient
     ) -> None:
-        ack()
         ids = _ids(action)
         user_id, channel_id = body["user"]["id"], _channel(body)
         outcome = GATE_OUTCOMES[action["action_id"]]
@@ -47,33 +51,32 @@ def register(app: App, services: SlackServices) -> None:
             reply = services.reviews.check_gate(
                 review_id=review_id, gate_id=gate_id, outcome=outcome, user_id=user_id, now=now
             )
-            if reply.ok:
-                _ask_reason(
-                    services,
-                    client,
-                    body,
-                    action=MODAL_ACTIONS[outcome],
-                    subject=reply.text,
-                    metadata={
-                        "kind": "gate",
-                        "review_id": str(review_id),
-                        "gate_id": gate_id,
-                        "channel_id": channel_id,
-                    },
-                )
+        ack()
+        if outcome != "passed" and reply.ok:
+            _ask_reason(
+                services,
+                client,
+                body,
+                action=MODAL_ACTIONS[outcome],
+                subject=reply.text,
+                metadata={
+                    "kind": "gate",
+                    "review_id": str(review_id),
+                    "gate_id": gate_id,
+                    "channel_id": channel_id,
+                },
+            )
         _tell(services, reply, user_id=user_id, channel_id=channel_id, body=body)
 
     @app.action(re.compile(r"^approval_(approve|reject)$"))
     def approval_button(
         ack: Ack, body: dict[str, Any], action: dict[str, Any], client: WebClient
     ) -> None:
-        ack()
         request_id = int(_ids(action)["request_id"])
         user_id, channel_id = body["user"]["id"], _channel(body)
         now = services.clock()
-        voter = services.voter_for(request_id)
         if action["action_id"] == "approval_approve":
-            reply = voter.vote(
+            reply = services.votes.vote(
                 request_id=request_id,
                 user_id=user_id,
                 decision="approve",
@@ -81,40 +84,37 @@ def register(app: App, services: SlackServices) -> None:
                 action_ts=action.get("action_ts"),
             )
         else:
-            reply = voter.check_vote(
+            reply = services.votes.check_vote(
                 request_id=request_id, user_id=user_id, decision="reject", now=now
             )
-            if reply.ok:
-                _ask_reason(
-                    services,
-                    client,
-                    body,
-                    action="reject",
-                    subject=reply.text,
-                    metadata={
-                        "kind": "vote",
-                        "request_id": str(request_id),
-                        "channel_id": channel_id,
-                    },
-                )
+        ack()
+        if action["action_id"] != "approval_approve" and reply.ok:
+            _ask_reason(
+                services,
+                client,
+                body,
+                action="reject",
+                subject=reply.text,
+                metadata={"kind": "vote", "request_id": str(request_id), "channel_id": channel_id},
+            )
         _tell(services, reply, user_id=user_id, channel_id=channel_id, body=body)
 
     @app.action("rollback_hold")
     def hold_button(ack: Ack, body: dict[str, Any], action: dict[str, Any]) -> None:
-        ack()
         user_id, channel_id = body["user"]["id"], _channel(body)
         reply = services.decisions.hold(
             request_id=int(_ids(action)["request_id"]), user_id=user_id, now=services.clock()
         )
+        ack()
         _tell(services, reply, user_id=user_id, channel_id=channel_id, body=body)
 
     @app.action("rollback_endorse")
     def endorse_button(ack: Ack, body: dict[str, Any], action: dict[str, Any]) -> None:
-        ack()
         user_id, channel_id = body["user"]["id"], _channel(body)
         reply = services.executions.endorse(
             request_id=int(_ids(action)["request_id"]), user_id=user_id, now=services.clock()
         )
+        ack()
         _tell(services, reply, user_id=user_id, channel_id=channel_id, body=body)
 
 

@@ -36,7 +36,7 @@ def register(app: App, services: SlackServices) -> None:
             )
         elif metadata.get("kind") == "vote" and metadata.get("action") == "reject":
             request_id = int(metadata["request_id"])
-            reply = services.voter_for(request_id).vote(
+            reply = services.votes.vote(
                 request_id=request_id,
                 user_id=user_id,
                 decision="reject",

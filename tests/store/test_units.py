@@ -1,0 +1,135 @@
+"""Group commit: many units in one transaction, each undone alone when it fails, one chain."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from datetime import UTC, datetime
+
+import pytest
+from sqlalchemy import Engine, func, select
+from sqlmodel import Session
+
+from bot.store import session_scope, verify_trail
+from bot.store.outbox import OutboxJob, enqueue_job
+from bot.store.trail import defer_trail_event
+from bot.store.transitions import table_of
+from bot.store.units import DirectUnits, GroupCommitter
+
+NOW = datetime(2026, 11, 22, 10, 0, tzinfo=UTC)
+JOBS = table_of(OutboxJob)
+
+
+def _unit(number: int, *, fail: bool = False):  # type: ignore[no-untyped-def]
+    """A unit that queues a job and a trail event, then (optionally) fails after writing."""
+
+    def unit(session: Session) -> int:
+        job_id = enqueue_job(session, kind="test", payload={"n": number}, now=NOW)
+        defer_trail_event(
+            session, kind="test.unit", actor="U0TEST", subject="release:unit:v1", at=NOW,
+            payload={"n": number},
+        )  # fmt: skip
+        if fail:
+            raise ValueError(f"unit {number} fails")
+        return job_id
+
+    return unit
+
+
+def _stored_numbers(engine: Engine) -> list[int]:
+    with session_scope(engine) as session:
+        rows = session.connection().execute(select(JOBS.c.payload).order_by(JOBS.c.id)).all()
+    return [row.payload["n"] for row in rows]
+
+
+@pytest.fixture
+def committer(engine: Engine) -> Iterator[GroupCommitter]:
+    units = GroupCommitter(engine).start()
+    yield units
+    units.stop()
+
+
+def test_a_unit_runs_directly_until_the_committer_starts(engine: Engine) -> None:
+    units = GroupCommitter(engine)
+    assert units.run(_unit(1)) > 0
+    assert DirectUnits(engine).run(_unit(2)) > 0
+    assert _stored_numbers(engine) == [1, 2]
+    assert verify_trail(engine).intact
+
+
+def test_concurrent_units_share_commits_and_keep_one_chain(
+    engine: Engine, committer: GroupCommitter
+) -> None:
+    results: dict[int, int] = {}
+    barrier = threading.Barrier(16)
+
+    def click(number: int) -> None:
+        barrier.wait()
+        results[number] = committer.run(_unit(number))
+
+    threads = [threading.Thread(target=click, args=(n,)) for n in range(16)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert sorted(results) == list(range(16))
+    assert len(set(results.values())) == 16  # each caller got its own job id
+    assert sorted(_stored_numbers(engine)) == list(range(16))
+    assert committer.units == 16
+    assert committer.batches < 16  # some clicks shared a transaction
+    verification = verify_trail(engine)
+    assert verification.intact and verification.events == 16
+
+
+def test_a_failing_unit_is_undone_alone(engine: Engine) -> None:
+    units = GroupCommitter(engine)
+    # Drive one batch by hand: three units, the middle one fails after writing.
+    from bot.store.units import _Queued
+
+    batch = [_Queued(_unit(1)), _Queued(_unit(2, fail=True)), _Queued(_unit(3))]
+    units._commit(batch)
+    assert batch[0].future.result() > 0 and batch[2].future.result() > 0
+    with pytest.raises(ValueError, match="unit 2 fails"):
+        batch[1].future.result()
+    assert _stored_numbers(engine) == [1, 3]
+    verification = verify_trail(engine)
+    assert verification.intact and verification.events == 2  # unit 2's event went with it
+
+
+def test_a_failed_shared_commit_runs_each_unit_alone(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import bot.store.units as units_module
+
+    calls = {"n": 0}
+    real = units_module.append_deferred_trail_events
+
+    def fail_once(session: Session) -> None:
+        calls["n"] += 1
+        if calls["n"] == 1:
+            raise RuntimeError("the shared commit fails")
+        real(session)
+
+    monkeypatch.setattr(units_module, "append_deferred_trail_events", fail_once)
+    units = GroupCommitter(engine)
+    batch = [units_module._Queued(_unit(1)), units_module._Queued(_unit(2))]
+    units._commit(batch)
+    assert all(queued.future.result() > 0 for queued in batch)
+    assert _stored_numbers(engine) == [1, 2]  # nothing of the failed batch, then both alone
+    assert verify_trail(engine).events == 2
+
+
+def test_stop_commits_what_is_queued_and_then_runs_directly(engine: Engine) -> None:
+    units = GroupCommitter(engine).start()
+    assert units.run(_unit(1)) > 0
+    units.stop()
+    assert units.run(_unit(2)) > 0  # after stop: on the caller's thread
+    assert _stored_numbers(engine) == [1, 2]
+    with session_scope(engine) as session:
+        count = session.connection().execute(select(func.count()).select_from(JOBS)).scalar()
+    assert count == 2
+
+
+def test_max_batch_must_be_positive(engine: Engine) -> None:
+    with pytest.raises(ValueError, match="max_batch"):
+        GroupCommitter(engine, max_batch=0)
