@@ -63,11 +63,21 @@ class Runtime:
     web_app: Flask
     units: GroupCommitter
 
-    def start(self) -> None:
+    def start(self, *, background: bool = True) -> None:
+        """Start the group-commit writer and, with ``background``, the outbox workers (Slack
+        delivery, executor) and the scheduler. Without it, another process (``releasebot
+        worker``) does that work: the scheduler is started paused, so that this process
+        still stores the jobs it schedules but leaves running them to the worker."""
         self.units.start()
-        self.delivery.start()
-        self.services.executor_worker.start()
-        self.scheduler.start()
+        if background:
+            self.delivery.start()
+            self.services.executor_worker.start()
+        self.scheduler.start(paused=not background)
+
+    def wake(self) -> None:
+        """Look at the outbox and the schedule now (after another process changed them)."""
+        self.services.wake()
+        self.scheduler.wakeup()
 
     def stop(self) -> None:
         self.scheduler.stop()
@@ -158,11 +168,9 @@ def build(
     )
     # Clicks are decided on the writer thread, many to a transaction (see bot.store.units).
     units = GroupCommitter(engine)
-    go_no_go = GoNoGoService(engine=engine, runbooks=registry, directory=directory, units=units)
+    go_no_go = GoNoGoService(engine=engine, runbooks=registry, directory=directory)
     rollbacks = RollbackService(engine=engine, runbooks=registry, scheduling=scheduler)
-    decisions = RollbackDecisions(
-        engine=engine, runbooks=registry, directory=directory, units=units
-    )
+    decisions = RollbackDecisions(engine=engine, runbooks=registry, directory=directory)
     executions = ExecutionService(
         engine=engine,
         runbooks=registry,

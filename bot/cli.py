@@ -99,7 +99,27 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, default=3000, help="port (default 3000)")
     serve.add_argument("--socket", action="store_true", help="use Slack's Socket Mode")
     serve.add_argument("--threads", type=int, default=16, help="HTTP worker threads")
+    serve.add_argument(
+        "--worker",
+        choices=["process", "thread", "none"],
+        default="process",
+        help="where the outbox (Slack messages after a click), executors and the schedule run: "
+        "a child 'releasebot worker' process (default: clicks keep this interpreter to "
+        "themselves), threads of this process, or none (a 'releasebot worker' runs elsewhere)",
+    )
     serve.set_defaults(module="serve")
+
+    worker = commands.add_parser(
+        "worker",
+        help="deliver the outbox to Slack, run executors and the schedule (no HTTP)",
+        description="The background half of the bot: posts and updates the Slack messages "
+        "queued by decisions, runs approved rollbacks and validations, sends reminders and "
+        "enforces expiry. 'releasebot serve' starts one itself unless --worker is thread or "
+        "none.",
+    )
+    worker.add_argument("--doorbell", default=None, help=argparse.SUPPRESS)
+    worker.add_argument("--parent-pid", type=int, default=None, help=argparse.SUPPRESS)
+    worker.set_defaults(module="worker")
 
     demo = commands.add_parser(
         "demo",

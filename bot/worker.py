@@ -17,8 +17,15 @@ from typing import Any
 from sqlalchemy import Engine
 from sqlmodel import Session
 
-from bot.store import session_scope
-from bot.store.outbox import ClaimedJob, claim_next_job, fail_job, finish_job, postpone_job
+from bot.store import read_connection, session_scope
+from bot.store.outbox import (
+    ClaimedJob,
+    claim_next_job,
+    fail_job,
+    finish_job,
+    has_due_job,
+    postpone_job,
+)
 
 log = logging.getLogger(__name__)
 WAIT_FOR_DEPENDENCY = timedelta(seconds=0.5)
@@ -87,8 +94,12 @@ class JobWorker:
         return count
 
     def run_once(self) -> bool:
+        kinds = list(self._handlers)
+        with read_connection(self.engine) as connection:
+            if not has_due_job(connection, now=self.clock(), kinds=kinds):
+                return False
         with session_scope(self.engine) as session:
-            job = claim_next_job(session, now=self.clock(), kinds=list(self._handlers))
+            job = claim_next_job(session, now=self.clock(), kinds=kinds)
         if job is None:
             return False
         try:

@@ -8,7 +8,6 @@ event, count with the core, and close the request once when the count decides it
 from __future__ import annotations
 
 from datetime import datetime
-from functools import partial
 from typing import Any, Literal
 
 from sqlalchemy import Engine, Select, bindparam
@@ -25,12 +24,11 @@ from bot.services.approval_flow import count, record_and_count, vote_refusal
 from bot.services.ledger import review_bundle, row_id, trail
 from bot.services.registry import RunbookRegistry
 from bot.services.replies import Reply
-from bot.services.roles import GroupDirectory, resolving_groups
+from bot.services.roles import GroupDirectory
 from bot.services.views import approval_state_context
 from bot.store import session_scope, transition_state
 from bot.store.tables import ApprovalRequest, ReadinessReview, Release
 from bot.store.transitions import table_of
-from bot.store.units import DirectUnits, UnitRunner
 
 
 def _request_in_statement() -> tuple[Select[Any], list[tuple[type[Any], list[str], int, int]]]:
@@ -48,8 +46,8 @@ def _request_in_statement() -> tuple[Select[Any], list[tuple[type[Any], list[str
         start += len(names)
     statement = (
         core_select(*requests.c, *reviews.c, *releases.c)
-        .join(reviews, requests.c.review_id == reviews.c.id)
-        .join(releases, reviews.c.release_id == releases.c.id)
+        .outerjoin(reviews, requests.c.review_id == reviews.c.id)
+        .outerjoin(releases, reviews.c.release_id == releases.c.id)
         .where(requests.c.id == bindparam("request_id"))
         .with_for_update(of=requests)
     )
@@ -66,35 +64,10 @@ class GoNoGoService:
         engine: Engine,
         runbooks: RunbookRegistry,
         directory: GroupDirectory,
-        units: UnitRunner | None = None,
     ) -> None:
         self.engine = engine
         self.runbooks = runbooks
         self.directory = directory
-        self.units = units or DirectUnits(engine)
-
-    def check_vote(
-        self,
-        *,
-        request_id: int,
-        user_id: str,
-        decision: Literal["approve", "reject"],
-        now: datetime,
-    ) -> Reply:
-        """May ``user_id`` vote on this request? Refusals are recorded in the trail."""
-        return resolving_groups(
-            self.directory,
-            lambda groups: self.units.run(
-                partial(
-                    self.check_vote_in,
-                    directory=groups,
-                    request_id=request_id,
-                    user_id=user_id,
-                    decision=decision,
-                    now=now,
-                )
-            ),
-        )
 
     def check_vote_in(
         self,
@@ -105,17 +78,18 @@ class GoNoGoService:
         user_id: str,
         decision: Literal["approve", "reject"],
         now: datetime,
-    ) -> Reply:
-        """``check_vote`` as a unit of work (``directory`` must not do I/O)."""
+    ) -> Reply | None:
+        """May ``user_id`` vote? A unit of work (``directory`` must not do I/O); refusals are
+        recorded in the trail. None when the request is not a go/no-go (a rollback's)."""
         found = self._request_in(session, request_id=request_id)
-        if isinstance(found, Reply):
+        if found is None or isinstance(found, Reply):
             return found
         refusal, _ = self._vote_refusal(
             session, found, directory=directory, user_id=user_id, decision=decision, now=now
         )
         return refusal or Reply(True, f"Go/no-go for {found[1].id} {esc(found[2].version)}")
 
-    def _request_in(self, session: Session, *, request_id: int) -> Reply | tuple[Any, ...]:
+    def _request_in(self, session: Session, *, request_id: int) -> Reply | tuple[Any, ...] | None:
         """The request with its review, release and runbook, in one query (the click path).
 
         The request's row stays locked until the vote commits (``FOR UPDATE`` on PostgreSQL;
@@ -127,6 +101,10 @@ class GoNoGoService:
         row = session.connection().execute(_REQUEST_IN, {"request_id": request_id}).first()
         if row is None:
             return Reply(False, "This approval request no longer exists.")
+        if row.action != "go_no_go":
+            return None
+        if row.review_id is None or row.runbook_id is None:
+            return Reply(False, "This go/no-go's review no longer exists.")
         request, review, release = (
             model.model_construct(**dict(zip(names, row[start:end], strict=True)))
             for model, names, start, end in _REQUEST_IN_PARTS
@@ -162,32 +140,6 @@ class GoNoGoService:
             check_duplicate=check_duplicate,
         )
 
-    def vote(
-        self,
-        *,
-        request_id: int,
-        user_id: str,
-        decision: Literal["approve", "reject"],
-        now: datetime,
-        reason: str | None = None,
-        action_ts: str | None = None,
-    ) -> Reply:
-        return resolving_groups(
-            self.directory,
-            lambda groups: self.units.run(
-                partial(
-                    self.vote_in,
-                    directory=groups,
-                    request_id=request_id,
-                    user_id=user_id,
-                    decision=decision,
-                    now=now,
-                    reason=reason,
-                    action_ts=action_ts,
-                )
-            ),
-        )
-
     def vote_in(
         self,
         session: Session,
@@ -199,10 +151,11 @@ class GoNoGoService:
         now: datetime,
         reason: str | None = None,
         action_ts: str | None = None,
-    ) -> Reply:
-        """``vote`` as a unit of work (``directory`` must not do I/O)."""
+    ) -> Reply | None:
+        """Record and count a vote, as a unit of work (``directory`` must not do I/O); None
+        when the request is not a go/no-go (a rollback's: ``RollbackDecisions`` counts it)."""
         found = self._request_in(session, request_id=request_id)
-        if isinstance(found, Reply):
+        if found is None or isinstance(found, Reply):
             return found
         # a repeat vote is caught by the vote's unique key: no need to read the votes first
         refusal, held = self._vote_refusal(

@@ -8,7 +8,6 @@ redelivery, a double click or a second replica never runs a path twice.
 from __future__ import annotations
 
 from datetime import datetime
-from functools import partial
 from typing import Any, Literal
 
 from sqlalchemy import Engine
@@ -22,12 +21,11 @@ from bot.services.approval_flow import count, mentions, record_and_count, vote_r
 from bot.services.ledger import rollback_thread, row_id, trail
 from bot.services.registry import RunbookRegistry
 from bot.services.replies import Reply
-from bot.services.roles import GroupDirectory, MembershipUnavailable, resolving_groups, roles_of
+from bot.services.roles import GroupDirectory, MembershipUnavailable, roles_of
 from bot.services.views import approval_state_context
 from bot.store import session_scope, transition_state
 from bot.store.locks import lock_row
 from bot.store.tables import ApprovalRequest, Execution, RollbackRecommendation
-from bot.store.units import DirectUnits, UnitRunner
 
 Bundle = tuple[ApprovalRequest, RollbackRecommendation, Runbook, RollbackPath]
 
@@ -39,12 +37,10 @@ class RollbackDecisions:
         engine: Engine,
         runbooks: RunbookRegistry,
         directory: GroupDirectory,
-        units: UnitRunner | None = None,
     ) -> None:
         self.engine = engine
         self.runbooks = runbooks
         self.directory = directory
-        self.units = units or DirectUnits(engine)
 
     def _bundle(self, session: Session, request_id: int) -> Bundle | Reply:
         lock_row(session, model=ApprovalRequest, row_id=request_id)  # votes count in turn
@@ -60,28 +56,6 @@ class RollbackDecisions:
 
     # --- votes ----------------------------------------------------------------------------
 
-    def check_vote(
-        self,
-        *,
-        request_id: int,
-        user_id: str,
-        decision: Literal["approve", "reject"],
-        now: datetime,
-    ) -> Reply:
-        return resolving_groups(
-            self.directory,
-            lambda groups: self.units.run(
-                partial(
-                    self.check_vote_in,
-                    directory=groups,
-                    request_id=request_id,
-                    user_id=user_id,
-                    decision=decision,
-                    now=now,
-                )
-            ),
-        )
-
     def check_vote_in(
         self,
         session: Session,
@@ -92,7 +66,8 @@ class RollbackDecisions:
         decision: Literal["approve", "reject"],
         now: datetime,
     ) -> Reply:
-        """``check_vote`` as a unit of work (``directory`` must not do I/O)."""
+        """May ``user_id`` vote? A unit of work (``directory`` must not do I/O); refusals are
+        recorded in the trail."""
         found = self._bundle(session, request_id)
         if isinstance(found, Reply):
             return found
@@ -111,32 +86,6 @@ class RollbackDecisions:
         )
         return refusal or Reply(True, f"Rollback of {runbook.id}: {path.title}")
 
-    def vote(
-        self,
-        *,
-        request_id: int,
-        user_id: str,
-        decision: Literal["approve", "reject"],
-        now: datetime,
-        reason: str | None = None,
-        action_ts: str | None = None,
-    ) -> Reply:
-        return resolving_groups(
-            self.directory,
-            lambda groups: self.units.run(
-                partial(
-                    self.vote_in,
-                    directory=groups,
-                    request_id=request_id,
-                    user_id=user_id,
-                    decision=decision,
-                    now=now,
-                    reason=reason,
-                    action_ts=action_ts,
-                )
-            ),
-        )
-
     def vote_in(
         self,
         session: Session,
@@ -149,7 +98,7 @@ class RollbackDecisions:
         reason: str | None = None,
         action_ts: str | None = None,
     ) -> Reply:
-        """``vote`` as a unit of work (``directory`` must not do I/O)."""
+        """Record and count a vote, as a unit of work (``directory`` must not do I/O)."""
         found = self._bundle(session, request_id)
         if isinstance(found, Reply):
             return found

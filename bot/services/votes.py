@@ -1,9 +1,9 @@
 """Approve and Reject: one entry point for go/no-go and rollback requests alike.
 
 The buttons carry only the request id. Which service counts the vote (``GoNoGoService`` or
-``RollbackDecisions``) is read inside the vote's own unit of work, so a click costs one
-transaction, and with a ``GroupCommitter`` it shares that transaction with the clicks
-queued beside it.
+``RollbackDecisions``) is found inside the vote's own unit of work: the go/no-go's one read
+of the request says whether it is a go/no-go. So a click costs one transaction, and with a
+``GroupCommitter`` it shares that transaction with the clicks queued beside it.
 """
 
 from __future__ import annotations
@@ -12,20 +12,15 @@ from datetime import datetime
 from functools import partial
 from typing import Literal
 
-from sqlalchemy import bindparam, select
 from sqlmodel import Session
 
 from bot.services.go_no_go import GoNoGoService
 from bot.services.replies import Reply
 from bot.services.roles import GroupDirectory, resolving_groups
 from bot.services.rollback_decisions import RollbackDecisions
-from bot.store.tables import ApprovalRequest
-from bot.store.transitions import table_of
 from bot.store.units import UnitRunner
 
 Decision = Literal["approve", "reject"]
-_REQUESTS = table_of(ApprovalRequest)
-_ACTION_OF = select(_REQUESTS.c.action).where(_REQUESTS.c.id == bindparam("request_id"))
 
 
 class Votes:
@@ -87,10 +82,6 @@ class Votes:
             ),
         )
 
-    def _voter(self, session: Session, request_id: int) -> GoNoGoService | RollbackDecisions:
-        action = session.connection().execute(_ACTION_OF, {"request_id": request_id}).scalar()
-        return self.decisions if action == "rollback" else self.go_no_go
-
     def _vote_in(
         self,
         session: Session,
@@ -103,16 +94,16 @@ class Votes:
         reason: str | None,
         action_ts: str | None,
     ) -> Reply:
-        return self._voter(session, request_id).vote_in(
-            session,
-            directory=directory,
-            request_id=request_id,
-            user_id=user_id,
-            decision=decision,
-            now=now,
-            reason=reason,
-            action_ts=action_ts,
-        )
+        reply = self.go_no_go.vote_in(
+            session, directory=directory, request_id=request_id, user_id=user_id,
+            decision=decision, now=now, reason=reason, action_ts=action_ts,
+        )  # fmt: skip
+        if reply is not None:
+            return reply
+        return self.decisions.vote_in(
+            session, directory=directory, request_id=request_id, user_id=user_id,
+            decision=decision, now=now, reason=reason, action_ts=action_ts,
+        )  # fmt: skip
 
     def _check_in(
         self,
@@ -124,11 +115,13 @@ class Votes:
         decision: Decision,
         now: datetime,
     ) -> Reply:
-        return self._voter(session, request_id).check_vote_in(
-            session,
-            directory=directory,
-            request_id=request_id,
-            user_id=user_id,
-            decision=decision,
-            now=now,
-        )
+        reply = self.go_no_go.check_vote_in(
+            session, directory=directory, request_id=request_id, user_id=user_id,
+            decision=decision, now=now,
+        )  # fmt: skip
+        if reply is not None:
+            return reply
+        return self.decisions.check_vote_in(
+            session, directory=directory, request_id=request_id, user_id=user_id,
+            decision=decision, now=now,
+        )  # fmt: skip

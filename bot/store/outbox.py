@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import JSON, Index, Text, insert, or_, select, update
+from sqlalchemy import JSON, ColumnElement, Index, Text, insert, or_, select, update
 from sqlalchemy.engine import Connection
 from sqlmodel import Field, Session, SQLModel
 
@@ -71,17 +71,28 @@ def enqueue_job(
     return int(connection_of(db).execute(_ENQUEUE, values).scalar_one())
 
 
+def _due(now: datetime, kinds: Collection[str] | None) -> ColumnElement[bool]:
+    due = or_(
+        (_JOBS.c.state == "pending") & (_JOBS.c.next_attempt_at <= now),
+        (_JOBS.c.state == "running") & (_JOBS.c.lease_until < now),
+    )
+    return due if kinds is None else due & _JOBS.c.kind.in_(list(kinds))
+
+
+def has_due_job(
+    db: Session | Connection, *, now: datetime, kinds: Collection[str] | None = None
+) -> bool:
+    """Is a job of ``kinds`` due? A read, so an idle worker's poll takes no write lock."""
+    query = select(_JOBS.c.id).where(_due(now, kinds)).limit(1)
+    return connection_of(db).execute(query).first() is not None
+
+
 def claim_next_job(
     db: Session | Connection, *, now: datetime, kinds: Collection[str] | None = None
 ) -> ClaimedJob | None:
     """Take the oldest due job of ``kinds`` (or one whose lease ran out); None when none."""
     connection = connection_of(db)
-    due = or_(
-        (_JOBS.c.state == "pending") & (_JOBS.c.next_attempt_at <= now),
-        (_JOBS.c.state == "running") & (_JOBS.c.lease_until < now),
-    )
-    if kinds is not None:
-        due = due & _JOBS.c.kind.in_(list(kinds))
+    due = _due(now, kinds)
     for _ in range(5):  # another replica may win the row: try the next one
         row = connection.execute(
             select(_JOBS.c.id, _JOBS.c.kind, _JOBS.c.payload, _JOBS.c.attempts, _JOBS.c.state)

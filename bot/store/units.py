@@ -10,10 +10,12 @@ on PostgreSQL the chain lock is held through one commit (and WAL flush) per batc
 SQLite the write lock is taken once per batch rather than queued for by every HTTP thread.
 
 A unit must only touch the database: it runs on the writer thread while other callers wait,
-so network calls (Slack user-group look-ups, say) belong before or after it. A unit that
-raises is rolled back to its savepoint alone and its caller gets the exception; the other
-units of the batch still commit. If the batch's commit itself fails, each unit is run again
-alone in its own transaction, so one bad unit never takes the others down with it.
+so network calls (Slack user-group look-ups, say) belong before or after it. It may run more
+than once, but commits once: if any unit of a batch raises, or the shared commit fails, the
+whole batch is rolled back and each unit is run again alone in its own transaction, so one
+bad unit never takes the others down with it, and its caller gets its exception. (Units
+raise rarely: refusals are values, not exceptions. Savepoints would isolate a failing unit
+without the rerun, but cost two round trips per unit on PostgreSQL on every click.)
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ from sqlalchemy import Engine
 from sqlmodel import Session
 
 from bot.store.engine import WRITE_LOCK, session_scope
-from bot.store.trail import DEFERRED_EVENTS, append_deferred_trail_events
+from bot.store.trail import append_deferred_trail_events
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -142,42 +144,26 @@ class GroupCommitter:
         if len(batch) == 1:
             self._run_alone(batch[0])
             return
-        outcomes: list[tuple[_Queued, Any, BaseException | None]] = []
+        values: list[Any] = []
         lock = getattr(self.engine, WRITE_LOCK, None)
         try:
             with lock if lock is not None else nullcontext():
                 with Session(self.engine, expire_on_commit=False) as session:
                     with session.begin():
                         for queued in batch:
-                            outcomes.append((queued, *self._run_in_savepoint(session, queued)))
+                            values.append(queued.unit(session))
                         session.flush()
                         append_deferred_trail_events(session)
-        except Exception as error:  # the shared commit failed: nothing of the batch is stored
-            log.warning("group commit of %d units failed (%s); running each alone", len(batch),
-                        error)  # fmt: skip
+        except Exception as error:  # nothing of the batch is stored: each unit again, alone
+            log.info("group commit of %d units rolled back (%s); running each alone",
+                     len(batch), error)  # fmt: skip
             for queued in batch:
                 self._run_alone(queued)
             return
         self.batches += 1
         self.units += len(batch)
-        for queued, value, failure in outcomes:
-            if failure is None:
-                queued.future.set_result(value)
-            else:
-                queued.future.set_exception(failure)
-
-    @staticmethod
-    def _run_in_savepoint(session: Session, queued: _Queued) -> tuple[Any, BaseException | None]:
-        deferred: list[Any] = session.info.setdefault(DEFERRED_EVENTS, [])
-        mark = len(deferred)
-        try:
-            with session.begin_nested():
-                value = queued.unit(session)
-                session.flush()
-        except Exception as error:  # this unit alone is undone, its trail events with it
-            del deferred[mark:]
-            return None, error
-        return value, None
+        for queued, value in zip(batch, values, strict=True):
+            queued.future.set_result(value)
 
     def _run_alone(self, queued: _Queued) -> None:
         try:
