@@ -141,6 +141,8 @@ class Measurement:
     warmup_statuses: dict[str, int]
     client_cpu_s: float
     server_cpu_ms_per_click: float | None = None
+    worker_cpu_ms_per_click: float | None = None
+    worker_peak_rss_mb: float | None = None
     db_cpu_ms_per_click: float | None = None
     machine_busy_pct: float | None = None
     rss_mb: float | None = None
@@ -276,6 +278,17 @@ def proc_cpu_s(pid: int) -> float | None:
     return (int(fields[11]) + int(fields[12])) / ticks
 
 
+def child_pids(pid: int) -> list[int]:
+    """The direct children of ``pid`` (serve's 'releasebot worker'), from /proc."""
+    children: list[int] = []
+    for task in Path(f"/proc/{pid}/task").glob("*/children"):
+        try:
+            children += [int(child) for child in task.read_text().split()]
+        except OSError:
+            continue
+    return children
+
+
 def processes_cpu_s(command_name: str) -> float:
     """User + system CPU seconds of every process named ``command_name`` (e.g. postgres)."""
     total = 0.0
@@ -335,12 +348,18 @@ def measure_server(
 ) -> Measurement:
     """``fire`` plus the server process's CPU per click and memory, and the machine's load."""
     pid = server.process.pid
+    workers = child_pids(pid)
+    worker_before = sum(proc_cpu_s(child) or 0.0 for child in workers)
     cpu_before, busy_before = proc_cpu_s(pid), machine_cpu()
     db_before = processes_cpu_s("postgres") if database_process else 0.0
     measurement = fire(
         server.url, bodies, concurrency=concurrency, warmup=warmup, workdir=workdir, name=name
     )
     cpu_after, busy_after = proc_cpu_s(pid), machine_cpu()
+    if workers:
+        worker_after = sum(proc_cpu_s(child) or 0.0 for child in workers)
+        measurement.worker_cpu_ms_per_click = 1000 * (worker_after - worker_before) / len(bodies)
+        measurement.worker_peak_rss_mb = sum(proc_memory_mb(child)[1] or 0.0 for child in workers)
     if database_process:
         db_cpu = processes_cpu_s("postgres") - db_before
         measurement.db_cpu_ms_per_click = 1000 * db_cpu / len(bodies)
@@ -720,16 +739,20 @@ def report(
                      f"{default_bare.throughput / base:.2f}" if base else "-"))  # fmt: skip
     print(table(rows))
     print(
-        "cpu/clk: CPU time of the server process (all threads, incl. the outbox delivery) per "
-        "click, warm-up included;\n"
+        "cpu/clk: CPU time of the serving process (all its threads) per click, warm-up "
+        "included;\n"
         "db/clk: the same for the PostgreSQL server's processes;\n"
         "box cpu: the whole machine's CPU use while clicking "
         "(load generator, emulator and database included)."
     )
     passed = True
     for verdict in verdicts:
-        print(f"\n{verdict.backend}: outbox jobs still queued after the run: "
-              f"{verdict.outbox_backlog}")  # fmt: skip
+        serve = verdict.serve
+        print(f"\n{verdict.backend}: load generator {1000 * serve.client_cpu_s / serve.clicks:.2f} "
+              f"ms CPU per click; worker process (outbox, niced) "
+              f"{serve.worker_cpu_ms_per_click or 0.0:.2f} ms per click, peak RSS "
+              f"{serve.worker_peak_rss_mb or 0.0:.0f} MB; outbox jobs still queued after the "
+              f"run: {verdict.outbox_backlog}")  # fmt: skip
         for text, ok in verdict.checks():
             print(f"  {'PASS' if ok else 'FAIL'}  {text}")
             passed = passed and ok

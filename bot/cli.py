@@ -117,6 +117,13 @@ def build_parser() -> argparse.ArgumentParser:
         "enforces expiry. 'releasebot serve' starts one itself unless --worker is thread or "
         "none.",
     )
+    worker.add_argument(
+        "--nice",
+        type=int,
+        default=0,
+        help="lower this process's CPU priority by this much (serve starts its worker at 10, "
+        "so that acknowledging clicks wins the CPU over delivering their messages)",
+    )
     worker.add_argument("--doorbell", default=None, help=argparse.SUPPRESS)
     worker.add_argument("--parent-pid", type=int, default=None, help=argparse.SUPPRESS)
     worker.set_defaults(module="worker")

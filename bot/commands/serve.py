@@ -21,6 +21,8 @@ from bot.doorbell import Doorbell
 from bot.web.server import make_server
 
 log = logging.getLogger(__name__)
+# The worker's work (posting what a click decided) can wait a moment; the click's ack cannot.
+WORKER_NICENESS = 10
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
@@ -96,7 +98,7 @@ class WorkerProcess:
 
     def command(self) -> list[str]:
         return [
-            sys.executable, "-m", "bot.cli", "worker",
+            sys.executable, "-m", "bot.cli", "worker", "--nice", str(WORKER_NICENESS),
             "--doorbell", str(self.doorbell_path), "--parent-pid", str(os.getpid()),
         ]  # fmt: skip
 

@@ -26,6 +26,8 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    if args.nice:
+        os.nice(args.nice)
     try:
         runtime = build(settings)
     except StartupError as error:

@@ -9,14 +9,14 @@ from typing import Literal
 
 from sqlmodel import Session
 
-from bot.core.approvals import ApprovalOutcome, evaluate_approval
+from bot.core.approvals import ApprovalOutcome, Vote, evaluate_approval
 from bot.core.runbook import ApprovalRule, Runbook
 from bot.render.escaping import mrkdwn_text as esc
-from bot.services.ledger import load_votes, row_id, trail
+from bot.services.ledger import as_vote, load_votes, row_id, trail
 from bot.services.replies import Reply
 from bot.services.roles import GroupDirectory, MembershipUnavailable, roles_of
 from bot.store.tables import ApprovalRequest
-from bot.store.transitions import record_vote
+from bot.store.transitions import record_vote_and_read
 
 Decision = Literal["approve", "reject"]
 VOTABLE = ("pending", "held")
@@ -103,7 +103,7 @@ def record_and_count(
 ) -> ApprovalOutcome | None:
     """Store the vote and its trail event; the outcome of all votes, or None for a repeat."""
     roles = ",".join(sorted(held))
-    if not record_vote(
+    rows = record_vote_and_read(
         session,
         request_id=row_id(request),
         user_id=user_id,
@@ -111,7 +111,8 @@ def record_and_count(
         now=now,
         action_ts=action_ts,
         role=roles,
-    ):
+    )
+    if rows is None:
         return None
     trail(
         session,
@@ -125,7 +126,7 @@ def record_and_count(
         message_ts=request.message_ts,
         payload={"request_id": request.id, "reason": reason},
     )
-    return count(session, rule=rule, request=request, now=now)
+    return _evaluate(rule, request, [as_vote(row) for row in rows], now)
 
 
 def count(
@@ -137,7 +138,12 @@ def count(
     (two threads, two replicas) each take ``now`` before the other's vote commits, and the
     one that counts last must still see both.
     """
-    votes = load_votes(session, request_id=row_id(request))
+    return _evaluate(rule, request, load_votes(session, request_id=row_id(request)), now)
+
+
+def _evaluate(
+    rule: ApprovalRule, request: ApprovalRequest, votes: list[Vote], now: datetime
+) -> ApprovalOutcome:
     latest = max([now, *(vote.at for vote in votes)])
     return evaluate_approval(
         rule, votes, requester=request.requested_by, requested_at=request.created_at, now=latest

@@ -27,12 +27,12 @@ PUBLISH_HOME = "publish_home"
 Db = Session | Connection
 
 
-def post_checklist(db: Db, *, review_id: int, now: datetime) -> int:
-    return enqueue_job(db, kind=POST_CHECKLIST, payload={"review_id": review_id}, now=now)
+def post_checklist(db: Db, *, review_id: int, now: datetime) -> None:
+    enqueue_job(db, kind=POST_CHECKLIST, payload={"review_id": review_id}, now=now)
 
 
-def update_checklist(db: Db, *, review_id: int, now: datetime) -> int:
-    return enqueue_job(db, kind=UPDATE_CHECKLIST, payload={"review_id": review_id}, now=now)
+def update_checklist(db: Db, *, review_id: int, now: datetime) -> None:
+    enqueue_job(db, kind=UPDATE_CHECKLIST, payload={"review_id": review_id}, now=now)
 
 
 def post_in_thread(
@@ -43,7 +43,7 @@ def post_in_thread(
     context: dict[str, Any],
     now: datetime,
     remember_request: int | None = None,
-) -> int:
+) -> None:
     """Reply in the review's thread; ``remember_request`` stores the message on that request."""
     payload = {
         "review_id": review_id,
@@ -51,10 +51,10 @@ def post_in_thread(
         "context": context,
         "remember_request": remember_request,
     }
-    return enqueue_job(db, kind=POST_IN_THREAD, payload=payload, now=now)
+    enqueue_job(db, kind=POST_IN_THREAD, payload=payload, now=now)
 
 
-def post_text_in_thread(db: Db, *, review_id: int, text: str, now: datetime) -> int:
+def post_text_in_thread(db: Db, *, review_id: int, text: str, now: datetime) -> None:
     payload = {
         "review_id": review_id,
         "text": text,
@@ -62,14 +62,14 @@ def post_text_in_thread(db: Db, *, review_id: int, text: str, now: datetime) -> 
         "context": None,
         "remember_request": None,
     }
-    return enqueue_job(db, kind=POST_IN_THREAD, payload=payload, now=now)
+    enqueue_job(db, kind=POST_IN_THREAD, payload=payload, now=now)
 
 
 def update_request_message(
     db: Db, *, request_id: int, template: str, context: dict[str, Any], now: datetime
-) -> int:
+) -> None:
     payload = {"request_id": request_id, "template": template, "context": context}
-    return enqueue_job(db, kind=UPDATE_REQUEST_MESSAGE, payload=payload, now=now)
+    enqueue_job(db, kind=UPDATE_REQUEST_MESSAGE, payload=payload, now=now)
 
 
 def ephemeral(
@@ -80,9 +80,9 @@ def ephemeral(
     text: str,
     now: datetime,
     thread_ts: str | None = None,
-) -> int:
+) -> None:
     payload = {"channel_id": channel_id, "user_id": user_id, "text": text, "thread_ts": thread_ts}
-    return enqueue_job(db, kind=EPHEMERAL, payload=payload, now=now)
+    enqueue_job(db, kind=EPHEMERAL, payload=payload, now=now)
 
 
 def send_ephemeral(
@@ -101,8 +101,8 @@ def send_ephemeral(
         )
 
 
-def publish_home(db: Db, *, user_id: str, now: datetime) -> int:
-    return enqueue_job(db, kind=PUBLISH_HOME, payload={"user_id": user_id}, now=now)
+def publish_home(db: Db, *, user_id: str, now: datetime) -> None:
+    enqueue_job(db, kind=PUBLISH_HOME, payload={"user_id": user_id}, now=now)
 
 
 POST_MESSAGE = "post_message"
@@ -110,10 +110,10 @@ POST_MESSAGE = "post_message"
 
 def post_message(
     db: Db, *, channel_id: str, text: str, now: datetime, thread_ts: str | None = None
-) -> int:
+) -> None:
     """A plain message (e.g. an answer to ``@releasebot status``) in a channel or thread."""
     payload = {"channel_id": channel_id, "text": text, "thread_ts": thread_ts}
-    return enqueue_job(db, kind=POST_MESSAGE, payload=payload, now=now)
+    enqueue_job(db, kind=POST_MESSAGE, payload=payload, now=now)
 
 
 POST_ROLLBACK = "post_rollback"
@@ -130,7 +130,7 @@ def post_rollback(
     now: datetime,
     as_root: bool = False,
     text: str | None = None,
-) -> int:
+) -> None:
     """A rollback message: the recommendation itself (``as_root``), or a reply in its thread."""
     payload = {
         "recommendation_id": recommendation_id,
@@ -139,10 +139,10 @@ def post_rollback(
         "as_root": as_root,
         "text": text,
     }
-    return enqueue_job(db, kind=POST_ROLLBACK, payload=payload, now=now)
+    enqueue_job(db, kind=POST_ROLLBACK, payload=payload, now=now)
 
 
-def post_rollback_text(db: Db, *, recommendation_id: int, text: str, now: datetime) -> int:
+def post_rollback_text(db: Db, *, recommendation_id: int, text: str, now: datetime) -> None:
     """A plain line in the rollback's thread (a hold, an escalation, an endorsement...)."""
     return post_rollback(
         db, recommendation_id=recommendation_id, template=None, context=None, now=now, text=text
@@ -151,11 +151,11 @@ def post_rollback_text(db: Db, *, recommendation_id: int, text: str, now: dateti
 
 def update_rollback(
     db: Db, *, recommendation_id: int, template: str, context: dict[str, Any], now: datetime
-) -> int:
+) -> None:
     payload = {"recommendation_id": recommendation_id, "template": template, "context": context}
-    return enqueue_job(db, kind=UPDATE_ROLLBACK, payload=payload, now=now)
+    enqueue_job(db, kind=UPDATE_ROLLBACK, payload=payload, now=now)
 
 
-def execute_rollback(db: Db, *, execution_id: int, now: datetime) -> int:
+def execute_rollback(db: Db, *, execution_id: int, now: datetime) -> None:
     """Run an approved path; a separate worker takes these, so Slack work never waits on it."""
-    return enqueue_job(db, kind=EXECUTE_ROLLBACK, payload={"execution_id": execution_id}, now=now)
+    enqueue_job(db, kind=EXECUTE_ROLLBACK, payload={"execution_id": execution_id}, now=now)

@@ -93,10 +93,10 @@ def rollback_thread(recommendation: RollbackRecommendation) -> str | None:
 
 def load_votes(session: Session, *, request_id: int) -> list[Vote]:
     """The stored votes as core values, with the roles each voter held when voting."""
-    return [_vote(row) for row in vote_rows(session, request_id=request_id)]
+    return [as_vote(row) for row in vote_rows(session, request_id=request_id)]
 
 
-def _vote(row: Row[Any]) -> Vote:
+def as_vote(row: Row[Any]) -> Vote:
     roles = frozenset(r for r in (row.role or "").split(",") if r)
     decision: Literal["approve", "reject"] = "approve" if row.decision == "approve" else "reject"
     return Vote(user_id=row.user_id, decision=decision, at=row.created_at, roles=roles)

@@ -92,19 +92,21 @@ def session_scope(engine: Engine) -> Iterator[Session]:
     """One unit of work: commit on success, roll back on any error.
 
     Everything done with the session (rows, conditional transitions, trail events) commits
-    together or not at all; trail events deferred with ``defer_trail_event`` are appended
-    last, just before the commit.
+    together or not at all; outbox jobs queued with ``enqueue_job`` are written, and trail
+    events deferred with ``defer_trail_event`` appended, last, just before the commit.
     """
     lock = getattr(engine, WRITE_LOCK, None)
     with lock if lock is not None else nullcontext():
         with Session(engine, expire_on_commit=False) as session:
             with session.begin():
                 yield session
-                from bot.store.trail import append_deferred_trail_events  # (imports engine)
+                from bot.store.outbox import append_deferred_jobs  # (these import engine)
+                from bot.store.trail import append_deferred_trail_events
 
                 # Row changes first, the shared trail lock last: every writer takes its
                 # locks in that order, so none waits for a row while holding the trail.
                 session.flush()
+                append_deferred_jobs(session)
                 append_deferred_trail_events(session)
 
 

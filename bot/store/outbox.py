@@ -45,7 +45,7 @@ class OutboxJob(SQLModel, table=True):
 
 
 _JOBS = table_of(OutboxJob)
-_ENQUEUE = insert(_JOBS).returning(_JOBS.c.id)
+_ENQUEUE = insert(_JOBS)
 
 
 @dataclass(frozen=True)
@@ -58,8 +58,13 @@ class ClaimedJob:
 
 def enqueue_job(
     db: Session | Connection, *, kind: str, payload: dict[str, Any], now: datetime
-) -> int:
-    """Add a job inside the caller's transaction; it becomes visible when that commits."""
+) -> None:
+    """Add a job inside the caller's transaction; it becomes visible when that commits.
+
+    With a ``Session`` the row is written when the unit of work ends (``session_scope`` or a
+    group commit), together with every other job queued in that transaction, in one
+    statement; with a ``Connection`` at once.
+    """
     values = {
         "kind": kind,
         "payload": payload,
@@ -68,7 +73,20 @@ def enqueue_job(
         "next_attempt_at": now,
         "created_at": now,
     }
-    return int(connection_of(db).execute(_ENQUEUE, values).scalar_one())
+    if isinstance(db, Session):
+        db.info.setdefault(DEFERRED_JOBS, []).append(values)
+    else:
+        db.execute(_ENQUEUE, [values])
+
+
+DEFERRED_JOBS = "releasebot_deferred_outbox_jobs"
+
+
+def append_deferred_jobs(session: Session) -> None:
+    """Write the jobs queued in ``session`` (called as its unit of work ends)."""
+    jobs = session.info.pop(DEFERRED_JOBS, [])
+    if jobs:
+        session.connection().execute(_ENQUEUE, jobs)
 
 
 def _due(now: datetime, kinds: Collection[str] | None) -> ColumnElement[bool]:

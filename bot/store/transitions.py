@@ -13,7 +13,7 @@ from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, Table, bindparam, select, update
+from sqlalchemy import Row, Select, Table, bindparam, literal, select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection
@@ -45,6 +45,34 @@ _RECORD_VOTE = {
 _VOTES_OF = (
     select(_VOTES).where(_VOTES.c.request_id == bindparam("request_id")).order_by(_VOTES.c.id)
 )
+
+
+def _vote_and_votes_statement() -> Select[Any]:
+    """PostgreSQL: insert a vote and read every vote of its request in one round trip.
+
+    The statement's snapshot does not show its own insert, so the new row comes from the
+    CTE's RETURNING; ``new`` tells the two apart (and that the vote was stored at all).
+    """
+    columns = [column.name for column in _VOTES.c]
+    inserted = (
+        postgresql_insert(_VOTES)
+        .values(
+            {name: bindparam(f"new_{name}", type_=_VOTES.c[name].type) for name in _VOTE_FIELDS}
+        )
+        .on_conflict_do_nothing(index_elements=["request_id", "user_id"])
+        .returning(*_VOTES.c)
+        .cte("inserted")
+    )
+    stored = select(*_VOTES.c, literal(False).label("new")).where(
+        _VOTES.c.request_id == bindparam("request_id")
+    )
+    fresh = select(*(inserted.c[name] for name in columns), literal(True).label("new"))
+    union = stored.union_all(fresh).subquery("votes")
+    return select(union).order_by(union.c.id)
+
+
+_VOTE_FIELDS = ("request_id", "user_id", "decision", "role", "action_ts", "created_at")
+_VOTE_AND_VOTES = _vote_and_votes_statement()
 
 
 def transition_state(
@@ -98,6 +126,38 @@ def record_vote(
         "created_at": now,
     }
     return connection.execute(statement, values).first() is not None
+
+
+def record_vote_and_read(
+    db: Session | Connection,
+    *,
+    request_id: int,
+    user_id: str,
+    decision: str,
+    now: datetime,
+    role: str | None = None,
+    action_ts: str | None = None,
+) -> Sequence[Row[Any]] | None:
+    """``record_vote``, then every vote on the request (oldest first); None for a repeat.
+
+    One statement on PostgreSQL, two on SQLite (which has no INSERT in a CTE).
+    """
+    connection = connection_of(db)
+    values = {
+        "request_id": request_id,
+        "user_id": user_id,
+        "decision": decision,
+        "role": role,
+        "action_ts": action_ts,
+        "created_at": now,
+    }
+    if connection.dialect.name != "postgresql":
+        if connection.execute(_RECORD_VOTE["sqlite"], values).first() is None:
+            return None
+        return vote_rows(connection, request_id=request_id)
+    named = {"request_id": request_id, **{f"new_{name}": values[name] for name in _VOTE_FIELDS}}
+    rows = connection.execute(_VOTE_AND_VOTES, named).all()
+    return rows if any(row.new for row in rows) else None
 
 
 def votes_for_request(db: Session | Connection, *, request_id: int) -> list[ApprovalVote]:

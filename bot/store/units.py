@@ -33,6 +33,7 @@ from sqlalchemy import Engine
 from sqlmodel import Session
 
 from bot.store.engine import WRITE_LOCK, session_scope
+from bot.store.outbox import append_deferred_jobs
 from bot.store.trail import append_deferred_trail_events
 
 log = logging.getLogger(__name__)
@@ -103,6 +104,7 @@ class GroupCommitter:
         if thread is not None:
             self._queue.put(None)
             thread.join(timeout)
+            log.info("group commit: %d units in %d transactions", self.units, self.batches)
 
     def run(self, unit: Unit[T]) -> T:
         thread = self._thread
@@ -153,6 +155,7 @@ class GroupCommitter:
                         for queued in batch:
                             values.append(queued.unit(session))
                         session.flush()
+                        append_deferred_jobs(session)
                         append_deferred_trail_events(session)
         except Exception as error:  # nothing of the batch is stored: each unit again, alone
             log.info("group commit of %d units rolled back (%s); running each alone",

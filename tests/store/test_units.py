@@ -21,17 +21,17 @@ JOBS = table_of(OutboxJob)
 
 
 def _unit(number: int, *, fail: bool = False):  # type: ignore[no-untyped-def]
-    """A unit that queues a job and a trail event, then (optionally) fails after writing."""
+    """A unit that queues a job and a trail event, then (optionally) fails; returns ``number``."""
 
     def unit(session: Session) -> int:
-        job_id = enqueue_job(session, kind="test", payload={"n": number}, now=NOW)
+        enqueue_job(session, kind="test", payload={"n": number}, now=NOW)
         defer_trail_event(
             session, kind="test.unit", actor="U0TEST", subject="release:unit:v1", at=NOW,
             payload={"n": number},
         )  # fmt: skip
         if fail:
             raise ValueError(f"unit {number} fails")
-        return job_id
+        return number
 
     return unit
 
@@ -51,8 +51,8 @@ def committer(engine: Engine) -> Iterator[GroupCommitter]:
 
 def test_a_unit_runs_directly_until_the_committer_starts(engine: Engine) -> None:
     units = GroupCommitter(engine)
-    assert units.run(_unit(1)) > 0
-    assert DirectUnits(engine).run(_unit(2)) > 0
+    assert units.run(_unit(1)) == 1
+    assert DirectUnits(engine).run(_unit(2)) == 2
     assert _stored_numbers(engine) == [1, 2]
     assert verify_trail(engine).intact
 
@@ -73,7 +73,7 @@ def test_concurrent_units_share_commits_and_keep_one_chain(
     for thread in threads:
         thread.join(30)
     assert sorted(results) == list(range(16))
-    assert len(set(results.values())) == 16  # each caller got its own job id
+    assert all(results[n] == n for n in results)  # each caller got its own unit's value
     assert sorted(_stored_numbers(engine)) == list(range(16))
     assert committer.units == 16
     assert committer.batches < 16  # some clicks shared a transaction
@@ -88,7 +88,7 @@ def test_a_failing_unit_is_undone_alone(engine: Engine) -> None:
 
     batch = [_Queued(_unit(1)), _Queued(_unit(2, fail=True)), _Queued(_unit(3))]
     units._commit(batch)
-    assert batch[0].future.result() > 0 and batch[2].future.result() > 0
+    assert batch[0].future.result() == 1 and batch[2].future.result() == 3
     with pytest.raises(ValueError, match="unit 2 fails"):
         batch[1].future.result()
     assert _stored_numbers(engine) == [1, 3]
@@ -114,16 +114,16 @@ def test_a_failed_shared_commit_runs_each_unit_alone(
     units = GroupCommitter(engine)
     batch = [units_module._Queued(_unit(1)), units_module._Queued(_unit(2))]
     units._commit(batch)
-    assert all(queued.future.result() > 0 for queued in batch)
+    assert [queued.future.result() for queued in batch] == [1, 2]
     assert _stored_numbers(engine) == [1, 2]  # nothing of the failed batch, then both alone
     assert verify_trail(engine).events == 2
 
 
 def test_stop_commits_what_is_queued_and_then_runs_directly(engine: Engine) -> None:
     units = GroupCommitter(engine).start()
-    assert units.run(_unit(1)) > 0
+    assert units.run(_unit(1)) == 1
     units.stop()
-    assert units.run(_unit(2)) > 0  # after stop: on the caller's thread
+    assert units.run(_unit(2)) == 2  # after stop: on the caller's thread
     assert _stored_numbers(engine) == [1, 2]
     with session_scope(engine) as session:
         count = session.connection().execute(select(func.count()).select_from(JOBS)).scalar()
