@@ -31,7 +31,7 @@ from bot.services.registry import RunbookRegistry
 from bot.services.reviews import ReviewService
 from bot.services.rollback_decisions import RollbackDecisions
 from bot.services.rollbacks import RollbackService
-from bot.services.votes import Votes
+from bot.services.votes import APPROVAL_REQUEST, Votes
 from bot.slack.app import SlackServices, build_bolt_app
 from bot.slack.client import make_web_client
 from bot.slack.delivery import SlackDelivery
@@ -63,21 +63,11 @@ class Runtime:
     web_app: Flask
     units: GroupCommitter
 
-    def start(self, *, background: bool = True) -> None:
-        """Start the group-commit writer and, with ``background``, the outbox workers (Slack
-        delivery, executor) and the scheduler. Without it, another process (``releasebot
-        worker``) does that work: the scheduler is started paused, so that this process
-        still stores the jobs it schedules but leaves running them to the worker."""
+    def start(self) -> None:
         self.units.start()
-        if background:
-            self.delivery.start()
-            self.services.executor_worker.start()
-        self.scheduler.start(paused=not background)
-
-    def wake(self) -> None:
-        """Look at the outbox and the schedule now (after another process changed them)."""
-        self.services.wake()
-        self.scheduler.wakeup()
+        self.delivery.start()
+        self.services.executor_worker.start()
+        self.scheduler.start()
 
     def stop(self) -> None:
         self.scheduler.stop()
@@ -162,13 +152,16 @@ def build(
         clock=clock,
         on_result=lambda outcome: metrics.deliveries.labels(outcome=outcome).inc(),
     )
+    # Clicks are decided on the writer thread, many to a transaction (see bot.store.units);
+    # the Slack messages they imply are delivered in the gaps between them.
+    units = GroupCommitter(engine)
+    delivery.yield_to(units.busy)
     scheduler = ReleaseScheduler(engine=engine, clock=clock)
     reviews = ReviewService(
         engine=engine, runbooks=registry, directory=directory, scheduling=scheduler
     )
-    # Clicks are decided on the writer thread, many to a transaction (see bot.store.units).
-    units = GroupCommitter(engine)
     go_no_go = GoNoGoService(engine=engine, runbooks=registry, directory=directory)
+    units.prefetch(APPROVAL_REQUEST, go_no_go.prefetch_requests)
     rollbacks = RollbackService(engine=engine, runbooks=registry, scheduling=scheduler)
     decisions = RollbackDecisions(engine=engine, runbooks=registry, directory=directory)
     executions = ExecutionService(
@@ -182,6 +175,7 @@ def build(
     executor_worker = ExecutionWorker(
         engine=engine, clock=clock, executions=executions, after=delivery.wake
     )
+    executor_worker.yield_to(units.busy)
     services = SlackServices(
         engine=engine,
         registry=registry,

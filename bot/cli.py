@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from pydantic import ValidationError
 
 from bot.config import load_settings
+from bot.web.server import DEFAULT_THREADS
 
 DESCRIPTION = (
     "releasebot: model releases and rollbacks, run from Slack by versioned runbooks, "
@@ -98,35 +99,14 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default="0.0.0.0", help="address to bind (default 0.0.0.0)")
     serve.add_argument("--port", type=int, default=3000, help="port (default 3000)")
     serve.add_argument("--socket", action="store_true", help="use Slack's Socket Mode")
-    serve.add_argument("--threads", type=int, default=16, help="HTTP worker threads")
     serve.add_argument(
-        "--worker",
-        choices=["process", "thread", "none"],
-        default="process",
-        help="where the outbox (Slack messages after a click), executors and the schedule run: "
-        "a child 'releasebot worker' process (default: clicks keep this interpreter to "
-        "themselves), threads of this process, or none (a 'releasebot worker' runs elsewhere)",
+        "--threads",
+        type=int,
+        default=DEFAULT_THREADS,
+        help=f"HTTP worker threads (default {DEFAULT_THREADS}; more than the clicks you expect "
+        "at once)",
     )
     serve.set_defaults(module="serve")
-
-    worker = commands.add_parser(
-        "worker",
-        help="deliver the outbox to Slack, run executors and the schedule (no HTTP)",
-        description="The background half of the bot: posts and updates the Slack messages "
-        "queued by decisions, runs approved rollbacks and validations, sends reminders and "
-        "enforces expiry. 'releasebot serve' starts one itself unless --worker is thread or "
-        "none.",
-    )
-    worker.add_argument(
-        "--nice",
-        type=int,
-        default=0,
-        help="lower this process's CPU priority by this much (serve starts its worker at 10, "
-        "so that acknowledging clicks wins the CPU over delivering their messages)",
-    )
-    worker.add_argument("--doorbell", default=None, help=argparse.SUPPRESS)
-    worker.add_argument("--parent-pid", type=int, default=None, help=argparse.SUPPRESS)
-    worker.set_defaults(module="worker")
 
     demo = commands.add_parser(
         "demo",

@@ -29,6 +29,10 @@ from bot.store.outbox import (
 
 log = logging.getLogger(__name__)
 WAIT_FOR_DEPENDENCY = timedelta(seconds=0.5)
+# While clicks are being recorded, a yielding worker waits in slices of this long...
+YIELD_SLICE_S = 0.02
+# ...but never longer than this between two jobs, so a sustained burst only slows it down.
+MAX_YIELD_S = 1.0
 Handler = Callable[[dict[str, Any]], None]
 
 
@@ -57,6 +61,23 @@ class JobWorker:
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._busy: Callable[[], bool] = lambda: False
+
+    def yield_to(self, busy: Callable[[], bool]) -> None:
+        """Run jobs in the gaps while ``busy()`` says more urgent work is under way.
+
+        The threads of one process share one interpreter lock. Acknowledging a click (and
+        recording it) is what Slack waits for; posting what it decided can wait a moment. So
+        while clicks arrive, this worker waits in short slices, at most ``MAX_YIELD_S``
+        between two jobs, and catches up as soon as they stop.
+        """
+        self._busy = busy
+
+    def _wait_for_a_gap(self) -> None:
+        waited = 0.0
+        while waited < MAX_YIELD_S and self._busy() and not self._stop.is_set():
+            self._stop.wait(YIELD_SLICE_S)
+            waited += YIELD_SLICE_S
 
     def register(self, kind: str, handler: Handler) -> None:
         self._handlers[kind] = handler
@@ -77,6 +98,7 @@ class JobWorker:
 
     def _loop(self) -> None:
         while not self._stop.is_set():
+            self._wait_for_a_gap()
             try:
                 worked = self.run_once()
             except Exception:  # the loop must survive anything; the job stays queued

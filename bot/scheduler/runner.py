@@ -81,11 +81,9 @@ class ReleaseScheduler:
         for worker in self._workers:
             worker.wake()
 
-    def start(self, *, paused: bool = False) -> None:
-        """Start; ``paused`` stores the jobs scheduled here but runs none of them (another
-        process's scheduler runs them)."""
+    def start(self) -> None:
         jobs.bind(self.key, self)
-        self._scheduler.start(paused=paused)
+        self._scheduler.start()
         self._scheduler.add_job(
             "bot.scheduler.jobs:sweep",
             "interval",
@@ -94,11 +92,6 @@ class ReleaseScheduler:
             id="sweep",
             replace_existing=True,
         )
-
-    def wakeup(self) -> None:
-        """Re-read the job store now: another process may have added a job due sooner."""
-        if self._scheduler.running:
-            self._scheduler.wakeup()
 
     def stop(self) -> None:
         if self._scheduler.running:

@@ -18,9 +18,10 @@ from bot.services.go_no_go import GoNoGoService
 from bot.services.replies import Reply
 from bot.services.roles import GroupDirectory, resolving_groups
 from bot.services.rollback_decisions import RollbackDecisions
-from bot.store.units import UnitRunner
+from bot.store.units import UnitRunner, with_prefetch
 
 Decision = Literal["approve", "reject"]
+APPROVAL_REQUEST = "approval_request"  # what a vote unit reads first (GroupCommitter.prefetch)
 
 
 class Votes:
@@ -51,15 +52,19 @@ class Votes:
         return resolving_groups(
             self.directory,
             lambda groups: self.units.run(
-                partial(
-                    self._vote_in,
-                    directory=groups,
-                    request_id=request_id,
-                    user_id=user_id,
-                    decision=decision,
-                    now=now,
-                    reason=reason,
-                    action_ts=action_ts,
+                with_prefetch(
+                    partial(
+                        self._vote_in,
+                        directory=groups,
+                        request_id=request_id,
+                        user_id=user_id,
+                        decision=decision,
+                        now=now,
+                        reason=reason,
+                        action_ts=action_ts,
+                    ),
+                    APPROVAL_REQUEST,
+                    request_id,
                 )
             ),
         )

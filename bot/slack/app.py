@@ -11,7 +11,7 @@ Everything slow (posting, updating, permalinks) is outbox work done after the re
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 
 from slack_bolt import App
@@ -49,14 +49,10 @@ class SlackServices:
     decisions: RollbackDecisions
     executions: ExecutionService
     executor_worker: JobWorker
-    # Also called on wake: e.g. the doorbell of a worker process that delivers the outbox.
-    wakers: list[Callable[[], None]] = field(default_factory=list)
 
     def wake(self) -> None:
         self.delivery.wake()
         self.executor_worker.wake()
-        for waker in self.wakers:
-            waker()
 
 
 def build_bolt_app(

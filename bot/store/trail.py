@@ -1,9 +1,10 @@
 """The trail in the database: serialized appends, streaming verification, per-subject export.
 
 Appends are serialized so that concurrent writers (threads, processes, replicas) extend one
-chain: on PostgreSQL by a transaction-scoped advisory lock, on SQLite by the write lock that
-``BEGIN IMMEDIATE`` takes (see ``bot.store.engine``). Either is held until the caller's
-transaction ends, so append trail events late in a unit of work.
+chain: on PostgreSQL by a row lock on the chain's head (an advisory lock before the first
+event), on SQLite by the write lock that ``BEGIN IMMEDIATE`` takes (see ``bot.store.engine``).
+Either is held until the caller's transaction ends, so append trail events late in a unit of
+work.
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ _HEAD = table_of(TrailHead)
 # Built once: executing a ready statement skips SQLAlchemy's per-call construction.
 _INSERT_EVENT = insert(_EVENTS)
 _READ_HEAD = select(_HEAD.c.seq, _HEAD.c.hash).where(_HEAD.c.id == 1)
+_LOCK_HEAD = _READ_HEAD.with_for_update()
 _MOVE_HEAD = (
     update(_HEAD)
     .where(_HEAD.c.id == 1)
@@ -95,8 +97,7 @@ def append_trail_events(
     taken once, the rows inserted in one statement, the head moved once."""
     if not drafts:
         return []
-    _lock_trail(connection)
-    head = read_trail_head(connection)
+    head = _lock_trail(connection)
     previous = head if head is not None else _last_event(connection) or (0, GENESIS_HASH)
     events: list[TrailEvent] = []
     for draft in drafts:
@@ -156,13 +157,26 @@ def event_row_values(event: TrailEvent) -> dict[str, Any]:
     }
 
 
-def _lock_trail(connection: Connection) -> None:
+def _lock_trail(connection: Connection) -> tuple[int, str] | None:
+    """Take the chain for this transaction; the head as it is now (None before the first).
+
+    PostgreSQL: the head row, ``SELECT ... FOR UPDATE`` (lock and read in one round trip;
+    a waiter reads the head its predecessor committed). Before the first event there is no
+    head row to lock, so a transaction-scoped advisory lock serializes the first appends.
+    SQLite: the transaction began with ``BEGIN IMMEDIATE``, so this connection is the only
+    writer already.
+    """
     if connection.dialect.name == "postgresql":
+        row = connection.execute(_LOCK_HEAD).first()
+        if row is not None:
+            return int(row[0]), str(row[1])
         connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({TRAIL_LOCK_KEY})")
-        return
-    # SQLite: the transaction began with BEGIN IMMEDIATE, so this connection is the only writer.
+        # Another first appender may have committed the head meanwhile: lock it too.
+        row = connection.execute(_LOCK_HEAD).first()
+        return None if row is None else (int(row[0]), str(row[1]))
     if connection.get_execution_options().get(SQLITE_BEGIN_OPTION, "IMMEDIATE") == "DEFERRED":
         raise RuntimeError("trail appends need a write transaction (BEGIN IMMEDIATE)")
+    return read_trail_head(connection)
 
 
 def read_trail_head(connection: Connection) -> tuple[int, str] | None:

@@ -23,6 +23,7 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import Future
 from contextlib import nullcontext
@@ -30,6 +31,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar
 
 from sqlalchemy import Engine
+from sqlalchemy.engine import Connection
 from sqlmodel import Session
 
 from bot.store.engine import WRITE_LOCK, session_scope
@@ -42,6 +44,17 @@ Unit = Callable[[Session], T]
 # Enough to absorb every HTTP thread's click at once; larger batches only lengthen the wait.
 MAX_BATCH = 64
 WAIT_SECONDS = 30.0
+
+
+Prefetch = Callable[[Session, list[int]], None]
+PREFETCH_KEY = "prefetch_key"
+
+
+def with_prefetch(unit: Unit[T], kind: str, row_id: int) -> Unit[T]:
+    """Mark ``unit`` as reading row ``row_id`` of ``kind`` first: a group commit reads the rows
+    of every unit of a batch in one statement (see ``GroupCommitter.prefetch``)."""
+    setattr(unit, PREFETCH_KEY, (kind, row_id))
+    return unit
 
 
 class UnitRunner(Protocol):
@@ -87,6 +100,20 @@ class GroupCommitter:
         self._accepting = False
         self.batches = 0
         self.units = 0
+        self._last_unit_at = -1e9  # time.monotonic() of the last unit queued or committed
+        self._connection: Connection | None = None  # the writer thread's, between batches
+        self._prefetchers: dict[str, Prefetch] = {}
+
+    def prefetch(self, kind: str, reader: Prefetch) -> None:
+        """Before a batch runs, ``reader(session, ids)`` reads (and may lock) the rows of
+        ``kind`` its units are marked with (``with_prefetch``), in one statement instead of
+        one per unit, leaving them where the units look for them. Each unit must still read
+        a row itself when it does not find it there."""
+        self._prefetchers[kind] = reader
+
+    def busy(self, within: float = 0.05) -> bool:
+        """Were units queued or committed in the last ``within`` seconds (clicks arriving)?"""
+        return time.monotonic() - self._last_unit_at < within
 
     def start(self) -> GroupCommitter:
         if self._thread is None:
@@ -112,6 +139,7 @@ class GroupCommitter:
             with session_scope(self.engine) as session:
                 return unit(session)
         queued = _Queued(unit)
+        self._last_unit_at = time.monotonic()
         self._queue.put(queued)
         result: T = queued.future.result(timeout=self.wait_seconds)
         return result
@@ -138,9 +166,10 @@ class GroupCommitter:
             try:
                 queued = self._queue.get_nowait()
             except queue.Empty:
-                return
+                break
             if queued is not None:
                 self._run_alone(queued)
+        self._drop_writer_connection()
 
     def _commit(self, batch: list[_Queued]) -> None:
         if len(batch) == 1:
@@ -150,8 +179,10 @@ class GroupCommitter:
         lock = getattr(self.engine, WRITE_LOCK, None)
         try:
             with lock if lock is not None else nullcontext():
-                with Session(self.engine, expire_on_commit=False) as session:
+                connection = self._writer_connection()
+                with Session(bind=connection, expire_on_commit=False) as session:
                     with session.begin():
+                        self._prefetch(session, batch)
                         for queued in batch:
                             values.append(queued.unit(session))
                         session.flush()
@@ -160,13 +191,41 @@ class GroupCommitter:
         except Exception as error:  # nothing of the batch is stored: each unit again, alone
             log.info("group commit of %d units rolled back (%s); running each alone",
                      len(batch), error)  # fmt: skip
+            self._drop_writer_connection()
             for queued in batch:
                 self._run_alone(queued)
             return
         self.batches += 1
         self.units += len(batch)
+        self._last_unit_at = time.monotonic()
         for queued, value in zip(batch, values, strict=True):
             queued.future.set_result(value)
+
+    def _prefetch(self, session: Session, batch: list[_Queued]) -> None:
+        wanted: dict[str, set[int]] = {}
+        for queued in batch:
+            key = getattr(queued.unit, PREFETCH_KEY, None)
+            if key is not None and key[0] in self._prefetchers:
+                wanted.setdefault(key[0], set()).add(key[1])
+        for kind, ids in wanted.items():
+            if len(ids) > 1:
+                self._prefetchers[kind](session, sorted(ids))
+
+    def _writer_connection(self) -> Connection:
+        """The writer thread's own connection, kept between batches: taking one from the pool
+        costs a ping (a round trip) per batch."""
+        if self._connection is None or self._connection.closed or self._connection.invalidated:
+            self._drop_writer_connection()
+            self._connection = self.engine.connect()
+        return self._connection
+
+    def _drop_writer_connection(self) -> None:
+        connection, self._connection = self._connection, None
+        if connection is not None:
+            try:
+                connection.close()
+            except Exception:  # a broken connection: the pool discards it
+                log.debug("closing the writer's connection failed", exc_info=True)
 
     def _run_alone(self, queued: _Queued) -> None:
         try:

@@ -10,7 +10,10 @@ from typing import Any
 
 from waitress.server import create_server
 
-DEFAULT_THREADS = 16
+# A thread holds its click until the click's group commit (bot.store.units) returns, so there
+# should be more threads than clicks arriving at once: otherwise clicks queue for a thread
+# instead of joining the batch being committed.
+DEFAULT_THREADS = 32
 
 
 def make_server(app: Any, *, host: str, port: int, threads: int = DEFAULT_THREADS) -> Any:

@@ -256,9 +256,7 @@ def test_without_escalation_settings_nothing_escalates_and_approvers_are_the_fal
 def test_escalate_to_without_a_delay_escalates_halfway_to_expiry() -> None:
     escalating = rule(escalate_to=["ml_lead"])  # expires after 30m
     assert escalation_at(escalating, requested_at=T0) == minutes(15)
-    assert escalation_due(
-        escalating, requested_at=T0, now=minutes(15), state=ApprovalState.PENDING
-    )
+    assert escalation_due(escalating, requested_at=T0, now=minutes(15), state=ApprovalState.PENDING)
 
 
 # --- properties ------------------------------------------------------------------------------

@@ -16,13 +16,18 @@ import pytest
 import bot.core
 
 FORBIDDEN = (
-    "slack_bolt", "slack_sdk", "sqlalchemy", "sqlmodel", "jinja2", "apscheduler", "alembic",
-    "psycopg", "psycopg2",
+    "slack_bolt",
+    "slack_sdk",
+    "sqlalchemy",
+    "sqlmodel",
+    "jinja2",
+    "apscheduler",
+    "alembic",
+    "psycopg",
+    "psycopg2",
 )
 CORE = Path(bot.core.__file__).resolve().parent
-MODULES = sorted(
-    info.name for info in pkgutil.walk_packages([str(CORE)], prefix="bot.core.")
-)
+MODULES = sorted(info.name for info in pkgutil.walk_packages([str(CORE)], prefix="bot.core."))
 
 
 def is_forbidden(module: str) -> bool:
@@ -37,7 +42,10 @@ def test_the_core_has_modules_to_check() -> None:
 def test_importing_a_core_module_loads_no_edge_library(module: str) -> None:
     script = f"import json, sys, {module}; print(json.dumps(sorted(sys.modules)))"
     loaded = subprocess.run(
-        [sys.executable, "-c", script], capture_output=True, text=True, check=True,
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        check=True,
         cwd=CORE.parents[1],
     )
     assert [name for name in json.loads(loaded.stdout) if is_forbidden(name)] == []
@@ -53,8 +61,8 @@ def imported_names(source: str) -> list[str]:
         elif (
             isinstance(node, ast.Call)
             and isinstance(node.func, ast.Attribute | ast.Name)
-            and getattr(node.func, "attr", getattr(node.func, "id", "")) in (
-                "import_module", "__import__")
+            and getattr(node.func, "attr", getattr(node.func, "id", ""))
+            in ("import_module", "__import__")
             and node.args
             and isinstance(node.args[0], ast.Constant)
             and isinstance(node.args[0].value, str)
@@ -75,5 +83,7 @@ def test_the_source_scan_would_catch_a_lazy_import() -> None:
         "    import sqlalchemy.orm\n    importlib.import_module('jinja2')\n"
     )
     assert [n for n in imported_names(source) if is_forbidden(n)] == [
-        "slack_sdk.models", "sqlalchemy.orm", "jinja2",
+        "slack_sdk.models",
+        "sqlalchemy.orm",
+        "jinja2",
     ]

@@ -34,8 +34,12 @@ RUNBOOKS = Path(__file__).resolve().parents[2] / "runbooks"
 def error_rate(**changes: object) -> Criterion:
     """The ranking model's error-rate rule: breach above 0.025, clear below 0.015, 3 samples."""
     fields: dict[str, object] = {
-        "metric": "error_rate", "above": 0.02, "margin": 0.005, "sustain": 3,
-        "stale_after": "10m", "severity": "high",
+        "metric": "error_rate",
+        "above": 0.02,
+        "margin": 0.005,
+        "sustain": 3,
+        "stale_after": "10m",
+        "severity": "high",
     }
     return Criterion.model_validate({**fields, **changes})
 
@@ -43,20 +47,32 @@ def error_rate(**changes: object) -> Criterion:
 def ctr(**changes: object) -> Criterion:
     """A `below` rule: breach below 0.30, clear above 0.32, sustained for 5 minutes."""
     fields: dict[str, object] = {
-        "metric": "ctr", "below": 0.31, "margin": 0.01, "sustain": "5m",
-        "stale_after": "3m", "severity": "medium",
+        "metric": "ctr",
+        "below": 0.31,
+        "margin": 0.01,
+        "sustain": "5m",
+        "stale_after": "3m",
+        "severity": "medium",
     }
     return Criterion.model_validate({**fields, **changes})
 
 
-def series(metric: str, values: Sequence[float], every: timedelta = timedelta(minutes=1),
-           start: datetime = T0) -> list[Sample]:
+def series(
+    metric: str,
+    values: Sequence[float],
+    every: timedelta = timedelta(minutes=1),
+    start: datetime = T0,
+) -> list[Sample]:
     return [Sample(metric, value, start + i * every) for i, value in enumerate(values)]
 
 
-def state_after(criterion: Criterion, values: Sequence[float], *,
-                prior: CriterionState | None = None,
-                every: timedelta = timedelta(minutes=1)) -> CriterionState:
+def state_after(
+    criterion: Criterion,
+    values: Sequence[float],
+    *,
+    prior: CriterionState | None = None,
+    every: timedelta = timedelta(minutes=1),
+) -> CriterionState:
     samples = series(criterion.metric, values, every)
     return evaluate_criterion(criterion, samples, samples[-1].at, prior_state=prior).state
 
@@ -279,14 +295,16 @@ FAST = settings(max_examples=150, deadline=None)
 def criteria(draw: st.DrawFn) -> Criterion:
     direction = draw(st.sampled_from(["above", "below"]))
     sustain: int | str = draw(st.one_of(st.integers(1, 5), st.sampled_from(["2m", "5m", "90s"])))
-    return Criterion.model_validate({
-        "metric": "m",
-        direction: draw(st.floats(-1000, 1000)),
-        "margin": draw(st.floats(0.001, 100)),
-        "sustain": sustain,
-        "stale_after": draw(st.sampled_from(["1m", "3m", "10m"])),
-        "severity": "high",
-    })
+    return Criterion.model_validate(
+        {
+            "metric": "m",
+            direction: draw(st.floats(-1000, 1000)),
+            "margin": draw(st.floats(0.001, 100)),
+            "sustain": sustain,
+            "stale_after": draw(st.sampled_from(["1m", "3m", "10m"])),
+            "severity": "high",
+        }
+    )
 
 
 def value_at(criterion: Criterion, k: float) -> float:
@@ -336,10 +354,16 @@ def test_noise_within_the_margin_never_clears_a_breach(
 
 
 @FAST
-@given(criteria(), timed(anything), st.randoms(use_true_random=False),
-       st.sampled_from([None, BREACH, CLEAR]))
+@given(
+    criteria(),
+    timed(anything),
+    st.randoms(use_true_random=False),
+    st.sampled_from([None, BREACH, CLEAR]),
+)
 def test_the_order_samples_arrive_in_does_not_matter(
-    criterion: Criterion, points: list[tuple[int, float]], rng: random.Random,
+    criterion: Criterion,
+    points: list[tuple[int, float]],
+    rng: random.Random,
     prior: CriterionState | None,
 ) -> None:
     samples = make(criterion, points)
@@ -384,8 +408,11 @@ def test_a_breach_needs_sustain_worth_of_beyond_samples(
     evaluation = evaluate_criterion(criterion, samples, NOW)
     if evaluation.state is not BREACH:
         return
-    beyond = [s for s in samples if (s.value - criterion.breach_point) * (
-        1 if criterion.direction == "above" else -1) > 0]
+    beyond = [
+        s
+        for s in samples
+        if (s.value - criterion.breach_point) * (1 if criterion.direction == "above" else -1) > 0
+    ]
     deciding = evaluation.samples
     assert set(deciding) <= set(beyond)
     if isinstance(criterion.sustain, int):
@@ -396,9 +423,11 @@ def test_a_breach_needs_sustain_worth_of_beyond_samples(
 
 
 @FAST
-@given(criteria(), timed(anything), st.integers(-10**8, 10**8), st.sampled_from([None, BREACH]))
+@given(criteria(), timed(anything), st.integers(-(10**8), 10**8), st.sampled_from([None, BREACH]))
 def test_shifting_every_time_by_the_same_amount_changes_nothing(
-    criterion: Criterion, points: list[tuple[int, float]], seconds: int,
+    criterion: Criterion,
+    points: list[tuple[int, float]],
+    seconds: int,
     prior: CriterionState | None,
 ) -> None:
     shift = timedelta(seconds=seconds)
@@ -416,9 +445,9 @@ def test_above_and_below_are_mirror_images(
     criterion: Criterion, points: list[tuple[int, float]], prior: CriterionState | None
 ) -> None:
     flipped = "below" if criterion.direction == "above" else "above"
-    mirror = Criterion.model_validate({
-        **criterion.model_dump(exclude={"above", "below"}), flipped: -criterion.threshold
-    })
+    mirror = Criterion.model_validate(
+        {**criterion.model_dump(exclude={"above", "below"}), flipped: -criterion.threshold}
+    )
     # Simultaneous samples with different values are ordered by value, which mirroring
     # reverses; keep one sample per instant so the property is about the rule itself.
     points = list({offset: (offset, value) for offset, value in points}.values())

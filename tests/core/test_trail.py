@@ -101,8 +101,9 @@ def test_naive_event_time_is_refused() -> None:
 
 
 def test_non_json_payload_is_refused() -> None:
-    draft = TrailEventDraft(kind="k", actor="system", subject="drill:1", at=T0,
-                            payload={"x": object()})
+    draft = TrailEventDraft(
+        kind="k", actor="system", subject="drill:1", at=T0, payload={"x": object()}
+    )
     with pytest.raises(TypeError):
         draft.seal(seq=1, prev_hash=GENESIS_HASH)
 
@@ -118,10 +119,14 @@ def test_first_event_hash_is_sha256_of_genesis_and_canonical_document() -> None:
 
 
 json_values = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.text()
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.text()
     | st.floats(allow_nan=False, allow_infinity=False),
-    lambda children: st.lists(children, max_size=3)
-    | st.dictionaries(st.text(max_size=5), children, max_size=3),
+    lambda children: (
+        st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=5), children, max_size=3)
+    ),
     max_leaves=8,
 )
 optional_text = st.none() | st.text(max_size=20)
@@ -140,8 +145,16 @@ def test_fast_hash_equals_hash_of_the_canonical_document(
     """The verifier splices payload text into the header; that must be exactly canonical JSON."""
     role, channel, thread, message, permalink = fields
     event = TrailEventDraft(
-        kind=kind, actor=actor, actor_role=role, subject="rollback:1", channel_id=channel,
-        thread_ts=thread, message_ts=message, permalink=permalink, payload=payload, at=T0,
+        kind=kind,
+        actor=actor,
+        actor_role=role,
+        subject="rollback:1",
+        channel_id=channel,
+        thread_ts=thread,
+        message_ts=message,
+        permalink=permalink,
+        payload=payload,
+        at=T0,
     ).seal(seq=3, prev_hash="a" * 64)
     document_hash = hashlib.sha256(
         ("a" * 64 + canonical_json(event.document())).encode()
@@ -169,8 +182,20 @@ def test_an_empty_chain_is_intact() -> None:
     assert verify_chain([], head=(0, GENESIS_HASH)).intact
 
 
-CONTENT_FIELDS = ["kind", "actor", "actor_role", "subject", "channel_id", "thread_ts",
-                  "message_ts", "permalink", "payload_json", "at", "prev_hash", "hash"]
+CONTENT_FIELDS = [
+    "kind",
+    "actor",
+    "actor_role",
+    "subject",
+    "channel_id",
+    "thread_ts",
+    "message_ts",
+    "permalink",
+    "payload_json",
+    "at",
+    "prev_hash",
+    "hash",
+]
 
 
 @settings(max_examples=300, deadline=None)
@@ -184,8 +209,9 @@ def test_any_single_field_alteration_is_detected_at_that_event(size: int, data: 
     field = data.draw(st.sampled_from(CONTENT_FIELDS), label="field")
     original = getattr(records[index], field)
     if field == "payload_json":
-        new_value: Any = canonical_json(data.draw(st.dictionaries(st.text(max_size=5),
-                                                                  json_values, max_size=3)))
+        new_value: Any = canonical_json(
+            data.draw(st.dictionaries(st.text(max_size=5), json_values, max_size=3))
+        )
     elif field == "at":
         new_value = format_time(T0 + timedelta(microseconds=data.draw(st.integers(0, 10**9))))
     elif field in ("prev_hash", "hash"):
@@ -263,8 +289,13 @@ def test_a_prev_hash_rewritten_to_genesis_is_an_alteration() -> None:
 def test_an_inserted_event_is_named_when_the_next_one_skips_it() -> None:
     """A forger puts a well-formed event between 4 and 5 and renumbers the rest."""
     records = [event.record() for event in build_chain(8)]
-    forged_draft = TrailEventDraft(kind="approval.vote", actor="U0MALLORY", subject="rollback:17",
-                                   payload={"decision": "approve"}, at=T0)
+    forged_draft = TrailEventDraft(
+        kind="approval.vote",
+        actor="U0MALLORY",
+        subject="rollback:17",
+        payload={"decision": "approve"},
+        at=T0,
+    )
     forged = forged_draft.seal(seq=5, prev_hash=records[3].hash).record()
     renumbered = [record._replace(seq=record.seq + 1) for record in records[4:]]
     result = verify_records([*records[:4], forged, *renumbered])
@@ -302,7 +333,7 @@ def test_verifier_streams_over_batches() -> None:
     records = [event.record() for event in build_chain(25)]
     verifier = trail_module.ChainVerifier(head=(25, records[-1].hash))
     for start in range(0, 25, 7):
-        assert verifier.feed(iter(records[start:start + 7]))
+        assert verifier.feed(iter(records[start : start + 7]))
     result = verifier.finish()
     assert result.intact and result.events == 25
 
@@ -319,18 +350,28 @@ def test_verifier_accepts_plain_tuples() -> None:
 def test_markdown_export_tells_the_story_in_order() -> None:
     events = [
         TrailEventDraft(
-            kind="rollback.recommended", actor="releasebot", subject="rollback:17",
-            channel_id="C0RANKREL", message_ts="1710408600.000100",
+            kind="rollback.recommended",
+            actor="releasebot",
+            subject="rollback:17",
+            channel_id="C0RANKREL",
+            message_ts="1710408600.000100",
             permalink="https://example.slack.com/archives/C0RANKREL/p1710408600000100",
-            payload={"path": "flag-off", "score": 1.5}, at=T0,
+            payload={"path": "flag-off", "score": 1.5},
+            at=T0,
         ).seal(seq=1, prev_hash=GENESIS_HASH),
     ]
-    events.append(TrailEventDraft(
-        kind="approval.vote", actor="U0BOB", actor_role="oncall", subject="rollback:17",
-        channel_id="C0RANKREL", thread_ts="1710408600.000100",
-        payload={"decision": "approve", "note": "*ship it* <!channel> | [x](y)\nnext"},
-        at=T0 + timedelta(minutes=2),
-    ).seal(seq=2, prev_hash=events[0].hash))
+    events.append(
+        TrailEventDraft(
+            kind="approval.vote",
+            actor="U0BOB",
+            actor_role="oncall",
+            subject="rollback:17",
+            channel_id="C0RANKREL",
+            thread_ts="1710408600.000100",
+            payload={"decision": "approve", "note": "*ship it* <!channel> | [x](y)\nnext"},
+            at=T0 + timedelta(minutes=2),
+        ).seal(seq=2, prev_hash=events[0].hash)
+    )
 
     text = export_markdown(events, subject="rollback:17")
 
@@ -372,9 +413,20 @@ def test_core_trail_imports_only_the_standard_library_and_pydantic() -> None:
     tree = ast.parse(Path(trail_module.__file__).read_text())
     imported = {
         (node.module or "").split(".")[0] if isinstance(node, ast.ImportFrom) else alias.name
-        for node in ast.walk(tree) if isinstance(node, ast.Import | ast.ImportFrom)
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Import | ast.ImportFrom)
         for alias in node.names
     }
-    allowed = {"__future__", "hashlib", "json", "re", "collections", "dataclasses",
-               "datetime", "enum", "typing", "pydantic"}
+    allowed = {
+        "__future__",
+        "hashlib",
+        "json",
+        "re",
+        "collections",
+        "dataclasses",
+        "datetime",
+        "enum",
+        "typing",
+        "pydantic",
+    }
     assert imported <= allowed

@@ -32,7 +32,10 @@ def test_a_drill_never_calls_the_webhook(receiver: Receiver, sleeps: Sleeps) -> 
     executor = WebhookExecutor(type="webhook", url=receiver.url, secret_env="NOT_SET_ANYWHERE")
 
     outcome = run_executor(
-        executor, request=make_request(drill=True), secrets={}, clock=lambda: FIXED_NOW,
+        executor,
+        request=make_request(drill=True),
+        secrets={},
+        clock=lambda: FIXED_NOW,
         sleep=sleeps,
     )
 

@@ -25,8 +25,12 @@ SECRETS = {SECRET_ENV: "s3cr3t-flags"}
 
 def webhook(url: str, **changes: Any) -> WebhookExecutor:
     values: dict[str, Any] = {
-        "type": "webhook", "url": url, "payload": {"enabled": False},
-        "secret_env": SECRET_ENV, "timeout": 2, "retries": 3,
+        "type": "webhook",
+        "url": url,
+        "payload": {"enabled": False},
+        "secret_env": SECRET_ENV,
+        "timeout": 2,
+        "retries": 3,
     }
     values.update(changes)
     return WebhookExecutor.model_validate(values)
@@ -195,8 +199,9 @@ def test_a_slow_receiver_times_out_and_is_retried(receiver: Receiver, sleeps: Sl
     assert outcome.outcome == "succeeded"
     assert outcome.attempts == 2
     assert sleeps == [1.0]
-    assert receiver.requests[0].headers["idempotency-key"] == (
-        receiver.requests[1].headers["idempotency-key"]
+    assert (
+        receiver.requests[0].headers["idempotency-key"]
+        == (receiver.requests[1].headers["idempotency-key"])
     )
 
 

@@ -137,9 +137,15 @@ def running_bot(
     database_url: str, tmp_path: Path
 ) -> Iterator[tuple[Runtime, BackgroundServer, SlackEmulator]]:
     # one sample beyond the margin is a breach here, so one alert makes a recommendation
-    runbooks = copy_runbooks(tmp_path, {"ranking-model.yaml": (
-        "    sustain: 3                        # three consecutive samples", "    sustain: 1"
-    )})
+    runbooks = copy_runbooks(
+        tmp_path,
+        {
+            "ranking-model.yaml": (
+                "    sustain: 3                        # three consecutive samples",
+                "    sustain: 1",
+            )
+        },
+    )
     with SlackEmulator(default_seed()) as slack:
         runtime = build_runtime(
             database_url,

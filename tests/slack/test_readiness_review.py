@@ -27,9 +27,7 @@ def test_a_whole_review_from_start_to_an_approved_go(bot: Bot) -> None:
     assert "✅ @chiara (ml_lead) approved" in channel
     # the request message no longer offers buttons
     request = [m for m in bot.slack.thread(RANKING, root.ts) if m.edits]
-    assert request and all(
-        block.get("type") != "actions" for m in request for block in m.blocks
-    )
+    assert request and all(block.get("type") != "actions" for m in request for block in m.blocks)
     kinds = bot.trail_kinds()
     assert kinds[0] == "release.started"
     assert kinds.count("gate.passed") == 4
@@ -58,8 +56,12 @@ def test_a_double_click_counts_once(bot: Bot) -> None:
     bot.start_ranking_review()
     first = bot.driver.find_button(RANKING, "Pass", match="eval-metrics")
     for _ in range(2):
-        assert bot.driver.click("U0CHIARA", RANKING, "Pass", first.message.ts,
-                                match="eval-metrics").status == 200
+        assert (
+            bot.driver.click(
+                "U0CHIARA", RANKING, "Pass", first.message.ts, match="eval-metrics"
+            ).status
+            == 200
+        )
     bot.sandbox.settle()
     assert bot.trail_kinds().count("gate.passed") == 1
     updates = [m for m in bot.slack.messages(RANKING) if m.is_reply and "passed by" in m.text]
@@ -93,8 +95,9 @@ def test_a_redelivered_announcement_starts_one_review(bot: Bot) -> None:
 def test_thread_replies_are_kept_in_the_trail_once(bot: Bot) -> None:
     bot.start_ranking_review()
     root = bot.slack.messages(RANKING, replies=False)[0]
-    reply = bot.driver.message("U0CHIARA", RANKING, "eval report: <https://evil|click> <!here>",
-                               thread_ts=root.ts)
+    reply = bot.driver.message(
+        "U0CHIARA", RANKING, "eval report: <https://evil|click> <!here>", thread_ts=root.ts
+    )
     bot.driver.redeliver(reply)
     bot.driver.message("U0BRUNO", RANKING, "unrelated chatter")  # not in a release thread
     replies = [e for e in bot.trail() if e.kind == "conversation.reply"]
@@ -149,8 +152,10 @@ def test_waive_and_fail_ask_for_a_reason_and_a_failed_gate_blocks_the_go(bot: Bo
     failed = next(e for e in bot.trail() if e.kind == "gate.failed")
     assert failed.payload["reason"] == "p99 at 340 ms <!channel>"
     # the person's text never reaches Slack as a live broadcast
-    assert all("<!channel>" not in call.args.get("text", "") + str(call.args.get("blocks", ""))
-               for call in bot.slack.calls("chat.postMessage") + bot.slack.calls("chat.update"))
+    assert all(
+        "<!channel>" not in call.args.get("text", "") + str(call.args.get("blocks", ""))
+        for call in bot.slack.calls("chat.postMessage") + bot.slack.calls("chat.update")
+    )
 
 
 def test_an_outsider_cannot_even_open_the_reason_form(bot: Bot) -> None:
@@ -228,11 +233,14 @@ def test_the_last_two_gates_marked_at_once_ask_for_one_go(bot: Bot) -> None:
 
     def press(gate: str, user: str) -> None:
         barrier.wait()
-        reviews.mark_gate(review_id=1, gate_id=gate, outcome="passed", user_id=user,
-                          now=bot.sandbox.now())
+        reviews.mark_gate(
+            review_id=1, gate_id=gate, outcome="passed", user_id=user, now=bot.sandbox.now()
+        )
 
-    threads = [threading.Thread(target=press, args=args) for args in
-               [("canary-latency", "U0DMITRI"), ("canary-errors", "U0ELENA")]]
+    threads = [
+        threading.Thread(target=press, args=args)
+        for args in [("canary-latency", "U0DMITRI"), ("canary-errors", "U0ELENA")]
+    ]
     for thread in threads:
         thread.start()
     for thread in threads:

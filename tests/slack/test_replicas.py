@@ -36,7 +36,9 @@ def free_port() -> int:
 def serve(env: dict[str, str], port: int, log: Path) -> subprocess.Popen[bytes]:
     process = subprocess.Popen(
         [sys.executable, "-m", "bot.cli", "serve", "--host", "127.0.0.1", "--port", str(port)],
-        env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT,
+        env=env,
+        stdout=log.open("wb"),
+        stderr=subprocess.STDOUT,
     )
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
@@ -51,8 +53,9 @@ def serve(env: dict[str, str], port: int, log: Path) -> subprocess.Popen[bytes]:
 
 
 @pytest.fixture
-def replicas(database_url: str, tmp_path: Path) -> Iterator[tuple[SlackEmulator, list[str],
-                                                                   Receiver, str]]:
+def replicas(
+    database_url: str, tmp_path: Path
+) -> Iterator[tuple[SlackEmulator, list[str], Receiver, str]]:
     if not database_url.startswith("postgresql"):
         pytest.skip("replicas share a PostgreSQL database")
     receiver = Receiver()
@@ -91,7 +94,8 @@ def test_two_replicas_decide_once_and_execute_once(replicas: tuple[Any, ...]) ->
     slack, urls, receiver, database_url = replicas
     body = samples("error_rate", [0.03, 0.04, 0.05], timedelta(minutes=1))
     request = urllib.request.Request(
-        f"{urls[0]}/hooks/metrics", data=json.dumps(body).encode(),
+        f"{urls[0]}/hooks/metrics",
+        data=json.dumps(body).encode(),
         headers={"Authorization": f"Bearer {HOOK_TOKEN}", "Content-Type": "application/json"},
     )
     with urllib.request.urlopen(request) as answer:
@@ -101,9 +105,9 @@ def test_two_replicas_decide_once_and_execute_once(replicas: tuple[Any, ...]) ->
     ts = drivers[0].find_button(RANKING, "Approve").message.ts
     clicks = [(driver, user) for user in ("U0BRUNO", "U0DMITRI") for driver in drivers] * 2
     with ThreadPoolExecutor(len(clicks)) as pool:
-        statuses = list(pool.map(
-            lambda click: click[0].click(click[1], RANKING, "Approve", ts).status, clicks
-        ))
+        statuses = list(
+            pool.map(lambda click: click[0].click(click[1], RANKING, "Approve", ts).status, clicks)
+        )
     assert statuses == [200] * len(clicks)
 
     engine = make_engine(database_url)
@@ -127,4 +131,3 @@ def test_two_replicas_decide_once_and_execute_once(replicas: tuple[Any, ...]) ->
     assert len(receiver.calls) == 1
     roots = slack.messages(RANKING, replies=False)
     assert len(roots) == 1
-

@@ -395,20 +395,29 @@ def test_past_outcomes_feed_later_recommendations_after_the_cooldown(
         bot.driver.click("U0DMITRI", RANKING, "Approve")
         wait_until(lambda: "rollback.executed" in bot.trail_kinds(ROLLBACK), sandbox)
         time.sleep(0.2)  # the recovery is observed after the rollback ran
-        post(sandbox, "metrics", samples("error_rate", [0.010, 0.009, 0.008],
-                                         timedelta(milliseconds=10)))
+        post(
+            sandbox,
+            "metrics",
+            samples("error_rate", [0.010, 0.009, 0.008], timedelta(milliseconds=10)),
+        )
         wait_until(lambda: "rollback.validated" in bot.trail_kinds(ROLLBACK), sandbox)
 
         # a new breach inside the cooldown: reported, not recommended again
-        status, answer = post(sandbox, "metrics", samples("error_rate", [0.05, 0.06, 0.07],
-                                                          timedelta(milliseconds=50)))
+        status, answer = post(
+            sandbox,
+            "metrics",
+            samples("error_rate", [0.05, 0.06, 0.07], timedelta(milliseconds=50)),
+        )
         assert "cooldown" in answer["decision"]
         sandbox.settle()
         assert bot.trail_kinds("rollback:2") == []
 
         time.sleep(3)
-        status, answer = post(sandbox, "metrics", samples("error_rate", [0.05, 0.06, 0.07],
-                                                          timedelta(milliseconds=50)))
+        status, answer = post(
+            sandbox,
+            "metrics",
+            samples("error_rate", [0.05, 0.06, 0.07], timedelta(milliseconds=50)),
+        )
         assert "recommend previous-model" in answer["decision"]
         sandbox.settle()
         latest = bot.slack.messages(RANKING, replies=False)[-1]

@@ -51,8 +51,7 @@ def _has_approve(bot: Bot) -> bool:
     return True
 
 
-def test_open_gates_are_reminded_on_the_runbook_schedule(database_url: str,
-                                                         tmp_path: Path) -> None:
+def test_open_gates_are_reminded_on_the_runbook_schedule(database_url: str, tmp_path: Path) -> None:
     runbooks = copy_runbooks(
         tmp_path, {"ranking-model.yaml": ("  remind_every: 1h", "  remind_every: 1s")}
     )

@@ -25,8 +25,15 @@ from bot.store.migrate import (
 )
 
 REQUIRED_TABLES = {
-    "releases", "readiness_reviews", "gate_states", "rollback_recommendations",
-    "approval_requests", "approval_votes", "executions", "drill_runs", "trail_events",
+    "releases",
+    "readiness_reviews",
+    "gate_states",
+    "rollback_recommendations",
+    "approval_requests",
+    "approval_votes",
+    "executions",
+    "drill_runs",
+    "trail_events",
     "trail_head",
 }
 

@@ -41,9 +41,14 @@ def append_many(engine: Engine, now: datetime, count: int, subjects: list[str]) 
     for index in range(count):
         with session_scope(engine) as session:
             append_trail_event(
-                session, kind="gate.marked", actor=f"U{index:03d}", actor_role="qa",
-                subject=subjects[index % len(subjects)], at=now + timedelta(seconds=index),
-                payload={"index": index, "gate": "offline-eval"}, channel_id="C0RANKREL",
+                session,
+                kind="gate.marked",
+                actor=f"U{index:03d}",
+                actor_role="qa",
+                subject=subjects[index % len(subjects)],
+                at=now + timedelta(seconds=index),
+                payload={"index": index, "gate": "offline-eval"},
+                channel_id="C0RANKREL",
             )
 
 
@@ -57,13 +62,27 @@ def forge(engine: Engine, statement: str, **params: object) -> None:
 
 def test_appended_events_form_a_verifiable_chain(engine: Engine, now: datetime) -> None:
     with session_scope(engine) as session:
-        first = append_trail_event(session, kind="release.started", actor="U0ALICE",
-                                   actor_role="release_champion", subject=RELEASE, at=now,
-                                   payload={"runbook_version": 3}, channel_id="C0RANKREL",
-                                   thread_ts="1.0", message_ts="1.0",
-                                   permalink="https://example.slack.com/archives/C0RANKREL/p10")
-        second = append_trail_event(session, kind="gate.marked", actor="U0BOB", subject=RELEASE,
-                                    at=now + timedelta(seconds=5), payload={"gate": "canary"})
+        first = append_trail_event(
+            session,
+            kind="release.started",
+            actor="U0ALICE",
+            actor_role="release_champion",
+            subject=RELEASE,
+            at=now,
+            payload={"runbook_version": 3},
+            channel_id="C0RANKREL",
+            thread_ts="1.0",
+            message_ts="1.0",
+            permalink="https://example.slack.com/archives/C0RANKREL/p10",
+        )
+        second = append_trail_event(
+            session,
+            kind="gate.marked",
+            actor="U0BOB",
+            subject=RELEASE,
+            at=now + timedelta(seconds=5),
+            payload={"gate": "canary"},
+        )
     assert (first.seq, second.seq) == (1, 2)
     assert first.prev_hash == "0" * 64 and second.prev_hash == first.hash
     with read_connection(engine) as connection:
@@ -94,9 +113,14 @@ def test_concurrent_appends_from_threads_keep_one_chain(engine: Engine, now: dat
         start.wait()
         for index in range(per_thread):
             with session_scope(engine) as session:
-                append_trail_event(session, kind="metric.sample", actor="system",
-                                   subject=f"drill:{worker}", at=now,
-                                   payload={"worker": worker, "index": index})
+                append_trail_event(
+                    session,
+                    kind="metric.sample",
+                    actor="system",
+                    subject=f"drill:{worker}",
+                    at=now,
+                    payload={"worker": worker, "index": index},
+                )
 
     with ThreadPoolExecutor(max_workers=threads) as pool:
         list(pool.map(work, range(threads)))
@@ -132,8 +156,11 @@ def test_concurrent_appends_from_processes_keep_one_chain(
 ) -> None:
     environment = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
     processes = [
-        subprocess.Popen([sys.executable, "-c", APPENDER, database_url, str(worker), "30"],
-                         env=environment, cwd=REPO_ROOT)
+        subprocess.Popen(
+            [sys.executable, "-c", APPENDER, database_url, str(worker), "30"],
+            env=environment,
+            cwd=REPO_ROOT,
+        )
         for worker in range(3)
     ]
     assert [process.wait(timeout=120) for process in processes] == [0, 0, 0]
@@ -144,8 +171,11 @@ def test_concurrent_appends_from_processes_keep_one_chain(
 
 def test_an_updated_row_is_found_altered(engine: Engine, now: datetime) -> None:
     append_many(engine, now, 10, [RELEASE, "rollback:1"])
-    forge(engine, "UPDATE trail_events SET payload_json = :payload WHERE seq = 5",
-          payload=canonical_json({"index": 4, "gate": "waived-by-nobody"}))
+    forge(
+        engine,
+        "UPDATE trail_events SET payload_json = :payload WHERE seq = 5",
+        payload=canonical_json({"index": 4, "gate": "waived-by-nobody"}),
+    )
     result = verify_trail(engine)
     assert result.first_bad is not None
     assert (result.first_bad.seq, result.first_bad.problem) == (5, "altered")
@@ -179,8 +209,14 @@ def test_a_deleted_last_row_is_found(engine: Engine, now: datetime) -> None:
 
 
 def insert_forged(engine: Engine, *, seq: int, prev_hash: str, at: datetime) -> None:
-    forged = TrailEventDraft(kind="approval.vote", actor="U0MALLORY", actor_role="oncall",
-                             subject="rollback:1", payload={"decision": "approve"}, at=at)
+    forged = TrailEventDraft(
+        kind="approval.vote",
+        actor="U0MALLORY",
+        actor_role="oncall",
+        subject="rollback:1",
+        payload={"decision": "approve"},
+        at=at,
+    )
     event = forged.seal(seq=seq, prev_hash=prev_hash)
     with engine.begin() as connection:
         connection.execute(insert(table_of(TrailEventRow)).values(**event_row_values(event)))

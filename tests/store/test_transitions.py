@@ -28,8 +28,12 @@ from bot.store import (
 def make_recommendation(engine: Engine, now: datetime) -> int:
     with session_scope(engine) as session:
         recommendation = RollbackRecommendation(
-            runbook_id="ranking-model", runbook_version=3, path_id="flag-off",
-            requested_by="releasebot", trigger={"error_rate": 0.031}, created_at=now,
+            runbook_id="ranking-model",
+            runbook_version=3,
+            path_id="flag-off",
+            requested_by="releasebot",
+            trigger={"error_rate": 0.031},
+            created_at=now,
             updated_at=now,
         )
         session.add(recommendation)
@@ -41,9 +45,14 @@ def make_recommendation(engine: Engine, now: datetime) -> int:
 def make_request(engine: Engine, now: datetime, recommendation_id: int) -> int:
     with session_scope(engine) as session:
         request = ApprovalRequest(
-            subject=rollback_subject(recommendation_id), action="rollback",
-            recommendation_id=recommendation_id, roles={"oncall": ["S0ONCALL"]}, quorum=2,
-            requested_by="U0ALICE", created_at=now, updated_at=now,
+            subject=rollback_subject(recommendation_id),
+            action="rollback",
+            recommendation_id=recommendation_id,
+            roles={"oncall": ["S0ONCALL"]},
+            quorum=2,
+            requested_by="U0ALICE",
+            created_at=now,
+            updated_at=now,
         )
         session.add(request)
         session.flush()
@@ -63,25 +72,41 @@ def test_only_the_first_of_two_callers_moves_a_pending_recommendation(
 ) -> None:
     recommendation_id = make_recommendation(engine, now)
     with session_scope(engine) as session:
-        first = transition_state(session, model=RollbackRecommendation, row_id=recommendation_id,
-                                 from_states="pending", to_state="approved", now=now,
-                                 values={"decided_at": now})
+        first = transition_state(
+            session,
+            model=RollbackRecommendation,
+            row_id=recommendation_id,
+            from_states="pending",
+            to_state="approved",
+            now=now,
+            values={"decided_at": now},
+        )
     with session_scope(engine) as session:
-        second = transition_state(session, model=RollbackRecommendation, row_id=recommendation_id,
-                                  from_states=["pending"], to_state="rejected", now=now)
+        second = transition_state(
+            session,
+            model=RollbackRecommendation,
+            row_id=recommendation_id,
+            from_states=["pending"],
+            to_state="rejected",
+            now=now,
+        )
     assert (first, second) == (True, False)
     assert state_of(engine, recommendation_id) == "approved"
 
 
 def test_a_transition_of_an_unknown_row_wins_nothing(engine: Engine, now: datetime) -> None:
     with session_scope(engine) as session:
-        assert not transition_state(session, model=RollbackRecommendation, row_id=999,
-                                    from_states="pending", to_state="approved", now=now)
+        assert not transition_state(
+            session,
+            model=RollbackRecommendation,
+            row_id=999,
+            from_states="pending",
+            to_state="approved",
+            now=now,
+        )
 
 
-def test_racing_threads_decide_a_recommendation_exactly_once(
-    engine: Engine, now: datetime
-) -> None:
+def test_racing_threads_decide_a_recommendation_exactly_once(engine: Engine, now: datetime) -> None:
     """Eight replicas see the same approval quorum at once; one executes, one event is kept."""
     recommendation_id = make_recommendation(engine, now)
     subject = rollback_subject(recommendation_id)
@@ -90,11 +115,23 @@ def test_racing_threads_decide_a_recommendation_exactly_once(
     def decide(worker: int) -> bool:
         start.wait()
         with session_scope(engine) as session:
-            won = transition_state(session, model=RollbackRecommendation, row_id=recommendation_id,
-                                   from_states="pending", to_state="approved", now=now)
+            won = transition_state(
+                session,
+                model=RollbackRecommendation,
+                row_id=recommendation_id,
+                from_states="pending",
+                to_state="approved",
+                now=now,
+            )
             if won:
-                append_trail_event(session, kind="rollback.approved", actor="releasebot",
-                                   subject=subject, at=now, payload={"worker": worker})
+                append_trail_event(
+                    session,
+                    kind="rollback.approved",
+                    actor="releasebot",
+                    subject=subject,
+                    at=now,
+                    payload={"worker": worker},
+                )
             return won
 
     with ThreadPoolExecutor(max_workers=8) as pool:
@@ -111,18 +148,34 @@ def test_racing_threads_decide_a_recommendation_exactly_once(
 def test_on_call_clicks_approve_twice_and_one_vote_counts(engine: Engine, now: datetime) -> None:
     request_id = make_request(engine, now, make_recommendation(engine, now))
     with session_scope(engine) as session:
-        first = record_vote(session, request_id=request_id, user_id="U0BOB", decision="approve",
-                            role="oncall", now=now, action_ts="1.1")
+        first = record_vote(
+            session,
+            request_id=request_id,
+            user_id="U0BOB",
+            decision="approve",
+            role="oncall",
+            now=now,
+            action_ts="1.1",
+        )
     with session_scope(engine) as session:
-        again = record_vote(session, request_id=request_id, user_id="U0BOB", decision="reject",
-                            role="oncall", now=now, action_ts="1.2")
-        other = record_vote(session, request_id=request_id, user_id="U0CAROL",
-                            decision="approve", now=now)
+        again = record_vote(
+            session,
+            request_id=request_id,
+            user_id="U0BOB",
+            decision="reject",
+            role="oncall",
+            now=now,
+            action_ts="1.2",
+        )
+        other = record_vote(
+            session, request_id=request_id, user_id="U0CAROL", decision="approve", now=now
+        )
     assert (first, again, other) == (True, False, True)
     with session_scope(engine) as session:
         votes = votes_for_request(session, request_id=request_id)
     assert [(vote.user_id, vote.decision) for vote in votes] == [
-        ("U0BOB", "approve"), ("U0CAROL", "approve")
+        ("U0BOB", "approve"),
+        ("U0CAROL", "approve"),
     ]
     assert votes[0].created_at == now
 
@@ -134,8 +187,9 @@ def test_simultaneous_double_clicks_store_one_vote(engine: Engine, now: datetime
     def click(_: int) -> bool:
         start.wait()
         with session_scope(engine) as session:
-            return record_vote(session, request_id=request_id, user_id="U0BOB",
-                               decision="approve", now=now)
+            return record_vote(
+                session, request_id=request_id, user_id="U0BOB", decision="approve", now=now
+            )
 
     with ThreadPoolExecutor(max_workers=6) as pool:
         assert list(pool.map(click, range(6))).count(True) == 1
@@ -144,23 +198,24 @@ def test_simultaneous_double_clicks_store_one_vote(engine: Engine, now: datetime
     assert count == 1
 
 
-def test_a_vote_and_its_trail_event_commit_or_fail_together(
-    engine: Engine, now: datetime
-) -> None:
+def test_a_vote_and_its_trail_event_commit_or_fail_together(engine: Engine, now: datetime) -> None:
     request_id = make_request(engine, now, make_recommendation(engine, now))
     subject = rollback_subject(1)
     with pytest.raises(RuntimeError, match="notifier down"):
         with session_scope(engine) as session:
-            record_vote(session, request_id=request_id, user_id="U0BOB", decision="approve",
-                        now=now)
-            append_trail_event(session, kind="approval.vote", actor="U0BOB", subject=subject,
-                               at=now)
+            record_vote(
+                session, request_id=request_id, user_id="U0BOB", decision="approve", now=now
+            )
+            append_trail_event(
+                session, kind="approval.vote", actor="U0BOB", subject=subject, at=now
+            )
             raise RuntimeError("notifier down")
     with session_scope(engine) as session:
         assert votes_for_request(session, request_id=request_id) == []
         assert trail_for_subject(session, subject=subject) == []
-        assert record_vote(session, request_id=request_id, user_id="U0BOB", decision="approve",
-                           now=now)
+        assert record_vote(
+            session, request_id=request_id, user_id="U0BOB", decision="approve", now=now
+        )
         append_trail_event(session, kind="approval.vote", actor="U0BOB", subject=subject, at=now)
     with session_scope(engine) as session:
         assert len(votes_for_request(session, request_id=request_id)) == 1
