@@ -42,6 +42,9 @@ How, per database:
 5. Afterwards every click must have been answered 200, the database must hold exactly one
    vote and one ``approval.approve`` event per click, and no refusal, and the serve log must
    hold no ERROR line (a listener that fails is logged by Bolt).
+6. While clicks arrive, serve's outbox delivery yields to them; once they stop it delivers
+   the thread replies the clicks queued (to the emulator), and the run waits for that: every
+   job done, none failed, and how long it took.
 
 Beside it, in the same run and on the same bodies, a bare Bolt app (one ``@app.action``
 listener that only acks, ``process_before_response=True``, same Flask + waitress stack, its
@@ -125,6 +128,7 @@ SETUP_GROUPS: dict[str, Collection[str]] = {
 }
 START_TIMEOUT_S = 60.0
 FIRE_TIMEOUT_S = 240.0
+DRAIN_TIMEOUT_S = 240.0
 
 
 # --- results ---------------------------------------------------------------------------------
@@ -174,6 +178,7 @@ class Verdict:
     recorded_text: str
     outbox_backlog: int
     errors_logged: int
+    drain: Drain
 
     @property
     def ratio(self) -> float:
@@ -192,6 +197,7 @@ class Verdict:
             ("the bare app answered 200 to every click", self.bare.all_ok),
             (self.recorded_text, self.recorded_ok),
             (f"errors in the serve log: {self.errors_logged}", self.errors_logged == 0),
+            (self.drain.text, self.drain.ok),
         ]  # fmt: skip
 
 
@@ -533,6 +539,48 @@ def click_bodies(emulator: SlackEmulator, pending: list[PendingRequest]) -> list
     return bodies
 
 
+@dataclass(frozen=True)
+class Drain:
+    """How the outbox the clicks queued was delivered once they stopped."""
+
+    seconds: float
+    done: int
+    left: int
+    failed: int
+
+    @property
+    def ok(self) -> bool:
+        return self.left == 0 and self.failed == 0
+
+    @property
+    def text(self) -> str:
+        return (
+            f"after the clicks, the outbox delivered: {self.done} jobs done in {self.seconds:.1f} "
+            f"s, {self.left} left, {self.failed} failed"
+        )
+
+
+def wait_for_delivery(engine: Engine, *, after_job: int, timeout: float) -> Drain:
+    """Wait until serve's delivery has worked off the jobs the clicks queued (those with ids
+    above ``after_job``): it yields while clicks come."""
+    jobs = table_of(OutboxJob)
+    started = time.monotonic()
+    while True:
+        with engine.connect() as connection:
+            counts = dict(
+                connection.execute(
+                    select(jobs.c.state, func.count())
+                    .where(jobs.c.id > after_job)
+                    .group_by(jobs.c.state)
+                ).all()
+            )
+        left = counts.get("pending", 0) + counts.get("running", 0)
+        elapsed = time.monotonic() - started
+        if left == 0 or elapsed > timeout:
+            return Drain(elapsed, counts.get("done", 0), left, counts.get("failed", 0))
+        time.sleep(0.2)
+
+
 def check_recorded(engine: Engine, request_ids: list[int]) -> tuple[bool, str, int]:
     """Exactly one vote and one approval.approve event per click, no refusal; outbox backlog."""
     votes, events, jobs = table_of(ApprovalVote), table_of(TrailEventRow), table_of(OutboxJob)
@@ -626,6 +674,11 @@ def run_backend(backend: str, args: argparse.Namespace, workdir: Path) -> tuple[
             print(f"  set-up through the service layer: {time.perf_counter() - started:.1f} s",
                   flush=True)  # fmt: skip
             bodies = click_bodies(emulator, pending)
+            with engine.connect() as connection:
+                set_up_jobs = connection.execute(
+                    select(func.max(table_of(OutboxJob).c.id))
+                ).scalar()
+            set_up_jobs = int(set_up_jobs or 0)
             bare = measure_bare(
                 bodies, emulator=emulator, concurrency=args.concurrency, warmup=args.warmup,
                 workdir=backend_dir, default_runner=False, threads=args.serve_threads,
@@ -657,6 +710,7 @@ def run_backend(backend: str, args: argparse.Namespace, workdir: Path) -> tuple[
                 recorded_ok, recorded_text, backlog = check_recorded(
                     engine, [p.request_id for p in pending]
                 )
+                drain = wait_for_delivery(engine, after_job=set_up_jobs, timeout=DRAIN_TIMEOUT_S)
             finally:
                 server.stop()
                 engine.dispose()
@@ -666,7 +720,7 @@ def run_backend(backend: str, args: argparse.Namespace, workdir: Path) -> tuple[
             )
     finally:
         emulator.stop()
-    verdict = Verdict(backend, serve, bare, recorded_ok, recorded_text, backlog, errors)
+    verdict = Verdict(backend, serve, bare, recorded_ok, recorded_text, backlog, errors, drain)
     return verdict, bodies
 
 

@@ -28,7 +28,7 @@ from bot.services.roles import GroupDirectory
 from bot.services.views import approval_state_context
 from bot.store import session_scope, transition_state
 from bot.store.tables import ApprovalRequest, ReadinessReview, Release
-from bot.store.transitions import table_of
+from bot.store.transitions import read_votes_ahead, table_of
 
 
 def _request_in_statement() -> tuple[Select[Any], list[tuple[type[Any], list[str], int, int]]]:
@@ -97,12 +97,16 @@ class GoNoGoService:
 
     @staticmethod
     def prefetch_requests(session: Session, request_ids: list[int]) -> None:
-        """Read and lock the requests a batch of votes is about, in one statement.
+        """Read and lock the requests a batch of votes is about, in one statement, and their
+        votes in another.
 
-        Each row is used once: a second vote on the same request in the same batch reads it
-        again, and so sees what the first one changed."""
+        Each request row is used once: a second vote on the same request in the same batch
+        reads it again, and so sees what the first one changed; the votes read ahead are
+        kept up to date by the votes of the batch."""
         rows = session.connection().execute(_REQUESTS_AMONG, {"request_ids": request_ids})
         session.info.setdefault(PREFETCHED, {}).update((row.id, row) for row in rows)
+        # The rows are locked now, so their votes can be read once and counted in memory.
+        read_votes_ahead(session, request_ids=request_ids)
 
     def _request_in(self, session: Session, *, request_id: int) -> Reply | tuple[Any, ...] | None:
         """The request with its review, release and runbook, in one query (the click path).

@@ -6,7 +6,6 @@ import copy
 from datetime import datetime
 from typing import Any, Literal, Protocol
 
-from sqlalchemy import Row
 from sqlmodel import Session, select
 
 from bot.core.approvals import Vote
@@ -19,7 +18,7 @@ from bot.store.tables import (
     RollbackRecommendation,
 )
 from bot.store.trail import defer_trail_event
-from bot.store.transitions import vote_rows
+from bot.store.transitions import VoteRecord, vote_rows
 
 ReviewBundle = tuple[Runbook, Release, ReadinessReview, list[GateState]]
 
@@ -96,7 +95,7 @@ def load_votes(session: Session, *, request_id: int) -> list[Vote]:
     return [as_vote(row) for row in vote_rows(session, request_id=request_id)]
 
 
-def as_vote(row: Row[Any]) -> Vote:
+def as_vote(row: VoteRecord) -> Vote:
     roles = frozenset(r for r in (row.role or "").split(",") if r)
     decision: Literal["approve", "reject"] = "approve" if row.decision == "approve" else "reject"
     return Vote(user_id=row.user_id, decision=decision, at=row.created_at, roles=roles)

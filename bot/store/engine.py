@@ -100,14 +100,11 @@ def session_scope(engine: Engine) -> Iterator[Session]:
         with Session(engine, expire_on_commit=False) as session:
             with session.begin():
                 yield session
-                from bot.store.outbox import append_deferred_jobs  # (these import engine)
-                from bot.store.trail import append_deferred_trail_events
+                from bot.store.deferred import write_deferred  # (imports engine)
 
                 # Row changes first, the shared trail lock last: every writer takes its
                 # locks in that order, so none waits for a row while holding the trail.
-                session.flush()
-                append_deferred_jobs(session)
-                append_deferred_trail_events(session)
+                write_deferred(session)
 
 
 @contextmanager

@@ -10,10 +10,11 @@ winner's trail event commits with the change.
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping, Sequence
+from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, Select, Table, bindparam, literal, select, update
+from sqlalchemy import Row, Select, Table, bindparam, insert, literal, select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection
@@ -128,6 +129,48 @@ def record_vote(
     return connection.execute(statement, values).first() is not None
 
 
+@dataclass(frozen=True)
+class PendingVote:
+    """A vote counted in a group commit and written with the batch's other votes at its end."""
+
+    request_id: int
+    user_id: str
+    decision: str
+    role: str | None
+    action_ts: str | None
+    created_at: datetime
+
+
+VoteRecord = Row[Any] | PendingVote
+VOTES_READ_AHEAD = "releasebot_votes_read_ahead"
+PENDING_VOTES = "releasebot_pending_votes"
+_VOTES_AMONG = (
+    select(_VOTES)
+    .where(_VOTES.c.request_id.in_(bindparam("request_ids", expanding=True)))
+    .order_by(_VOTES.c.id)
+)
+
+
+def read_votes_ahead(session: Session, *, request_ids: Sequence[int]) -> None:
+    """Read the votes of requests this transaction has locked, for ``record_vote_and_read``.
+
+    Call it only for requests whose rows are locked (``FOR UPDATE``) in this transaction, so
+    that no other transaction can add a vote to them before it commits.
+    """
+    known: dict[int, list[VoteRecord]] = {request_id: [] for request_id in request_ids}
+    for row in session.connection().execute(_VOTES_AMONG, {"request_ids": list(request_ids)}):
+        known[row.request_id].append(row)
+    session.info.setdefault(VOTES_READ_AHEAD, {}).update(known)
+
+
+def write_pending_votes(session: Session) -> None:
+    """Write the votes counted against votes read ahead (a plain INSERT: should the unique
+    key still catch a repeat, the whole transaction fails rather than count it twice)."""
+    pending: list[PendingVote] = session.info.pop(PENDING_VOTES, [])
+    if pending:
+        session.connection().execute(insert(_VOTES), [asdict(vote) for vote in pending])
+
+
 def record_vote_and_read(
     db: Session | Connection,
     *,
@@ -137,11 +180,22 @@ def record_vote_and_read(
     now: datetime,
     role: str | None = None,
     action_ts: str | None = None,
-) -> Sequence[Row[Any]] | None:
+) -> Sequence[VoteRecord] | None:
     """``record_vote``, then every vote on the request (oldest first); None for a repeat.
 
-    One statement on PostgreSQL, two on SQLite (which has no INSERT in a CTE).
+    When the request's votes were read ahead (``read_votes_ahead``), no statement at all: the
+    vote joins them and is written at the end of the transaction. Otherwise one statement on
+    PostgreSQL, two on SQLite (which has no INSERT in a CTE).
     """
+    read_ahead = db.info.get(VOTES_READ_AHEAD) if isinstance(db, Session) else None
+    if read_ahead is not None and request_id in read_ahead:
+        known: list[VoteRecord] = read_ahead[request_id]
+        if any(vote.user_id == user_id for vote in known):
+            return None
+        vote = PendingVote(request_id, user_id, decision, role, action_ts, now)
+        known.append(vote)
+        db.info.setdefault(PENDING_VOTES, []).append(vote)
+        return list(known)
     connection = connection_of(db)
     values = {
         "request_id": request_id,

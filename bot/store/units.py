@@ -34,9 +34,8 @@ from sqlalchemy import Engine
 from sqlalchemy.engine import Connection
 from sqlmodel import Session
 
+from bot.store.deferred import write_deferred
 from bot.store.engine import WRITE_LOCK, session_scope
-from bot.store.outbox import append_deferred_jobs
-from bot.store.trail import append_deferred_trail_events
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -185,9 +184,7 @@ class GroupCommitter:
                         self._prefetch(session, batch)
                         for queued in batch:
                             values.append(queued.unit(session))
-                        session.flush()
-                        append_deferred_jobs(session)
-                        append_deferred_trail_events(session)
+                        write_deferred(session)
         except Exception as error:  # nothing of the batch is stored: each unit again, alone
             log.info("group commit of %d units rolled back (%s); running each alone",
                      len(batch), error)  # fmt: skip

@@ -8,6 +8,7 @@ from datetime import datetime
 
 import pytest
 from sqlalchemy import Engine, func, select
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
 from bot.core.trail import rollback_subject
@@ -23,6 +24,7 @@ from bot.store import (
     verify_trail,
     votes_for_request,
 )
+from bot.store.transitions import read_votes_ahead, record_vote_and_read
 
 
 def make_recommendation(engine: Engine, now: datetime) -> int:
@@ -220,3 +222,41 @@ def test_a_vote_and_its_trail_event_commit_or_fail_together(engine: Engine, now:
     with session_scope(engine) as session:
         assert len(votes_for_request(session, request_id=request_id)) == 1
         assert [event.seq for event in trail_for_subject(session, subject=subject)] == [1]
+
+
+def test_votes_read_ahead_count_in_memory_and_are_written_at_the_end(
+    engine: Engine, now: datetime
+) -> None:
+    request_id = make_request(engine, now, make_recommendation(engine, now))
+    with session_scope(engine) as session:
+        record_vote(session, request_id=request_id, user_id="U0BOB", decision="approve", now=now)
+    with session_scope(engine) as session:
+        read_votes_ahead(session, request_ids=[request_id])
+        carol = record_vote_and_read(
+            session, request_id=request_id, user_id="U0CAROL", decision="approve", now=now
+        )
+        again = record_vote_and_read(
+            session, request_id=request_id, user_id="U0BOB", decision="reject", now=now
+        )
+        assert carol is not None and [vote.user_id for vote in carol] == ["U0BOB", "U0CAROL"]
+        assert again is None  # Bob voted before the transaction began
+        assert votes_for_request(session, request_id=request_id)[-1].user_id == "U0BOB"
+    with session_scope(engine) as session:  # Carol's vote was written as the unit ended
+        votes = votes_for_request(session, request_id=request_id)
+    assert [(vote.user_id, vote.created_at) for vote in votes] == [("U0BOB", now), ("U0CAROL", now)]
+
+
+def test_a_vote_read_ahead_that_was_stored_meanwhile_fails_the_transaction(
+    engine: Engine, now: datetime
+) -> None:
+    """The unique key is the last guard: if votes read ahead missed one (a writer that did not
+    lock the request), the transaction fails rather than count a person twice."""
+    request_id = make_request(engine, now, make_recommendation(engine, now))
+    with pytest.raises(IntegrityError), session_scope(engine) as session:
+        read_votes_ahead(session, request_ids=[request_id])
+        record_vote(session, request_id=request_id, user_id="U0BOB", decision="approve", now=now)
+        assert record_vote_and_read(
+            session, request_id=request_id, user_id="U0BOB", decision="approve", now=now
+        )
+    with session_scope(engine) as session:
+        assert votes_for_request(session, request_id=request_id) == []

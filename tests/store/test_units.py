@@ -102,7 +102,7 @@ def test_a_failed_shared_commit_runs_each_unit_alone(
     import bot.store.units as units_module
 
     calls = {"n": 0}
-    real = units_module.append_deferred_trail_events
+    real = units_module.write_deferred
 
     def fail_once(session: Session) -> None:
         calls["n"] += 1
@@ -110,7 +110,7 @@ def test_a_failed_shared_commit_runs_each_unit_alone(
             raise RuntimeError("the shared commit fails")
         real(session)
 
-    monkeypatch.setattr(units_module, "append_deferred_trail_events", fail_once)
+    monkeypatch.setattr(units_module, "write_deferred", fail_once)
     units = GroupCommitter(engine)
     batch = [units_module._Queued(_unit(1)), units_module._Queued(_unit(2))]
     units._commit(batch)
