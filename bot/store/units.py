@@ -26,9 +26,10 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import Future
+from concurrent.futures import TimeoutError as FutureTimeout
 from contextlib import nullcontext
 from dataclasses import dataclass, field
-from typing import Any, Protocol, TypeVar
+from typing import Any, Protocol, TypeVar, cast
 
 from sqlalchemy import Engine
 from sqlalchemy.engine import Connection
@@ -140,7 +141,17 @@ class GroupCommitter:
         queued = _Queued(unit)
         self._last_unit_at = time.monotonic()
         self._queue.put(queued)
-        result: T = queued.future.result(timeout=self.wait_seconds)
+        try:
+            result: T = queued.future.result(timeout=self.wait_seconds)
+        except FutureTimeout:
+            # The writer has not even started it (stuck, or stopped meanwhile): take it back
+            # and run it here. Once the writer has started it, wait for it instead.
+            if not queued.future.cancel():
+                return cast(T, queued.future.result())
+            log.warning("the group-commit writer did not take a unit in %.0f s; running it "
+                        "on the caller's thread", self.wait_seconds)  # fmt: skip
+            with session_scope(self.engine) as session:
+                return unit(session)
         return result
 
     def _loop(self) -> None:
@@ -159,14 +170,17 @@ class GroupCommitter:
                     stopping = True
                     break
                 batch.append(queued)
-            self._commit(batch)
+            # A caller that gave up waiting cancelled its unit and runs it itself.
+            batch = [queued for queued in batch if queued.future.set_running_or_notify_cancel()]
+            if batch:
+                self._commit(batch)
         # Whatever was queued after the stop request still runs (on this thread, one by one).
         while True:
             try:
                 queued = self._queue.get_nowait()
             except queue.Empty:
                 break
-            if queued is not None:
+            if queued is not None and queued.future.set_running_or_notify_cancel():
                 self._run_alone(queued)
         self._drop_writer_connection()
 

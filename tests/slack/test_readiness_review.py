@@ -3,6 +3,8 @@ emulator's Web API; assertions on what the channel shows and what the trail hold
 
 from __future__ import annotations
 
+import pytest
+
 from bot.store import verify_trail
 from tests.slack.support import FRAUD, RANKING, Bot, answer_text
 
@@ -249,3 +251,24 @@ def test_the_last_two_gates_marked_at_once_ask_for_one_go(bot: Bot) -> None:
     assert bot.trail_kinds().count("gate.passed") == 4
     assert bot.trail_kinds().count("go_no_go.requested") == 1
     assert len([m for m in bot.slack.messages(RANKING) if "Go/no-go requested" in m.text]) == 1
+
+
+def test_a_click_that_cannot_be_recorded_is_answered_500_not_acknowledged(
+    bot: Bot, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The ack is the answer to the click and goes out once the vote is recorded: when the
+    recording fails, Slack gets a 500 (and shows the person the click failed), and nothing of
+    the click is in the trail; the same click afterwards counts."""
+    bot.start_ranking_review()
+    bot.pass_all_ranking_gates()
+    go_no_go = bot.sandbox.runtime.services.go_no_go
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("the database went away")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(go_no_go, "vote_in", broken)
+        assert bot.driver.click("U0BRUNO", RANKING, "Approve").status == 500
+    assert "approval.approve" not in bot.trail_kinds()
+    assert bot.driver.click("U0BRUNO", RANKING, "Approve").status == 200
+    assert bot.trail_kinds().count("approval.approve") == 1

@@ -133,3 +133,36 @@ def test_stop_commits_what_is_queued_and_then_runs_directly(engine: Engine) -> N
 def test_max_batch_must_be_positive(engine: Engine) -> None:
     with pytest.raises(ValueError, match="max_batch"):
         GroupCommitter(engine, max_batch=0)
+
+
+def test_a_unit_the_writer_has_not_taken_in_time_runs_on_the_callers_thread(
+    engine: Engine,
+) -> None:
+    units = GroupCommitter(engine, wait_seconds=0.2).start()
+    release, taken = threading.Event(), threading.Event()
+    runs: list[int] = []
+
+    def slow(session: Session) -> int:
+        taken.set()
+        release.wait(10)  # the writer is stuck in this unit
+        runs.append(1)
+        return _unit(1)(session)
+
+    def quick(session: Session) -> int:
+        runs.append(2)
+        return _unit(2)(session)
+
+    results: dict[str, int] = {}
+    first = threading.Thread(target=lambda: results.update(slow=units.run(slow)))
+    first.start()
+    assert taken.wait(10)
+    second = threading.Thread(target=lambda: results.update(quick=units.run(quick)))
+    second.start()
+    second.join(0.5)  # it timed out waiting for the writer and took its unit back...
+    release.set()  # ...and runs once the stuck transaction lets go of the database
+    first.join(10)
+    second.join(10)
+    units.stop()
+    assert results == {"slow": 1, "quick": 2}
+    assert sorted(runs) == [1, 2]  # each unit ran once: the writer skipped the cancelled one
+    assert sorted(_stored_numbers(engine)) == [1, 2]
