@@ -3,8 +3,9 @@
 A *unit* is a function of a ``Session`` that reads, decides and writes (rows, conditional
 transitions, deferred trail events) and returns a value. ``DirectUnits`` runs each unit in its
 own ``session_scope``. ``GroupCommitter`` hands units to one writer thread, which runs every
-unit queued at that moment in one shared transaction, each inside its own SAVEPOINT, and
-commits once; each caller gets its unit's value only after that commit. The trail chain is
+unit queued at that moment in one shared transaction and commits once; each caller gets its
+unit's value only after that commit. Units marked with ``with_prefetch`` have their rows read
+ahead for the whole batch in one statement (``GroupCommitter.prefetch``). The trail chain is
 one lock, so one commit per batch instead of per click is what lets concurrent clicks scale:
 on PostgreSQL the chain lock is held through one commit (and WAL flush) per batch, and on
 SQLite the write lock is taken once per batch rather than queued for by every HTTP thread.
