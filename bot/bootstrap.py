@@ -160,7 +160,7 @@ def build(
     reviews = ReviewService(
         engine=engine, runbooks=registry, directory=directory, scheduling=scheduler
     )
-    go_no_go = GoNoGoService(engine=engine, runbooks=registry, directory=directory)
+    go_no_go = GoNoGoService(engine=engine, runbooks=registry)
     units.prefetch(APPROVAL_REQUEST, go_no_go.prefetch_requests)
     rollbacks = RollbackService(engine=engine, runbooks=registry, scheduling=scheduler)
     decisions = RollbackDecisions(engine=engine, runbooks=registry, directory=directory)

@@ -69,11 +69,9 @@ class GoNoGoService:
         *,
         engine: Engine,
         runbooks: RunbookRegistry,
-        directory: GroupDirectory,
     ) -> None:
         self.engine = engine
         self.runbooks = runbooks
-        self.directory = directory
 
     def check_vote_in(
         self,

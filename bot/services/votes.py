@@ -8,9 +8,9 @@ of the request says whether it is a go/no-go. So a click costs one transaction, 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
-from functools import partial
-from typing import Literal
+from typing import Any, Literal
 
 from sqlmodel import Session
 
@@ -49,84 +49,36 @@ class Votes:
         action_ts: str | None = None,
     ) -> Reply:
         """Record ``user_id``'s vote and count it; refusals are recorded in the trail."""
-        return resolving_groups(
-            self.directory,
-            lambda groups: self.units.run(
-                with_prefetch(
-                    partial(
-                        self._vote_in,
-                        directory=groups,
-                        request_id=request_id,
-                        user_id=user_id,
-                        decision=decision,
-                        now=now,
-                        reason=reason,
-                        action_ts=action_ts,
-                    ),
-                    APPROVAL_REQUEST,
-                    request_id,
-                )
-            ),
-        )
+        return self._run(
+            request_id, self.go_no_go.vote_in, self.decisions.vote_in,
+            user_id=user_id, decision=decision, now=now, reason=reason, action_ts=action_ts,
+        )  # fmt: skip
 
     def check_vote(
         self, *, request_id: int, user_id: str, decision: Decision, now: datetime
     ) -> Reply:
         """May ``user_id`` vote on this request (before asking a Reject's reason)?"""
-        return resolving_groups(
-            self.directory,
-            lambda groups: self.units.run(
-                partial(
-                    self._check_in,
-                    directory=groups,
-                    request_id=request_id,
-                    user_id=user_id,
-                    decision=decision,
-                    now=now,
-                )
-            ),
-        )
-
-    def _vote_in(
-        self,
-        session: Session,
-        *,
-        directory: GroupDirectory,
-        request_id: int,
-        user_id: str,
-        decision: Decision,
-        now: datetime,
-        reason: str | None,
-        action_ts: str | None,
-    ) -> Reply:
-        reply = self.go_no_go.vote_in(
-            session, directory=directory, request_id=request_id, user_id=user_id,
-            decision=decision, now=now, reason=reason, action_ts=action_ts,
-        )  # fmt: skip
-        if reply is not None:
-            return reply
-        return self.decisions.vote_in(
-            session, directory=directory, request_id=request_id, user_id=user_id,
-            decision=decision, now=now, reason=reason, action_ts=action_ts,
+        return self._run(
+            request_id, self.go_no_go.check_vote_in, self.decisions.check_vote_in,
+            user_id=user_id, decision=decision, now=now,
         )  # fmt: skip
 
-    def _check_in(
+    def _run(
         self,
-        session: Session,
-        *,
-        directory: GroupDirectory,
         request_id: int,
-        user_id: str,
-        decision: Decision,
-        now: datetime,
+        go_no_go: Callable[..., Reply | None],
+        rollback: Callable[..., Reply],
+        **arguments: Any,
     ) -> Reply:
-        reply = self.go_no_go.check_vote_in(
-            session, directory=directory, request_id=request_id, user_id=user_id,
-            decision=decision, now=now,
-        )  # fmt: skip
-        if reply is not None:
-            return reply
-        return self.decisions.check_vote_in(
-            session, directory=directory, request_id=request_id, user_id=user_id,
-            decision=decision, now=now,
-        )  # fmt: skip
+        """One unit of work: the go/no-go service answers, or says the request is a
+        rollback's (None) and ``RollbackDecisions`` does; group look-ups happen outside it."""
+
+        def attempt(groups: GroupDirectory) -> Reply:
+            def unit(session: Session) -> Reply:
+                given = {"directory": groups, "request_id": request_id, **arguments}
+                reply = go_no_go(session, **given)
+                return reply if reply is not None else rollback(session, **given)
+
+            return self.units.run(with_prefetch(unit, APPROVAL_REQUEST, request_id))
+
+        return resolving_groups(self.directory, attempt)

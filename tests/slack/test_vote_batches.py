@@ -3,6 +3,7 @@ each vote still sees the votes before it, on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -12,6 +13,7 @@ from sqlmodel import Session
 from bot.runbook_files import load_runbooks
 from bot.services.go_no_go import GoNoGoService
 from bot.services.registry import RunbookRegistry
+from bot.services.replies import Reply
 from bot.services.reviews import ReviewService
 from bot.services.roles import StaticDirectory
 from bot.services.rollback_decisions import RollbackDecisions
@@ -19,7 +21,7 @@ from bot.services.votes import APPROVAL_REQUEST, Votes
 from bot.store import read_connection, verify_trail
 from bot.store.tables import ApprovalRequest, ApprovalVote, ReadinessReview, Release
 from bot.store.transitions import table_of
-from bot.store.units import GroupCommitter, _Queued, with_prefetch
+from bot.store.units import GroupCommitter, _Queued
 
 ROOT = Path(__file__).resolve().parents[2]
 NOW = datetime(2026, 11, 22, 10, 0, tzinfo=UTC)
@@ -62,7 +64,7 @@ def test_a_batch_of_votes_reads_its_requests_once_and_counts_each_vote_in_turn(
     registry = RunbookRegistry(load_runbooks(ROOT / "runbooks").runbooks)
     first, second = _pending_go_no_gos(engine, registry, 2)
     directory = StaticDirectory(GROUPS)
-    go_no_go = GoNoGoService(engine=engine, runbooks=registry, directory=directory)
+    go_no_go = GoNoGoService(engine=engine, runbooks=registry)
     committer = GroupCommitter(engine)
     read_ahead: list[list[int]] = []
 
@@ -71,39 +73,33 @@ def test_a_batch_of_votes_reads_its_requests_once_and_counts_each_vote_in_turn(
         go_no_go.prefetch_requests(session, request_ids)
 
     committer.prefetch(APPROVAL_REQUEST, prefetch)
+
+    class Queue:
+        """Takes the units Votes hands over, so that they can be committed as one batch."""
+
+        def __init__(self) -> None:
+            self.units: list[_Queued] = []
+
+        def run(self, unit: Callable[[Session], Reply]) -> Reply:
+            self.units.append(_Queued(unit))
+            return Reply(True, "queued")
+
+    queue = Queue()
     votes = Votes(
         go_no_go=go_no_go,
         decisions=RollbackDecisions(engine=engine, runbooks=registry, directory=directory),
         directory=directory,
-        units=committer,
+        units=queue,
     )
     later = NOW + timedelta(minutes=1)
-
-    def unit(request_id: int, user_id: str) -> _Queued:
-        work = votes._vote_in  # what Votes.vote hands to the committer, marked the same way
-        return _Queued(
-            with_prefetch(
-                lambda session: work(
-                    session,
-                    directory=directory,
-                    request_id=request_id,
-                    user_id=user_id,
-                    decision="approve",
-                    now=later,
-                    reason=None,
-                    action_ts=None,
-                ),  # fmt: skip
-                APPROVAL_REQUEST,
-                request_id,
-            )
-        )
-
-    batch = [
-        unit(first, "U0JULIA"),  # compliance
-        unit(first, "U0JULIA"),  # her double click, in the same transaction
-        unit(first, "U0FARAH"),  # risk officer: with Julia, the quorum
-        unit(second, "U0JULIA"),
-    ]
+    for request_id, user_id in [
+        (first, "U0JULIA"),  # compliance
+        (first, "U0JULIA"),  # her double click, in the same transaction
+        (first, "U0FARAH"),  # risk officer: with Julia, the quorum
+        (second, "U0JULIA"),
+    ]:
+        votes.vote(request_id=request_id, user_id=user_id, decision="approve", now=later)
+    batch = queue.units
     committer._commit(batch)
     replies = [queued.future.result() for queued in batch]
     assert [reply.text for reply in replies] == [
