@@ -21,6 +21,9 @@ from slack_sdk.signature import SignatureVerifier
 from bot.emulator import payloads
 from bot.emulator.state import Json, Message
 
+# How long submit_view waits for a modal to open (the bot opens it after answering the click).
+VIEW_WAIT_S = 5.0
+
 if TYPE_CHECKING:
     from bot.emulator.emulator import SlackEmulator
 
@@ -188,17 +191,23 @@ class SlackDriver:
         self, user: str, values: Json | None = None, view_id: str | None = None,
         **options: Unpack[SendOptions],
     ) -> Delivery:  # fmt: skip
-        """``user`` submits a modal (default: the latest one opened for them)."""
-        with self.state.lock:
-            views = [v for v in self.state.views.values() if v.user == user and not v.closed]
-            if view_id is not None:
-                views = [v for v in self.state.views.values() if v.id == view_id]
-            if not views:
+        """``user`` submits a modal (default: the latest one opened for them), waiting up to
+        ``VIEW_WAIT_S`` for it to open, as a person waits for a form after a click."""
+        deadline = time.monotonic() + VIEW_WAIT_S
+        while True:
+            with self.state.lock:
+                views = [v for v in self.state.views.values() if v.user == user and not v.closed]
+                if view_id is not None:
+                    views = [v for v in self.state.views.values() if v.id == view_id]
+                if views:
+                    view = views[-1]
+                    payload = payloads.view_submission(
+                        self.state, user=user, view=view, values=values or {}
+                    )
+                    break
+            if time.monotonic() > deadline:
                 raise LookupError(f"no open view for {user} (view_id={view_id!r})")
-            view = views[-1]
-            payload = payloads.view_submission(
-                self.state, user=user, view=view, values=values or {}
-            )
+            time.sleep(0.01)
         delivery = self._send_interaction(payload, options)
         self._apply_view_answer(view.id, delivery)
         return delivery

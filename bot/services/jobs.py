@@ -23,6 +23,7 @@ POST_IN_THREAD = "post_in_thread"
 UPDATE_REQUEST_MESSAGE = "update_request_message"
 EPHEMERAL = "ephemeral"
 PUBLISH_HOME = "publish_home"
+OPEN_VIEW = "open_view"
 
 Db = Session | Connection
 
@@ -99,6 +100,32 @@ def send_ephemeral(
         ephemeral(
             session, channel_id=channel_id, user_id=user_id, text=text, now=now, thread_ts=thread_ts
         )
+
+
+def open_view(
+    engine: Engine,
+    *,
+    trigger_id: str,
+    template: str,
+    context: dict[str, Any],
+    user_id: str,
+    channel_id: str,
+    now: datetime,
+    thread_ts: str | None = None,
+) -> None:
+    """Queue a modal (views.open) in a transaction of its own, so that the click is answered
+    without waiting for Slack. Slack honours a trigger for 3 seconds: if the modal cannot be
+    opened in time, the person is told to press the button again."""
+    payload = {
+        "trigger_id": trigger_id,
+        "template": template,
+        "context": context,
+        "user_id": user_id,
+        "channel_id": channel_id,
+        "thread_ts": thread_ts,
+    }
+    with session_scope(engine) as session:
+        enqueue_job(session, kind=OPEN_VIEW, payload=payload, now=now)
 
 
 def publish_home(db: Db, *, user_id: str, now: datetime) -> None:

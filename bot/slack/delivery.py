@@ -50,7 +50,13 @@ PERMANENT_ERRORS = {
     "message_not_found",
     "cant_update_message",
     "unknown_method",
+    "expired_trigger_id",
+    "invalid_trigger_id",
 }
+VIEW_NOT_OPENED = (
+    "I could not open the form in time (Slack allows 3 seconds), so nothing was recorded. "
+    "Please press the button again."
+)
 
 
 class SlackDelivery(JobWorker):
@@ -79,6 +85,7 @@ class SlackDelivery(JobWorker):
             jobs.POST_IN_THREAD: self._post_in_thread,
             jobs.UPDATE_REQUEST_MESSAGE: self._update_request_message,
             jobs.EPHEMERAL: self._ephemeral,
+            jobs.OPEN_VIEW: self._open_view,
             jobs.POST_MESSAGE: self._post_message,
             jobs.POST_ROLLBACK: self._post_rollback,
             jobs.UPDATE_ROLLBACK: self._update_rollback,
@@ -94,6 +101,16 @@ class SlackDelivery(JobWorker):
         return code in PERMANENT_ERRORS, None
 
     def report(self, session: Session, job: ClaimedJob, error: str) -> None:
+        if job.kind == jobs.OPEN_VIEW:  # the person is waiting for a form: say it failed
+            jobs.ephemeral(
+                session,
+                channel_id=job.payload["channel_id"],
+                user_id=job.payload["user_id"],
+                text=VIEW_NOT_OPENED,
+                thread_ts=job.payload.get("thread_ts"),
+                now=self.clock(),
+            )
+            return
         review_id = job.payload.get("review_id")
         if review_id is None:
             return
@@ -227,6 +244,10 @@ class SlackDelivery(JobWorker):
             text=payload["text"],
             thread_ts=payload.get("thread_ts"),
         )
+
+    def _open_view(self, payload: dict[str, Any]) -> None:
+        view = self.renderer.render(payload["template"], payload["context"])
+        self.client.views_open(trigger_id=payload["trigger_id"], view=view)
 
     def _post_message(self, payload: dict[str, Any]) -> None:
         self.client.chat_postMessage(

@@ -136,6 +136,7 @@ def test_the_requester_cannot_approve_their_own_go(bot: Bot) -> None:
 def test_waive_and_fail_ask_for_a_reason_and_a_failed_gate_blocks_the_go(bot: Bot) -> None:
     bot.start_ranking_review()
     bot.driver.click("U0CHIARA", RANKING, "Waive", match="bias-audit")
+    bot.sandbox.settle()  # the modal opens right after the click is answered
     modal = bot.slack.views("U0CHIARA")[-1]
     assert modal.view["callback_id"] == "reason_modal"
     bot.driver.submit_view("U0CHIARA", values={"reason": "audit is scheduled for Monday"})
@@ -272,3 +273,15 @@ def test_a_click_that_cannot_be_recorded_is_answered_500_not_acknowledged(
     assert "approval.approve" not in bot.trail_kinds()
     assert bot.driver.click("U0BRUNO", RANKING, "Approve").status == 200
     assert bot.trail_kinds().count("approval.approve") == 1
+
+
+def test_a_form_slack_will_not_open_any_more_is_reported_to_the_person(bot: Bot) -> None:
+    """The reason modal is opened after the click is answered; when Slack refuses the trigger
+    (it honours one for 3 seconds), the person is told to press the button again."""
+    bot.start_ranking_review()
+    bot.slack.slack_error("views.open", error="expired_trigger_id")
+    assert bot.driver.click("U0CHIARA", RANKING, "Waive", match="bias-audit").status == 200
+    bot.sandbox.settle()
+    assert bot.slack.views("U0CHIARA") == []
+    assert any("could not open the form in time" in t for t in bot.ephemerals("U0CHIARA"))
+    assert "gate.waived" not in bot.trail_kinds()

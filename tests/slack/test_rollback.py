@@ -434,6 +434,7 @@ def test_one_reject_blocks_a_high_risk_rollback_and_its_reason_is_kept(bot: Bot)
     bot.sandbox.settle()
     bot.driver.click("U0IVAN", "C0FRAUDREL", "Approve")  # oncall, via @payments-oncall
     bot.driver.click("U0FARAH", "C0FRAUDREL", "Reject")  # risk_officer: asked why first
+    bot.sandbox.settle()  # the modal opens right after the click is answered
     assert bot.slack.views("U0FARAH")[-1].view["callback_id"] == "reason_modal"
     bot.driver.submit_view("U0FARAH", values={"reason": "FNR spike is a labelling delay"})
     bot.sandbox.settle()

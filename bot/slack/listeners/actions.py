@@ -1,8 +1,9 @@
 """Buttons: Pass / Fail / Waive on gates, Approve / Reject on go/no-go requests.
 
 Pass and Approve are decided on the click. Fail, Waive and Reject first check that the person
-may act (a refusal is recorded and told at once), then ask for a reason in a modal; the
-decision is made when the modal is submitted (``listeners.views``).
+may act (a refusal is recorded and told at once), then ask for a reason in a modal, opened
+by the delivery after the answer (no Slack call delays the ack); the decision is made when
+the modal is submitted (``listeners.views``).
 
 Bolt runs with ``process_before_response=True``, so the ack is the HTTP response and it goes
 out when the listener returns. Each listener acks only once its decision is recorded: if
@@ -18,7 +19,6 @@ import re
 from typing import Any
 
 from slack_bolt import Ack, App
-from slack_sdk import WebClient
 
 from bot.services import jobs
 from bot.services.reviews import GateOutcome, Reply
@@ -35,9 +35,7 @@ MODAL_ACTIONS = {"failed": "fail", "waived": "waive"}
 
 def register(app: App, services: SlackServices) -> None:
     @app.action(re.compile(r"^gate_(pass|fail|waive)$"))
-    def gate_button(
-        ack: Ack, body: dict[str, Any], action: dict[str, Any], client: WebClient
-    ) -> None:
+    def gate_button(ack: Ack, body: dict[str, Any], action: dict[str, Any]) -> None:
         ids = _ids(action)
         user_id, channel_id = body["user"]["id"], _channel(body)
         outcome = GATE_OUTCOMES[action["action_id"]]
@@ -55,7 +53,6 @@ def register(app: App, services: SlackServices) -> None:
         if outcome != "passed" and reply.ok:
             _ask_reason(
                 services,
-                client,
                 body,
                 action=MODAL_ACTIONS[outcome],
                 subject=reply.text,
@@ -69,9 +66,7 @@ def register(app: App, services: SlackServices) -> None:
         _tell(services, reply, user_id=user_id, channel_id=channel_id, body=body)
 
     @app.action(re.compile(r"^approval_(approve|reject)$"))
-    def approval_button(
-        ack: Ack, body: dict[str, Any], action: dict[str, Any], client: WebClient
-    ) -> None:
+    def approval_button(ack: Ack, body: dict[str, Any], action: dict[str, Any]) -> None:
         request_id = int(_ids(action)["request_id"])
         user_id, channel_id = body["user"]["id"], _channel(body)
         now = services.clock()
@@ -91,7 +86,6 @@ def register(app: App, services: SlackServices) -> None:
         if action["action_id"] != "approval_approve" and reply.ok:
             _ask_reason(
                 services,
-                client,
                 body,
                 action="reject",
                 subject=reply.text,
@@ -131,17 +125,23 @@ def _channel(body: dict[str, Any]) -> str:
 
 def _ask_reason(
     services: SlackServices,
-    client: WebClient,
     body: dict[str, Any],
     *,
     action: str,
     subject: str,
     metadata: dict[str, str],
 ) -> None:
-    view = services.renderer.render(
-        "reason_modal", {"action": action, "subject": subject, "metadata": metadata}
+    """Queue the reason modal: the delivery opens it right after the click is answered."""
+    jobs.open_view(
+        services.engine,
+        trigger_id=body["trigger_id"],
+        template="reason_modal",
+        context={"action": action, "subject": subject, "metadata": metadata},
+        user_id=body["user"]["id"],
+        channel_id=metadata["channel_id"],
+        thread_ts=(body.get("message") or {}).get("thread_ts"),
+        now=services.clock(),
     )
-    client.views_open(trigger_id=body["trigger_id"], view=view)
 
 
 def _tell(
