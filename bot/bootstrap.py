@@ -62,8 +62,10 @@ class Runtime:
     metrics: BotMetrics
     web_app: Flask
     units: GroupCommitter
+    directory: SlackGroupDirectory
 
     def start(self) -> None:
+        self.directory.keep_fresh(self.registry.user_groups())
         self.units.start()
         self.delivery.start()
         self.services.executor_worker.start()
@@ -74,6 +76,7 @@ class Runtime:
         self.services.executor_worker.stop()
         self.delivery.stop()
         self.units.stop()
+        self.directory.stop()
         self.engine.dispose()
 
 
@@ -230,4 +233,5 @@ def build(
         metrics=metrics,
         web_app=web_app,
         units=units,
+        directory=directory,
     )

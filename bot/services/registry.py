@@ -7,6 +7,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 
 from bot.core.runbook import Runbook
+from bot.services.roles import is_group
 
 
 @dataclass(frozen=True)
@@ -34,6 +35,16 @@ class RunbookRegistry:
 
     def ids(self) -> list[str]:
         return sorted(self._runbooks)
+
+    def user_groups(self) -> set[str]:
+        """Every Slack user group that holds a role in some runbook."""
+        return {
+            member
+            for runbook in self
+            for members in runbook.roles.values()
+            for member in members
+            if is_group(member)
+        }
 
     def known_text(self) -> str:
         return "Known runbooks: " + (", ".join(f"`{i}`" for i in self.ids()) or "none") + "."

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
 
 from bot.services.roles import MembershipUnavailable
 
+log = logging.getLogger(__name__)
 CACHE_SECONDS = 60.0
 
 
@@ -33,6 +35,8 @@ class SlackGroupDirectory:
         self._clock = clock
         self._cache: dict[str, tuple[float, frozenset[str]]] = {}
         self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._refresher: threading.Thread | None = None
 
     def cached_members(self, group_id: str) -> frozenset[str] | None:
         with self._lock:
@@ -45,6 +49,38 @@ class SlackGroupDirectory:
         cached = self.cached_members(group_id)
         if cached is not None:
             return cached
+        return self._fetch(group_id)
+
+    def keep_fresh(self, group_ids: Collection[str]) -> None:
+        """Look ``group_ids`` up now and again every half ``ttl``, in a thread of its own, so
+        that a click finds its groups cached and never waits for Slack before its answer.
+        A failed refresh is logged; the click path looks the group up itself (and refuses
+        when it cannot) only once the cached answer has expired."""
+        groups = sorted(set(group_ids))
+        if not groups or self._refresher is not None:
+            return
+        self._stop.clear()
+
+        def refresh() -> None:
+            while True:
+                for group_id in groups:
+                    try:
+                        self._fetch(group_id)
+                    except MembershipUnavailable as error:
+                        log.warning("refreshing a user group failed: %s", error)
+                if self._stop.wait(self._ttl / 2):
+                    return
+
+        self._refresher = threading.Thread(target=refresh, name="user-groups", daemon=True)
+        self._refresher.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        refresher, self._refresher = self._refresher, None
+        if refresher is not None:
+            refresher.join(5)
+
+    def _fetch(self, group_id: str) -> frozenset[str]:
         now = self._clock()
         try:
             response = self._client.usergroups_users_list(usergroup=group_id)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.emulator import render_blocks
+from bot.emulator import SlackEmulator, default_seed, render_blocks
 from bot.sandbox import Sandbox
 from tests.slack.support import RANKING, Bot, copy_runbooks
 
@@ -173,10 +173,9 @@ def test_a_hostile_version_is_shown_as_text_and_pings_nobody(bot: Bot) -> None:
     assert "ranking-model v9<!here>&<@U0BRUNO>" in page  # what the reader sees, literally
 
 
-@pytest.fixture
-def oncall_owns_a_gate(database_url: str, tmp_path: Path) -> Iterator[Bot]:
+def _oncall_owns_a_gate(tmp_path: Path) -> Path:
     """ranking-model with the canary error gate owned by the on-call user group."""
-    runbooks = copy_runbooks(
+    return copy_runbooks(
         tmp_path,
         {
             "ranking-model.yaml": (
@@ -185,7 +184,26 @@ def oncall_owns_a_gate(database_url: str, tmp_path: Path) -> Iterator[Bot]:
             )
         },
     )
+
+
+@pytest.fixture
+def oncall_owns_a_gate(database_url: str, tmp_path: Path) -> Iterator[Bot]:
+    runbooks = _oncall_owns_a_gate(tmp_path)
     with Sandbox.start(database_url=database_url, runbooks_dir=runbooks) as sandbox:
+        yield Bot(sandbox)
+
+
+@pytest.fixture
+def oncall_owns_a_gate_and_groups_are_unreachable(
+    database_url: str, tmp_path: Path
+) -> Iterator[Bot]:
+    """The same, with Slack refusing every user-group look-up from the start: the bot keeps
+    its groups fresh from the moment it starts, so a fault injected later would meet a
+    cached answer."""
+    slack = SlackEmulator(default_seed()).start()
+    slack.slack_error("usergroups.users.list", "missing_scope", times=1000)
+    runbooks = _oncall_owns_a_gate(tmp_path)
+    with Sandbox.start(database_url=database_url, runbooks_dir=runbooks, slack=slack) as sandbox:
         yield Bot(sandbox)
 
 
@@ -203,11 +221,10 @@ def test_a_gate_owned_through_a_user_group_is_shown_to_its_members(
 
 
 def test_when_a_user_group_cannot_be_looked_up_the_home_says_it_may_be_incomplete(
-    oncall_owns_a_gate: Bot,
+    oncall_owns_a_gate_and_groups_are_unreachable: Bot,
 ) -> None:
-    bot = oncall_owns_a_gate
+    bot = oncall_owns_a_gate_and_groups_are_unreachable
     bot.start_ranking_review()
-    bot.slack.slack_error("usergroups.users.list", "missing_scope", times=100)
 
     page = open_home(bot, "U0ELENA")
 

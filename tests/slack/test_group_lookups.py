@@ -3,6 +3,8 @@ the group is looked up outside, and the unit runs again with the answer (or the 
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from bot.services.roles import (
@@ -13,6 +15,7 @@ from bot.services.roles import (
     StaticDirectory,
     resolving_groups,
 )
+from tests.slack.support import FRAUD, Bot
 
 
 class CountingDirectory:
@@ -80,3 +83,29 @@ def test_a_directory_without_a_cache_is_asked_directly() -> None:
     assert groups.members("S1") == frozenset({"U1"})
     with pytest.raises(MembershipUnavailable):
         groups.members("S2")
+
+
+def test_the_bot_keeps_its_groups_fresh_so_a_click_never_waits_for_slack(bot: Bot) -> None:
+    """Every user group named in a runbook is looked up when the bot starts (and again every
+    half minute); a click by a member through a group then needs no look-up before its
+    answer."""
+    wanted = bot.sandbox.runtime.registry.user_groups()
+    assert {"S0COMPLIANCE", "S0PAYONCALL"} <= wanted
+    deadline = time.monotonic() + 10
+    while not wanted <= _looked_up(bot) and time.monotonic() < deadline:
+        time.sleep(0.01)  # the refresh runs in a thread of its own
+    assert wanted <= _looked_up(bot)
+    before = len(bot.slack.calls("usergroups.users.list"))
+    answer = bot.driver.slash_command("U0FARAH", FRAUD, "/release", "start fraud-model 7.2")
+    assert answer.status == 200
+    bot.sandbox.settle()
+    click = bot.driver.click("U0JULIA", FRAUD, "Pass", match="compliance-signoff")
+    assert click.status == 200
+    bot.sandbox.settle()
+    assert "gate.passed" in bot.trail_kinds("release:fraud-model:7.2")
+    assert len(bot.slack.calls("usergroups.users.list")) == before
+
+
+def _looked_up(bot: Bot) -> set[str]:
+    calls = bot.slack.calls("usergroups.users.list")
+    return {str(call.args.get("usergroup")) for call in calls if call.status == 200}

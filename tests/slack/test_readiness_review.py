@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import pytest
 
+from bot.emulator import SlackEmulator, default_seed
+from bot.sandbox import Sandbox
 from bot.store import verify_trail
 from tests.slack.support import FRAUD, RANKING, Bot, answer_text
 
@@ -170,17 +172,26 @@ def test_an_outsider_cannot_even_open_the_reason_form(bot: Bot) -> None:
     assert bot.trail_kinds().count("gate.refused") == 1
 
 
-def test_unresolvable_group_membership_fails_closed(bot: Bot) -> None:
+def test_unresolvable_group_membership_fails_closed(database_url: str) -> None:
+    # Slack refuses user-group look-ups from the start, so the groups the bot keeps fresh
+    # are unknown when Julia clicks.
+    slack = SlackEmulator(default_seed()).start()
+    slack.slack_error("usergroups.users.list", error="fatal_error", times=1000)
+    with Sandbox.start(database_url=database_url, slack=slack) as sandbox:
+        _fails_closed_then_counts(Bot(sandbox))
+
+
+def _fails_closed_then_counts(bot: Bot) -> None:
     answer = bot.driver.slash_command("U0FARAH", FRAUD, "/release", "start fraud-model 7.1")
     assert answer.status == 200
     bot.sandbox.settle()
-    bot.slack.slack_error("usergroups.users.list", error="fatal_error", times=1)
     bot.driver.click("U0JULIA", FRAUD, "Pass", match="compliance-signoff")  # via S0COMPLIANCE
     bot.sandbox.settle()
     assert any("could not check" in t for t in bot.ephemerals("U0JULIA"))
     refused = [e for e in bot.trail("release:fraud-model:7.1") if e.kind == "gate.refused"]
     assert refused[0].payload["why"] == "membership_unavailable"
     # once Slack answers again, the same click counts
+    bot.slack.clear_faults()
     bot.driver.click("U0JULIA", FRAUD, "Pass", match="compliance-signoff")
     bot.sandbox.settle()
     assert "gate.passed" in bot.trail_kinds("release:fraud-model:7.1")
