@@ -47,9 +47,10 @@ How, per database:
    job done, none failed, and how long it took.
 
 Beside it, in the same run and on the same bodies, a bare Bolt app (one ``@app.action``
-listener that only acks, ``process_before_response=True``, same Flask + waitress stack, its
-own process) is measured per database, and once Bolt's default runner
-(``process_before_response=False``) for context.
+listener that only acks, ``process_before_response=True``, its own process, served like
+Slack's requests to ``serve``: Bolt's WSGI request and response adapters on waitress) is
+measured per database, and once Bolt's default runner (``process_before_response=False``)
+for context.
 
 Targets (issue "Slack"): p99 < 50 ms and throughput >= 0.3 x the bare app, on SQLite and on
 PostgreSQL; serving memory (the serve process's peak RSS, VmHWM) under 150 MB. The script

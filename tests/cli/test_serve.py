@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -68,3 +69,23 @@ def test_health_and_metrics(database_url: str) -> None:
         assert 'releasebot_slack_requests_total{kind="command",status="200"} 1.0' in text
         assert "releasebot_slack_ack_seconds_bucket" in text
         assert "releasebot_outbox_pending_jobs" in text
+
+
+def test_only_slack_posts_reach_bolt_and_other_paths_reach_flask(database_url: str) -> None:
+    with Sandbox.start(database_url=database_url) as sandbox:
+        with pytest.raises(urllib.error.HTTPError) as got:
+            urllib.request.urlopen(f"{sandbox.server.url}/slack/events")
+        assert got.value.code == 405
+        assert got.value.headers["Allow"] == "POST"
+        with pytest.raises(urllib.error.HTTPError) as got:
+            urllib.request.urlopen(f"{sandbox.server.url}/slack/event")
+        assert got.value.code == 404
+        unsigned = urllib.request.Request(
+            f"{sandbox.server.url}/slack/events", data=b"payload=%7B%7D", method="POST"
+        )
+        with pytest.raises(urllib.error.HTTPError) as got:
+            urllib.request.urlopen(unsigned)
+        assert got.value.code == 401
+        with urllib.request.urlopen(f"{sandbox.server.url}/metrics") as answer:
+            text = answer.read().decode()
+        assert 'releasebot_slack_requests_total{kind="interaction",status="401"} 1.0' in text
