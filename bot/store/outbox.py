@@ -15,14 +15,27 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import JSON, ColumnElement, Index, Text, insert, or_, select, update
+from sqlalchemy import (
+    JSON,
+    ColumnElement,
+    Index,
+    Text,
+    and_,
+    insert,
+    or_,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.engine import Connection
 from sqlmodel import Field, Session, SQLModel
 
 from bot.store.engine import UTCDateTime
+from bot.store.pipeline import QUEUE
 from bot.store.transitions import connection_of, table_of
 
 MAX_ATTEMPTS = 8
+OPEN = text("state IN ('pending', 'running')")
 LEASE = timedelta(seconds=60)
 
 
@@ -30,7 +43,12 @@ class OutboxJob(SQLModel, table=True):
     """One piece of Slack work: ``kind`` names the handler, ``payload`` its arguments."""
 
     __tablename__ = "outbox_jobs"
-    __table_args__ = (Index("ix_outbox_jobs_due", "state", "next_attempt_at"),)
+    __table_args__ = (
+        Index("ix_outbox_jobs_due", "state", "next_attempt_at"),
+        # The open jobs in claim order: finished jobs accumulate, and a claim must not scan
+        # past them (migration 0004).
+        Index("ix_outbox_jobs_open", "id", postgresql_where=OPEN, sqlite_where=OPEN),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     kind: str
@@ -45,7 +63,7 @@ class OutboxJob(SQLModel, table=True):
 
 
 _JOBS = table_of(OutboxJob)
-_ENQUEUE = insert(_JOBS)
+_ENQUEUE = insert(_JOBS).inline()  # no RETURNING: the write can be queued (bot.store.pipeline)
 
 
 @dataclass(frozen=True)
@@ -86,13 +104,18 @@ def append_deferred_jobs(session: Session) -> None:
     """Write the jobs queued in ``session`` (called as its unit of work ends)."""
     jobs = session.info.pop(DEFERRED_JOBS, [])
     if jobs:
-        session.connection().execute(_ENQUEUE, jobs)
+        session.connection().execute(_ENQUEUE, jobs, execution_options=QUEUE)
 
 
 def _due(now: datetime, kinds: Collection[str] | None) -> ColumnElement[bool]:
-    due = or_(
-        (_JOBS.c.state == "pending") & (_JOBS.c.next_attempt_at <= now),
-        (_JOBS.c.state == "running") & (_JOBS.c.lease_until < now),
+    # ``OPEN`` is implied by the rest; it is there, as literal text, so that the planners see
+    # that the partial index of open jobs holds every due one.
+    due = and_(
+        OPEN,
+        or_(
+            (_JOBS.c.state == "pending") & (_JOBS.c.next_attempt_at <= now),
+            (_JOBS.c.state == "running") & (_JOBS.c.lease_until < now),
+        ),
     )
     return due if kinds is None else due & _JOBS.c.kind.in_(list(kinds))
 

@@ -29,6 +29,7 @@ from bot.core.trail import (
     parse_subject,
 )
 from bot.store.engine import SQLITE_BEGIN_OPTION, read_connection
+from bot.store.pipeline import QUEUE
 from bot.store.tables import TrailEventRow, TrailHead
 from bot.store.transitions import connection_of, table_of
 
@@ -37,7 +38,7 @@ TRAIL_LOCK_KEY = 0x7E1EA5EB07_7A11
 _EVENTS = table_of(TrailEventRow)
 _HEAD = table_of(TrailHead)
 # Built once: executing a ready statement skips SQLAlchemy's per-call construction.
-_INSERT_EVENT = insert(_EVENTS)
+_INSERT_EVENT = insert(_EVENTS).inline()  # no RETURNING: the write can be queued
 _READ_HEAD = select(_HEAD.c.seq, _HEAD.c.hash).where(_HEAD.c.id == 1)
 _LOCK_HEAD = _READ_HEAD.with_for_update()
 _MOVE_HEAD = (
@@ -104,7 +105,8 @@ def append_trail_events(
         event = draft.seal(seq=previous[0] + 1, prev_hash=previous[1])
         events.append(event)
         previous = (event.seq, event.hash)
-    connection.execute(_INSERT_EVENT, [event_row_values(event) for event in events])
+    rows = [event_row_values(event) for event in events]
+    connection.execute(_INSERT_EVENT, rows, execution_options=QUEUE)
     last = events[-1]
     if head is None:
         connection.execute(
@@ -112,7 +114,9 @@ def append_trail_events(
         )
     else:
         connection.execute(
-            _MOVE_HEAD, {"head_seq": last.seq, "head_hash": last.hash, "head_at": last.at}
+            _MOVE_HEAD,
+            {"head_seq": last.seq, "head_hash": last.hash, "head_at": last.at},
+            execution_options=QUEUE,
         )
     return events
 

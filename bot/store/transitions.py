@@ -10,7 +10,7 @@ winner's trail event commits with the change.
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -20,6 +20,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection
 from sqlmodel import Session, SQLModel
 
+from bot.store.pipeline import QUEUE
 from bot.store.tables import ApprovalVote
 
 
@@ -142,6 +143,7 @@ class PendingVote:
 
 
 VoteRecord = Row[Any] | PendingVote
+_WRITE_VOTES = insert(_VOTES).inline()  # no RETURNING: the write can be queued
 VOTES_READ_AHEAD = "releasebot_votes_read_ahead"
 PENDING_VOTES = "releasebot_pending_votes"
 _VOTES_AMONG = (
@@ -168,7 +170,9 @@ def write_pending_votes(session: Session) -> None:
     key still catch a repeat, the whole transaction fails rather than count it twice)."""
     pending: list[PendingVote] = session.info.pop(PENDING_VOTES, [])
     if pending:
-        session.connection().execute(insert(_VOTES), [asdict(vote) for vote in pending])
+        session.connection().execute(
+            _WRITE_VOTES, [vars(vote) for vote in pending], execution_options=QUEUE
+        )
 
 
 def record_vote_and_read(

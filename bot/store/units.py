@@ -10,6 +10,10 @@ one lock, so one commit per batch instead of per click is what lets concurrent c
 on PostgreSQL the chain lock is held through one commit (and WAL flush) per batch, and on
 SQLite the write lock is taken once per batch rather than queued for by every HTTP thread.
 
+The writer keeps one connection; on PostgreSQL it is pipelined (``bot.store.pipeline``), so
+the deferred writes of a batch go with the trail head's lock and the commit instead of each
+waiting for its answer.
+
 A unit must only touch the database: it runs on the writer thread while other callers wait,
 so network calls (Slack user-group look-ups, say) belong before or after it. It may run more
 than once, but commits once: if any unit of a batch raises, or the shared commit fails, the
@@ -28,7 +32,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
-from contextlib import nullcontext
+from contextlib import ExitStack, nullcontext
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar, cast
 
@@ -38,6 +42,7 @@ from sqlmodel import Session
 
 from bot.store.deferred import write_deferred
 from bot.store.engine import WRITE_LOCK, session_scope
+from bot.store.pipeline import pipelined
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -103,6 +108,7 @@ class GroupCommitter:
         self.units = 0
         self._last_unit_at = -1e9  # time.monotonic() of the last unit queued or committed
         self._connection: Connection | None = None  # the writer thread's, between batches
+        self._pipeline = ExitStack()  # keeps that connection pipelined (PostgreSQL)
         self._prefetchers: dict[str, Prefetch] = {}
 
     def prefetch(self, kind: str, reader: Prefetch) -> None:
@@ -186,9 +192,6 @@ class GroupCommitter:
         self._drop_writer_connection()
 
     def _commit(self, batch: list[_Queued]) -> None:
-        if len(batch) == 1:
-            self._run_alone(batch[0])
-            return
         values: list[Any] = []
         lock = getattr(self.engine, WRITE_LOCK, None)
         try:
@@ -225,14 +228,21 @@ class GroupCommitter:
 
     def _writer_connection(self) -> Connection:
         """The writer thread's own connection, kept between batches: taking one from the pool
-        costs a ping (a round trip) per batch."""
+        costs a ping (a round trip) per batch. On PostgreSQL it stays in pipeline mode, so
+        that a batch's deferred writes wait once, with the commit (``bot.store.pipeline``)."""
         if self._connection is None or self._connection.closed or self._connection.invalidated:
             self._drop_writer_connection()
-            self._connection = self.engine.connect()
+            connection = self.engine.connect()
+            self._connection = connection
+            self._pipeline.enter_context(pipelined(connection))
         return self._connection
 
     def _drop_writer_connection(self) -> None:
         connection, self._connection = self._connection, None
+        try:
+            self._pipeline.close()
+        except Exception:  # leaving pipeline mode on a broken connection: it is closed next
+            log.debug("leaving pipeline mode failed", exc_info=True)
         if connection is not None:
             try:
                 connection.close()
