@@ -65,6 +65,7 @@ class Runtime:
     directory: SlackGroupDirectory
 
     def start(self) -> None:
+        self.renderer.warm()
         self.directory.keep_fresh(self.registry.user_groups())
         self.units.start()
         self.delivery.start()

@@ -153,3 +153,31 @@ def test_renderers_do_not_share_state(tmp_path: Path, renderer: Renderer) -> Non
     other = make_renderer(tmp_path)
     assert other.environment is not renderer.environment
     assert other.available() == []
+
+
+def test_warm_compiles_every_template_once_and_skips_broken_ones(
+    tmp_path: Path, shipped_runbooks: dict[str, Runbook]
+) -> None:
+    from bot.render import make_renderer
+
+    for path in (Path(__file__).resolve().parents[2] / "templates").glob("*.j2"):
+        (tmp_path / path.name).write_text(path.read_text())
+    (tmp_path / "broken.json.j2").write_text('{"text": "{% if %}"}')
+    renderer = make_renderer(tmp_path)
+    shipped = len(list(tmp_path.glob("*.j2"))) - 1
+    loads: list[str] = []
+    original = renderer.environment.loader.get_source  # type: ignore[union-attr]
+
+    def counting(environment: Any, name: str) -> Any:
+        loads.append(name)
+        return original(environment, name)
+
+    renderer.environment.loader.get_source = counting  # type: ignore[union-attr,method-assign]
+    assert renderer.warm() == shipped
+    assert "broken.json.j2" in loads
+    compiled = [name for name in loads if name != "broken.json.j2"]
+    assert len(compiled) == shipped
+    loads.clear()
+    runbook = next(iter(shipped_runbooks.values()))
+    assert renderer.render("reason_modal", sample_context("reason_modal", runbook))
+    assert loads == [], "a warmed template is not loaded again"
