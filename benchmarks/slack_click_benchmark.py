@@ -831,7 +831,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--keep-logs",
         type=Path,
         default=None,
-        help="copy the servers' logs into this folder before the scratch folder is removed",
+        help="copy the servers' logs and the measured latencies (*-result.json) into this folder "
+        "before the scratch folder is removed",
     )
     parser.add_argument(
         "--profile-dir",
@@ -871,8 +872,9 @@ def main(argv: list[str] | None = None) -> int:
                 )  # fmt: skip
         if args.keep_logs is not None:
             args.keep_logs.mkdir(parents=True, exist_ok=True)
-            for log_path in workdir.rglob("*.log"):
-                shutil.copy(log_path, args.keep_logs / f"{log_path.parent.name}-{log_path.name}")
+            kept = [*workdir.rglob("*.log"), *workdir.rglob("*-result.json")]
+            for path in kept:
+                shutil.copy(path, args.keep_logs / f"{path.parent.name}-{path.name}")
     return 0 if report(verdicts, default_bare, args) else 1
 
 
