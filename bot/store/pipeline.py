@@ -16,8 +16,7 @@ fails the transaction: nothing is committed that was not written.
 Only statements whose outcome nobody reads may be marked: a plain INSERT or UPDATE (an INSERT
 built with ``.inline()``, so that SQLAlchemy adds no RETURNING for its key; a statement with
 RETURNING is waited for even if marked). Unmarked statements behave exactly as without a
-pipeline. SQLite has no pipeline:
-there ``pipelined`` does nothing and ``QUEUE`` is ignored.
+pipeline. SQLite has no pipeline: there ``pipelined`` does nothing and ``QUEUE`` is ignored.
 """
 
 from __future__ import annotations
