@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -11,7 +12,7 @@ from slack_sdk.models.blocks import Block
 from slack_sdk.models.views import View
 
 from bot.core.runbook import Runbook
-from bot.render import REQUIRED_TEMPLATES, Renderer
+from bot.render import REQUIRED_TEMPLATES, Renderer, make_renderer
 from bot.render.renderer import VIEW_TEMPLATES
 from bot.render.samples import sample_context
 
@@ -158,10 +159,7 @@ def test_renderers_do_not_share_state(tmp_path: Path, renderer: Renderer) -> Non
 def test_warm_compiles_every_template_once_and_skips_broken_ones(
     tmp_path: Path, shipped_runbooks: dict[str, Runbook]
 ) -> None:
-    from bot.render import make_renderer
-
-    for path in (Path(__file__).resolve().parents[2] / "templates").glob("*.j2"):
-        (tmp_path / path.name).write_text(path.read_text())
+    shutil.copytree(Path(__file__).resolve().parents[2] / "templates", tmp_path, dirs_exist_ok=True)
     (tmp_path / "broken.json.j2").write_text('{"text": "{% if %}"}')
     renderer = make_renderer(tmp_path)
     shipped = len(list(tmp_path.glob("*.j2"))) - 1
