@@ -72,8 +72,9 @@ def build_bolt_app(
         process_before_response=True,
         token_verification_enabled=token_verification,
     )
-    commands.register(app, services)
+    # Bolt tries listeners in the order they were added: buttons, the busiest, go first.
     actions.register(app, services)
+    commands.register(app, services)
     views.register(app, services)
     events.register(app, services)
     return app
