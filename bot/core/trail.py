@@ -212,9 +212,16 @@ class TrailEventDraft(BaseModel):
 
     def seal(self, *, seq: int, prev_hash: str) -> TrailEvent:
         """Place the event after ``prev_hash`` at position ``seq`` and compute its hash."""
-        payload_json = canonical_json(self.payload)
+        record = self.seal_record(seq=seq, prev_hash=prev_hash)
         fields = self.model_dump()
-        fields["payload"] = json.loads(payload_json)  # payload exactly as it is hashed
+        fields["payload"] = json.loads(record.payload_json)  # payload exactly as it is hashed
+        return TrailEvent(**fields, seq=seq, prev_hash=prev_hash, hash=record.hash)
+
+    def seal_record(self, *, seq: int, prev_hash: str) -> TrailRecord:
+        """``seal`` as the stored record, without building (and validating again) a
+        ``TrailEvent``: what the writer of every click needs, at a quarter of the cost."""
+        payload_json = canonical_json(self.payload)
+        at = format_time(self.at)
         digest = record_hash(
             seq,
             self.kind,
@@ -226,10 +233,24 @@ class TrailEventDraft(BaseModel):
             self.message_ts,
             self.permalink,
             payload_json,
-            format_time(self.at),
+            at,
             prev_hash,
         )
-        return TrailEvent(**fields, seq=seq, prev_hash=prev_hash, hash=digest)
+        return TrailRecord(
+            seq,
+            self.kind,
+            self.actor,
+            self.actor_role,
+            self.subject,
+            self.channel_id,
+            self.thread_ts,
+            self.message_ts,
+            self.permalink,
+            payload_json,
+            at,
+            prev_hash,
+            digest,
+        )
 
 
 class TrailEvent(TrailEventDraft):

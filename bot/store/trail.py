@@ -23,7 +23,7 @@ from bot.core.trail import (
     ChainVerifier,
     TrailEvent,
     TrailEventDraft,
-    canonical_json,
+    TrailRecord,
     export_events,
     format_time,
     parse_subject,
@@ -94,31 +94,39 @@ def append_trail_event(
 def append_trail_events(
     connection: Connection, drafts: Sequence[TrailEventDraft]
 ) -> list[TrailEvent]:
+    """Append events in order inside the caller's transaction; the sealed events."""
+    return [TrailEvent.from_record(record) for record in append_trail_records(connection, drafts)]
+
+
+def append_trail_records(
+    connection: Connection, drafts: Sequence[TrailEventDraft]
+) -> list[TrailRecord]:
     """Append events in order inside the caller's transaction: the chain lock and the head are
-    taken once, the rows inserted in one statement, the head moved once."""
+    taken once, the rows inserted in one statement, the head moved once. The sealed records
+    (no ``TrailEvent`` is built: this is the path of every click)."""
     if not drafts:
         return []
     head = _lock_trail(connection)
-    previous = head if head is not None else _last_event(connection) or (0, GENESIS_HASH)
-    events: list[TrailEvent] = []
+    seq, prev_hash = head if head is not None else _last_event(connection) or (0, GENESIS_HASH)
+    records: list[TrailRecord] = []
+    rows: list[dict[str, Any]] = []
     for draft in drafts:
-        event = draft.seal(seq=previous[0] + 1, prev_hash=previous[1])
-        events.append(event)
-        previous = (event.seq, event.hash)
-    rows = [event_row_values(event) for event in events]
+        seq += 1
+        record = draft.seal_record(seq=seq, prev_hash=prev_hash)
+        records.append(record)
+        rows.append(_row_values(record, draft.at))
+        prev_hash = record.hash
     connection.execute(_INSERT_EVENT, rows, execution_options=QUEUE)
-    last = events[-1]
+    last_at = drafts[-1].at
     if head is None:
-        connection.execute(
-            insert(_HEAD).values(id=1, seq=last.seq, hash=last.hash, updated_at=last.at)
-        )
+        connection.execute(insert(_HEAD).values(id=1, seq=seq, hash=prev_hash, updated_at=last_at))
     else:
         connection.execute(
             _MOVE_HEAD,
-            {"head_seq": last.seq, "head_hash": last.hash, "head_at": last.at},
+            {"head_seq": seq, "head_hash": prev_hash, "head_at": last_at},
             execution_options=QUEUE,
         )
-    return events
+    return records
 
 
 DEFERRED_EVENTS = "releasebot_deferred_trail_events"
@@ -139,25 +147,29 @@ def defer_trail_event(session: Session, **fields: Any) -> None:
 def append_deferred_trail_events(session: Session) -> None:
     drafts = session.info.pop(DEFERRED_EVENTS, [])
     if drafts:
-        append_trail_events(connection_of(session), drafts)
+        append_trail_records(connection_of(session), drafts)
 
 
 def event_row_values(event: TrailEvent) -> dict[str, Any]:
     """The column values of a sealed event (also used by bulk loaders such as the benchmark)."""
+    return _row_values(event.record(), event.at)
+
+
+def _row_values(record: TrailRecord, at: datetime) -> dict[str, Any]:
     return {
-        "seq": event.seq,
-        "kind": event.kind,
-        "actor": event.actor,
-        "actor_role": event.actor_role,
-        "subject": event.subject,
-        "channel_id": event.channel_id,
-        "thread_ts": event.thread_ts,
-        "message_ts": event.message_ts,
-        "permalink": event.permalink,
-        "payload_json": canonical_json(event.payload),
-        "at": event.at,
-        "prev_hash": event.prev_hash,
-        "hash": event.hash,
+        "seq": record.seq,
+        "kind": record.kind,
+        "actor": record.actor,
+        "actor_role": record.actor_role,
+        "subject": record.subject,
+        "channel_id": record.channel_id,
+        "thread_ts": record.thread_ts,
+        "message_ts": record.message_ts,
+        "permalink": record.permalink,
+        "payload_json": record.payload_json,
+        "at": at,
+        "prev_hash": record.prev_hash,
+        "hash": record.hash,
     }
 
 

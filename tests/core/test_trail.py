@@ -144,7 +144,7 @@ def test_fast_hash_equals_hash_of_the_canonical_document(
 ) -> None:
     """The verifier splices payload text into the header; that must be exactly canonical JSON."""
     role, channel, thread, message, permalink = fields
-    event = TrailEventDraft(
+    draft = TrailEventDraft(
         kind=kind,
         actor=actor,
         actor_role=role,
@@ -155,11 +155,14 @@ def test_fast_hash_equals_hash_of_the_canonical_document(
         permalink=permalink,
         payload=payload,
         at=T0,
-    ).seal(seq=3, prev_hash="a" * 64)
+    )
+    event = draft.seal(seq=3, prev_hash="a" * 64)
     document_hash = hashlib.sha256(
         ("a" * 64 + canonical_json(event.document())).encode()
     ).hexdigest()
     assert event.hash == document_hash == record_hash(*event.record()[:12])
+    # the writer's shortcut seals the very record the event stores
+    assert draft.seal_record(seq=3, prev_hash="a" * 64) == event.record()
 
 
 def test_events_round_trip_through_records() -> None:
