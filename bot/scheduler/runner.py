@@ -30,6 +30,19 @@ SWEEP_EVERY = timedelta(seconds=30)
 JOB_TABLE = "apscheduler_jobs"
 
 
+class SharedEngineJobStore(SQLAlchemyJobStore):  # type: ignore[misc]  # untyped library
+    """APScheduler's SQLAlchemy job store on an engine it borrows.
+
+    The stock store disposes its engine when the scheduler shuts down. Here the engine is the
+    bot's own, and the scheduler stops first: disposing it then cut the connections the other
+    workers (the group commit's writer, the outbox) still held loose from the pool, and they
+    were never closed (psycopg's "deleted while still open"). The runtime disposes it last.
+    """
+
+    def shutdown(self) -> None:
+        pass
+
+
 class ReleaseScheduler:
     def __init__(self, *, engine: Engine, clock: Clock) -> None:
         self.engine = engine
@@ -41,7 +54,7 @@ class ReleaseScheduler:
         self._executions: ExecutionService | None = None
         self._workers: list[JobWorker] = []
         self._scheduler = BackgroundScheduler(
-            jobstores={"default": SQLAlchemyJobStore(engine=engine, tablename=JOB_TABLE)},
+            jobstores={"default": SharedEngineJobStore(engine=engine, tablename=JOB_TABLE)},
             job_defaults={"coalesce": True, "misfire_grace_time": None, "max_instances": 1},
             timezone="UTC",
         )
