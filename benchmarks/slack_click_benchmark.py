@@ -825,7 +825,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--no-default-bare",
         action="store_true",
-        help="skip Bolt's default runner (slow: about 100 clicks/s)",
+        help="skip the bare app on Bolt's default runner (measured for context only)",
     )
     parser.add_argument(
         "--keep-logs",

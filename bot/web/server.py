@@ -36,7 +36,16 @@ class BackgroundServer:
         self, app: Any, *, host: str = "127.0.0.1", port: int = 0, threads: int = DEFAULT_THREADS
     ) -> None:
         self._server = make_server(app, host=host, port=port, threads=threads)
-        self._thread = threading.Thread(target=self._server.run, name="http", daemon=True)
+        self._stopping = False
+        self._thread = threading.Thread(target=self._run, name="http", daemon=True)
+
+    def _run(self) -> None:
+        try:
+            self._server.run()
+        except OSError:
+            # closing the listening socket from ``stop`` may end waitress's loop this way
+            if not self._stopping:
+                raise
 
     @property
     def url(self) -> str:
@@ -48,6 +57,7 @@ class BackgroundServer:
         return self
 
     def stop(self) -> None:
+        self._stopping = True
         self._server.close()
         self._thread.join(5)
 
