@@ -219,7 +219,7 @@ class TrailEventDraft(BaseModel):
 
     def seal_record(self, *, seq: int, prev_hash: str) -> TrailRecord:
         """``seal`` as the stored record, without building (and validating again) a
-        ``TrailEvent``: what the writer of every click needs, at a quarter of the cost."""
+        ``TrailEvent``: what the writer of every click needs, at a third of the cost."""
         payload_json = canonical_json(self.payload)
         at = format_time(self.at)
         digest = record_hash(
