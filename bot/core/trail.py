@@ -220,9 +220,7 @@ class TrailEventDraft(BaseModel):
     def seal_record(self, *, seq: int, prev_hash: str) -> TrailRecord:
         """``seal`` as the stored record, without building (and validating again) a
         ``TrailEvent``: what the writer of every click needs, at a third of the cost."""
-        payload_json = canonical_json(self.payload)
-        at = format_time(self.at)
-        digest = record_hash(
+        fields = (
             seq,
             self.kind,
             self.actor,
@@ -232,25 +230,11 @@ class TrailEventDraft(BaseModel):
             self.thread_ts,
             self.message_ts,
             self.permalink,
-            payload_json,
-            at,
+            canonical_json(self.payload),
+            format_time(self.at),
             prev_hash,
         )
-        return TrailRecord(
-            seq,
-            self.kind,
-            self.actor,
-            self.actor_role,
-            self.subject,
-            self.channel_id,
-            self.thread_ts,
-            self.message_ts,
-            self.permalink,
-            payload_json,
-            at,
-            prev_hash,
-            digest,
-        )
+        return TrailRecord(*fields, record_hash(*fields))
 
 
 class TrailEvent(TrailEventDraft):

@@ -20,7 +20,7 @@ from slack_bolt.adapter.wsgi.http_response import WsgiHttpResponse
 from sqlalchemy import Engine, text
 
 from bot.web.metrics import BotMetrics
-from bot.web.slack_request import SlackRequest
+from bot.web.slack_request import PAYLOAD_FIELD, SlackRequest
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
@@ -99,6 +99,6 @@ def build_web_app(
 def _slack_kind(content_type: str | None, body: str) -> str:
     if content_type and "json" in content_type:
         return "event"
-    if body.startswith("payload="):
+    if body.startswith(PAYLOAD_FIELD):
         return "interaction"
     return "command"
