@@ -13,7 +13,8 @@ starting the clock, then sends them from ``--concurrency`` clients, each on its 
 keep-alive connection, asyncio on raw sockets (so the client's own cost stays small next to
 the server's). The first ``--warmup`` bodies are sent and answered before the measured phase
 starts. It writes one JSON object to ``--out``: per-click latencies in ms (measured phase,
-in sending order), status counts, the measured phase's wall time and this process's CPU time.
+in sending order) and when each was sent (``sent``, Unix time, to line slow clicks up with
+the server's log), status counts, the measured phase's wall time and this process's CPU time.
 """
 
 from __future__ import annotations
@@ -128,6 +129,7 @@ class Phase:
         self.requests = requests
         self.next_index = 0
         self.latencies = [0.0] * len(requests)
+        self.sent = [0.0] * len(requests)
         self.statuses: Counter[str] = Counter()
 
     def take(self) -> int | None:
@@ -143,6 +145,7 @@ async def _client(host: str, port: int, phase: Phase) -> None:
     writer: asyncio.StreamWriter | None = None
     while (index := phase.take()) is not None:
         started = time.perf_counter()
+        phase.sent[index] = time.time()
         try:
             if writer is None or reader is None:
                 reader, writer = await asyncio.open_connection(host, port)
@@ -190,6 +193,7 @@ async def fire(
         "warmup_statuses": dict(warm.statuses),
         "statuses": dict(measured.statuses),
         "latencies_ms": measured.latencies,
+        "sent": measured.sent,
         "elapsed_s": elapsed,
         "client_cpu_s": cpu,
     }

@@ -148,6 +148,10 @@ def build(
     client = make_web_client(settings)
     metrics = BotMetrics()
     directory = SlackGroupDirectory(client)
+    # Clicks are decided on the writer thread, many to a transaction (see bot.store.units);
+    # the Slack messages they imply are delivered in the gaps between them, and the delivery's
+    # own reads and writes are committed by the same writer.
+    units = GroupCommitter(engine)
     delivery = SlackDelivery(
         engine=engine,
         client=client,
@@ -155,10 +159,8 @@ def build(
         runbooks=registry,
         clock=clock,
         on_result=lambda outcome: metrics.deliveries.labels(outcome=outcome).inc(),
+        units=units.background(),
     )
-    # Clicks are decided on the writer thread, many to a transaction (see bot.store.units);
-    # the Slack messages they imply are delivered in the gaps between them.
-    units = GroupCommitter(engine)
     delivery.yield_to(units.busy)
     scheduler = ReleaseScheduler(engine=engine, clock=clock)
     reviews = ReviewService(
@@ -177,7 +179,11 @@ def build(
         scheduling=scheduler,
     )
     executor_worker = ExecutionWorker(
-        engine=engine, clock=clock, executions=executions, after=delivery.wake
+        engine=engine,
+        clock=clock,
+        executions=executions,
+        after=delivery.wake,
+        units=units.background(),
     )
     executor_worker.yield_to(units.busy)
     services = SlackServices(

@@ -4,6 +4,10 @@ It claims one due job at a time (a short transaction), runs its handler outside 
 transaction, then records the result. A failing job is retried with backoff; after its last
 attempt it is reported (``report``), never silently dropped. Subclasses add handlers and say
 which errors are permanent (``classify``).
+
+Its transactions are units of work run by ``units`` (``bot.store.units``): in ``serve`` the
+group commit's writer runs them, so that this thread never holds a database lock while it
+waits for the interpreter lock behind the threads acknowledging clicks.
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ from typing import Any
 from sqlalchemy import Engine
 from sqlmodel import Session
 
-from bot.store import read_connection, session_scope
+from bot.store import read_connection
 from bot.store.outbox import (
     ClaimedJob,
     claim_next_job,
@@ -26,6 +30,7 @@ from bot.store.outbox import (
     has_due_job,
     postpone_job,
 )
+from bot.store.units import DirectUnits, UnitRunner
 
 log = logging.getLogger(__name__)
 WAIT_FOR_DEPENDENCY = timedelta(seconds=0.5)
@@ -50,8 +55,10 @@ class JobWorker:
         clock: Callable[[], datetime],
         poll_seconds: float = 0.25,
         on_result: Callable[[str], None] | None = None,
+        units: UnitRunner | None = None,
     ) -> None:
         self.engine = engine
+        self.units: UnitRunner = units if units is not None else DirectUnits(engine)
         self.clock = clock
         self.poll_seconds = poll_seconds
         self.on_result = on_result or (lambda outcome: None)
@@ -120,21 +127,21 @@ class JobWorker:
         with read_connection(self.engine) as connection:
             if not has_due_job(connection, now=self.clock(), kinds=kinds):
                 return False
-        with session_scope(self.engine) as session:
-            job = claim_next_job(session, now=self.clock(), kinds=kinds)
+        now = self.clock()
+        job = self.units.run(lambda session: claim_next_job(session, now=now, kinds=kinds))
         if job is None:
             return False
         try:
             self._handlers[job.kind](job.payload)
         except NotReady:
-            with session_scope(self.engine) as session:
-                postpone_job(session, job=job, until=self.clock() + WAIT_FOR_DEPENDENCY)
+            until = self.clock() + WAIT_FOR_DEPENDENCY
+            self.units.run(lambda session: postpone_job(session, job=job, until=until))
             return True
         except Exception as error:  # noqa: BLE001 - every failure is recorded and retried
             self._failed(job, error)
             return True
-        with session_scope(self.engine) as session:
-            finish_job(session, job_id=job.id, now=self.clock())
+        done_at = self.clock()
+        self.units.run(lambda session: finish_job(session, job_id=job.id, now=done_at))
         self.delivered += 1
         self.on_result("delivered")
         return True
@@ -144,19 +151,23 @@ class JobWorker:
         return False, None
 
     def report(self, session: Session, job: ClaimedJob, error: str) -> None:
-        """A job failed for good: subclasses record it where people will see it."""
+        """A job failed for good: subclasses record it where people will see it (inside the
+        unit of work that records the failure: only database work)."""
 
     def _failed(self, job: ClaimedJob, error: Exception) -> None:
         permanent, retry_after = self.classify(error)
         text = f"{type(error).__name__}: {error}"[:2000]
-        with session_scope(self.engine) as session:
-            if permanent:
-                job = ClaimedJob(job.id, job.kind, job.payload, attempts=10**6)
-            retrying = fail_job(
-                session, job=job, error=text, now=self.clock(), retry_after=retry_after
-            )
+        if permanent:
+            job = ClaimedJob(job.id, job.kind, job.payload, attempts=10**6)
+        now = self.clock()
+
+        def record(session: Session) -> bool:
+            retrying = fail_job(session, job=job, error=text, now=now, retry_after=retry_after)
             if not retrying:
                 self.report(session, job, text)
+            return retrying
+
+        retrying = self.units.run(record)
         self.on_result("retried" if retrying else "failed")
         if retrying:
             log.warning("%s job %s (%s) failed, will retry: %s", self.name, job.id, job.kind, text)

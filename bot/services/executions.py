@@ -31,6 +31,7 @@ from bot.services.views import iso, runbook_ref
 from bot.store import session_scope, transition_state
 from bot.store.samples import recent_samples
 from bot.store.tables import ApprovalRequest, ApprovalVote, Execution, RollbackRecommendation
+from bot.store.units import UnitRunner
 from bot.worker import JobWorker
 
 VALIDATION_OUTCOMES = {
@@ -370,8 +371,9 @@ class ExecutionWorker(JobWorker):
         clock: Callable[[], datetime],
         executions: ExecutionService,
         after: Callable[[], None],
+        units: UnitRunner | None = None,
     ) -> None:
-        super().__init__(engine=engine, clock=clock)
+        super().__init__(engine=engine, clock=clock, units=units)
 
         def execute(payload: dict[str, Any]) -> None:
             executions.execute(execution_id=int(payload["execution_id"]))

@@ -2,8 +2,9 @@
 
 A background thread claims one due job at a time (a short transaction), calls Slack outside
 any transaction (the SDK retries 429s and 5xx itself), then records the result (another short
-transaction). A job that keeps failing is retried with backoff and, after the last attempt,
-reported: logged, counted, and written to the trail of its subject.
+transaction). Every read and write is a unit of work run by ``units`` (the group commit's
+writer in ``serve``: see ``bot.worker``). A job that keeps failing is retried with backoff
+and, after the last attempt, reported: logged, counted, and written to the trail of its subject.
 """
 
 from __future__ import annotations
@@ -24,7 +25,6 @@ from bot.services import jobs
 from bot.services.ledger import review_bundle, rollback_thread, trail
 from bot.services.registry import RunbookRegistry
 from bot.services.views import checklist_context
-from bot.store import session_scope
 from bot.store.outbox import ClaimedJob
 from bot.store.tables import (
     ApprovalRequest,
@@ -33,6 +33,7 @@ from bot.store.tables import (
     RollbackRecommendation,
 )
 from bot.store.transitions import table_of
+from bot.store.units import UnitRunner
 from bot.worker import JobWorker, NotReady
 
 log = logging.getLogger(__name__)
@@ -74,8 +75,11 @@ class SlackDelivery(JobWorker):
         clock: Callable[[], datetime],
         poll_seconds: float = 0.25,
         on_result: Callable[[str], None] | None = None,
+        units: UnitRunner | None = None,
     ) -> None:
-        super().__init__(engine=engine, clock=clock, poll_seconds=poll_seconds, on_result=on_result)
+        super().__init__(
+            engine=engine, clock=clock, poll_seconds=poll_seconds, on_result=on_result, units=units
+        )
         self.client = client
         self.renderer = renderer
         self.runbooks = runbooks
@@ -131,9 +135,13 @@ class SlackDelivery(JobWorker):
 
     # --- handlers -------------------------------------------------------------------------
 
+    def _bundle(self, review_id: int) -> Any:
+        return self.units.run(
+            lambda session: review_bundle(session, review_id=review_id, runbooks=self.runbooks)
+        )
+
     def _checklist(self, review_id: int) -> tuple[dict[str, Any], Any]:
-        with session_scope(self.engine) as session:
-            bundle = review_bundle(session, review_id=review_id, runbooks=self.runbooks)
+        bundle = self._bundle(review_id)
         if bundle is None:
             raise LookupError(f"review {review_id} is gone")
         runbook, release, review, states = bundle
@@ -153,7 +161,9 @@ class SlackDelivery(JobWorker):
         )
         ts = str(response["ts"])
         permalink = self._permalink(channel_id, ts)
-        with session_scope(self.engine) as session:
+        posted_at = self.clock()
+
+        def remember(session: Session) -> None:
             stored_review = session.get(ReadinessReview, review.id)
             stored_release = session.get(Release, release.id)
             assert stored_review is not None and stored_release is not None
@@ -165,13 +175,15 @@ class SlackDelivery(JobWorker):
                 kind="slack.message_posted",
                 actor=ACTOR_BOT,
                 subject=release_subject(runbook.id, release.version),
-                at=self.clock(),
+                at=posted_at,
                 channel_id=review.channel_id,
                 thread_ts=ts,
                 message_ts=ts,
                 permalink=permalink,
                 payload={"template": "readiness_checklist"},
             )
+
+        self.units.run(remember)
 
     def _update_checklist(self, payload: dict[str, Any]) -> None:
         message, (_, _, review, _) = self._checklist(payload["review_id"])
@@ -185,8 +197,7 @@ class SlackDelivery(JobWorker):
         )
 
     def _post_in_thread(self, payload: dict[str, Any]) -> None:
-        with session_scope(self.engine) as session:
-            bundle = review_bundle(session, review_id=payload["review_id"], runbooks=self.runbooks)
+        bundle = self._bundle(payload["review_id"])
         if bundle is None:
             raise LookupError(f"review {payload['review_id']} is gone")
         runbook, release, review, _ = bundle
@@ -204,7 +215,9 @@ class SlackDelivery(JobWorker):
         )
         ts = str(response["ts"])
         permalink = self._permalink(str(review.channel_id), ts)
-        with session_scope(self.engine) as session:
+        posted_at = self.clock()
+
+        def remember(session: Session) -> None:
             if payload.get("remember_request") is not None:
                 request = session.get(ApprovalRequest, payload["remember_request"])
                 if request is not None:
@@ -214,7 +227,7 @@ class SlackDelivery(JobWorker):
                 kind="slack.message_posted",
                 actor=ACTOR_BOT,
                 subject=release_subject(runbook.id, release.version),
-                at=self.clock(),
+                at=posted_at,
                 channel_id=review.channel_id,
                 thread_ts=release.thread_ts,
                 message_ts=ts,
@@ -222,9 +235,12 @@ class SlackDelivery(JobWorker):
                 payload={"template": payload.get("template") or "text"},
             )
 
+        self.units.run(remember)
+
     def _update_request_message(self, payload: dict[str, Any]) -> None:
-        with session_scope(self.engine) as session:
-            request = session.get(ApprovalRequest, payload["request_id"])
+        request = self.units.run(
+            lambda session: session.get(ApprovalRequest, payload["request_id"])
+        )
         if request is None:
             raise LookupError(f"approval request {payload['request_id']} is gone")
         if request.message_ts is None or request.channel_id is None:
@@ -260,8 +276,7 @@ class SlackDelivery(JobWorker):
         return {"text": payload["text"], "blocks": None}
 
     def _post_rollback(self, payload: dict[str, Any]) -> None:
-        with session_scope(self.engine) as session:
-            recommendation = session.get(RollbackRecommendation, payload["recommendation_id"])
+        recommendation = self._recommendation(payload)
         if recommendation is None or recommendation.channel_id is None:
             raise LookupError(f"rollback {payload['recommendation_id']} is gone")
         channel_id = recommendation.channel_id
@@ -283,7 +298,9 @@ class SlackDelivery(JobWorker):
         )
         ts = str(response["ts"])
         permalink = self._permalink(channel_id, ts)
-        with session_scope(self.engine) as session:
+        posted_at = self.clock()
+
+        def remember(session: Session) -> None:
             if payload.get("as_root"):
                 # requests before their recommendation: the order votes lock them in
                 requests, recommendations = (
@@ -305,7 +322,7 @@ class SlackDelivery(JobWorker):
                 kind="slack.message_posted",
                 actor=ACTOR_BOT,
                 subject=f"rollback:{recommendation.id}",
-                at=self.clock(),
+                at=posted_at,
                 channel_id=channel_id,
                 thread_ts=thread_ts or ts,
                 message_ts=ts,
@@ -313,9 +330,15 @@ class SlackDelivery(JobWorker):
                 payload={"template": payload.get("template") or "text"},
             )
 
+        self.units.run(remember)
+
+    def _recommendation(self, payload: dict[str, Any]) -> RollbackRecommendation | None:
+        return self.units.run(
+            lambda session: session.get(RollbackRecommendation, payload["recommendation_id"])
+        )
+
     def _update_rollback(self, payload: dict[str, Any]) -> None:
-        with session_scope(self.engine) as session:
-            recommendation = session.get(RollbackRecommendation, payload["recommendation_id"])
+        recommendation = self._recommendation(payload)
         if recommendation is None or recommendation.channel_id is None:
             raise LookupError(f"rollback {payload['recommendation_id']} is gone")
         if recommendation.message_ts is None:

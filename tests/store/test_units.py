@@ -14,7 +14,7 @@ from bot.store import session_scope, verify_trail
 from bot.store.outbox import OutboxJob, enqueue_job
 from bot.store.trail import defer_trail_event
 from bot.store.transitions import table_of
-from bot.store.units import DirectUnits, GroupCommitter
+from bot.store.units import DirectUnits, GroupCommitter, UnitRunner
 
 NOW = datetime(2026, 11, 22, 10, 0, tzinfo=UTC)
 JOBS = table_of(OutboxJob)
@@ -79,6 +79,38 @@ def test_concurrent_units_share_commits_and_keep_one_chain(
     assert committer.batches < 16  # some clicks shared a transaction
     verification = verify_trail(engine)
     assert verification.intact and verification.events == 16
+
+
+def test_background_units_run_on_the_writer_without_making_it_busy(
+    engine: Engine, committer: GroupCommitter
+) -> None:
+    """The outbox's delivery worker commits through the writer (so it never holds a lock
+    while waiting for the interpreter) but must not yield to its own writes."""
+    ran_on: list[str] = []
+
+    def unit(session: Session) -> int:
+        ran_on.append(threading.current_thread().name)
+        return _unit(7)(session)
+
+    assert not committer.busy()
+    assert committer.background().run(unit) == 7
+    assert ran_on == ["releasebot-group-commit"]
+    assert not committer.busy(within=60.0)  # background work is not clicks arriving
+    assert committer.run(_unit(8)) == 8
+    assert committer.busy(within=60.0)
+    assert _stored_numbers(engine) == [7, 8]
+    verification = verify_trail(engine)
+    assert verification.intact and verification.events == 2
+
+
+def test_a_background_unit_runs_directly_when_the_writer_is_stopped(engine: Engine) -> None:
+    units = GroupCommitter(engine)
+    assert units.background().run(_unit(1)) == 1
+    units.start()
+    units.stop()
+    assert units.background().run(_unit(2)) == 2
+    assert _stored_numbers(engine) == [1, 2]
+    assert not units.busy(within=60.0)
 
 
 def test_a_failing_unit_is_undone_alone(engine: Engine) -> None:
@@ -166,3 +198,43 @@ def test_a_unit_the_writer_has_not_taken_in_time_runs_on_the_callers_thread(
     assert results == {"slow": 1, "quick": 2}
     assert sorted(runs) == [1, 2]  # each unit ran once: the writer skipped the cancelled one
     assert sorted(_stored_numbers(engine)) == [1, 2]
+
+
+def test_a_job_workers_transactions_are_units_of_its_runner(
+    engine: Engine, committer: GroupCommitter
+) -> None:
+    """Claiming a job, and recording that it was done or failed, run on the writer thread."""
+    from bot.worker import JobWorker
+
+    threads: list[str] = []
+
+    class Watched:
+        def __init__(self, inner: UnitRunner) -> None:
+            self.inner = inner
+
+        def run(self, unit):  # type: ignore[no-untyped-def]
+            def watched(session: Session):  # type: ignore[no-untyped-def]
+                threads.append(threading.current_thread().name)
+                return unit(session)
+
+            return self.inner.run(watched)
+
+    with session_scope(engine) as session:
+        enqueue_job(session, kind="ok", payload={"n": 1}, now=NOW)
+        enqueue_job(session, kind="broken", payload={"n": 2}, now=NOW)
+    worker = JobWorker(engine=engine, clock=lambda: NOW, units=Watched(committer.background()))
+    handled: list[int] = []
+    worker.register("ok", lambda payload: handled.append(payload["n"]))
+
+    def broken(payload: dict[str, object]) -> None:
+        raise RuntimeError("Slack said no")
+
+    worker.register("broken", broken)
+    assert worker.run_until_idle() == 2
+    assert handled == [1]
+    assert threads == ["releasebot-group-commit"] * 4  # two claims, one done, one failed
+    assert not committer.busy(within=60.0)
+    with session_scope(engine) as session:
+        states = dict(session.connection().execute(select(JOBS.c.kind, JOBS.c.state)).all())
+    assert states["ok"] == "done"
+    assert states["broken"] == "pending"  # retried later, with its error recorded
