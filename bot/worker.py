@@ -1,9 +1,11 @@
 """A worker thread that runs the outbox jobs of the kinds it has handlers for.
 
 It claims one due job at a time (a short transaction), runs its handler outside any
-transaction, then records the result. A failing job is retried with backoff; after its last
-attempt it is reported (``report``), never silently dropped. Subclasses add handlers and say
-which errors are permanent (``classify``).
+transaction, then records the result: the job done, together with what the handler returned
+to record (a unit of work: say, the ``ts`` of the message it posted and its trail event), in
+one transaction, so that a job is never done without its record. A failing job is retried
+with backoff; after its last attempt it is reported (``report``), never silently dropped.
+Subclasses add handlers and say which errors are permanent (``classify``).
 
 Its transactions are units of work run by ``units`` (``bot.store.units``): in ``serve`` the
 group commit's writer runs them, so that this thread never holds a database lock while it
@@ -38,7 +40,9 @@ WAIT_FOR_DEPENDENCY = timedelta(seconds=0.5)
 YIELD_SLICE_S = 0.02
 # ...but never longer than this between two jobs, so a sustained burst only slows it down.
 MAX_YIELD_S = 1.0
-Handler = Callable[[dict[str, Any]], None]
+Record = Callable[[Session], None]
+# A handler may return what to record once the job is done (committed with its completion).
+Handler = Callable[[dict[str, Any]], Record | None]
 
 
 class NotReady(Exception):
@@ -132,7 +136,7 @@ class JobWorker:
         if job is None:
             return False
         try:
-            self._handlers[job.kind](job.payload)
+            record = self._handlers[job.kind](job.payload)
         except NotReady:
             until = self.clock() + WAIT_FOR_DEPENDENCY
             self.units.run(lambda session: postpone_job(session, job=job, until=until))
@@ -141,7 +145,17 @@ class JobWorker:
             self._failed(job, error)
             return True
         done_at = self.clock()
-        self.units.run(lambda session: finish_job(session, job_id=job.id, now=done_at))
+
+        def done(session: Session) -> None:
+            if record is not None:
+                record(session)
+            finish_job(session, job_id=job.id, now=done_at)
+
+        try:
+            self.units.run(done)
+        except Exception as error:  # noqa: BLE001 - not recorded: retried like any failure
+            self._failed(job, error)
+            return True
         self.delivered += 1
         self.on_result("delivered")
         return True

@@ -34,7 +34,7 @@ from bot.store.tables import (
 )
 from bot.store.transitions import table_of
 from bot.store.units import UnitRunner
-from bot.worker import JobWorker, NotReady
+from bot.worker import JobWorker, NotReady, Record
 
 log = logging.getLogger(__name__)
 PERMANENT_ERRORS = {
@@ -54,6 +54,12 @@ PERMANENT_ERRORS = {
     "expired_trigger_id",
     "invalid_trigger_id",
 }
+
+
+def _nothing(session: Session) -> None:
+    """Nothing to record beside the job's completion."""
+
+
 VIEW_NOT_OPENED = (
     "I could not open the form in time (Slack allows 3 seconds), so nothing was recorded. "
     "Please press the button again."
@@ -150,11 +156,11 @@ class SlackDelivery(JobWorker):
         )
         return message, bundle
 
-    def _post_checklist(self, payload: dict[str, Any]) -> None:
+    def _post_checklist(self, payload: dict[str, Any]) -> Record:
         message, (runbook, release, review, _) = self._checklist(payload["review_id"])
         if review.message_ts is not None:  # posted before a crash: refresh it instead
             self._update_checklist(payload)
-            return
+            return _nothing
         channel_id = str(review.channel_id)
         response = self.client.chat_postMessage(
             channel=channel_id, text=message["text"], blocks=message["blocks"]
@@ -183,7 +189,7 @@ class SlackDelivery(JobWorker):
                 payload={"template": "readiness_checklist"},
             )
 
-        self.units.run(remember)
+        return remember
 
     def _update_checklist(self, payload: dict[str, Any]) -> None:
         message, (_, _, review, _) = self._checklist(payload["review_id"])
@@ -196,7 +202,7 @@ class SlackDelivery(JobWorker):
             blocks=message["blocks"],
         )
 
-    def _post_in_thread(self, payload: dict[str, Any]) -> None:
+    def _post_in_thread(self, payload: dict[str, Any]) -> Record:
         bundle = self._bundle(payload["review_id"])
         if bundle is None:
             raise LookupError(f"review {payload['review_id']} is gone")
@@ -235,7 +241,7 @@ class SlackDelivery(JobWorker):
                 payload={"template": payload.get("template") or "text"},
             )
 
-        self.units.run(remember)
+        return remember
 
     def _update_request_message(self, payload: dict[str, Any]) -> None:
         request = self.units.run(
@@ -275,14 +281,14 @@ class SlackDelivery(JobWorker):
             return self.renderer.render(payload["template"], payload["context"])
         return {"text": payload["text"], "blocks": None}
 
-    def _post_rollback(self, payload: dict[str, Any]) -> None:
+    def _post_rollback(self, payload: dict[str, Any]) -> Record:
         recommendation = self._recommendation(payload)
         if recommendation is None or recommendation.channel_id is None:
             raise LookupError(f"rollback {payload['recommendation_id']} is gone")
         channel_id = recommendation.channel_id
         if payload.get("as_root") and recommendation.message_ts is not None:
             self._update_rollback(payload)  # posted before a crash: refresh it instead
-            return
+            return _nothing
         if payload.get("as_root"):
             thread_ts = recommendation.thread_ts
         else:
@@ -330,7 +336,7 @@ class SlackDelivery(JobWorker):
                 payload={"template": payload.get("template") or "text"},
             )
 
-        self.units.run(remember)
+        return remember
 
     def _recommendation(self, payload: dict[str, Any]) -> RollbackRecommendation | None:
         return self.units.run(

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 from sqlalchemy import Engine, func, select
@@ -238,3 +239,47 @@ def test_a_job_workers_transactions_are_units_of_its_runner(
         states = dict(session.connection().execute(select(JOBS.c.kind, JOBS.c.state)).all())
     assert states["ok"] == "done"
     assert states["broken"] == "pending"  # retried later, with its error recorded
+
+
+def test_what_a_handler_records_commits_with_the_jobs_completion(engine: Engine) -> None:
+    """A job is done together with its record (a posted message's ts, its trail event), or
+    neither is: a record that fails leaves the job to be retried and writes nothing."""
+    from bot.worker import JobWorker
+
+    with session_scope(engine) as session:
+        enqueue_job(session, kind="post", payload={"n": 1}, now=NOW)
+        enqueue_job(session, kind="post", payload={"n": 2}, now=NOW)
+    worker = JobWorker(engine=engine, clock=lambda: NOW)
+
+    def post(payload: dict[str, Any]) -> Callable[[Session], None]:
+        def record(session: Session) -> None:
+            enqueue_job(session, kind="posted", payload={"n": payload["n"]}, now=NOW)
+            defer_trail_event(
+                session, kind="slack.message_posted", actor="bot", subject="release:unit:v1",
+                at=NOW, payload={"n": payload["n"]},
+            )  # fmt: skip
+            if payload["n"] == 2:
+                raise RuntimeError("the database went away")
+
+        return record
+
+    worker.register("post", post)
+    assert worker.run_until_idle() == 2
+    with session_scope(engine) as session:
+        rows = (
+            session.connection()
+            .execute(
+                select(JOBS.c.kind, JOBS.c.payload, JOBS.c.state, JOBS.c.last_error).order_by(
+                    JOBS.c.id
+                )
+            )
+            .all()
+        )
+    assert [(row.kind, row.payload["n"], row.state) for row in rows] == [
+        ("post", 1, "done"),
+        ("post", 2, "pending"),  # to be retried
+        ("posted", 1, "pending"),
+    ]
+    assert "the database went away" in rows[1].last_error
+    verification = verify_trail(engine)
+    assert verification.intact and verification.events == 1  # job 2's event went with it
