@@ -38,6 +38,7 @@ from bot.slack.delivery import SlackDelivery
 from bot.slack.directory import SlackGroupDirectory
 from bot.slack.home import register_home
 from bot.store import make_engine, session_scope, upgrade_database
+from bot.store.checkpoints import BACKGROUND_AUTOCHECKPOINT_PAGES, WalCheckpointer, has_log
 from bot.store.outbox import pending_job_count
 from bot.store.units import GroupCommitter
 from bot.web.app import build_web_app
@@ -63,10 +64,13 @@ class Runtime:
     web_app: Flask
     units: GroupCommitter
     directory: SlackGroupDirectory
+    checkpointer: WalCheckpointer | None = None
 
     def start(self) -> None:
         self.renderer.warm()
         self.directory.keep_fresh(self.registry.user_groups())
+        if self.checkpointer is not None:
+            self.checkpointer.start()
         self.units.start()
         self.delivery.start()
         self.services.executor_worker.start()
@@ -78,6 +82,8 @@ class Runtime:
         self.delivery.stop()
         self.units.stop()
         self.directory.stop()
+        if self.checkpointer is not None:
+            self.checkpointer.stop()
         self.engine.dispose()
 
 
@@ -143,7 +149,9 @@ def build(
     require_slack_settings(settings, socket_mode=socket_mode)
     registry = load_registry(settings)
     upgrade_database(settings.database_url)
-    engine = make_engine(settings.database_url)
+    # SQLite: the log is checkpointed by a thread of its own, not by the commits of clicks.
+    checkpoints = BACKGROUND_AUTOCHECKPOINT_PAGES
+    engine = make_engine(settings.database_url, sqlite_autocheckpoint=checkpoints)
     renderer = make_renderer(settings.templates_dir)
     client = make_web_client(settings)
     metrics = BotMetrics()
@@ -152,6 +160,7 @@ def build(
     # the Slack messages they imply are delivered in the gaps between them, and the delivery's
     # own reads and writes are committed by the same writer.
     units = GroupCommitter(engine)
+    checkpointer = WalCheckpointer(engine, busy=units.busy) if has_log(engine) else None
     delivery = SlackDelivery(
         engine=engine,
         client=client,
@@ -241,4 +250,5 @@ def build(
         web_app=web_app,
         units=units,
         directory=directory,
+        checkpointer=checkpointer,
     )

@@ -39,8 +39,13 @@ def normalise_database_url(database_url: str) -> str:
     return url.render_as_string(hide_password=False)
 
 
-def make_engine(database_url: str, **engine_options: Any) -> Engine:
-    """Build an engine for ``database_url`` (SQLite file or memory, or PostgreSQL)."""
+def make_engine(
+    database_url: str, *, sqlite_autocheckpoint: int | None = None, **engine_options: Any
+) -> Engine:
+    """Build an engine for ``database_url`` (SQLite file or memory, or PostgreSQL).
+
+    ``sqlite_autocheckpoint`` sets SQLite's ``wal_autocheckpoint`` (pages) on every connection:
+    raise it when a ``WalCheckpointer`` checkpoints instead (``bot.store.checkpoints``)."""
     url = make_url(normalise_database_url(database_url))
     if url.get_backend_name() != "sqlite":
         engine_options.setdefault("pool_pre_ping", True)
@@ -56,7 +61,7 @@ def make_engine(database_url: str, **engine_options: Any) -> Engine:
         engine_options.setdefault("pool_size", POOL_SIZE)
         engine_options.setdefault("max_overflow", POOL_OVERFLOW)
     engine = create_engine(url, connect_args=connect_args, **engine_options)
-    _configure_sqlite(engine)
+    _configure_sqlite(engine, autocheckpoint=sqlite_autocheckpoint)
     # SQLite has one writer at a time. Threads of this process queue on a Python lock and
     # wake as soon as it is free, instead of polling in SQLite's busy handler (which sleeps
     # up to 100 ms between tries); other processes still meet the busy timeout.
@@ -64,7 +69,7 @@ def make_engine(database_url: str, **engine_options: Any) -> Engine:
     return engine
 
 
-def _configure_sqlite(engine: Engine) -> None:
+def _configure_sqlite(engine: Engine, *, autocheckpoint: int | None) -> None:
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         dbapi_connection.isolation_level = None  # we issue BEGIN ourselves, below
@@ -73,6 +78,8 @@ def _configure_sqlite(engine: Engine) -> None:
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute(f"PRAGMA busy_timeout={int(SQLITE_BUSY_TIMEOUT_S * 1000)}")
+        if autocheckpoint is not None:
+            cursor.execute(f"PRAGMA wal_autocheckpoint={int(autocheckpoint)}")
         cursor.close()
 
     @event.listens_for(engine, "begin")
