@@ -2,17 +2,27 @@
 
 - :class:`SlackEmulator` serves Slack's Web API over real HTTP and records every call;
 - :class:`SlackDriver` (``emulator.driver(url, secret)``) sends Slack's signed requests to
-  the bot: slash commands, button clicks by label, view submissions, events;
+  the bot: slash commands, button clicks by label, view submissions, events; the same driver
+  from ``emulator.socket_driver()`` sends them over Socket Mode instead;
 - ``emulator.transcript(channel)`` shows the channel as a person reads it.
 """
 
-from bot.emulator.driver import Button, Delivery, SlackDriver, sign
+from bot.emulator.driver import Button, Delivery, SignedHttp, SlackDriver, SocketModeLink, sign
 from bot.emulator.emulator import SlackEmulator
-from bot.emulator.seed import DEFAULT_BOT_TOKEN, WorkspaceSeed, default_seed
-from bot.emulator.state import ApiCall, Ephemeral, Fault, Message, ResponseUrlPost, View
+from bot.emulator.seed import DEFAULT_APP_TOKEN, DEFAULT_BOT_TOKEN, WorkspaceSeed, default_seed
+from bot.emulator.state import (
+    ApiCall,
+    Ephemeral,
+    Fault,
+    Message,
+    ResponseUrlPost,
+    SocketEnvelope,
+    View,
+)
 from bot.emulator.transcript import mrkdwn_to_plain, render_blocks
 
 __all__ = [
+    "DEFAULT_APP_TOKEN",
     "DEFAULT_BOT_TOKEN",
     "ApiCall",
     "Button",
@@ -21,8 +31,11 @@ __all__ = [
     "Fault",
     "Message",
     "ResponseUrlPost",
+    "SignedHttp",
     "SlackDriver",
     "SlackEmulator",
+    "SocketEnvelope",
+    "SocketModeLink",
     "View",
     "WorkspaceSeed",
     "default_seed",

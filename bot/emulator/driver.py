@@ -1,8 +1,11 @@
-"""Plays Slack's side towards the bot: real signed HTTP requests to its request URL.
+"""Plays Slack's side towards the bot, in either of Slack's two ways of reaching an app.
+
+- :class:`SignedHttp`: real signed HTTP requests to the bot's request URL (HTTP mode);
+- :class:`SocketModeLink`: envelopes over the WebSocket the bot opened (Socket Mode).
 
 Every send returns a :class:`Delivery` (what the bot answered, and what was sent), and takes
-the options of :class:`SendOptions`: ``retry_num``/``retry_reason`` (a redelivery),
-``timestamp`` or ``age`` (a stale request) and ``secret`` (a forged signature).
+the options of :class:`SendOptions`: ``retry_num``/``retry_reason`` (a redelivery), and over
+HTTP only ``timestamp`` or ``age`` (a stale request) and ``secret`` (a forged signature).
 """
 
 from __future__ import annotations
@@ -13,8 +16,8 @@ import urllib.error
 import urllib.request
 import uuid
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Any, TypedDict, Unpack
-from urllib.parse import urlencode
+from typing import TYPE_CHECKING, Any, Protocol, TypedDict, Unpack
+from urllib.parse import parse_qs, urlencode
 
 from slack_sdk.signature import SignatureVerifier
 
@@ -23,9 +26,14 @@ from bot.emulator.state import Json, Message
 
 # How long submit_view waits for a modal to open (the bot opens it after answering the click).
 VIEW_WAIT_S = 5.0
+# Slack gives an app 3 seconds to acknowledge; the driver waits longer on a busy test machine.
+ACK_WAIT_S = 10.0
+# The status of a Socket Mode delivery that was not acknowledged within the wait.
+NOT_ACKNOWLEDGED = 504
 
 if TYPE_CHECKING:
     from bot.emulator.emulator import SlackEmulator
+    from bot.emulator.socket_mode import SocketModeServer
 
 
 class SendOptions(TypedDict, total=False):
@@ -38,7 +46,13 @@ class SendOptions(TypedDict, total=False):
 
 @dataclass(frozen=True)
 class Delivery:
-    """One request to the bot and its answer."""
+    """One request to the bot and its answer.
+
+    Over HTTP, ``status``, ``headers`` and ``body`` are the HTTP answer's. Over Socket Mode,
+    ``status`` is 200 when the envelope was acknowledged (``body``: the acknowledgement's
+    payload as JSON, if any) and ``NOT_ACKNOWLEDGED`` (504) when it was not, in time;
+    ``envelope`` is what was sent. ``sent_body`` is the request as HTTP mode would carry it.
+    """
 
     status: int
     headers: dict[str, str]
@@ -47,6 +61,7 @@ class Delivery:
     sent_headers: dict[str, str]
     payload: Json = field(default_factory=dict)
     message: Message | None = None
+    envelope: Json | None = None
 
     @property
     def json(self) -> Any:
@@ -77,17 +92,21 @@ def sign(secret: str, timestamp: int, body: str) -> str:
     return signature
 
 
-class SlackDriver:
-    """Sends Slack's requests (commands, clicks, view submissions, events) to the bot."""
+class Transport(Protocol):
+    """How a request reaches the bot."""
 
-    def __init__(
-        self, emulator: SlackEmulator, request_url: str, signing_secret: str, timeout: float = 10
-    ) -> None:
-        self.emulator, self.state = emulator, emulator.state
-        self.request_url, self.signing_secret, self.timeout = request_url, signing_secret, timeout
+    def deliver(self, body: str, content_type: str, options: SendOptions) -> Delivery: ...
 
-    # ---- transport ----------------------------------------------------------------------
-    def send(self, body: str, content_type: str, **options: Unpack[SendOptions]) -> Delivery:
+
+@dataclass(frozen=True)
+class SignedHttp:
+    """Slack's HTTP mode: a POST to the request URL, signed with the signing secret."""
+
+    request_url: str
+    signing_secret: str
+    timeout: float = 10.0
+
+    def deliver(self, body: str, content_type: str, options: SendOptions) -> Delivery:
         """POST ``body`` signed (or forged/stale, per ``options``) and return the answer."""
         timestamp = options.get("timestamp") or int(time.time()) - options.get("age", 0)
         secret = options.get("secret", self.signing_secret)
@@ -108,6 +127,57 @@ class SlackDriver:
             status, text = error.code, error.read().decode("utf-8", "replace")
             answer_headers = dict(error.headers.items())
         return Delivery(status, answer_headers, text, body, headers)
+
+
+@dataclass(frozen=True)
+class SocketModeLink:
+    """Slack's Socket Mode: the request as an envelope over the bot's WebSocket connection."""
+
+    server: SocketModeServer
+    ack_timeout: float = ACK_WAIT_S
+
+    def deliver(self, body: str, content_type: str, options: SendOptions) -> Delivery:
+        unsigned = sorted(set(options) & {"timestamp", "age", "secret"})
+        if unsigned:
+            raise ValueError(f"Socket Mode requests are not signed: {unsigned} do not apply")
+        kind, payload = socket_envelope_of(body, content_type)
+        record = self.server.deliver(
+            kind, payload, retry_attempt=options.get("retry_num") or 0,
+            retry_reason=options.get("retry_reason", ""), timeout=self.ack_timeout,
+        )  # fmt: skip
+        sent_headers = {"Content-Type": content_type}
+        if record.ack is None:
+            return Delivery(NOT_ACKNOWLEDGED, {}, "", body, sent_headers, envelope=record.envelope)
+        text = json.dumps(record.ack) if record.ack else ""
+        headers = {"Content-Type": "application/json"} if text else {}
+        return Delivery(200, headers, text, body, sent_headers, envelope=record.envelope)
+
+
+def socket_envelope_of(body: str, content_type: str) -> tuple[str, Json]:
+    """The Socket Mode envelope type and payload of a request HTTP mode would POST."""
+    if content_type.startswith("application/json"):
+        payload = json.loads(body)
+        if payload.get("type") != "event_callback":
+            raise ValueError(f"Socket Mode carries no {payload.get('type')!r} requests")
+        return "events_api", payload
+    form = {key: values[-1] for key, values in parse_qs(body, keep_blank_values=True).items()}
+    if "payload" in form:
+        return "interactive", json.loads(form["payload"])
+    if "command" in form:
+        return "slash_commands", form
+    raise ValueError("neither an interaction nor a slash command")
+
+
+class SlackDriver:
+    """Sends Slack's requests (commands, clicks, view submissions, events) to the bot."""
+
+    def __init__(self, emulator: SlackEmulator, transport: Transport) -> None:
+        self.emulator, self.state, self.transport = emulator, emulator.state, transport
+
+    # ---- transport ----------------------------------------------------------------------
+    def send(self, body: str, content_type: str, **options: Unpack[SendOptions]) -> Delivery:
+        """Send ``body`` (as HTTP mode would POST it) by this driver's transport."""
+        return self.transport.deliver(body, content_type, options)
 
     def _send_json(self, payload: Json, options: SendOptions, **extra: Any) -> Delivery:
         delivery = self.send(json.dumps(payload), "application/json", **options)

@@ -2,8 +2,9 @@
 
 Start it (``with SlackEmulator() as slack`` or ``start()``/``stop()``), point the bot's
 ``WebClient(token=slack.bot_token, base_url=slack.api_url)`` at it, drive the bot with
-``slack.driver(request_url, signing_secret)``, inject faults (``slack.rate_limit(...)``), then
-read ``slack.calls(method)`` and ``slack.transcript(channel)``.
+``slack.driver(request_url, signing_secret)`` (HTTP mode) or ``slack.socket_driver()``
+(Socket Mode, once the bot has connected with ``slack.app_token``), inject faults
+(``slack.rate_limit(...)``), then read ``slack.calls(method)`` and ``slack.transcript(channel)``.
 """
 
 from __future__ import annotations
@@ -14,9 +15,10 @@ from typing import TypeVar
 
 from slack_sdk import WebClient
 
-from bot.emulator.driver import SlackDriver
+from bot.emulator.driver import ACK_WAIT_S, SignedHttp, SlackDriver, SocketModeLink
 from bot.emulator.seed import WorkspaceSeed, default_seed
 from bot.emulator.server import EmulatorServer
+from bot.emulator.socket_mode import SocketModeServer
 from bot.emulator.state import (
     ApiCall,
     EmulatorState,
@@ -24,6 +26,7 @@ from bot.emulator.state import (
     Fault,
     Message,
     ResponseUrlPost,
+    SocketEnvelope,
     View,
 )
 from bot.emulator.transcript import render_transcript
@@ -44,13 +47,16 @@ class SlackEmulator:
     ) -> None:
         self.state = EmulatorState(seed or default_seed(), clock=clock)
         self._server = EmulatorServer(self.state, host, port)
+        self._socket_mode = SocketModeServer(self.state, host)
 
     # ---- lifecycle ----------------------------------------------------------------------
     def start(self) -> SlackEmulator:
         self._server.start()
+        self._socket_mode.start()
         return self
 
     def stop(self) -> None:
+        self._socket_mode.stop()
         self._server.stop()
 
     def __enter__(self) -> SlackEmulator:
@@ -88,7 +94,36 @@ class SlackEmulator:
 
     def driver(self, request_url: str, signing_secret: str) -> SlackDriver:
         """A driver that sends Slack's signed requests to the bot at ``request_url``."""
-        return SlackDriver(self, request_url, signing_secret)
+        return SlackDriver(self, SignedHttp(request_url, signing_secret))
+
+    # ---- Socket Mode --------------------------------------------------------------------
+    @property
+    def app_token(self) -> str:
+        """The app-level token (``xapp-``) the bot opens Socket Mode connections with."""
+        return self.state.bot.app_token
+
+    def socket_driver(self, ack_timeout: float = ACK_WAIT_S) -> SlackDriver:
+        """A driver that sends Slack's requests as envelopes over the bot's Socket Mode
+        connection (the newest one), waiting up to ``ack_timeout`` for each acknowledgement."""
+        return SlackDriver(self, SocketModeLink(self._socket_mode, ack_timeout))
+
+    def socket_connections(self) -> int:
+        """How many Socket Mode connections the bot holds open."""
+        return len(self._socket_mode.open_links())
+
+    def wait_for_socket_connection(self, count: int = 1, timeout: float = 10.0) -> None:
+        """Wait until the bot holds ``count`` Socket Mode connections (or more)."""
+        self.wait_for(lambda: self.socket_connections() >= count, timeout)
+
+    def refresh_socket_connections(self, reason: str = "refresh_requested") -> int:
+        """Send Slack's ``disconnect`` message: the bot should reconnect. Returns how many
+        connections were asked."""
+        return self._socket_mode.refresh(reason)
+
+    def envelopes(self) -> list[SocketEnvelope]:
+        """Every Socket Mode envelope sent to the bot, with its acknowledgement, oldest first."""
+        with self.state.lock:
+            return list(self.state.envelopes)
 
     # ---- fault injection ----------------------------------------------------------------
     def rate_limit(self, method: str | None = None, times: int = 1, retry_after: int = 0) -> Fault:

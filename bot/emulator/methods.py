@@ -98,6 +98,15 @@ def api_test(state: EmulatorState, args: Json, caller: str) -> Json:
     return {"args": args}
 
 
+@method("apps.connections.open")
+def apps_connections_open(state: EmulatorState, args: Json, caller: str) -> Json:
+    """A WebSocket URL with a one-use ticket (``caller`` is the app id here)."""
+    if state.socket_url is None:
+        raise SlackError("internal_error")
+    ticket = state.issue_socket_ticket()
+    return {"url": f"{state.socket_url}/link/?ticket={ticket}&app_id={caller}"}
+
+
 @method("auth.test")
 def auth_test(state: EmulatorState, args: Json, caller: str) -> Json:
     answer: Json = {"url": f"https://{state.domain}.slack.com/", "team": state.seed.team_name}

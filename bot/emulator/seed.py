@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 DEFAULT_BOT_TOKEN = "xoxb-releasebot-emulator"
+# An app-level token: only for apps.connections.open (Socket Mode), as in Slack.
+DEFAULT_APP_TOKEN = "xapp-1-A0RELEASEBOT-releasebot-emulator"
 
 
 @dataclass(frozen=True)
@@ -42,13 +44,14 @@ class SeedChannel:
 
 @dataclass(frozen=True)
 class SeedBot:
-    """The app under test: its bot user, bot id, app id and bot token."""
+    """The app under test: its bot user, bot id, app id, bot token and app-level token."""
 
     user_id: str = "U0RELEASEBOT"
     name: str = "releasebot"
     bot_id: str = "B0RELEASEBOT"
     app_id: str = "A0RELEASEBOT"
     token: str = DEFAULT_BOT_TOKEN
+    app_token: str = DEFAULT_APP_TOKEN
 
 
 @dataclass
@@ -71,7 +74,8 @@ class WorkspaceSeed:
         return self
 
     def with_bot(self, **fields: str) -> WorkspaceSeed:
-        """Override the bot's ``user_id``, ``name``, ``bot_id``, ``app_id`` or ``token``."""
+        """Override the bot's ``user_id``, ``name``, ``bot_id``, ``app_id``, ``token`` or
+        ``app_token``."""
         self.bot = SeedBot(**{**self.bot.__dict__, **fields})
         return self
 

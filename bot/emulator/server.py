@@ -16,6 +16,7 @@ from bot.emulator.methods import METHODS, SlackError, decode_json_fields
 from bot.emulator.state import ApiCall, EmulatorState, Json, ResponseUrlPost
 
 HTTP_REASONS = {429: "ratelimited", 500: "internal_error", 503: "service_unavailable"}
+APP_TOKEN_METHODS = frozenset({"apps.connections.open"})
 
 
 class EmulatorHTTPServer(ThreadingHTTPServer):
@@ -103,8 +104,9 @@ class SlackRequestHandler(BaseHTTPRequestHandler):
             handler = METHODS.get(method_name)
             if handler is None:
                 raise SlackError("unknown_method")
+            caller = self._caller(method_name, token)
             with state.lock:
-                body = {"ok": True, **handler(state, args, state.tokens[token])}
+                body = {"ok": True, **handler(state, args, caller)}
         except SlackError as error:
             body = {"ok": False, "error": error.error}
         state.record(ApiCall(method_name, args, state.now(), status, body, token))
@@ -115,9 +117,19 @@ class SlackRequestHandler(BaseHTTPRequestHandler):
         token = authorization.removeprefix("Bearer ").strip() or str(args.get("token") or "")
         if not token:
             raise SlackError("not_authed")
-        if token not in self.server.state.tokens:
+        state = self.server.state
+        if token not in state.tokens and token not in state.app_tokens:
             raise SlackError("invalid_auth")
         return token
+
+    def _caller(self, method_name: str, token: str) -> str:
+        """Who calls: a user (bot or user token) or, for ``apps.connections.open`` only, an
+        app (app-level token); any other pairing is ``not_allowed_token_type``, as in Slack."""
+        state = self.server.state
+        wants_app_token = method_name in APP_TOKEN_METHODS
+        if (token in state.app_tokens) != wants_app_token:
+            raise SlackError("not_allowed_token_type")
+        return state.app_tokens[token] if wants_app_token else state.tokens[token]
 
     def _response_url(self, url_id: str) -> None:
         state = self.server.state

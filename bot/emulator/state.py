@@ -117,6 +117,20 @@ class ResponseUrlPost:
 
 
 @dataclass
+class SocketEnvelope:
+    """One request sent to the bot over Socket Mode, and its acknowledgement if it came."""
+
+    envelope: Json
+    sent_at: float
+    acked_at: float | None = None
+    ack: Json | None = None
+
+    @property
+    def envelope_id(self) -> str:
+        return str(self.envelope["envelope_id"])
+
+
+@dataclass
 class Fault:
     """Answer the next ``remaining`` calls of ``method`` (None: any) with a failure."""
 
@@ -141,6 +155,11 @@ class EmulatorState:
         self.groups: dict[str, SeedGroup] = dict(seed.groups)
         self.channels: dict[str, SeedChannel] = dict(seed.channels)
         self.tokens: dict[str, str] = {seed.bot.token: seed.bot.user_id, **seed.user_tokens}
+        # App-level tokens (``xapp-``) and the app each one belongs to.
+        self.app_tokens: dict[str, str] = {seed.bot.app_token: seed.bot.app_id}
+        self.socket_url: str | None = None  # ``ws://HOST:PORT`` while Socket Mode is served
+        self.socket_tickets: set[str] = set()
+        self.envelopes: list[SocketEnvelope] = []
         self.messages: dict[str, list[Message]] = {cid: [] for cid in self.channels}
         self.ephemerals: list[Ephemeral] = []
         self.views: dict[str, View] = {}
@@ -177,6 +196,13 @@ class EmulatorState:
             trigger = f"{next(self._ids)}.{int(self.now())}.{secrets.token_hex(16)}"
             self.triggers[trigger] = user
             return trigger
+
+    def issue_socket_ticket(self) -> str:
+        """A one-use ticket for a Socket Mode connection (``apps.connections.open``)."""
+        with self.lock:
+            ticket = secrets.token_hex(16)
+            self.socket_tickets.add(ticket)
+            return ticket
 
     def issue_response_url(self, base_url: str, **context: Any) -> str:
         """A ``response_url`` on this emulator, remembering what it answers (channel, user...)."""

@@ -5,9 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
-import subprocess
-import sys
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -21,36 +18,11 @@ import pytest
 from bot.emulator import SlackEmulator, default_seed
 from bot.sandbox import HOOK_TOKEN, SIGNING_SECRET
 from bot.store import make_engine, read_connection, trail_for_subject
+from tests.slack.processes import free_port, serve, stop
 from tests.slack.support import RANKING
 from tests.slack.test_rollback import Receiver, rollback_runbooks, samples
 
 pytestmark = pytest.mark.postgres
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def serve(env: dict[str, str], port: int, log: Path) -> subprocess.Popen[bytes]:
-    with log.open("wb") as output:  # the child keeps its own copy of the descriptor
-        process = subprocess.Popen(
-            [sys.executable, "-m", "bot.cli", "serve", "--host", "127.0.0.1", "--port", str(port)],
-            env=env,
-            stdout=output,
-            stderr=subprocess.STDOUT,
-        )
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz") as answer:
-                if answer.status == 200:
-                    return process
-        except OSError:
-            time.sleep(0.1)
-    process.kill()
-    raise RuntimeError(f"serve did not start: {log.read_text()}")
 
 
 @pytest.fixture
@@ -81,12 +53,7 @@ def replicas(
         yield slack, urls, receiver, database_url
     finally:
         for process in processes:
-            process.terminate()
-        for process in processes:
-            try:
-                process.wait(10)
-            except subprocess.TimeoutExpired:
-                process.kill()
+            stop(process)
         slack.stop()
         receiver.close()
 

@@ -1,0 +1,150 @@
+"""`releasebot serve --socket` as it runs in production, a child process connected to the
+emulator over Socket Mode: a readiness review through envelopes on the WebSocket alone, then
+Slack refreshing the connection, then a clean stop."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine
+
+from bot.core.trail import TrailEvent
+from bot.emulator import Button, SlackDriver, SlackEmulator, default_seed
+from bot.sandbox import HOOK_TOKEN, SIGNING_SECRET
+from bot.store import make_engine, read_connection, trail_for_subject, verify_trail
+from tests.slack.processes import free_port, serve, stop
+from tests.slack.support import RANKING, RELEASE, RUNBOOKS, answer_text
+
+TEMPLATES = RUNBOOKS.parent / "templates"
+
+
+@dataclass
+class SocketBot:
+    slack: SlackEmulator
+    driver: SlackDriver
+    process: subprocess.Popen[bytes]
+    engine: Engine
+    log: Path
+
+    def trail(self) -> list[TrailEvent]:
+        with read_connection(self.engine) as connection:
+            return trail_for_subject(connection, subject=RELEASE)
+
+    def kinds(self) -> list[str]:
+        return [event.kind for event in self.trail()]
+
+    def shows(self, text: str, timeout: float = 10.0) -> str:
+        """Wait until the channel (ephemerals included) shows ``text``; return the channel."""
+
+        def channel() -> str:
+            shown = self.slack.transcript(RANKING, include_ephemeral=True)
+            return shown if text in shown else ""
+
+        return self.slack.wait_for(channel, timeout)
+
+    def offers(self, label: str, timeout: float = 10.0) -> Button:
+        """Wait until the channel offers a button labelled ``label``; return it."""
+
+        def found() -> Button | None:
+            try:
+                return self.driver.find_button(RANKING, label)
+            except LookupError:
+                return None
+
+        return self.slack.wait_for(found, timeout)
+
+
+@pytest.fixture
+def socket_bot(database_url: str, tmp_path: Path) -> Iterator[SocketBot]:
+    slack = SlackEmulator(default_seed()).start()
+    env = {
+        **os.environ,
+        "RELEASEBOT_DATABASE_URL": database_url,
+        "RELEASEBOT_RUNBOOKS": str(RUNBOOKS),
+        "RELEASEBOT_TEMPLATES": str(TEMPLATES),
+        "RELEASEBOT_SLACK_API_URL": slack.api_url,
+        "RELEASEBOT_HOOK_TOKEN": HOOK_TOKEN,
+        "SLACK_BOT_TOKEN": slack.bot_token,
+        "SLACK_SIGNING_SECRET": SIGNING_SECRET,
+        "SLACK_APP_TOKEN": slack.app_token,
+    }
+    log = tmp_path / "serve.log"
+    process = serve(env, free_port(), log, "--socket")
+    engine = make_engine(database_url)
+    try:
+        slack.wait_for_socket_connection()
+        yield SocketBot(slack, slack.socket_driver(), process, engine, log)
+    finally:
+        stop(process)
+        engine.dispose()
+        slack.stop()
+
+
+def test_a_whole_review_over_socket_mode(socket_bot: SocketBot) -> None:
+    slack, driver = socket_bot.slack, socket_bot.driver
+    answer = driver.slash_command("U0ALICE", RANKING, "/release", "start ranking-model v2.4.0")
+    assert answer.status == 200
+    assert "Starting the readiness review of `ranking-model` v2.4.0" in answer_text(answer)
+    socket_bot.shows("Readiness: Search ranking model v2.4.0")
+    root = slack.messages(RANKING, replies=False)[0]
+
+    # an outsider's click is refused, and the refusal is in the trail
+    assert driver.click("U0BRUNO", RANKING, "Pass", match="eval-metrics").status == 200
+    socket_bot.shows("Only members of ml_lead can mark")
+    # a waive asks for its reason in a modal, submitted over the socket too
+    assert driver.click("U0CHIARA", RANKING, "Waive", match="bias-audit").status == 200
+    submitted = driver.submit_view("U0CHIARA", values={"reason": "audit is scheduled for Monday"})
+    assert submitted.status == 200
+    # a double click counts once
+    button = driver.find_button(RANKING, "Pass", match="eval-metrics")
+    for _ in range(2):
+        driver.click("U0CHIARA", RANKING, "Pass", button.message.ts, match="eval-metrics")
+    for gate, user in [("canary-latency", "U0DMITRI"), ("canary-errors", "U0ELENA")]:
+        assert driver.click(user, RANKING, "Pass", match=gate).status == 200
+    # the discussion is kept once, even when Slack redelivers the event
+    reply = driver.message("U0CHIARA", RANKING, "eval report attached", thread_ts=root.ts)
+    assert driver.redeliver(reply).envelope["retry_attempt"] == 1  # type: ignore[index]
+
+    socket_bot.offers("Approve")
+    for approver in ("U0BRUNO", "U0CHIARA"):
+        assert driver.click(approver, RANKING, "Approve").status == 200
+        slack.wait_for(
+            lambda a=approver: any(
+                e.kind == "approval.approve" and e.actor == a for e in socket_bot.trail()
+            ),
+            timeout=10,
+        )
+    channel = socket_bot.shows("Go/no-go for ranking-model v2.4.0: APPROVED")
+    assert "audit is scheduled for Monday" in channel
+    assert "✅ @bruno (release_champion) approved" in channel
+
+    kinds = socket_bot.kinds()
+    assert kinds[0] == "release.started"
+    assert (kinds.count("gate.refused"), kinds.count("gate.waived")) == (1, 1)
+    assert kinds.count("gate.passed") == 3
+    assert kinds.count("conversation.reply") == 1
+    assert kinds.count("approval.approve") == 2
+    assert "go_no_go.approved" in kinds
+    assert verify_trail(socket_bot.engine).intact
+    assert all(envelope.ack is not None for envelope in slack.envelopes())
+
+
+def test_slack_refreshes_the_connection_and_a_stop_closes_it(socket_bot: SocketBot) -> None:
+    slack, driver = socket_bot.slack, socket_bot.driver
+    assert slack.refresh_socket_connections() == 1
+    slack.wait_for(lambda: len(slack.calls("apps.connections.open")) == 2, timeout=15)
+    slack.wait_for(lambda: slack.socket_connections() == 1, timeout=15)
+    answer = driver.slash_command("U0ALICE", RANKING, "/release", "help")
+    assert answer.status == 200
+    assert "/release start RUNBOOK VERSION" in answer_text(answer)
+
+    assert stop(socket_bot.process) == 0
+    slack.wait_for(lambda: slack.socket_connections() == 0, timeout=10)
+    log = socket_bot.log.read_text()
+    assert "connected to Slack in Socket Mode" in log
+    assert "Traceback" not in log
