@@ -115,6 +115,11 @@ def build_parser() -> argparse.ArgumentParser:
         "database), play a readiness review with several people through to an approved go, "
         "and print the channel as a person would read it, then the decision trail.",
     )
+    demo.add_argument(
+        "--socket",
+        action="store_true",
+        help="let the emulated Slack reach the bot over Socket Mode instead of HTTP",
+    )
     demo.set_defaults(module="demo")
 
     db = commands.add_parser("db", help="database maintenance")

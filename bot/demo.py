@@ -1,6 +1,7 @@
 """``releasebot demo``: a readiness review played end to end against the local Slack emulator.
 
-Several people take part through real signed requests: a release champion starts the review,
+Several people take part through real signed requests (or, with ``--socket``, envelopes on
+a Socket Mode connection): a release champion starts the review,
 gate owners pass their gates, an outsider is refused, a gate is waived with a reason, the
 requester's own approval is refused, and two approvers give the go. Then the channel is
 printed as a person would read it, followed by the decision trail.
@@ -86,14 +87,20 @@ def play(sandbox: Sandbox, say: Callable[[str], None]) -> None:
     step("chiara (ml_lead) presses Approve", lambda: driver.click("U0CHIARA", CHANNEL, "Approve"))
 
 
-def run_demo(say: Callable[[str], None] = print, database_url: str | None = None) -> int:
+def run_demo(
+    say: Callable[[str], None] = print,
+    database_url: str | None = None,
+    *,
+    socket_mode: bool = False,
+) -> int:
     with tempfile.TemporaryDirectory(prefix="releasebot-demo-") as folder:
         url = database_url or f"sqlite:///{Path(folder) / 'demo.db'}"
+        how = "over Socket Mode" if socket_mode else "over HTTP (signed requests)"
         say(
             "releasebot demo: a local Slack workspace (emulator), the bot, an embedded "
-            "SQLite database; no tokens needed.\n"
+            f"SQLite database; no tokens needed. Slack reaches the bot {how}.\n"
         )
-        with Sandbox.start(database_url=url) as sandbox:
+        with Sandbox.start(database_url=url, socket_mode=socket_mode) as sandbox:
             play(sandbox, say)
             say("\n" + "=" * 78)
             say("What the channel shows (ephemeral replies marked as such):")

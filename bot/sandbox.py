@@ -1,6 +1,8 @@
 """The whole bot against the local Slack emulator: for ``releasebot demo`` and the end-to-end
 tests. Real HTTP both ways: the driver sends signed requests to the bot's ``/slack/events``,
-and the bot's Web API calls go to the emulator."""
+and the bot's Web API calls go to the emulator. With ``socket_mode=True`` the bot connects to
+the emulator over Socket Mode, as ``releasebot serve --socket`` does, and the driver sends
+the same requests as envelopes on that connection instead."""
 
 from __future__ import annotations
 
@@ -14,6 +16,7 @@ from bot.bootstrap import Runtime, build
 from bot.clock import Clock, utc_now
 from bot.config import Settings, load_settings
 from bot.emulator import SlackDriver, SlackEmulator, WorkspaceSeed, default_seed
+from bot.slack.socket_mode import MeasuredSocketModeHandler
 from bot.store import session_scope
 from bot.store.outbox import pending_job_count
 from bot.web.server import BackgroundServer
@@ -32,6 +35,7 @@ class Sandbox:
     server: BackgroundServer
     driver: SlackDriver
     settings: Settings
+    socket_handler: MeasuredSocketModeHandler | None = None
     _stopped: bool = field(default=False)
 
     @classmethod
@@ -45,6 +49,7 @@ class Sandbox:
         clock: Clock = utc_now,
         emulator_clock: Any = None,
         slack: SlackEmulator | None = None,
+        socket_mode: bool = False,
     ) -> Sandbox:
         slack = slack or SlackEmulator(seed or default_seed(), clock=emulator_clock).start()
         settings = load_settings(
@@ -55,12 +60,21 @@ class Sandbox:
             slack_bot_token=slack.bot_token,
             slack_signing_secret=SIGNING_SECRET,
             hook_token=HOOK_TOKEN,
+            slack_app_token=slack.app_token if socket_mode else None,
         )
-        runtime = build(settings, clock=clock)
+        runtime = build(settings, clock=clock, socket_mode=socket_mode)
         runtime.start()
         server = BackgroundServer(runtime.web_app).start()
         driver = slack.driver(server.url + "/slack/events", SIGNING_SECRET)
-        return cls(slack=slack, runtime=runtime, server=server, driver=driver, settings=settings)
+        sandbox = cls(slack=slack, runtime=runtime, server=server, driver=driver, settings=settings)
+        if socket_mode:
+            sandbox.socket_handler = MeasuredSocketModeHandler(
+                runtime.bolt_app, slack.app_token, runtime.metrics
+            )
+            sandbox.socket_handler.connect()  # type: ignore[no-untyped-call]
+            slack.wait_for_socket_connection()
+            sandbox.driver = slack.socket_driver()
+        return sandbox
 
     def restart(self, *, clock: Clock = utc_now) -> Sandbox:
         """Stop the bot (not Slack) and start a new one on the same database."""
@@ -71,6 +85,7 @@ class Sandbox:
             templates_dir=self.settings.templates_dir,
             clock=clock,
             slack=self.slack,
+            socket_mode=self.socket_handler is not None,
         )
 
     def settle(self, timeout: float = 10.0) -> None:
@@ -91,6 +106,8 @@ class Sandbox:
         if self._stopped:
             return
         self._stopped = True
+        if self.socket_handler is not None:
+            self.socket_handler.close()  # type: ignore[no-untyped-call]
         self.server.stop()
         self.runtime.stop()
         if not keep_slack:

@@ -11,4 +11,4 @@ from bot.demo import run_demo
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
     logging.basicConfig(level=logging.ERROR)
-    return run_demo()
+    return run_demo(socket_mode=args.socket)

@@ -31,11 +31,11 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     runtime.start()
     try:
         if args.socket:
-            from slack_bolt.adapter.socket_mode import SocketModeHandler
+            from bot.slack.socket_mode import MeasuredSocketModeHandler
 
             assert settings.slack_app_token is not None
-            socket_handler = SocketModeHandler(
-                runtime.bolt_app, settings.slack_app_token.get_secret_value()
+            socket_handler = MeasuredSocketModeHandler(
+                runtime.bolt_app, settings.slack_app_token.get_secret_value(), runtime.metrics
             )
             socket_handler.connect()  # type: ignore[no-untyped-call]
             print("releasebot: connected to Slack in Socket Mode", flush=True)

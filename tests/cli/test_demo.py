@@ -7,11 +7,13 @@ import pytest
 from bot.cli import main
 
 
+@pytest.mark.parametrize("transport", [[], ["--socket"]], ids=["http", "socket-mode"])
 def test_the_demo_reads_like_the_channel_and_ends_with_a_verified_trail(
-    capsys: pytest.CaptureFixture[str],
+    transport: list[str], capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert main(["demo"]) == 0
+    assert main(["demo", *transport]) == 0
     out = capsys.readouterr().out
+    assert ("over Socket Mode" in out) == bool(transport)
     assert "#ranking-releases" in out
     assert "🚦 Readiness: Search ranking model v2.4.0" in out
     assert "(only visible to you: @bruno)" in out  # the refused click

@@ -1,24 +1,29 @@
-"""`releasebot serve --socket` as it runs in production, a child process connected to the
-emulator over Socket Mode: a readiness review through envelopes on the WebSocket alone, then
-Slack refreshing the connection, then a clean stop."""
+"""Socket Mode end to end. `releasebot serve --socket` as it runs in production, a child
+process connected to the emulator: a readiness review through envelopes on the WebSocket
+alone, then Slack refreshing the connection, then a clean stop. And in process (the sandbox's
+``socket_mode``), a click that cannot be recorded."""
 
 from __future__ import annotations
 
 import os
 import subprocess
+import urllib.request
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from prometheus_client import generate_latest
 from sqlalchemy import Engine
 
 from bot.core.trail import TrailEvent
 from bot.emulator import Button, SlackDriver, SlackEmulator, default_seed
-from bot.sandbox import HOOK_TOKEN, SIGNING_SECRET
+from bot.emulator.driver import NOT_ACKNOWLEDGED
+from bot.sandbox import HOOK_TOKEN, SIGNING_SECRET, Sandbox
 from bot.store import make_engine, read_connection, trail_for_subject, verify_trail
 from tests.slack.processes import free_port, serve, stop
-from tests.slack.support import RANKING, RELEASE, RUNBOOKS, answer_text
+from tests.slack.support import RANKING, RELEASE, RUNBOOKS, Bot, answer_text
 
 TEMPLATES = RUNBOOKS.parent / "templates"
 
@@ -30,6 +35,7 @@ class SocketBot:
     process: subprocess.Popen[bytes]
     engine: Engine
     log: Path
+    url: str
 
     def trail(self) -> list[TrailEvent]:
         with read_connection(self.engine) as connection:
@@ -74,11 +80,13 @@ def socket_bot(database_url: str, tmp_path: Path) -> Iterator[SocketBot]:
         "SLACK_APP_TOKEN": slack.app_token,
     }
     log = tmp_path / "serve.log"
-    process = serve(env, free_port(), log, "--socket")
+    port = free_port()
+    process = serve(env, port, log, "--socket")
     engine = make_engine(database_url)
     try:
         slack.wait_for_socket_connection()
-        yield SocketBot(slack, slack.socket_driver(), process, engine, log)
+        url = f"http://127.0.0.1:{port}"
+        yield SocketBot(slack, slack.socket_driver(), process, engine, log, url)
     finally:
         stop(process)
         engine.dispose()
@@ -132,6 +140,15 @@ def test_a_whole_review_over_socket_mode(socket_bot: SocketBot) -> None:
     assert "go_no_go.approved" in kinds
     assert verify_trail(socket_bot.engine).intact
     assert all(envelope.ack is not None for envelope in slack.envelopes())
+    # /metrics counts the requests that came over the WebSocket, as it counts HTTP ones
+    with urllib.request.urlopen(f"{socket_bot.url}/metrics") as answer:
+        metrics = answer.read().decode()
+    sent = Counter(envelope.envelope["type"] for envelope in slack.envelopes())
+    assert sent == {"slash_commands": 1, "interactive": 9, "events_api": 2}
+    assert 'releasebot_slack_requests_total{kind="command",status="200"} 1.0' in metrics
+    assert 'releasebot_slack_requests_total{kind="interaction",status="200"} 9.0' in metrics
+    assert 'releasebot_slack_requests_total{kind="event",status="200"} 2.0' in metrics
+    assert 'releasebot_slack_ack_seconds_count{kind="interaction"} 9.0' in metrics
 
 
 def test_slack_refreshes_the_connection_and_a_stop_closes_it(socket_bot: SocketBot) -> None:
@@ -148,3 +165,29 @@ def test_slack_refreshes_the_connection_and_a_stop_closes_it(socket_bot: SocketB
     log = socket_bot.log.read_text()
     assert "connected to Slack in Socket Mode" in log
     assert "Traceback" not in log
+
+
+def test_a_click_that_cannot_be_recorded_is_not_acknowledged(
+    database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Over Socket Mode the answer to a click is the envelope's acknowledgement: when the vote
+    cannot be recorded, none is sent (Slack shows the person the click failed), /metrics
+    counts a 500, and the same click afterwards counts."""
+    with Sandbox.start(database_url=database_url, socket_mode=True) as sandbox:
+        bot = Bot(sandbox)
+        bot.start_ranking_review()
+        bot.pass_all_ranking_gates()
+
+        def broken(*args: object, **kwargs: object) -> None:
+            raise RuntimeError("the database went away")
+
+        impatient = sandbox.slack.socket_driver(ack_timeout=1.0)
+        with monkeypatch.context() as patch:
+            patch.setattr(sandbox.runtime.services.go_no_go, "vote_in", broken)
+            failed = impatient.click("U0BRUNO", RANKING, "Approve")
+        assert failed.status == NOT_ACKNOWLEDGED
+        assert "approval.approve" not in bot.trail_kinds()
+        assert bot.driver.click("U0BRUNO", RANKING, "Approve").status == 200
+        assert bot.trail_kinds().count("approval.approve") == 1
+        metrics = generate_latest(sandbox.runtime.metrics.registry).decode()
+        assert 'releasebot_slack_requests_total{kind="interaction",status="500"} 1.0' in metrics
