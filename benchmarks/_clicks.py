@@ -1,12 +1,17 @@
 """Helpers of ``slack_click_benchmark.py``, each run as its own process.
 
     python benchmarks/_clicks.py bare --secret S --token T --api-url URL [--default-runner]
+    python benchmarks/_clicks.py bare-socket --app-token A --token T --api-url URL
     python benchmarks/_clicks.py fire --url URL --bodies FILE --secret S --out FILE
         [--concurrency 20] [--warmup N] [--timeout SECONDS]
 
 ``bare`` serves a minimal Bolt app, one ``@app.action`` listener that only acks, through the
 same WSGI stack as Slack's requests to ``releasebot serve`` (Bolt's WSGI adapter, waitress via
 ``bot.web.server.make_server``) and prints ``listening PORT`` once bound.
+
+``bare-socket`` connects the same app to the emulator over Socket Mode (Bolt's
+``SocketModeHandler``, as ``releasebot serve --socket`` connects) and runs until SIGTERM
+(``socket_mode_click_benchmark.py``).
 
 ``fire`` is the load generator: it signs every body (``v0`` HMAC, fresh timestamp) before
 starting the clock, then sends them from ``--concurrency`` clients, each on its own HTTP/1.1
@@ -71,6 +76,34 @@ def serve_bare(
         server.run()
     except KeyboardInterrupt:
         pass
+    return 0
+
+
+def connect_bare_socket(*, app_token: str, token: str, api_url: str) -> int:
+    import signal
+    import threading
+
+    from slack_bolt import Ack, App
+    from slack_bolt.adapter.socket_mode import SocketModeHandler
+    from slack_sdk import WebClient
+
+    app = App(
+        client=WebClient(token=token, base_url=api_url),
+        token_verification_enabled=False,
+        process_before_response=True,
+    )
+
+    @app.action("approval_approve")
+    def approve(ack: Ack) -> None:
+        ack()
+
+    handler = SocketModeHandler(app, app_token)
+    handler.connect()  # type: ignore[no-untyped-call]
+    print("connected", flush=True)
+    stopped = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stopped.set())
+    stopped.wait()
+    handler.close()  # type: ignore[no-untyped-call]
     return 0
 
 
@@ -209,6 +242,10 @@ def main(argv: list[str] | None = None) -> int:
     bare.add_argument("--default-runner", action="store_true",
                       help="process_before_response=False (Bolt's default)")  # fmt: skip
     bare.add_argument("--threads", type=int, default=16)
+    socket = modes.add_parser("bare-socket", help="the bare app, over Socket Mode")
+    socket.add_argument("--app-token", required=True, help="the app-level token (emulator's)")
+    socket.add_argument("--token", required=True, help="the bot token (of the emulator)")
+    socket.add_argument("--api-url", required=True, help="Web API base URL (the emulator's)")
     load = modes.add_parser("fire", help="send signed clicks and record latencies")
     load.add_argument("--url", required=True)
     load.add_argument("--bodies", type=Path, required=True, help="JSON list of form bodies")
@@ -226,6 +263,8 @@ def main(argv: list[str] | None = None) -> int:
             process_before_response=not args.default_runner,
             threads=args.threads,
         )
+    if args.mode == "bare-socket":
+        return connect_bare_socket(app_token=args.app_token, token=args.token, api_url=args.api_url)
     bodies = json.loads(args.bodies.read_text())
     requests = signed_requests(args.url, bodies, args.secret)
     result = asyncio.run(

@@ -342,22 +342,34 @@ def measure_server(
     database_process: bool = False,
 ) -> Measurement:
     """``fire`` plus the server process's CPU per click and memory, and the machine's load."""
-    pid = server.process.pid
-    cpu_before, busy_before = proc_cpu_s(pid), machine_cpu()
-    db_before = processes_cpu_s("postgres") if database_process else 0.0
+    meter = CostMeter(server.process.pid, database_process=database_process)
     measurement = fire(
         server.url, bodies, concurrency=concurrency, warmup=warmup, workdir=workdir, name=name
     )
-    cpu_after, busy_after = proc_cpu_s(pid), machine_cpu()
-    if database_process:
-        db_cpu = processes_cpu_s("postgres") - db_before
-        measurement.db_cpu_ms_per_click = 1000 * db_cpu / len(bodies)
-    if cpu_before is not None and cpu_after is not None:
-        measurement.server_cpu_ms_per_click = 1000 * (cpu_after - cpu_before) / len(bodies)
-    busy, total = (busy_after[0] - busy_before[0]), (busy_after[1] - busy_before[1])
-    measurement.machine_busy_pct = 100.0 * busy / total if total else None
-    measurement.rss_mb, measurement.peak_rss_mb = proc_memory_mb(pid)
-    return measurement
+    return meter.charge(measurement, clicks=len(bodies))
+
+
+class CostMeter:
+    """What a phase cost, from its creation to ``charge``: the serving process's CPU and
+    memory, the PostgreSQL server's CPU (``database_process``) and the machine's load."""
+
+    def __init__(self, pid: int, *, database_process: bool = False) -> None:
+        self.pid, self.database_process = pid, database_process
+        self.cpu, self.busy = proc_cpu_s(pid), machine_cpu()
+        self.db = processes_cpu_s("postgres") if database_process else 0.0
+
+    def charge(self, measurement: Measurement, *, clicks: int) -> Measurement:
+        """Fill ``measurement``'s costs, CPU divided over ``clicks``."""
+        cpu, busy = proc_cpu_s(self.pid), machine_cpu()
+        if self.database_process:
+            db_cpu = processes_cpu_s("postgres") - self.db
+            measurement.db_cpu_ms_per_click = 1000 * db_cpu / clicks
+        if self.cpu is not None and cpu is not None:
+            measurement.server_cpu_ms_per_click = 1000 * (cpu - self.cpu) / clicks
+        used, total = (busy[0] - self.busy[0]), (busy[1] - self.busy[1])
+        measurement.machine_busy_pct = 100.0 * used / total if total else None
+        measurement.rss_mb, measurement.peak_rss_mb = proc_memory_mb(self.pid)
+        return measurement
 
 
 def measure_bare(
@@ -525,7 +537,12 @@ def _approve_button(message: Message) -> tuple[Json, Json]:
 
 def click_bodies(emulator: SlackEmulator, pending: list[PendingRequest]) -> list[str]:
     """Slack's form bodies for CLICKER's Approve on each request (unsigned)."""
-    state, bodies = emulator.state, []
+    return [urlencode({"payload": json.dumps(p)}) for p in click_payloads(emulator, pending)]
+
+
+def click_payloads(emulator: SlackEmulator, pending: list[PendingRequest]) -> list[Json]:
+    """Slack's ``block_actions`` payloads for CLICKER's Approve on each request."""
+    state, payloads = emulator.state, []
     for request in pending:
         response_url = state.issue_response_url(
             emulator.url, channel=CHANNEL, user=CLICKER, kind="block_actions",
@@ -536,8 +553,8 @@ def click_bodies(emulator: SlackEmulator, pending: list[PendingRequest]) -> list
             element=request.approve_button, trigger_id=state.issue_trigger(CLICKER),
             response_url=response_url,
         )  # fmt: skip
-        bodies.append(urlencode({"payload": json.dumps(payload)}))
-    return bodies
+        payloads.append(payload)
+    return payloads
 
 
 @dataclass(frozen=True)
@@ -624,6 +641,21 @@ def check_recorded(engine: Engine, request_ids: list[int]) -> tuple[bool, str, i
 # --- one backend -----------------------------------------------------------------------------
 
 
+def serve_environment(database_url: str, emulator: SlackEmulator) -> dict[str, str]:
+    """``releasebot serve``'s environment: this tree's bot, the database, the emulator."""
+    return {
+        **os.environ,
+        "PYTHONPATH": str(ROOT),  # the bot of this tree, whatever the venv points to
+        "RELEASEBOT_DATABASE_URL": database_url,
+        "RELEASEBOT_SLACK_API_URL": emulator.api_url,
+        "RELEASEBOT_RUNBOOKS": str(ROOT / "runbooks"),
+        "RELEASEBOT_TEMPLATES": str(ROOT / "templates"),
+        "SLACK_BOT_TOKEN": emulator.bot_token,
+        "SLACK_SIGNING_SECRET": SIGNING_SECRET,
+        "SLACK_APP_TOKEN": emulator.app_token,  # used with --socket only
+    }
+
+
 @contextmanager
 def py_spy(profile_dir: Path | None, pid: int, name: str) -> Iterator[None]:
     """Record the process with py-spy while inside: raw collapsed stacks per thread, of the
@@ -653,74 +685,87 @@ def py_spy(profile_dir: Path | None, pid: int, name: str) -> Iterator[None]:
         print(f"  py-spy profile: {output}", flush=True)
 
 
-def run_backend(backend: str, args: argparse.Namespace, workdir: Path) -> tuple[Verdict, list[str]]:
-    """Set up, measure the bare app and ``releasebot serve`` on one database, check records."""
+@dataclass(frozen=True)
+class Prepared:
+    """One database, filled with pending go/no-go requests, and the emulator showing them."""
+
+    backend: str
+    folder: Path
+    database_url: str
+    engine: Engine
+    emulator: SlackEmulator
+    pending: list[PendingRequest]
+    set_up_jobs: int  # the last outbox job of the set-up: the clicks' jobs come after it
+
+    def errors_logged(self, log_name: str = "serve.log") -> int:
+        log = (self.folder / log_name).read_text(errors="replace")
+        return sum(" ERROR " in line for line in log.splitlines())
+
+
+@contextmanager
+def prepared(backend: str, args: argparse.Namespace, workdir: Path) -> Iterator[Prepared]:
+    """Set up a scratch database of ``backend`` with ``--warmup + --clicks`` requests."""
     total = args.warmup + args.clicks
     print(f"\n== {backend}: {total} go/no-go requests ({args.warmup} warm-up)", flush=True)
-    backend_dir = workdir / backend
-    backend_dir.mkdir()
+    folder = workdir / backend
+    folder.mkdir()
     registry = RunbookRegistry(load_runbooks(ROOT / "runbooks").runbooks)
     renderer = make_renderer(ROOT / "templates")
     emulator = SlackEmulator(default_seed()).start()
     try:
-        with scratch_database(backend, postgres_url=args.database_url, workdir=backend_dir) as url:
+        with scratch_database(backend, postgres_url=args.database_url, workdir=folder) as url:
             upgrade_database(url)
             engine = make_engine(url)
-            now = datetime.now(UTC)
-            started = time.perf_counter()
-            create_requests(engine, registry, count=total, now=now)
-            pending = fast_forward_outbox(engine, emulator, renderer, now=now)
-            if len(pending) != total:
-                raise RuntimeError(f"set-up made {len(pending)} go/no-go requests, not {total}")
-            print(f"  set-up through the service layer: {time.perf_counter() - started:.1f} s",
-                  flush=True)  # fmt: skip
-            bodies = click_bodies(emulator, pending)
-            with engine.connect() as connection:
-                set_up_jobs = connection.execute(
-                    select(func.max(table_of(OutboxJob).c.id))
-                ).scalar()
-            set_up_jobs = int(set_up_jobs or 0)
-            bare = measure_bare(
-                bodies, emulator=emulator, concurrency=args.concurrency, warmup=args.warmup,
-                workdir=backend_dir, default_runner=False, threads=args.serve_threads,
-            )  # fmt: skip
-            print(f"  bare Bolt app: {bare.throughput:.0f} clicks/s", flush=True)
-            env = {
-                **os.environ,
-                "PYTHONPATH": str(ROOT),  # the bot of this tree, whatever the venv points to
-                "RELEASEBOT_DATABASE_URL": url,
-                "RELEASEBOT_SLACK_API_URL": emulator.api_url,
-                "RELEASEBOT_RUNBOOKS": str(ROOT / "runbooks"),
-                "RELEASEBOT_TEMPLATES": str(ROOT / "templates"),
-                "SLACK_BOT_TOKEN": emulator.bot_token,
-                "SLACK_SIGNING_SECRET": SIGNING_SECRET,
-            }
-            server = start_server(
-                [*releasebot_command(), "serve", "--host", "127.0.0.1", "--port", "0",
-                 "--threads", str(args.serve_threads)],
-                env=env, log_path=backend_dir / "serve.log", cwd=backend_dir,
-                marker="serving on ",
-            )  # fmt: skip
             try:
-                with py_spy(args.profile_dir, server.process.pid, f"serve-{backend}"):
-                    serve = measure_server(
-                        server, bodies, concurrency=args.concurrency, warmup=args.warmup,
-                        workdir=backend_dir, name=f"serve-{backend}",
-                        database_process=backend == "postgresql",
-                    )  # fmt: skip
-                recorded_ok, recorded_text, backlog = check_recorded(
-                    engine, [p.request_id for p in pending]
-                )
-                drain = wait_for_delivery(engine, after_job=set_up_jobs, timeout=DRAIN_TIMEOUT_S)
+                now = datetime.now(UTC)
+                started = time.perf_counter()
+                create_requests(engine, registry, count=total, now=now)
+                pending = fast_forward_outbox(engine, emulator, renderer, now=now)
+                if len(pending) != total:
+                    raise RuntimeError(f"set-up made {len(pending)} go/no-go requests, not {total}")
+                print(f"  set-up through the service layer: {time.perf_counter() - started:.1f} s",
+                      flush=True)  # fmt: skip
+                with engine.connect() as connection:
+                    last_job = connection.execute(
+                        select(func.max(table_of(OutboxJob).c.id))
+                    ).scalar()
+                yield Prepared(backend, folder, url, engine, emulator, pending, int(last_job or 0))
             finally:
-                server.stop()
                 engine.dispose()
-            errors = sum(
-                " ERROR " in line
-                for line in (backend_dir / "serve.log").read_text(errors="replace").splitlines()
-            )
     finally:
         emulator.stop()
+
+
+def run_backend(backend: str, args: argparse.Namespace, workdir: Path) -> tuple[Verdict, list[str]]:
+    """Set up, measure the bare app and ``releasebot serve`` on one database, check records."""
+    with prepared(backend, args, workdir) as ready:
+        emulator, engine, folder = ready.emulator, ready.engine, ready.folder
+        bodies = click_bodies(emulator, ready.pending)
+        bare = measure_bare(
+            bodies, emulator=emulator, concurrency=args.concurrency, warmup=args.warmup,
+            workdir=folder, default_runner=False, threads=args.serve_threads,
+        )  # fmt: skip
+        print(f"  bare Bolt app: {bare.throughput:.0f} clicks/s", flush=True)
+        server = start_server(
+            [*releasebot_command(), "serve", "--host", "127.0.0.1", "--port", "0",
+             "--threads", str(args.serve_threads)],
+            env=serve_environment(ready.database_url, emulator), log_path=folder / "serve.log",
+            cwd=folder, marker="serving on ",
+        )  # fmt: skip
+        try:
+            with py_spy(args.profile_dir, server.process.pid, f"serve-{backend}"):
+                serve = measure_server(
+                    server, bodies, concurrency=args.concurrency, warmup=args.warmup,
+                    workdir=folder, name=f"serve-{backend}",
+                    database_process=backend == "postgresql",
+                )  # fmt: skip
+            recorded_ok, recorded_text, backlog = check_recorded(
+                engine, [p.request_id for p in ready.pending]
+            )
+            drain = wait_for_delivery(engine, after_job=ready.set_up_jobs, timeout=DRAIN_TIMEOUT_S)
+        finally:
+            server.stop()
+        errors = ready.errors_logged()
     verdict = Verdict(backend, serve, bare, recorded_ok, recorded_text, backlog, errors, drain)
     return verdict, bodies
 
@@ -801,26 +846,39 @@ def report(
     return passed
 
 
+def add_click_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options this benchmark shares with ``socket_mode_click_benchmark.py``."""
+    parser.add_argument("--database", choices=["sqlite", "postgresql", "both"], default="both")
+    parser.add_argument("--clicks", type=int, default=1000, help="measured clicks per target")
+    parser.add_argument("--warmup", type=int, default=100, help="warm-up clicks per target")
+    parser.add_argument("--concurrency", type=int, default=20, help="concurrent clickers")
+    parser.add_argument(
+        "--database-url",
+        default=os.environ.get("RELEASEBOT_BENCH_DATABASE_URL", DEFAULT_POSTGRES_URL),
+        help="PostgreSQL server to use (a scratch schema is created and dropped)",
+    )
+
+
+def check_click_arguments(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    if args.clicks < 1 or args.warmup < 0 or args.concurrency < 1:
+        parser.error("--clicks and --concurrency must be positive, --warmup not negative")
+    host = make_url(normalise_database_url(args.database_url)).host
+    if args.database in ("postgresql", "both") and host not in ("127.0.0.1", "localhost", None):
+        parser.error("--database-url must be on 127.0.0.1")
+
+
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description="Button-click ack latency and throughput of `releasebot serve`, "
         "beside a bare Bolt app (see the module docstring)."
     )
-    parser.add_argument("--database", choices=["sqlite", "postgresql", "both"], default="both")
-    parser.add_argument("--clicks", type=int, default=1000, help="measured clicks per target")
-    parser.add_argument("--warmup", type=int, default=100, help="warm-up clicks per target")
-    parser.add_argument("--concurrency", type=int, default=20, help="concurrent clickers")
+    add_click_arguments(parser)
     parser.add_argument(
         "--serve-threads",
         type=int,
         default=DEFAULT_THREADS,
         help=f"waitress worker threads of serve and of the bare apps (serve's default: "
         f"{DEFAULT_THREADS})",
-    )
-    parser.add_argument(
-        "--database-url",
-        default=os.environ.get("RELEASEBOT_BENCH_DATABASE_URL", DEFAULT_POSTGRES_URL),
-        help="PostgreSQL server to use (a scratch schema is created and dropped)",
     )
     parser.add_argument(
         "--no-default-bare",
@@ -841,11 +899,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="record the serve process with py-spy (on PATH) into this folder",
     )
     args = parser.parse_args(argv)
-    if args.clicks < 1 or args.warmup < 0 or args.concurrency < 1:
-        parser.error("--clicks and --concurrency must be positive, --warmup not negative")
-    host = make_url(normalise_database_url(args.database_url)).host
-    if args.database in ("postgresql", "both") and host not in ("127.0.0.1", "localhost", None):
-        parser.error("--database-url must be on 127.0.0.1")
+    check_click_arguments(parser, args)
     return args
 
 

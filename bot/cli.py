@@ -103,8 +103,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--threads",
         type=int,
         default=DEFAULT_THREADS,
-        help=f"HTTP worker threads (default {DEFAULT_THREADS}; more than the clicks you expect "
-        "at once)",
+        help=f"worker threads for Slack's requests, over HTTP and with --socket over Socket Mode "
+        f"too (default {DEFAULT_THREADS}; more than the clicks you expect at once)",
     )
     serve.set_defaults(module="serve")
 

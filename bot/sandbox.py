@@ -19,7 +19,7 @@ from bot.emulator import SlackDriver, SlackEmulator, WorkspaceSeed, default_seed
 from bot.slack.socket_mode import MeasuredSocketModeHandler
 from bot.store import session_scope
 from bot.store.outbox import pending_job_count
-from bot.web.server import BackgroundServer
+from bot.web.server import DEFAULT_THREADS, BackgroundServer
 
 SIGNING_SECRET = "sandbox-signing-secret-0123456789"
 HOOK_TOKEN = "sandbox-hook-token-0123456789"
@@ -69,7 +69,7 @@ class Sandbox:
         sandbox = cls(slack=slack, runtime=runtime, server=server, driver=driver, settings=settings)
         if socket_mode:
             sandbox.socket_handler = MeasuredSocketModeHandler(
-                runtime.bolt_app, slack.app_token, runtime.metrics
+                runtime.bolt_app, slack.app_token, runtime.metrics, workers=DEFAULT_THREADS
             )
             sandbox.socket_handler.connect()  # type: ignore[no-untyped-call]
             slack.wait_for_socket_connection()

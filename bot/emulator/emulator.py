@@ -24,6 +24,7 @@ from bot.emulator.state import (
     EmulatorState,
     Ephemeral,
     Fault,
+    Json,
     Message,
     ResponseUrlPost,
     SocketEnvelope,
@@ -119,6 +120,15 @@ class SlackEmulator:
         """Send Slack's ``disconnect`` message: the bot should reconnect. Returns how many
         connections were asked."""
         return self._socket_mode.refresh(reason)
+
+    def send_envelope(
+        self, kind: str, payload: Json, *, retry_attempt: int = 0, timeout: float = ACK_WAIT_S
+    ) -> SocketEnvelope:
+        """Send one Socket Mode envelope (``events_api``, ``slash_commands`` or
+        ``interactive``) as it is, and wait up to ``timeout`` for its acknowledgement."""
+        return self._socket_mode.deliver(
+            kind, payload, retry_attempt=retry_attempt, timeout=timeout
+        )
 
     def envelopes(self) -> list[SocketEnvelope]:
         """Every Socket Mode envelope sent to the bot, with its acknowledgement, oldest first."""

@@ -53,7 +53,8 @@ class SocketModeServer:
     def __init__(self, state: EmulatorState, host: str = "127.0.0.1", port: int = 0) -> None:
         self.state, self.host, self.port = state, host, port
         self.links: list[SocketLink] = []
-        self._pending: dict[str, SocketEnvelope] = {}
+        # envelopes sent and not yet acknowledged, each with the event its sender waits on
+        self._pending: dict[str, tuple[SocketEnvelope, threading.Event]] = {}
         self._server: Server | None = None
         self._thread: threading.Thread | None = None
 
@@ -136,14 +137,16 @@ class SocketModeServer:
             return
         envelope_id = message.get("envelope_id") if isinstance(message, dict) else None
         with self.state.lock:
-            record = self._pending.pop(str(envelope_id), None)
-            if record is None:
+            pending = self._pending.pop(str(envelope_id), None)
+            if pending is None:
                 log.warning("an acknowledgement of no pending envelope: %r", raw[:200])
                 return
+            record, acknowledged = pending
             payload = message.get("payload")
             record.ack = payload if isinstance(payload, dict) else {}
             record.acked_at = self.state.now()
             self.state.changed.notify_all()
+        acknowledged.set()
 
     # ---- requests to the bot ------------------------------------------------------------
     def deliver(
@@ -163,13 +166,16 @@ class SocketModeServer:
             links = self.open_links()
             if not links:
                 raise NotConnectedError("the bot has no open Socket Mode connection")
-            record = SocketEnvelope(envelope, self.state.now())
+            record, acknowledged = SocketEnvelope(envelope, self.state.now()), threading.Event()
             self.state.envelopes.append(record)
-            self._pending[record.envelope_id] = record
-        links[-1].connection.send(json.dumps(envelope))
+            self._pending[record.envelope_id] = (record, acknowledged)
         try:
-            self.state.wait_for(lambda: record.ack is not None, timeout)
-        except TimeoutError:
+            links[-1].connection.send(json.dumps(envelope))
+        except ConnectionClosed as error:
+            with self.state.lock:
+                self._pending.pop(record.envelope_id, None)
+            raise NotConnectedError("the bot's Socket Mode connection closed") from error
+        if not acknowledged.wait(timeout):
             with self.state.lock:
                 self._pending.pop(record.envelope_id, None)
         return record

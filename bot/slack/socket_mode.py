@@ -5,14 +5,21 @@ Over HTTP, ``bot.web.app.SlackEvents`` counts Slack's requests and times their a
 this handler records the same two metrics (kind ``command``, ``interaction`` or ``event``;
 status 200 when the envelope was acknowledged, Bolt's status otherwise, in which case no
 acknowledgement is sent and Slack treats the request as failed, as it treats an HTTP 500).
+
+slack_sdk's client gets ``TCP_NODELAY`` on its socket, at every (re)connection. An
+acknowledgement is one small write; with Nagle's algorithm on, the kernel holds it back while
+the previous one is not yet ACKed, and the other side may delay its ACKs by 40 ms. Measured
+with ``benchmarks/socket_mode_click_benchmark.py``, 20 concurrent clicks on a bare Bolt app
+over Socket Mode: p99 45 ms (p50 4 ms) without it, 13-14 ms with it.
 """
 
 from __future__ import annotations
 
+import socket
 import time
 
 from slack_bolt import App
-from slack_bolt.adapter.socket_mode import SocketModeHandler
+from slack_bolt.adapter.socket_mode.base_handler import BaseSocketModeHandler
 from slack_bolt.adapter.socket_mode.internals import run_bolt_app, send_response
 from slack_sdk.socket_mode.builtin import SocketModeClient
 from slack_sdk.socket_mode.request import SocketModeRequest
@@ -23,12 +30,37 @@ from bot.web.metrics import BotMetrics
 REQUEST_KINDS = {"slash_commands": "command", "interactive": "interaction", "events_api": "event"}
 
 
-class MeasuredSocketModeHandler(SocketModeHandler):
-    """``SocketModeHandler`` whose requests are counted and timed in ``metrics``."""
+class NoDelaySocketModeClient(SocketModeClient):
+    """slack_sdk's built-in client, with ``TCP_NODELAY`` on each connection it opens."""
 
-    def __init__(self, app: App, app_token: str, metrics: BotMetrics) -> None:
-        super().__init__(app, app_token)
-        self.metrics = metrics
+    def connect(self) -> None:
+        super().connect()
+        sock = getattr(self.current_session, "sock", None)
+        if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+
+class MeasuredSocketModeHandler(BaseSocketModeHandler):
+    """Bolt's Socket Mode handler, its requests counted and timed in ``metrics``;
+    ``workers`` requests are handled at once."""
+
+    def __init__(
+        self,
+        app: App,
+        app_token: str,
+        metrics: BotMetrics,
+        *,
+        workers: int,
+    ) -> None:
+        self.app, self.app_token, self.metrics = app, app_token, metrics
+        self.client = NoDelaySocketModeClient(
+            app_token=app_token,
+            logger=app.logger,
+            web_client=app.client,
+            proxy=app.client.proxy,
+            concurrency=workers,
+        )
+        self.client.socket_mode_request_listeners.append(self.handle)  # type: ignore[arg-type]
 
     def handle(self, client: SocketModeClient, req: SocketModeRequest) -> None:  # type: ignore[override]
         started, wall_started = time.perf_counter(), time.time()

@@ -6,6 +6,7 @@ alone, then Slack refreshing the connection, then a clean stop. And in process (
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import urllib.request
 from collections import Counter
@@ -191,3 +192,25 @@ def test_a_click_that_cannot_be_recorded_is_not_acknowledged(
         assert bot.trail_kinds().count("approval.approve") == 1
         metrics = generate_latest(sandbox.runtime.metrics.registry).decode()
         assert 'releasebot_slack_requests_total{kind="interaction",status="500"} 1.0' in metrics
+
+
+def test_every_connection_has_nagle_off(database_url: str) -> None:
+    """Acknowledgements are small writes that Nagle's algorithm would hold back (see
+    bot.slack.socket_mode): TCP_NODELAY on the first connection and on its replacement."""
+
+    def nodelay(sandbox: Sandbox) -> int:
+        assert sandbox.socket_handler is not None
+        sock = sandbox.socket_handler.client.current_session.sock  # type: ignore[attr-defined]
+        return int(sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY))
+
+    with Sandbox.start(database_url=database_url, socket_mode=True) as sandbox:
+        slack = sandbox.slack
+        assert nodelay(sandbox) != 0
+        first = sandbox.socket_handler.client.current_session  # type: ignore[union-attr]
+        slack.refresh_socket_connections()
+        slack.wait_for(lambda: len(slack.calls("apps.connections.open")) == 2, timeout=15)
+        slack.wait_for(
+            lambda: sandbox.socket_handler.client.current_session is not first,  # type: ignore[union-attr]
+            timeout=15,
+        )
+        assert nodelay(sandbox) != 0
