@@ -9,8 +9,8 @@
 same WSGI stack as Slack's requests to ``releasebot serve`` (Bolt's WSGI adapter, waitress via
 ``bot.web.server.make_server``) and prints ``listening PORT`` once bound.
 
-``bare-socket`` connects the same app to the emulator over Socket Mode (Bolt's
-``SocketModeHandler``, as ``releasebot serve --socket`` connects) and runs until SIGTERM
+``bare-socket`` connects the same app to the emulator over Socket Mode with Bolt's stock
+``SocketModeHandler`` (serve's differs: ``bot.slack.socket_mode``) and runs until SIGTERM
 (``socket_mode_click_benchmark.py``).
 
 ``fire`` is the load generator: it signs every body (``v0`` HMAC, fresh timestamp) before
@@ -40,14 +40,10 @@ from slack_sdk.signature import SignatureVerifier
 # --- the bare Bolt app -----------------------------------------------------------------------
 
 
-def serve_bare(
-    *, secret: str, token: str, api_url: str, process_before_response: bool, threads: int
-) -> int:
+def bare_app(*, token: str, api_url: str, secret: str | None, process_before_response: bool) -> Any:
+    """A Bolt app with one ``@app.action`` listener that only acks."""
     from slack_bolt import Ack, App
-    from slack_bolt.adapter.wsgi import SlackRequestHandler
     from slack_sdk import WebClient
-
-    from bot.web.server import make_server
 
     # Bolt's single-team authorization calls auth.test once (on the first request, as token
     # verification is off) and caches it: the client must reach the local emulator.
@@ -62,6 +58,20 @@ def serve_bare(
     def approve(ack: Ack) -> None:
         ack()
 
+    return app
+
+
+def serve_bare(
+    *, secret: str, token: str, api_url: str, process_before_response: bool, threads: int
+) -> int:
+    from slack_bolt.adapter.wsgi import SlackRequestHandler
+
+    from bot.web.server import make_server
+
+    app = bare_app(
+        token=token, api_url=api_url, secret=secret,
+        process_before_response=process_before_response,
+    )  # fmt: skip
     slack = SlackRequestHandler(app)
 
     def web(environ: dict[str, Any], start_response: Any) -> Any:
@@ -83,20 +93,9 @@ def connect_bare_socket(*, app_token: str, token: str, api_url: str) -> int:
     import signal
     import threading
 
-    from slack_bolt import Ack, App
     from slack_bolt.adapter.socket_mode import SocketModeHandler
-    from slack_sdk import WebClient
 
-    app = App(
-        client=WebClient(token=token, base_url=api_url),
-        token_verification_enabled=False,
-        process_before_response=True,
-    )
-
-    @app.action("approval_approve")
-    def approve(ack: Ack) -> None:
-        ack()
-
+    app = bare_app(token=token, api_url=api_url, secret=None, process_before_response=True)
     handler = SocketModeHandler(app, app_token)
     handler.connect()  # type: ignore[no-untyped-call]
     print("connected", flush=True)

@@ -67,6 +67,5 @@ class MeasuredSocketModeHandler(BaseSocketModeHandler):
         response = run_bolt_app(self.app, req)
         # counted before the acknowledgement goes out, as over HTTP before the answer's body
         kind = REQUEST_KINDS.get(req.type, req.type)
-        self.metrics.slack_requests.labels(kind=kind, status=str(response.status)).inc()
-        self.metrics.slack_latency.labels(kind=kind).observe(time.perf_counter() - started)
+        self.metrics.slack_answered(kind, response.status, time.perf_counter() - started)
         send_response(client, req, response, wall_started)

@@ -63,8 +63,7 @@ class SlackEvents:
         )
         start_response(response.status, response.get_headers())
         kind = _slack_kind(environ.get("CONTENT_TYPE"), body)
-        self.metrics.slack_requests.labels(kind=kind, status=str(bolt_response.status)).inc()
-        self.metrics.slack_latency.labels(kind=kind).observe(time.perf_counter() - started)
+        self.metrics.slack_answered(kind, bolt_response.status, time.perf_counter() - started)
         return response.get_body()
 
 

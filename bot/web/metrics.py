@@ -38,3 +38,9 @@ class BotMetrics:
             ["hook", "status"],
             registry=self.registry,
         )
+
+    def slack_answered(self, kind: str, status: int, seconds: float) -> None:
+        """One request from Slack (``command``, ``interaction`` or ``event``) answered with
+        ``status`` after ``seconds``: over HTTP, or acknowledged over Socket Mode."""
+        self.slack_requests.labels(kind=kind, status=str(status)).inc()
+        self.slack_latency.labels(kind=kind).observe(seconds)
