@@ -1,0 +1,1 @@
+"""The outbox: Slack work and executions decided in a transaction and done after it commits."""

@@ -1,0 +1,1 @@
+"""Previews: every template rendered with sample data built by the real context builders."""

@@ -1,0 +1,1 @@
+"""Rollbacks: recommendations from metric samples, decisions, execution and validation."""
