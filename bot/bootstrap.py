@@ -21,17 +21,17 @@ from bot.config import Settings, executor_secrets
 from bot.hooks.intake import StoringIntake
 from bot.hooks.routes import register_hooks
 from bot.render import Renderer, make_renderer, template_problems
-from bot.runbook_files import load_runbooks
+from bot.runbooks.files import load_runbooks
+from bot.runbooks.registry import RunbookRegistry
 from bot.scheduler.runner import ReleaseScheduler
-from bot.services.conversation import ConversationService
-from bot.services.executions import ExecutionService, ExecutionWorker
-from bot.services.go_no_go import GoNoGoService
-from bot.services.home import HomeService
-from bot.services.registry import RunbookRegistry
-from bot.services.reviews import ReviewService
-from bot.services.rollback_decisions import RollbackDecisions
-from bot.services.rollbacks import RollbackService
-from bot.services.votes import APPROVAL_REQUEST, Votes
+from bot.services.approvals.engine import APPROVAL_REQUEST, Votes
+from bot.services.releases.conversation import ConversationService
+from bot.services.releases.go_no_go import GoNoGoService
+from bot.services.releases.home import HomeService
+from bot.services.releases.reviews import ReviewService
+from bot.services.rollbacks.decisions import RollbackDecisions
+from bot.services.rollbacks.executions import ExecutionService, ExecutionWorker
+from bot.services.rollbacks.recommendations import RollbackService
 from bot.slack.app import SlackServices, build_bolt_app
 from bot.slack.client import make_web_client
 from bot.slack.delivery import SlackDelivery

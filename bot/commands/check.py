@@ -7,7 +7,7 @@ import sys
 
 from bot.config import Settings
 from bot.render import template_problems
-from bot.runbook_files import load_runbooks
+from bot.runbooks.files import load_runbooks
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:

@@ -11,8 +11,13 @@ from typing import Any
 from bot.config import Settings
 from bot.core.decision import Decision, decide
 from bot.core.durations import format_duration
-from bot.metric_samples import SamplesError, format_instant, parse_instant, parse_samples_document
-from bot.runbook_files import RunbookError, get_runbook
+from bot.hooks.metrics_document import (
+    SamplesError,
+    format_instant,
+    parse_instant,
+    parse_samples_document,
+)
+from bot.runbooks.files import RunbookError, get_runbook
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:

@@ -10,8 +10,8 @@ from pathlib import Path
 from bot.config import Settings
 from bot.core.runbook import Runbook
 from bot.render import RenderError, make_renderer
-from bot.render.samples import sample_context
-from bot.runbook_files import load_runbooks
+from bot.runbooks.files import load_runbooks
+from bot.services.previews.messages import sample_context
 
 
 def _runbooks(directory: Path) -> tuple[dict[str, Runbook], list[str]]:

@@ -18,7 +18,7 @@ from sqlalchemy import Engine
 
 from bot.core.criteria import Sample
 from bot.core.runbook import Runbook
-from bot.services.registry import RunbookRegistry
+from bot.runbooks.registry import RunbookRegistry
 from bot.store import session_scope
 from bot.store.samples import add_samples
 

@@ -30,8 +30,8 @@ from pydantic import SecretStr
 
 from bot.clock import Clock
 from bot.hooks.intake import IngestResult, MetricIntake
+from bot.hooks.metrics_document import SamplesError, parse_samples_document
 from bot.hooks.payloads import PayloadError, alertmanager_samples, parse_alertmanager_payload
-from bot.metric_samples import SamplesError, parse_samples_document
 from bot.web.metrics import BotMetrics
 
 log = logging.getLogger(__name__)

@@ -19,7 +19,7 @@ from bot.render.renderer import (
     RenderError,
     make_renderer,
 )
-from bot.render.samples import example_runbook, sample_context
+from bot.services.previews.messages import example_runbook, sample_context
 
 
 @dataclass(frozen=True)

@@ -20,11 +20,11 @@ from bot.clock import Clock
 from bot.scheduler import jobs
 
 if TYPE_CHECKING:
-    from bot.services.executions import ExecutionService
-    from bot.services.go_no_go import GoNoGoService
-    from bot.services.reviews import ReviewService
-    from bot.services.rollback_decisions import RollbackDecisions
-    from bot.worker import JobWorker
+    from bot.services.outbox.worker import JobWorker
+    from bot.services.releases.go_no_go import GoNoGoService
+    from bot.services.releases.reviews import ReviewService
+    from bot.services.rollbacks.decisions import RollbackDecisions
+    from bot.services.rollbacks.executions import ExecutionService
 
 SWEEP_EVERY = timedelta(seconds=30)
 JOB_TABLE = "apscheduler_jobs"

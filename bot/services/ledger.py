@@ -10,7 +10,7 @@ from sqlmodel import Session, select
 
 from bot.core.approvals import Vote
 from bot.core.runbook import Runbook
-from bot.services.registry import RunbookRegistry
+from bot.runbooks.registry import RunbookRegistry
 from bot.store.tables import (
     GateState,
     ReadinessReview,

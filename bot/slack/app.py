@@ -20,16 +20,16 @@ from sqlalchemy import Engine
 
 from bot.config import Settings
 from bot.render import Renderer
-from bot.services.conversation import ConversationService
-from bot.services.executions import ExecutionService
-from bot.services.go_no_go import GoNoGoService
-from bot.services.registry import RunbookRegistry
-from bot.services.reviews import ReviewService
-from bot.services.rollback_decisions import RollbackDecisions
-from bot.services.rollbacks import RollbackService
-from bot.services.votes import Votes
+from bot.runbooks.registry import RunbookRegistry
+from bot.services.approvals.engine import Votes
+from bot.services.outbox.worker import JobWorker
+from bot.services.releases.conversation import ConversationService
+from bot.services.releases.go_no_go import GoNoGoService
+from bot.services.releases.reviews import ReviewService
+from bot.services.rollbacks.decisions import RollbackDecisions
+from bot.services.rollbacks.executions import ExecutionService
+from bot.services.rollbacks.recommendations import RollbackService
 from bot.slack.delivery import SlackDelivery
-from bot.worker import JobWorker
 
 
 @dataclass(frozen=True)
@@ -62,7 +62,7 @@ def build_bolt_app(
     services: SlackServices,
     token_verification: bool = True,
 ) -> App:
-    from bot.slack.listeners import actions, commands, events, views
+    from bot.slack.listeners import actions, commands, events, modals
 
     if settings.slack_signing_secret is None:
         raise ValueError("SLACK_SIGNING_SECRET is required")
@@ -75,6 +75,6 @@ def build_bolt_app(
     # Bolt tries listeners in the order they were added: buttons, the busiest, go first.
     actions.register(app, services)
     commands.register(app, services)
-    views.register(app, services)
+    modals.register(app, services)
     events.register(app, services)
     return app

@@ -3,8 +3,9 @@
 A background thread claims one due job at a time (a short transaction), calls Slack outside
 any transaction (the SDK retries 429s and 5xx itself), then records the result (another short
 transaction). Every read and write is a unit of work run by ``units`` (the group commit's
-writer in ``serve``: see ``bot.worker``). A job that keeps failing is retried with backoff
-and, after the last attempt, reported: logged, counted, and written to the trail of its subject.
+writer in ``serve``: see ``bot.services.outbox.worker``). A job that keeps failing is retried
+with backoff and, after the last attempt, reported: logged, counted, and written to the trail
+of its subject.
 """
 
 from __future__ import annotations
@@ -21,10 +22,11 @@ from sqlmodel import Session
 
 from bot.core.trail import ACTOR_BOT, release_subject
 from bot.render import Renderer
-from bot.services import jobs
+from bot.runbooks.registry import RunbookRegistry
 from bot.services.ledger import review_bundle, rollback_thread, trail
-from bot.services.registry import RunbookRegistry
-from bot.services.views import checklist_context
+from bot.services.outbox import jobs
+from bot.services.outbox.worker import JobWorker, NotReady, Record
+from bot.services.releases.contexts import checklist_context
 from bot.store.outbox import ClaimedJob
 from bot.store.tables import (
     ApprovalRequest,
@@ -34,7 +36,6 @@ from bot.store.tables import (
 )
 from bot.store.transitions import table_of
 from bot.store.units import UnitRunner
-from bot.worker import JobWorker, NotReady, Record
 
 log = logging.getLogger(__name__)
 PERMANENT_ERRORS = {

@@ -10,8 +10,8 @@ from __future__ import annotations
 from typing import Any
 
 from bot.render import Renderer
-from bot.services import jobs
-from bot.services.home import HomeService
+from bot.services.outbox import jobs
+from bot.services.releases.home import HomeService
 from bot.slack.delivery import SlackDelivery
 
 

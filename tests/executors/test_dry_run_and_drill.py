@@ -7,7 +7,7 @@ from pathlib import Path
 
 from bot.core.runbook import CommandExecutor, DryRunExecutor, WebhookExecutor
 from bot.executors import run_executor
-from bot.runbook_files import load_runbooks
+from bot.runbooks.files import load_runbooks
 from tests.executors.support import FIXED_NOW, Receiver, Sleeps, make_request
 
 RUNBOOKS = Path(__file__).resolve().parents[2] / "runbooks"

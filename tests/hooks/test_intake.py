@@ -12,7 +12,7 @@ from bot.bootstrap import load_registry
 from bot.config import load_settings
 from bot.core.criteria import Sample
 from bot.hooks.intake import StoringIntake
-from bot.services.registry import RunbookRegistry
+from bot.runbooks.registry import RunbookRegistry
 from bot.store import read_connection
 from bot.store.samples import recent_samples
 from tests.hooks.support import EPOCH, ROOT

@@ -8,7 +8,7 @@ import pytest
 
 from bot.core.runbook import Runbook
 from bot.render import Renderer, make_renderer
-from bot.runbook_files import load_runbooks
+from bot.runbooks.files import load_runbooks
 
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATES = ROOT / "templates"

@@ -15,7 +15,7 @@ import pytest
 from bot.core.runbook import Runbook
 from bot.render import REQUIRED_TEMPLATES, Renderer, RenderError
 from bot.render.limits import MARKER
-from bot.render.samples import sample_context
+from bot.services.previews.messages import sample_context
 
 LONG = "A" * 4000 + " <!channel> " + "B" * 6000  # 10,012 characters
 HOSTILE = {

@@ -8,7 +8,7 @@ from typing import Any
 from bot.core.runbook import Runbook
 from bot.render import Renderer
 from bot.render.limits import MARKER, fit_blocks, fit_message, strip_trailing_commas, truncate
-from bot.render.samples import sample_context
+from bot.services.previews.messages import sample_context
 
 
 def test_short_text_is_left_alone() -> None:

@@ -14,7 +14,7 @@ from slack_sdk.models.views import View
 from bot.core.runbook import Runbook
 from bot.render import REQUIRED_TEMPLATES, Renderer, make_renderer
 from bot.render.renderer import VIEW_TEMPLATES
-from bot.render.samples import sample_context
+from bot.services.previews.messages import sample_context
 
 RUNBOOK_IDS = ["ranking-model", "fraud-model"]
 

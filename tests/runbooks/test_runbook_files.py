@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from bot.cli import main
-from bot.runbook_files import RunbookError, get_runbook, load_runbook_file, load_runbooks
+from bot.runbooks.files import RunbookError, get_runbook, load_runbook_file, load_runbooks
 
 ROOT = Path(__file__).resolve().parents[2]
 SHIPPED = ROOT / "runbooks"

@@ -10,14 +10,14 @@ from pathlib import Path
 from sqlalchemy import Engine, select
 from sqlmodel import Session
 
-from bot.runbook_files import load_runbooks
-from bot.services.go_no_go import GoNoGoService
-from bot.services.registry import RunbookRegistry
+from bot.runbooks.files import load_runbooks
+from bot.runbooks.registry import RunbookRegistry
+from bot.services.approvals.engine import APPROVAL_REQUEST, Votes
+from bot.services.releases.go_no_go import GoNoGoService
+from bot.services.releases.reviews import ReviewService
 from bot.services.replies import Reply
-from bot.services.reviews import ReviewService
 from bot.services.roles import StaticDirectory
-from bot.services.rollback_decisions import RollbackDecisions
-from bot.services.votes import APPROVAL_REQUEST, Votes
+from bot.services.rollbacks.decisions import RollbackDecisions
 from bot.store import read_connection, verify_trail
 from bot.store.tables import ApprovalRequest, ApprovalVote, ReadinessReview, Release
 from bot.store.transitions import table_of

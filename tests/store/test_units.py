@@ -205,7 +205,7 @@ def test_a_job_workers_transactions_are_units_of_its_runner(
     engine: Engine, committer: GroupCommitter
 ) -> None:
     """Claiming a job, and recording that it was done or failed, run on the writer thread."""
-    from bot.worker import JobWorker
+    from bot.services.outbox.worker import JobWorker
 
     threads: list[str] = []
 
@@ -244,7 +244,7 @@ def test_a_job_workers_transactions_are_units_of_its_runner(
 def test_what_a_handler_records_commits_with_the_jobs_completion(engine: Engine) -> None:
     """A job is done together with its record (a posted message's ts, its trail event), or
     neither is: a record that fails leaves the job to be retried and writes nothing."""
-    from bot.worker import JobWorker
+    from bot.services.outbox.worker import JobWorker
 
     with session_scope(engine) as session:
         enqueue_job(session, kind="post", payload={"n": 1}, now=NOW)

@@ -14,10 +14,10 @@ from typing import Any, Literal
 
 from sqlmodel import Session
 
-from bot.services.go_no_go import GoNoGoService
+from bot.services.releases.go_no_go import GoNoGoService
 from bot.services.replies import Reply
 from bot.services.roles import GroupDirectory, resolving_groups
-from bot.services.rollback_decisions import RollbackDecisions
+from bot.services.rollbacks.decisions import RollbackDecisions
 from bot.store.units import UnitRunner, with_prefetch
 
 Decision = Literal["approve", "reject"]

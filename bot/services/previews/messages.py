@@ -11,8 +11,8 @@ from typing import Any
 from bot.core.durations import format_duration
 from bot.core.impact import PathRecord
 from bot.core.runbook import SEVERITY_ORDER, Runbook
-from bot.render import sample_data as data
-from bot.render.sample_data import (
+from bot.services.previews import fixtures as data
+from bot.services.previews.fixtures import (
     DRILL_RUN_ID,
     RELEASE_VERSION,
     REQUEST_ID,

@@ -19,13 +19,13 @@ from bot.core.approvals import ApprovalOutcome, ApprovalState
 from bot.core.runbook import Runbook
 from bot.core.trail import ACTOR_BOT
 from bot.render.escaping import mrkdwn_text as esc
-from bot.services import jobs
-from bot.services.approval_flow import count, record_and_count, vote_refusal
+from bot.runbooks.registry import RunbookRegistry
+from bot.services.approvals.ballots import count, record_and_count, vote_refusal
 from bot.services.ledger import review_bundle, row_id, trail
-from bot.services.registry import RunbookRegistry
+from bot.services.outbox import jobs
+from bot.services.releases.contexts import approval_state_context
 from bot.services.replies import Reply
 from bot.services.roles import GroupDirectory
-from bot.services.views import approval_state_context
 from bot.store import session_scope, transition_state
 from bot.store.tables import ApprovalRequest, ReadinessReview, Release
 from bot.store.transitions import read_votes_ahead, table_of

@@ -20,10 +20,10 @@ from sqlmodel import Session, col, select
 from bot.core.approvals import evaluate_approval
 from bot.core.runbook import Runbook
 from bot.core.trail import release_subject
+from bot.runbooks.registry import RunbookRegistry
 from bot.services.ledger import ReviewBundle, load_votes, review_bundle, row_id
-from bot.services.registry import RunbookRegistry
+from bot.services.releases.contexts import GATE_STATUS, gate_counts, iso, runbook_ref
 from bot.services.roles import GroupDirectory, MembershipUnavailable, is_group
-from bot.services.views import GATE_STATUS, gate_counts, iso, runbook_ref
 from bot.store import read_connection
 from bot.store.tables import ApprovalRequest, ReadinessReview, Release, TrailEventRow
 

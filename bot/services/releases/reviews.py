@@ -16,16 +16,16 @@ from sqlmodel import Session
 
 from bot.core.trail import ACTOR_BOT, release_subject
 from bot.render.escaping import mrkdwn_text as esc
-from bot.services import jobs
+from bot.runbooks.registry import RunbookRegistry
 from bot.services.ledger import review_bundle, row_id, trail
-from bot.services.registry import RunbookRegistry
-from bot.services.replies import Reply
-from bot.services.roles import GroupDirectory, MembershipUnavailable, roles_of
-from bot.services.views import (
+from bot.services.outbox import jobs
+from bot.services.releases.contexts import (
     checklist_context,
     gate_update_context,
     go_no_go_context,
 )
+from bot.services.replies import Reply
+from bot.services.roles import GroupDirectory, MembershipUnavailable, roles_of
 from bot.store import session_scope, transition_state
 from bot.store.inbox import claim_delivery
 from bot.store.locks import lock_row

@@ -6,9 +6,9 @@ from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 
 from bot.render.escaping import mrkdwn_text as esc
+from bot.runbooks.registry import RunbookRegistry
 from bot.services.ledger import review_bundle
-from bot.services.registry import RunbookRegistry
-from bot.services.views import GATE_STATUS, gate_counts
+from bot.services.releases.contexts import GATE_STATUS, gate_counts
 from bot.store import read_connection
 from bot.store.tables import ApprovalRequest, ReadinessReview, Release
 

@@ -10,7 +10,7 @@ from bot.core.criteria import CriterionEvaluation
 from bot.core.durations import format_duration
 from bot.core.impact import Alternative, Recommendation
 from bot.core.runbook import Runbook
-from bot.services.views import iso, rule_view, runbook_ref
+from bot.services.releases.contexts import iso, rule_view, runbook_ref
 
 
 def sustain_text(sustain: int | timedelta) -> str:

@@ -16,13 +16,13 @@ from sqlmodel import Session, col, select
 from bot.core.approvals import ApprovalOutcome, ApprovalState
 from bot.core.runbook import RollbackPath, Runbook
 from bot.core.trail import ACTOR_BOT
-from bot.services import jobs
-from bot.services.approval_flow import count, mentions, record_and_count, vote_refusal
+from bot.runbooks.registry import RunbookRegistry
+from bot.services.approvals.ballots import count, mentions, record_and_count, vote_refusal
 from bot.services.ledger import rollback_thread, row_id, trail
-from bot.services.registry import RunbookRegistry
+from bot.services.outbox import jobs
+from bot.services.releases.contexts import approval_state_context
 from bot.services.replies import Reply
 from bot.services.roles import GroupDirectory, MembershipUnavailable, roles_of
-from bot.services.views import approval_state_context
 from bot.store import session_scope, transition_state
 from bot.store.locks import lock_row
 from bot.store.tables import ApprovalRequest, Execution, RollbackRecommendation

@@ -21,18 +21,18 @@ from bot.core.durations import format_duration
 from bot.core.runbook import RollbackPath, Runbook
 from bot.core.trail import ACTOR_BOT
 from bot.executors import ExecutionOutcome, ExecutionRequest, run_executor
-from bot.services import jobs
+from bot.runbooks.registry import RunbookRegistry
 from bot.services.ledger import rollback_thread, row_id, trail
-from bot.services.registry import RunbookRegistry
+from bot.services.outbox import jobs
+from bot.services.outbox.worker import JobWorker
+from bot.services.releases.contexts import iso, runbook_ref
 from bot.services.replies import Reply
 from bot.services.roles import GroupDirectory, MembershipUnavailable, roles_of
 from bot.services.scheduling import RollbackScheduling
-from bot.services.views import iso, runbook_ref
 from bot.store import session_scope, transition_state
 from bot.store.samples import recent_samples
 from bot.store.tables import ApprovalRequest, ApprovalVote, Execution, RollbackRecommendation
 from bot.store.units import UnitRunner
-from bot.worker import JobWorker
 
 VALIDATION_OUTCOMES = {
     CriterionState.CLEAR: "recovered",

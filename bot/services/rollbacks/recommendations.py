@@ -19,12 +19,12 @@ from bot.core.decision import Decision, auto_execute_at, decide
 from bot.core.runbook import Runbook
 from bot.core.trail import ACTOR_BOT, rollback_subject
 from bot.render.escaping import mrkdwn_text as esc
-from bot.services import jobs
-from bot.services.history import last_rollback_at, path_records
+from bot.runbooks.registry import RunbookRegistry
 from bot.services.ledger import row_id, trail
-from bot.services.registry import RunbookRegistry
+from bot.services.outbox import jobs
 from bot.services.replies import Reply
-from bot.services.rollback_views import recommendation_context
+from bot.services.rollbacks.contexts import recommendation_context
+from bot.services.rollbacks.history import last_rollback_at, path_records
 from bot.services.scheduling import RollbackScheduling
 from bot.store import session_scope, transition_state
 from bot.store.inbox import claim_delivery

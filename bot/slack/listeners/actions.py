@@ -20,8 +20,8 @@ from typing import Any
 
 from slack_bolt import Ack, App
 
-from bot.services import jobs
-from bot.services.reviews import GateOutcome, Reply
+from bot.services.outbox import jobs
+from bot.services.releases.reviews import GateOutcome, Reply
 from bot.slack.app import SlackServices
 
 log = logging.getLogger(__name__)

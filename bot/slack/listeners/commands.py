@@ -7,7 +7,7 @@ from typing import Any
 from slack_bolt import Ack, App
 
 from bot.render.escaping import mrkdwn_text as esc
-from bot.services.status import release_status
+from bot.services.releases.status import release_status
 from bot.slack.app import SlackServices
 
 USAGE = (

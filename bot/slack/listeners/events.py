@@ -8,8 +8,8 @@ from typing import Any
 
 from slack_bolt import Ack, App
 
-from bot.services import jobs
-from bot.services.status import release_status
+from bot.services.outbox import jobs
+from bot.services.releases.status import release_status
 from bot.slack.app import SlackServices
 from bot.store import session_scope
 from bot.store.inbox import claim_delivery
