@@ -24,23 +24,29 @@ from bot.render import Renderer, make_renderer, template_problems
 from bot.runbooks.files import load_runbooks
 from bot.runbooks.registry import RunbookRegistry
 from bot.scheduler.runner import ReleaseScheduler
-from bot.services.approvals.engine import APPROVAL_REQUEST, Votes
+from bot.services.approvals.engine import ApprovalEngine
+from bot.services.approvals.requests import APPROVAL_REQUEST
+from bot.services.outbox.answers import Answers
+from bot.services.previews.messages import sample_context
 from bot.services.releases.conversation import ConversationService
-from bot.services.releases.go_no_go import GoNoGoService
+from bot.services.releases.go_no_go import GoNoGo
 from bot.services.releases.home import HomeService
 from bot.services.releases.reviews import ReviewService
-from bot.services.rollbacks.decisions import RollbackDecisions
-from bot.services.rollbacks.executions import ExecutionService, ExecutionWorker
+from bot.services.releases.status import ReleaseStatus
+from bot.services.rollbacks.decisions import RollbackApproval, RollbackDecisions
+from bot.services.rollbacks.execution_worker import ExecutionWorker
+from bot.services.rollbacks.executions import ExecutionService
 from bot.services.rollbacks.recommendations import RollbackService
-from bot.slack.app import SlackServices, build_bolt_app
+from bot.slack.app import build_bolt_app
 from bot.slack.client import make_web_client
 from bot.slack.delivery import SlackDelivery
 from bot.slack.directory import SlackGroupDirectory
 from bot.slack.home import register_home
+from bot.slack.services import SlackServices
 from bot.store import make_engine, session_scope, upgrade_database
 from bot.store.checkpoints import BACKGROUND_AUTOCHECKPOINT_PAGES, WalCheckpointer, has_log
 from bot.store.outbox import pending_job_count
-from bot.store.units import GroupCommitter
+from bot.store.units import DirectUnits, GroupCommitter
 from bot.web.app import build_web_app
 from bot.web.metrics import BotMetrics
 
@@ -72,14 +78,14 @@ class Runtime:
         if self.checkpointer is not None:
             self.checkpointer.start()
         self.units.start()
-        self.delivery.start()
-        self.services.executor_worker.start()
+        for worker in self.services.workers:
+            worker.start()
         self.scheduler.start()
 
     def stop(self) -> None:
         self.scheduler.stop()
-        self.services.executor_worker.stop()
-        self.delivery.stop()
+        for worker in reversed(self.services.workers):
+            worker.stop()
         self.units.stop()
         self.directory.stop()
         if self.checkpointer is not None:
@@ -109,7 +115,9 @@ def load_registry(settings: Settings) -> RunbookRegistry:
     problems = [str(p) for p in found.problems]
     problems += [
         f"{p.path}:{p.line}: {p.field}: {p.message}"
-        for p in template_problems(settings.templates_dir, list(found.runbooks.values()))
+        for p in template_problems(
+            settings.templates_dir, list(found.runbooks.values()), samples=sample_context
+        )
     ]
     if problems:
         raise StartupError("invalid runbooks or templates:\n" + "\n".join(problems))
@@ -172,13 +180,23 @@ def build(
     )
     delivery.yield_to(units.busy)
     scheduler = ReleaseScheduler(engine=engine, clock=clock)
-    reviews = ReviewService(
-        engine=engine, runbooks=registry, directory=directory, scheduling=scheduler
+    # One approval engine; each kind of request brings its small policy.
+    approvals = ApprovalEngine(
+        engine=engine,
+        runbooks=registry,
+        kinds=[GoNoGo(runbooks=registry), RollbackApproval(runbooks=registry)],
+        directory=directory,
+        units=units,
     )
-    go_no_go = GoNoGoService(engine=engine, runbooks=registry)
-    units.prefetch(APPROVAL_REQUEST, go_no_go.prefetch_requests)
-    rollbacks = RollbackService(engine=engine, runbooks=registry, scheduling=scheduler)
-    decisions = RollbackDecisions(engine=engine, runbooks=registry, directory=directory)
+    units.prefetch(APPROVAL_REQUEST, approvals.prefetch)
+    reviews = ReviewService(
+        engine=engine, runbooks=registry, directory=directory, scheduling=scheduler, units=units
+    )
+    # The hooks' evaluation reads the recent samples: its own transactions, off the writer.
+    rollbacks = RollbackService(
+        engine=engine, runbooks=registry, scheduling=scheduler, units=DirectUnits(engine)
+    )
+    decisions = RollbackDecisions(approvals=approvals, directory=directory, units=units)
     executions = ExecutionService(
         engine=engine,
         runbooks=registry,
@@ -186,6 +204,7 @@ def build(
         clock=clock,
         secrets=executor_secrets(registry),
         scheduling=scheduler,
+        units=units.background(),
     )
     executor_worker = ExecutionWorker(
         engine=engine,
@@ -195,29 +214,28 @@ def build(
         units=units.background(),
     )
     executor_worker.yield_to(units.busy)
+    home = HomeService(engine=engine, runbooks=registry, directory=directory, units=units)
     services = SlackServices(
-        engine=engine,
         registry=registry,
         reviews=reviews,
-        go_no_go=go_no_go,
-        votes=Votes(go_no_go=go_no_go, decisions=decisions, directory=directory, units=units),
-        conversation=ConversationService(engine=engine),
-        delivery=delivery,
-        renderer=renderer,
-        clock=clock,
-        rollbacks=rollbacks,
+        approvals=approvals,
         decisions=decisions,
+        rollbacks=rollbacks,
         executions=executions,
-        executor_worker=executor_worker,
+        conversation=ConversationService(engine=engine, units=units),
+        home=home,
+        status=ReleaseStatus(engine=engine, registry=registry),
+        answers=Answers(units=units),
+        clock=clock,
+        workers=(delivery, executor_worker),
     )
     scheduler.bind(
         reviews=reviews,
-        go_no_go=go_no_go,
+        approvals=approvals,
         decisions=decisions,
         executions=executions,
         workers=[delivery, executor_worker],
     )
-    home = HomeService(engine=engine, runbooks=registry, directory=directory)
     register_home(delivery, home, renderer)
     bolt_app = build_bolt_app(
         settings=settings, client=client, services=services, token_verification=token_verification

@@ -8,12 +8,14 @@ import sys
 from bot.config import Settings
 from bot.render import template_problems
 from bot.runbooks.files import load_runbooks
+from bot.services.previews.messages import sample_context
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
     runbook_set = load_runbooks(settings.runbooks_dir)
     problems = [str(problem) for problem in runbook_set.problems]
-    templates = template_problems(settings.templates_dir, list(runbook_set.runbooks.values()))
+    runbooks = list(runbook_set.runbooks.values())
+    templates = template_problems(settings.templates_dir, runbooks, samples=sample_context)
     problems.extend(f"{p.path}:{p.line}: {p.field}: {p.message}" for p in templates)
     if problems:
         for problem in problems:

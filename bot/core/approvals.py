@@ -25,6 +25,13 @@ placed wherever the minimums can still be met.
 
 Votes cast after ``now`` have not happened yet and are left out entirely; a vote at ``now``
 counts.
+
+Expiry: a request expires at the deadline stored when it was opened (``expires_at``), not at
+one recomputed from the rule in force now, so lengthening a runbook's ``expires_after`` never
+revives an overdue request: at or after its deadline a request is never pending.
+
+A stored request lives through ``REQUEST``: pending (or held, for an automatic rollback that
+someone stopped) until the count decides it, its deadline passes, or new evidence supersedes it.
 """
 
 from __future__ import annotations
@@ -35,16 +42,58 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Literal
 
+from bot.core.lifecycle import Lifecycle
 from bot.core.runbook import ApprovalRule
 
 Decision = Literal["approve", "reject"]
 
 
 class ApprovalState(StrEnum):
+    """What the votes say at a moment (the outcome of ``evaluate_approval``)."""
+
     PENDING = "pending"
     APPROVED = "approved"
     REJECTED = "rejected"
     EXPIRED = "expired"
+
+
+class RequestState(StrEnum):
+    """A stored approval request's state."""
+
+    PENDING = "pending"
+    HELD = "held"  # an automatic rollback someone held: it now needs explicit approval
+    APPROVED = "approved"
+    REJECTED = "rejected"
+    EXPIRED = "expired"
+    SUPERSEDED = "superseded"  # the evidence changed before the decision; votes are void
+
+
+_CLOSED = (
+    RequestState.APPROVED,
+    RequestState.REJECTED,
+    RequestState.EXPIRED,
+    RequestState.SUPERSEDED,
+)
+REQUEST = Lifecycle.of(
+    "approval request",
+    RequestState.PENDING,
+    {RequestState.PENDING: (RequestState.HELD, *_CLOSED), RequestState.HELD: _CLOSED},
+)
+
+
+def decided_state(outcome: ApprovalState) -> RequestState:
+    """The state a request is closed in when its count says ``outcome``.
+
+    ``PENDING`` decides nothing: asking is a bug in the caller (a ``ValueError``).
+    """
+    if outcome is ApprovalState.PENDING:
+        raise ValueError("a pending count decides nothing")
+    return RequestState(outcome.value)
+
+
+def is_overdue(expires_at: datetime | None, now: datetime) -> bool:
+    """Has the stored deadline passed (a request without one never expires)?"""
+    return expires_at is not None and expires_at <= now
 
 
 class IgnoreReason(StrEnum):
@@ -144,11 +193,18 @@ def evaluate_approval(
     requester: str | None,
     requested_at: datetime,
     now: datetime,
+    expires_at: datetime | None = None,
 ) -> ApprovalOutcome:
-    """The state of one approval request at ``now``; see the module docstring for the rules."""
+    """The state of one approval request at ``now``; see the module docstring for the rules.
+
+    ``expires_at`` is the request's stored deadline; without one (a request not yet stored,
+    a dry run) it is ``requested_at + rule.expires_after``.
+    """
     _require_aware("requested_at", requested_at)
     _require_aware("now", now)
-    expires_at = requested_at + rule.expires_after
+    if expires_at is None:
+        expires_at = requested_at + rule.expires_after
+    _require_aware("expires_at", expires_at)
     state, decided_at = ApprovalState.PENDING, None
     approvers: list[Vote] = []
     rejections: list[Vote] = []

@@ -5,9 +5,9 @@ API
     ``renderer.render(name, context) -> dict`` gives ``{"text": fallback, "blocks": [...]}``,
     or a modal view for ``reason_modal``, cut to Slack's limits and validated with slack_sdk's
     block models; any failure raises ``RenderError`` (``UnknownTemplateError`` for a bad name)
-    naming the template and the line or block. ``template_problems(templates_dir, runbooks)``
-    lists problems for ``releasebot check``. ``samples.sample_context(name, runbook)`` gives
-    realistic contexts; ``contexts`` documents the keys of each template's context.
+    naming the template and the line or block. ``template_problems(templates_dir, runbooks,
+    samples=...)`` lists problems for ``releasebot check``, rendering each template with the
+    sample contexts given (``bot.services.previews``); ``contexts`` types each context.
 
 Escaping (the security boundary)
     Every ``{{ value }}`` is escaped for Slack mrkdwn (``& < >`` to entities, ``@channel``,

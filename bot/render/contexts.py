@@ -63,7 +63,7 @@ class GateCounts(TypedDict):
     open: int
 
 
-class ReadinessChecklist(TypedDict):
+class ReadinessChecklistContext(TypedDict):
     """The checklist message of a readiness review; open gates get Pass/Fail/Waive."""
 
     runbook: RunbookRef
@@ -75,7 +75,7 @@ class ReadinessChecklist(TypedDict):
     go_no_go: ApprovalRuleView
 
 
-class GateUpdate(TypedDict):
+class GateUpdateContext(TypedDict):
     """A thread reply: ``actor`` marked ``gate`` as ``status``, with ``reason``."""
 
     runbook: RunbookRef
@@ -97,7 +97,7 @@ class GateException(TypedDict):
     marked_by: str | None
 
 
-class GoNoGoRequest(TypedDict):
+class GoNoGoRequestContext(TypedDict):
     """Asks the go/no-go roles to Approve or Reject a release."""
 
     runbook: RunbookRef
@@ -155,7 +155,7 @@ class AutoExecuteView(TypedDict):
     minutes: int
 
 
-class RollbackRecommendation(TypedDict):
+class RollbackRecommendationContext(TypedDict):
     """What breached, the proportionate path and why, the ranked alternatives, who approves."""
 
     runbook: RunbookRef
@@ -173,14 +173,14 @@ class RollbackRecommendation(TypedDict):
     decision: str | None  # once decided (approved, rejected, expired...): no buttons
 
 
-class Vote(TypedDict):
+class VoteView(TypedDict):
     user: str
     decision: Literal["approve", "reject"]
     roles: list[str]
     at: When
 
 
-class IgnoredVote(TypedDict):
+class IgnoredVoteView(TypedDict):
     user: str
     decision: str
     at: When
@@ -192,16 +192,16 @@ class MissingRole(TypedDict):
     needed: int
 
 
-class ApprovalState(TypedDict):
+class ApprovalStateContext(TypedDict):
     """Votes counted, votes ignored and why, what is still missing, the state."""
 
     runbook: RunbookRef
     request_id: str
-    kind: Literal["rollback", "go_no_go"]
+    kind: str  # the request's kind: go_no_go, rollback (ApprovalRequest.action)
     subject: str
-    state: Literal["pending", "approved", "rejected", "expired", "cancelled", "escalated"]
-    votes: list[Vote]
-    ignored: list[IgnoredVote]
+    state: str  # what the votes say: a bot.core.approvals.ApprovalState
+    votes: list[VoteView]
+    ignored: list[IgnoredVoteView]
     missing: list[MissingRole]
     still_needed: int
     quorum: int
@@ -218,7 +218,7 @@ class ExecutorView(TypedDict):
     target: str  # the URL, the command line or the dry-run note
 
 
-class ExecutionResult(TypedDict):
+class ExecutionResultContext(TypedDict):
     runbook: RunbookRef
     request_id: str
     drill: bool
@@ -233,12 +233,12 @@ class ExecutionResult(TypedDict):
     output_excerpt: str | None
 
 
-class Sample(TypedDict):
+class SampleView(TypedDict):
     at: When
     value: float
 
 
-class ValidationResult(TypedDict):
+class ValidationResultContext(TypedDict):
     """After execution: did the metric recover; Endorse for the endorsing role."""
 
     runbook: RunbookRef
@@ -249,8 +249,8 @@ class ValidationResult(TypedDict):
     window: str
     direction: Literal["above", "below"]
     clear_point: float
-    outcome: Literal["recovered", "not_recovered", "insufficient_data"]
-    samples: list[Sample]
+    outcome: str  # recovered | not_recovered | insufficient_data (core.rollbacks.ValidationState)
+    samples: list[SampleView]
     endorse_role: str
     endorse_members: list[str]
     endorsed_by: str | None
@@ -262,7 +262,7 @@ class DrillRef(TypedDict):
     title: str
 
 
-class DrillStart(TypedDict):
+class DrillStartContext(TypedDict):
     runbook: RunbookRef
     drill_run_id: str
     drill: DrillRef
@@ -279,7 +279,7 @@ class Participant(TypedDict):
     actions: list[str]
 
 
-class DrillReport(TypedDict):
+class DrillReportContext(TypedDict):
     runbook: RunbookRef
     drill_run_id: str
     drill: DrillRef
@@ -293,7 +293,7 @@ class DrillReport(TypedDict):
     notes: str | None
 
 
-class ReasonModal(TypedDict):
+class ReasonModalContext(TypedDict):
     """The modal asking why: ``action`` is the button pressed, ``metadata`` the ids it carried."""
 
     action: Literal["fail", "waive", "reject"]
@@ -302,16 +302,16 @@ class ReasonModal(TypedDict):
 
 
 CONTEXTS: dict[str, type] = {
-    "readiness_checklist": ReadinessChecklist,
-    "gate_update": GateUpdate,
-    "go_no_go_request": GoNoGoRequest,
-    "rollback_recommendation": RollbackRecommendation,
-    "approval_state": ApprovalState,
-    "execution_result": ExecutionResult,
-    "validation_result": ValidationResult,
-    "drill_start": DrillStart,
-    "drill_report": DrillReport,
-    "reason_modal": ReasonModal,
+    "readiness_checklist": ReadinessChecklistContext,
+    "gate_update": GateUpdateContext,
+    "go_no_go_request": GoNoGoRequestContext,
+    "rollback_recommendation": RollbackRecommendationContext,
+    "approval_state": ApprovalStateContext,
+    "execution_result": ExecutionResultContext,
+    "validation_result": ValidationResultContext,
+    "drill_start": DrillStartContext,
+    "drill_report": DrillReportContext,
+    "reason_modal": ReasonModalContext,
 }
 
 
@@ -376,7 +376,7 @@ class HomeCounts(TypedDict):
     active: int
 
 
-class AppHome(TypedDict):
+class AppHomeContext(TypedDict):
     """One person's App Home (a ``home`` view): what waits for them, what is under way, and
     what was decided lately. ``unresolved_groups`` are user groups that could not be looked
     up, so the lists may be incomplete."""
@@ -391,4 +391,4 @@ class AppHome(TypedDict):
     recent: list[HomeDecision]
 
 
-CONTEXTS["app_home"] = AppHome
+CONTEXTS["app_home"] = AppHomeContext

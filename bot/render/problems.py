@@ -6,9 +6,10 @@ rendered with the sample context of every runbook given and validated as Slack w
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from jinja2 import TemplateSyntaxError
 
@@ -19,7 +20,10 @@ from bot.render.renderer import (
     RenderError,
     make_renderer,
 )
-from bot.services.previews.messages import example_runbook, sample_context
+
+# What gives a template's sample context for a runbook (``bot.services.previews``: the real
+# context builders fed with sample rows), passed in: templates are checked, not built, here.
+SampleContexts = Callable[[str, Runbook], Mapping[str, Any]]
 
 
 @dataclass(frozen=True)
@@ -35,8 +39,48 @@ class TemplateProblem:
         return f"{self.path}:{self.line}: {self.field}: {self.message}"
 
 
+EXAMPLE_RUNBOOK: dict[str, Any] = {
+    "id": "example-model",
+    "version": 1,
+    "title": "Example model",
+    "channels": ["C0EXAMPLE"],
+    "roles": {"oncall": ["S0ONCALL"], "release_champion": ["U0ALICE"]},
+    "criteria": [{"metric": "error_rate", "above": 0.02, "margin": 0.005, "severity": "high"}],
+    "paths": [
+        {
+            "id": "previous-model",
+            "title": "Replace the model with the previous version",
+            "kind": "model_replacement",
+            "covers": "critical",
+            "impact": {"revenue": 2, "customer": 2, "regulatory": 0},
+            "approval": {"roles": {"oncall": 1}},
+            "executor": {"type": "dry-run"},
+            "validation": {"metric": "error_rate", "window": "10m", "endorse_role": "oncall"},
+        }
+    ],
+    "readiness": {
+        "stages": [
+            {
+                "id": "offline",
+                "title": "Offline evaluation",
+                "gates": [{"id": "eval", "title": "Evaluation passed", "owner": "oncall"}],
+            }
+        ],
+        "go_no_go": {"roles": {"release_champion": 1}},
+    },
+}
+
+
+def example_runbook() -> Runbook:
+    """A small valid runbook, for checking templates when no runbook folder is at hand."""
+    return Runbook.model_validate(EXAMPLE_RUNBOOK)
+
+
 def template_problems(
-    templates_dir: Path, runbooks: Iterable[Runbook] | None = None
+    templates_dir: Path,
+    runbooks: Iterable[Runbook] | None = None,
+    *,
+    samples: SampleContexts,
 ) -> list[TemplateProblem]:
     """Every problem of the templates in ``templates_dir``.
 
@@ -60,7 +104,7 @@ def template_problems(
             problems.append(TemplateProblem(path, 0, "template", f"cannot be read: {error}"))
             broken.add(path.name.removesuffix(TEMPLATE_SUFFIX))
     available = set(renderer.available())
-    samples = list(runbooks) if runbooks is not None else []
+    chosen = list(runbooks) if runbooks is not None else []
     for name in REQUIRED_TEMPLATES:
         path = templates_dir / f"{name}{TEMPLATE_SUFFIX}"
         if name not in available:
@@ -68,9 +112,9 @@ def template_problems(
             continue
         if name in broken:
             continue
-        for runbook in samples or [example_runbook()]:
+        for runbook in chosen or [example_runbook()]:
             try:
-                renderer.render(name, sample_context(name, runbook))
+                renderer.render(name, samples(name, runbook))
             except RenderError as error:
                 field = "output" if error.block_index is None else f"blocks[{error.block_index}]"
                 problems.append(

@@ -35,20 +35,17 @@ def _scheduler(database_key: str) -> ReleaseScheduler | None:
 
 
 def expire_request(database_key: str, request_id: int) -> None:
-    """Expire a go/no-go or a rollback request still undecided (each service ignores the
-    other's requests)."""
+    """Expire an approval request (of any kind) still undecided at its deadline."""
     scheduler = _scheduler(database_key)
     if scheduler is not None:
-        now = scheduler.clock()
-        scheduler.go_no_go().expire(request_id=request_id, now=now)
-        scheduler.decisions().expire(request_id=request_id, now=now)
+        scheduler.approvals().expire(request_id=request_id, now=scheduler.clock())
         scheduler.wake_delivery()
 
 
 def escalate_request(database_key: str, request_id: int) -> None:
     scheduler = _scheduler(database_key)
     if scheduler is not None:
-        scheduler.decisions().escalate(request_id=request_id, now=scheduler.clock())
+        scheduler.approvals().escalate(request_id=request_id, now=scheduler.clock())
         scheduler.wake_delivery()
 
 
@@ -79,8 +76,5 @@ def sweep(database_key: str) -> None:
     """The safety net: expire whatever is overdue, even if its own job was lost."""
     scheduler = _scheduler(database_key)
     if scheduler is not None:
-        now = scheduler.clock()
-        expired = scheduler.go_no_go().expire_due(now=now)
-        expired += scheduler.decisions().expire_due(now=now)
-        if expired:
+        if scheduler.approvals().expire_due(now=scheduler.clock()):
             scheduler.wake_delivery()

@@ -20,8 +20,8 @@ from bot.clock import Clock
 from bot.scheduler import jobs
 
 if TYPE_CHECKING:
+    from bot.services.approvals.engine import ApprovalEngine
     from bot.services.outbox.worker import JobWorker
-    from bot.services.releases.go_no_go import GoNoGoService
     from bot.services.releases.reviews import ReviewService
     from bot.services.rollbacks.decisions import RollbackDecisions
     from bot.services.rollbacks.executions import ExecutionService
@@ -49,7 +49,7 @@ class ReleaseScheduler:
         self.clock = clock
         self.key = engine.url.render_as_string(hide_password=True)
         self._reviews: ReviewService | None = None
-        self._go_no_go: GoNoGoService | None = None
+        self._approvals: ApprovalEngine | None = None
         self._decisions: RollbackDecisions | None = None
         self._executions: ExecutionService | None = None
         self._workers: list[JobWorker] = []
@@ -63,13 +63,13 @@ class ReleaseScheduler:
         self,
         *,
         reviews: ReviewService,
-        go_no_go: GoNoGoService,
+        approvals: ApprovalEngine,
         decisions: RollbackDecisions,
         executions: ExecutionService,
         workers: list[JobWorker],
     ) -> None:
         self._reviews = reviews
-        self._go_no_go = go_no_go
+        self._approvals = approvals
         self._decisions = decisions
         self._executions = executions
         self._workers = workers
@@ -78,9 +78,9 @@ class ReleaseScheduler:
         assert self._reviews is not None, "bind() the scheduler before starting it"
         return self._reviews
 
-    def go_no_go(self) -> GoNoGoService:
-        assert self._go_no_go is not None, "bind() the scheduler before starting it"
-        return self._go_no_go
+    def approvals(self) -> ApprovalEngine:
+        assert self._approvals is not None, "bind() the scheduler before starting it"
+        return self._approvals
 
     def decisions(self) -> RollbackDecisions:
         assert self._decisions is not None, "bind() the scheduler before starting it"

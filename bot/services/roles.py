@@ -7,7 +7,7 @@ resolved the answer is "unknown", and callers refuse the action: authority fails
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Iterable
 from typing import Protocol, TypeVar
 
 from bot.core.runbook import Runbook
@@ -138,3 +138,12 @@ class StaticDirectory:
         if group_id not in self._groups:
             raise MembershipUnavailable(f"user group {group_id} is unknown")
         return self._groups[group_id]
+
+
+def mentions(runbook: Runbook, roles: Iterable[str]) -> str:
+    """Every member of ``roles``, as Slack mentions (users, or user groups as ``subteam``)."""
+    return " ".join(
+        f"<!subteam^{member}>" if is_group(member) else f"<@{member}>"
+        for role in roles
+        for member in runbook.roles.get(role, [])
+    )

@@ -2,8 +2,16 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Protocol
+
+
+class ReviewScheduling(Protocol):
+    """What readiness reviews ask for: the go/no-go's expiry, reminders of open gates."""
+
+    def schedule_expiry(self, *, request_id: int, at: datetime) -> None: ...
+
+    def schedule_reminders(self, *, review_id: int, every: timedelta, start: datetime) -> None: ...
 
 
 class RollbackScheduling(Protocol):

@@ -5,54 +5,17 @@ record the decision and its trail event, queue the Slack messages it implies) ha
 the HTTP response, in one short transaction (shared with the clicks that arrive at the same
 moment: ``bot.store.units.GroupCommitter``), so an acknowledged click is a recorded click.
 Everything slow (posting, updating, permalinks) is outbox work done after the response by
-``SlackDelivery``; ``delivery.wake()`` starts it at once.
+``SlackDelivery``; ``services.wake()`` starts it at once.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import datetime
-
 from slack_bolt import App
 from slack_sdk import WebClient
-from sqlalchemy import Engine
 
 from bot.config import Settings
-from bot.render import Renderer
-from bot.runbooks.registry import RunbookRegistry
-from bot.services.approvals.engine import Votes
-from bot.services.outbox.worker import JobWorker
-from bot.services.releases.conversation import ConversationService
-from bot.services.releases.go_no_go import GoNoGoService
-from bot.services.releases.reviews import ReviewService
-from bot.services.rollbacks.decisions import RollbackDecisions
-from bot.services.rollbacks.executions import ExecutionService
-from bot.services.rollbacks.recommendations import RollbackService
-from bot.slack.delivery import SlackDelivery
-
-
-@dataclass(frozen=True)
-class SlackServices:
-    """Everything the listeners may call."""
-
-    engine: Engine
-    registry: RunbookRegistry
-    reviews: ReviewService
-    go_no_go: GoNoGoService
-    votes: Votes
-    conversation: ConversationService
-    delivery: SlackDelivery
-    renderer: Renderer
-    clock: Callable[[], datetime]
-    rollbacks: RollbackService
-    decisions: RollbackDecisions
-    executions: ExecutionService
-    executor_worker: JobWorker
-
-    def wake(self) -> None:
-        self.delivery.wake()
-        self.executor_worker.wake()
+from bot.slack.listeners import actions, commands, events, modals
+from bot.slack.services import SlackServices
 
 
 def build_bolt_app(
@@ -62,8 +25,6 @@ def build_bolt_app(
     services: SlackServices,
     token_verification: bool = True,
 ) -> App:
-    from bot.slack.listeners import actions, commands, events, modals
-
     if settings.slack_signing_secret is None:
         raise ValueError("SLACK_SIGNING_SECRET is required")
     app = App(

@@ -18,15 +18,26 @@ from typing import Any
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 from sqlalchemy import Engine, update
-from sqlmodel import Session
 
 from bot.core.trail import ACTOR_BOT, release_subject
 from bot.render import Renderer
 from bot.runbooks.registry import RunbookRegistry
-from bot.services.ledger import review_bundle, rollback_thread, trail
-from bot.services.outbox import jobs
+from bot.services.outbox.jobs import (
+    Ephemeral,
+    OpenView,
+    PostChecklist,
+    PostInThread,
+    PostMessage,
+    PostRollback,
+    TemplateContext,
+    UpdateChecklist,
+    UpdateRequestMessage,
+    UpdateRollback,
+)
 from bot.services.outbox.worker import JobWorker, NotReady, Record
 from bot.services.releases.contexts import checklist_context
+from bot.services.releases.review_rows import ReviewRows, load_review
+from bot.store import UnitOfWork
 from bot.store.outbox import ClaimedJob
 from bot.store.tables import (
     ApprovalRequest,
@@ -57,7 +68,7 @@ PERMANENT_ERRORS = {
 }
 
 
-def _nothing(session: Session) -> None:
+def _nothing(uow: UnitOfWork) -> None:
     """Nothing to record beside the job's completion."""
 
 
@@ -90,18 +101,15 @@ class SlackDelivery(JobWorker):
         self.client = client
         self.renderer = renderer
         self.runbooks = runbooks
-        for kind, handler in {
-            jobs.POST_CHECKLIST: self._post_checklist,
-            jobs.UPDATE_CHECKLIST: self._update_checklist,
-            jobs.POST_IN_THREAD: self._post_in_thread,
-            jobs.UPDATE_REQUEST_MESSAGE: self._update_request_message,
-            jobs.EPHEMERAL: self._ephemeral,
-            jobs.OPEN_VIEW: self._open_view,
-            jobs.POST_MESSAGE: self._post_message,
-            jobs.POST_ROLLBACK: self._post_rollback,
-            jobs.UPDATE_ROLLBACK: self._update_rollback,
-        }.items():
-            self.register(kind, handler)
+        self.register(PostChecklist, self._post_checklist)
+        self.register(UpdateChecklist, self._update_checklist)
+        self.register(PostInThread, self._post_in_thread)
+        self.register(UpdateRequestMessage, self._update_request_message)
+        self.register(Ephemeral, self._ephemeral)
+        self.register(OpenView, self._open_view)
+        self.register(PostMessage, self._post_message)
+        self.register(PostRollback, self._post_rollback)
+        self.register(UpdateRollback, self._update_rollback)
 
     def classify(self, error: Exception) -> tuple[bool, timedelta | None]:
         if not isinstance(error, SlackApiError):
@@ -111,26 +119,24 @@ class SlackDelivery(JobWorker):
             return False, timedelta(seconds=float(error.response.headers.get("Retry-After", 1)))
         return code in PERMANENT_ERRORS, None
 
-    def report(self, session: Session, job: ClaimedJob, error: str) -> None:
-        if job.kind == jobs.OPEN_VIEW:  # the person is waiting for a form: say it failed
-            jobs.ephemeral(
-                session,
+    def report(self, uow: UnitOfWork, job: ClaimedJob, error: str) -> None:
+        if job.kind == OpenView.kind:  # the person is waiting for a form: say it failed
+            told = Ephemeral(
                 channel_id=job.payload["channel_id"],
                 user_id=job.payload["user_id"],
                 text=VIEW_NOT_OPENED,
                 thread_ts=job.payload.get("thread_ts"),
-                now=self.clock(),
             )
+            uow.enqueue(told, now=self.clock())
             return
         review_id = job.payload.get("review_id")
         if review_id is None:
             return
-        bundle = review_bundle(session, review_id=int(review_id), runbooks=self.runbooks)
-        if bundle is None:
+        rows = load_review(uow.session, review_id=int(review_id), runbooks=self.runbooks)
+        if rows is None:
             return
-        runbook, release, review, _ = bundle
-        trail(
-            session,
+        runbook, release, review, _ = rows
+        uow.trail(
             kind="slack.delivery_failed",
             actor=ACTOR_BOT,
             subject=release_subject(runbook.id, release.version),
@@ -142,25 +148,25 @@ class SlackDelivery(JobWorker):
 
     # --- handlers -------------------------------------------------------------------------
 
-    def _bundle(self, review_id: int) -> Any:
+    def _review(self, review_id: int) -> ReviewRows | None:
         return self.units.run(
-            lambda session: review_bundle(session, review_id=review_id, runbooks=self.runbooks)
+            lambda uow: load_review(uow.session, review_id=review_id, runbooks=self.runbooks)
         )
 
-    def _checklist(self, review_id: int) -> tuple[dict[str, Any], Any]:
-        bundle = self._bundle(review_id)
-        if bundle is None:
+    def _checklist(self, review_id: int) -> tuple[dict[str, Any], ReviewRows]:
+        rows = self._review(review_id)
+        if rows is None:
             raise LookupError(f"review {review_id} is gone")
-        runbook, release, review, states = bundle
+        runbook, release, review, states = rows
         message = self.renderer.render(
             "readiness_checklist", checklist_context(runbook, release, review, states)
         )
-        return message, bundle
+        return message, rows
 
-    def _post_checklist(self, payload: dict[str, Any]) -> Record:
-        message, (runbook, release, review, _) = self._checklist(payload["review_id"])
+    def _post_checklist(self, job: PostChecklist) -> Record:
+        message, (runbook, release, review, _) = self._checklist(job.review_id)
         if review.message_ts is not None:  # posted before a crash: refresh it instead
-            self._update_checklist(payload)
+            self._update_checklist(UpdateChecklist(review_id=job.review_id))
             return _nothing
         channel_id = str(review.channel_id)
         response = self.client.chat_postMessage(
@@ -170,15 +176,14 @@ class SlackDelivery(JobWorker):
         permalink = self._permalink(channel_id, ts)
         posted_at = self.clock()
 
-        def remember(session: Session) -> None:
-            stored_review = session.get(ReadinessReview, review.id)
-            stored_release = session.get(Release, release.id)
+        def remember(uow: UnitOfWork) -> None:
+            stored_review = uow.session.get(ReadinessReview, review.id)
+            stored_release = uow.session.get(Release, release.id)
             assert stored_review is not None and stored_release is not None
             stored_review.message_ts = ts
             stored_release.thread_ts = ts
             stored_release.channel_id = review.channel_id
-            trail(
-                session,
+            uow.trail(
                 kind="slack.message_posted",
                 actor=ACTOR_BOT,
                 subject=release_subject(runbook.id, release.version),
@@ -192,28 +197,25 @@ class SlackDelivery(JobWorker):
 
         return remember
 
-    def _update_checklist(self, payload: dict[str, Any]) -> None:
-        message, (_, _, review, _) = self._checklist(payload["review_id"])
+    def _update_checklist(self, job: UpdateChecklist) -> None:
+        message, (_, _, review, _) = self._checklist(job.review_id)
         if review.message_ts is None:
             raise NotReady
         self.client.chat_update(
-            channel=review.channel_id,
+            channel=str(review.channel_id),
             ts=review.message_ts,
             text=message["text"],
             blocks=message["blocks"],
         )
 
-    def _post_in_thread(self, payload: dict[str, Any]) -> Record:
-        bundle = self._bundle(payload["review_id"])
-        if bundle is None:
-            raise LookupError(f"review {payload['review_id']} is gone")
-        runbook, release, review, _ = bundle
+    def _post_in_thread(self, job: PostInThread) -> Record:
+        rows = self._review(job.review_id)
+        if rows is None:
+            raise LookupError(f"review {job.review_id} is gone")
+        runbook, release, review, _ = rows
         if release.thread_ts is None:
             raise NotReady
-        if payload.get("template"):
-            message = self.renderer.render(payload["template"], payload["context"])
-        else:
-            message = {"text": payload["text"], "blocks": None}
+        message = self._render(job.template, job.context, job.text)
         response = self.client.chat_postMessage(
             channel=str(review.channel_id),
             thread_ts=release.thread_ts,
@@ -224,13 +226,12 @@ class SlackDelivery(JobWorker):
         permalink = self._permalink(str(review.channel_id), ts)
         posted_at = self.clock()
 
-        def remember(session: Session) -> None:
-            if payload.get("remember_request") is not None:
-                request = session.get(ApprovalRequest, payload["remember_request"])
+        def remember(uow: UnitOfWork) -> None:
+            if job.remember_request is not None:
+                request = uow.session.get(ApprovalRequest, job.remember_request)
                 if request is not None:
                     request.message_ts = ts
-            trail(
-                session,
+            uow.trail(
                 kind="slack.message_posted",
                 actor=ACTOR_BOT,
                 subject=release_subject(runbook.id, release.version),
@@ -239,20 +240,18 @@ class SlackDelivery(JobWorker):
                 thread_ts=release.thread_ts,
                 message_ts=ts,
                 permalink=permalink,
-                payload={"template": payload.get("template") or "text"},
+                payload={"template": job.template or "text"},
             )
 
         return remember
 
-    def _update_request_message(self, payload: dict[str, Any]) -> None:
-        request = self.units.run(
-            lambda session: session.get(ApprovalRequest, payload["request_id"])
-        )
+    def _update_request_message(self, job: UpdateRequestMessage) -> None:
+        request = self.units.run(lambda uow: uow.session.get(ApprovalRequest, job.request_id))
         if request is None:
-            raise LookupError(f"approval request {payload['request_id']} is gone")
+            raise LookupError(f"approval request {job.request_id} is gone")
         if request.message_ts is None or request.channel_id is None:
             raise NotReady
-        message = self.renderer.render(payload["template"], payload["context"])
+        message = self.renderer.render(job.template, job.context)
         self.client.chat_update(
             channel=request.channel_id,
             ts=request.message_ts,
@@ -260,43 +259,48 @@ class SlackDelivery(JobWorker):
             blocks=message["blocks"],
         )
 
-    def _ephemeral(self, payload: dict[str, Any]) -> None:
+    def _ephemeral(self, job: Ephemeral) -> None:
         self.client.chat_postEphemeral(
-            channel=payload["channel_id"],
-            user=payload["user_id"],
-            text=payload["text"],
-            thread_ts=payload.get("thread_ts"),
+            channel=job.channel_id, user=job.user_id, text=job.text, thread_ts=job.thread_ts
         )
 
-    def _open_view(self, payload: dict[str, Any]) -> None:
-        view = self.renderer.render(payload["template"], payload["context"])
-        self.client.views_open(trigger_id=payload["trigger_id"], view=view)
+    def _open_view(self, job: OpenView) -> None:
+        view = self.renderer.render(job.template, job.context)
+        self.client.views_open(trigger_id=job.trigger_id, view=view)
 
-    def _post_message(self, payload: dict[str, Any]) -> None:
-        self.client.chat_postMessage(
-            channel=payload["channel_id"], text=payload["text"], thread_ts=payload.get("thread_ts")
-        )
+    def _post_message(self, job: PostMessage) -> None:
+        self.client.chat_postMessage(channel=job.channel_id, text=job.text, thread_ts=job.thread_ts)
 
-    def _render(self, payload: dict[str, Any]) -> dict[str, Any]:
-        if payload.get("template"):
-            return self.renderer.render(payload["template"], payload["context"])
-        return {"text": payload["text"], "blocks": None}
+    def _render(
+        self, template: str | None, context: TemplateContext | None, text: str | None
+    ) -> dict[str, Any]:
+        """A template's message, or plain text (no blocks)."""
+        if template:
+            return self.renderer.render(template, context or {})
+        return {"text": text, "blocks": None}
 
-    def _post_rollback(self, payload: dict[str, Any]) -> Record:
-        recommendation = self._recommendation(payload)
+    def _post_rollback(self, job: PostRollback) -> Record:
+        recommendation = self._recommendation(job.recommendation_id)
         if recommendation is None or recommendation.channel_id is None:
-            raise LookupError(f"rollback {payload['recommendation_id']} is gone")
+            raise LookupError(f"rollback {job.recommendation_id} is gone")
         channel_id = recommendation.channel_id
-        if payload.get("as_root") and recommendation.message_ts is not None:
-            self._update_rollback(payload)  # posted before a crash: refresh it instead
+        if job.as_root and recommendation.message_ts is not None:
+            # posted before a crash: refresh it instead
+            self._update_rollback(
+                UpdateRollback(
+                    recommendation_id=job.recommendation_id,
+                    template=job.template or "",
+                    context=job.context or {},
+                )
+            )
             return _nothing
-        if payload.get("as_root"):
+        if job.as_root:
             thread_ts = recommendation.thread_ts
         else:
-            thread_ts = rollback_thread(recommendation)
+            thread_ts = recommendation.conversation_ts
             if thread_ts is None:
                 raise NotReady
-        message = self._render(payload)
+        message = self._render(job.template, job.context, job.text)
         response = self.client.chat_postMessage(
             channel=channel_id,
             thread_ts=thread_ts,
@@ -307,25 +311,24 @@ class SlackDelivery(JobWorker):
         permalink = self._permalink(channel_id, ts)
         posted_at = self.clock()
 
-        def remember(session: Session) -> None:
-            if payload.get("as_root"):
+        def remember(uow: UnitOfWork) -> None:
+            if job.as_root:
                 # requests before their recommendation: the order votes lock them in
                 requests, recommendations = (
                     table_of(ApprovalRequest),
                     table_of(RollbackRecommendation),
                 )
-                session.execute(
+                uow.session.execute(
                     update(requests)
                     .where(requests.c.recommendation_id == recommendation.id)
                     .values(message_ts=ts)
                 )
-                session.execute(
+                uow.session.execute(
                     update(recommendations)
                     .where(recommendations.c.id == recommendation.id)
                     .values(message_ts=ts)
                 )
-            trail(
-                session,
+            uow.trail(
                 kind="slack.message_posted",
                 actor=ACTOR_BOT,
                 subject=f"rollback:{recommendation.id}",
@@ -334,23 +337,23 @@ class SlackDelivery(JobWorker):
                 thread_ts=thread_ts or ts,
                 message_ts=ts,
                 permalink=permalink,
-                payload={"template": payload.get("template") or "text"},
+                payload={"template": job.template or "text"},
             )
 
         return remember
 
-    def _recommendation(self, payload: dict[str, Any]) -> RollbackRecommendation | None:
+    def _recommendation(self, recommendation_id: int) -> RollbackRecommendation | None:
         return self.units.run(
-            lambda session: session.get(RollbackRecommendation, payload["recommendation_id"])
+            lambda uow: uow.session.get(RollbackRecommendation, recommendation_id)
         )
 
-    def _update_rollback(self, payload: dict[str, Any]) -> None:
-        recommendation = self._recommendation(payload)
+    def _update_rollback(self, job: UpdateRollback) -> None:
+        recommendation = self._recommendation(job.recommendation_id)
         if recommendation is None or recommendation.channel_id is None:
-            raise LookupError(f"rollback {payload['recommendation_id']} is gone")
+            raise LookupError(f"rollback {job.recommendation_id} is gone")
         if recommendation.message_ts is None:
             raise NotReady
-        message = self._render(payload)
+        message = self._render(job.template, job.context, None)
         self.client.chat_update(
             channel=recommendation.channel_id,
             ts=recommendation.message_ts,

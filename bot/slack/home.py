@@ -7,21 +7,19 @@ publishes it. A failed publish is retried like any other Slack job.
 
 from __future__ import annotations
 
-from typing import Any
-
 from bot.render import Renderer
-from bot.services.outbox import jobs
+from bot.services.outbox.jobs import PublishHome
 from bot.services.releases.home import HomeService
 from bot.slack.delivery import SlackDelivery
 
 
 def register_home(delivery: SlackDelivery, home_service: HomeService, renderer: Renderer) -> None:
-    """Teach ``delivery`` to perform ``jobs.PUBLISH_HOME`` (payload ``{"user_id"}``)."""
+    """Teach ``delivery`` to perform ``PublishHome`` jobs."""
 
-    def publish_home(payload: dict[str, Any]) -> None:
-        user_id = str(payload["user_id"])
+    def publish_home(job: PublishHome) -> None:
+        user_id = job.user_id
         context = home_service.home_context(user_id=user_id, now=delivery.clock())
         view = renderer.render("app_home", context)
         delivery.client.views_publish(user_id=user_id, view=view)
 
-    delivery.register(jobs.PUBLISH_HOME, publish_home)
+    delivery.register(PublishHome, publish_home)

@@ -1,7 +1,8 @@
 """Persistence: SQLModel tables, engines and sessions, migrations, and the trail's storage.
 
 Import what you need from here; every data-access function takes keyword arguments and a
-``Session`` or ``Connection`` so that it joins the caller's transaction.
+``Session`` or ``Connection`` so that it joins the caller's transaction. The service layer
+works in units of work (``UnitOfWork``: a session and the writes deferred to its end).
 """
 
 from bot.store.engine import make_engine, read_connection, session_scope
@@ -26,7 +27,9 @@ from bot.store.trail import (
     trail_for_subject,
     verify_trail,
 )
-from bot.store.transitions import record_vote, transition_state, votes_for_request
+from bot.store.transitions import advance, transition_state
+from bot.store.unit_of_work import UnitOfWork, unit_of_work
+from bot.store.votes import record_vote, votes_for_request
 
 __all__ = [
     "ApprovalRequest",
@@ -39,7 +42,9 @@ __all__ = [
     "RollbackRecommendation",
     "TrailEventRow",
     "TrailHead",
+    "UnitOfWork",
     "UnknownSubjectError",
+    "advance",
     "append_trail_event",
     "current_revision",
     "export_subject",
@@ -51,6 +56,7 @@ __all__ = [
     "session_scope",
     "trail_for_subject",
     "transition_state",
+    "unit_of_work",
     "upgrade_database",
     "verify_trail",
     "votes_for_request",

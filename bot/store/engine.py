@@ -12,13 +12,11 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
-from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import DateTime, Dialect, Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.pool import StaticPool
-from sqlalchemy.types import TypeDecorator
 from sqlmodel import Session
 
 SQLITE_BUSY_TIMEOUT_S = 30.0
@@ -96,22 +94,16 @@ def is_sqlite(engine_or_connection: Engine | Connection) -> bool:
 
 @contextmanager
 def session_scope(engine: Engine) -> Iterator[Session]:
-    """One unit of work: commit on success, roll back on any error.
+    """One write transaction: commit on success, roll back on any error.
 
-    Everything done with the session (rows, conditional transitions, trail events) commits
-    together or not at all; outbox jobs queued with ``enqueue_job`` are written, and trail
-    events deferred with ``defer_trail_event`` appended, last, just before the commit.
+    The service layer's units of work (``bot.store.unit_of_work``) run in one of these and
+    write their deferred trail events, outbox jobs and votes at its end.
     """
     lock = getattr(engine, WRITE_LOCK, None)
     with lock if lock is not None else nullcontext():
         with Session(engine, expire_on_commit=False) as session:
             with session.begin():
                 yield session
-                from bot.store.deferred import write_deferred  # (imports engine)
-
-                # Row changes first, the shared trail lock last: every writer takes its
-                # locks in that order, so none waits for a row while holding the trail.
-                write_deferred(session)
 
 
 @contextmanager
@@ -126,24 +118,3 @@ def read_connection(engine: Engine, **execution_options: Any) -> Iterator[Connec
         with connection.begin():
             yield connection
 
-
-class UTCDateTime(TypeDecorator[datetime]):
-    """Aware UTC datetimes in and out, on every backend (SQLite stores them as naive UTC)."""
-
-    impl = DateTime(timezone=True)
-    cache_ok = True
-
-    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
-        if value.tzinfo is None or value.utcoffset() is None:
-            raise ValueError("naive datetime: pass timezone-aware (UTC) times to the store")
-        value = value.astimezone(UTC)
-        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
-
-    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            return value.replace(tzinfo=UTC)
-        return value.astimezone(UTC)

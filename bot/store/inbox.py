@@ -15,7 +15,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection
 from sqlmodel import Field, Session, SQLModel
 
-from bot.store.engine import UTCDateTime
+from bot.store.columns import UTCDateTime
 from bot.store.transitions import connection_of, table_of
 
 

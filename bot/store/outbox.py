@@ -30,7 +30,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import Connection
 from sqlmodel import Field, Session, SQLModel
 
-from bot.store.engine import UTCDateTime
+from bot.store.columns import UTCDateTime
 from bot.store.pipeline import QUEUE
 from bot.store.transitions import connection_of, table_of
 
@@ -74,16 +74,9 @@ class ClaimedJob:
     attempts: int  # including this one
 
 
-def enqueue_job(
-    db: Session | Connection, *, kind: str, payload: dict[str, Any], now: datetime
-) -> None:
-    """Add a job inside the caller's transaction; it becomes visible when that commits.
-
-    With a ``Session`` the row is written when the unit of work ends (``session_scope`` or a
-    group commit), together with every other job queued in that transaction, in one
-    statement; with a ``Connection`` at once.
-    """
-    values = {
+def job_row(*, kind: str, payload: dict[str, Any], now: datetime) -> dict[str, Any]:
+    """The column values of a new job, due at ``now``."""
+    return {
         "kind": kind,
         "payload": payload,
         "state": "pending",
@@ -91,20 +84,23 @@ def enqueue_job(
         "next_attempt_at": now,
         "created_at": now,
     }
-    if isinstance(db, Session):
-        db.info.setdefault(DEFERRED_JOBS, []).append(values)
-    else:
-        db.execute(_ENQUEUE, [values])
 
 
-DEFERRED_JOBS = "releasebot_deferred_outbox_jobs"
+def enqueue_job(
+    db: Session | Connection, *, kind: str, payload: dict[str, Any], now: datetime
+) -> None:
+    """Add a job inside the caller's transaction; it becomes visible when that commits.
+
+    The service layer queues its jobs on its unit of work instead (``UnitOfWork.enqueue``),
+    which writes every job of the transaction at its end, in one statement (``append_jobs``).
+    """
+    append_jobs(db, [job_row(kind=kind, payload=payload, now=now)])
 
 
-def append_deferred_jobs(session: Session) -> None:
-    """Write the jobs queued in ``session`` (called as its unit of work ends)."""
-    jobs = session.info.pop(DEFERRED_JOBS, [])
-    if jobs:
-        session.connection().execute(_ENQUEUE, jobs, execution_options=QUEUE)
+def append_jobs(db: Session | Connection, rows: list[dict[str, Any]]) -> None:
+    """Write jobs built by ``job_row`` in one statement (queued on a pipelined connection)."""
+    if rows:
+        connection_of(db).execute(_ENQUEUE, rows, execution_options=QUEUE)
 
 
 def _due(now: datetime, kinds: Collection[str] | None) -> ColumnElement[bool]:

@@ -22,7 +22,7 @@ from sqlalchemy.engine import Connection
 from sqlmodel import Field, Session, SQLModel
 
 from bot.core.criteria import Sample
-from bot.store.engine import UTCDateTime
+from bot.store.columns import UTCDateTime
 from bot.store.transitions import connection_of, table_of
 
 SampleSource = Literal["alertmanager", "metrics", "drill", "manual"]

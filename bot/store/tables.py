@@ -1,7 +1,8 @@
 """SQLModel tables. Rows are translated to core values at the store's boundary.
 
-Every table with a lifecycle has a ``state`` column changed only through
-``bot.store.transitions.transition_state`` (a conditional UPDATE), and Slack coordinates
+Every table with a lifecycle has a ``state`` column, whose states and allowed changes are the
+core's (``bot.core.releases``, ``bot.core.rollbacks``, ``bot.core.approvals``), changed only
+through ``bot.store.transitions`` (a conditional UPDATE), and Slack coordinates
 (``channel_id``, ``message_ts``, ``thread_ts``) where a message represents the row. Times are
 aware UTC (``UTCDateTime``); policy is recorded with ``runbook_id`` and ``runbook_version``.
 """
@@ -9,13 +10,13 @@ aware UTC (``UTCDateTime``); policy is recorded with ``runbook_id`` and ``runboo
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import JSON, CheckConstraint, Index, String, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from bot.store import append_only
-from bot.store.engine import UTCDateTime
+from bot.store.columns import UTCDateTime
 
 
 def _time(*, nullable: bool = False, index: bool = False) -> Any:
@@ -41,7 +42,7 @@ class Release(SQLModel, table=True):
     runbook_id: str = Field(index=True)
     runbook_version: int  # the policy's version when the release started
     version: str  # the model version being released, e.g. v2.4.0
-    state: str = Field(default="reviewing", index=True)  # reviewing | go | no_go | cancelled
+    state: str = Field(default="reviewing", index=True)  # core.releases.ReleaseState
     started_by: str
     channel_id: str | None = None
     thread_ts: str | None = None
@@ -58,7 +59,7 @@ class ReadinessReview(SQLModel, table=True):
     release_id: int = Field(foreign_key="releases.id", index=True)
     runbook_id: str
     runbook_version: int
-    state: str = Field(default="pending", index=True)  # pending | go | no_go | cancelled
+    state: str = Field(default="pending", index=True)  # core.releases.ReviewState
     decided_by: str | None = None
     decided_at: datetime | None = _time(nullable=True)
     channel_id: str | None = None
@@ -79,7 +80,7 @@ class GateState(SQLModel, table=True):
     review_id: int = Field(foreign_key="readiness_reviews.id", index=True)
     stage_id: str
     gate_id: str
-    state: str = "pending"  # pending | pass | fail | waived
+    state: str = "pending"  # core.releases.GateStatus
     marked_by: str | None = None
     marked_by_role: str | None = None
     note: str | None = Field(default=None, sa_type=Text)
@@ -124,9 +125,7 @@ class RollbackRecommendation(SQLModel, table=True):
     release_id: int | None = Field(default=None, foreign_key="releases.id")
     drill_run_id: int | None = Field(default=None, foreign_key="drill_runs.id", index=True)
     path_id: str
-    # pending | approved | rejected | expired | executing | executed | validated | failed
-    # | superseded | cancelled
-    state: str = Field(default="pending", index=True)
+    state: str = Field(default="pending", index=True)  # core.rollbacks.RecommendationState
     reason: str | None = Field(default=None, sa_type=Text)
     requested_by: str
     trigger: dict[str, Any] = _json()  # breached criteria and observed values
@@ -138,6 +137,12 @@ class RollbackRecommendation(SQLModel, table=True):
     created_at: datetime = _time()
     updated_at: datetime = _time()
 
+    @property
+    def conversation_ts(self) -> str | None:
+        """Where the rollback is discussed: the release thread it was posted in, or the thread
+        under the recommendation itself."""
+        return self.thread_ts or self.message_ts
+
 
 class ApprovalRequest(SQLModel, table=True):
     """Who must approve what (a rollback path or a go/no-go), by when, with which quorum."""
@@ -146,7 +151,7 @@ class ApprovalRequest(SQLModel, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     subject: str = Field(index=True)  # the trail subject the decision belongs to
-    action: str  # rollback | go_no_go | endorse
+    action: str  # the kind of request: go_no_go | rollback (bot.services.approvals.kinds)
     recommendation_id: int | None = Field(
         default=None, foreign_key="rollback_recommendations.id", index=True
     )
@@ -155,7 +160,7 @@ class ApprovalRequest(SQLModel, table=True):
     roles: dict[str, Any] = _json()  # role -> members allowed to approve, as decided by policy
     quorum: int = 1
     requested_by: str
-    state: str = Field(default="pending", index=True)  # pending|approved|rejected|expired|...
+    state: str = Field(default="pending", index=True)  # core.approvals.RequestState
     expires_at: datetime | None = _time(nullable=True, index=True)
     decided_at: datetime | None = _time(nullable=True)
     channel_id: str | None = None
@@ -190,11 +195,11 @@ class Execution(SQLModel, table=True):
     path_id: str
     executor: str  # webhook | command | dry_run
     dry_run: bool = False
-    state: str = Field(default="pending", index=True)  # pending|running|succeeded|failed
+    state: str = Field(default="pending", index=True)  # core.rollbacks.ExecutionState
     attempts: int = 0
     result: dict[str, Any] = _json()
     error: str | None = Field(default=None, sa_type=Text)
-    validation_state: str | None = None  # watching | passed | failed | endorsed
+    validation_state: str | None = None  # core.rollbacks.ValidationState
     endorsed_by: str | None = None
     started_at: datetime | None = _time(nullable=True)
     finished_at: datetime | None = _time(nullable=True)
@@ -240,6 +245,17 @@ class TrailHead(SQLModel, table=True):
     seq: int
     hash: str = Field(sa_type=String(64))
     updated_at: datetime = _time()
+
+
+class HasId(Protocol):
+    id: int | None
+
+
+def row_id(row: HasId) -> int:
+    """The id of a row that has been flushed (so it has one)."""
+    if row.id is None:
+        raise ValueError(f"{type(row).__name__} has no id yet: flush it first")
+    return row.id
 
 
 STATEFUL_TABLES: tuple[type[SQLModel], ...] = (

@@ -129,27 +129,6 @@ def append_trail_records(
     return records
 
 
-DEFERRED_EVENTS = "releasebot_deferred_trail_events"
-
-
-def defer_trail_event(session: Session, **fields: Any) -> None:
-    """Append an event when the session's unit of work commits (``session_scope`` does it).
-
-    The trail is one chain, so appending takes a lock that every writer shares; deferring the
-    appends to the end of the transaction holds that lock only for the appends themselves,
-    not for the reads and decisions before them. The events keep their order. The draft is
-    checked here, so a malformed event fails the unit that made it.
-    """
-    draft = TrailEventDraft(**{**fields, "payload": fields.get("payload") or {}})
-    session.info.setdefault(DEFERRED_EVENTS, []).append(draft)
-
-
-def append_deferred_trail_events(session: Session) -> None:
-    drafts = session.info.pop(DEFERRED_EVENTS, [])
-    if drafts:
-        append_trail_records(connection_of(session), drafts)
-
-
 def event_row_values(event: TrailEvent) -> dict[str, Any]:
     """The column values of a sealed event (also used by bulk loaders such as the benchmark)."""
     return _row_values(event.record(), event.at)

@@ -1,9 +1,10 @@
 """Units of work and who commits them: one transaction each, or many in one group commit.
 
-A *unit* is a function of a ``Session`` that reads, decides and writes (rows, conditional
-transitions, deferred trail events) and returns a value. ``DirectUnits`` runs each unit in its
-own ``session_scope``. ``GroupCommitter`` hands units to one writer thread, which runs every
-unit queued at that moment in one shared transaction and commits once; each caller gets its
+A *unit* is a function of a ``UnitOfWork`` (``bot.store.unit_of_work``) that reads, decides and
+writes (rows, conditional transitions, deferred trail events and outbox jobs) and returns a
+value. ``DirectUnits`` runs each unit in its own ``unit_of_work``. ``GroupCommitter`` hands
+units to one writer thread, which runs every unit queued at that moment in one shared
+transaction (one ``UnitOfWork``) and commits once; each caller gets its
 unit's value only after that commit. Units marked with ``with_prefetch`` have their rows read
 ahead for the whole batch in one statement (``GroupCommitter.prefetch``). The trail chain is
 one lock, so one commit per batch instead of per click is what lets concurrent clicks scale:
@@ -47,19 +48,19 @@ from sqlalchemy import Engine
 from sqlalchemy.engine import Connection
 from sqlmodel import Session
 
-from bot.store.deferred import write_deferred
-from bot.store.engine import WRITE_LOCK, session_scope
+from bot.store.engine import WRITE_LOCK
 from bot.store.pipeline import pipelined
+from bot.store.unit_of_work import UnitOfWork, unit_of_work
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
-Unit = Callable[[Session], T]
+Unit = Callable[[UnitOfWork], T]
 # Enough to absorb every HTTP thread's click at once; larger batches only lengthen the wait.
 MAX_BATCH = 64
 WAIT_SECONDS = 30.0
 
 
-Prefetch = Callable[[Session, list[int]], None]
+Prefetch = Callable[[UnitOfWork, list[int]], None]
 PREFETCH_KEY = "prefetch_key"
 
 
@@ -83,8 +84,8 @@ class DirectUnits:
         self.engine = engine
 
     def run(self, unit: Unit[T]) -> T:
-        with session_scope(self.engine) as session:
-            return unit(session)
+        with unit_of_work(self.engine) as uow:
+            return unit(uow)
 
 
 @dataclass
@@ -130,10 +131,10 @@ class GroupCommitter:
         self._prefetchers: dict[str, Prefetch] = {}
 
     def prefetch(self, kind: str, reader: Prefetch) -> None:
-        """Before a batch runs, ``reader(session, ids)`` reads (and may lock) the rows of
-        ``kind`` its units are marked with (``with_prefetch``), in one statement instead of
-        one per unit, leaving them where the units look for them. Each unit must still read
-        a row itself when it does not find it there."""
+        """Before a batch runs, ``reader(uow, ids)`` reads (and may lock) the rows of ``kind``
+        its units are marked with (``with_prefetch``), in one statement instead of one per
+        unit, leaving them in ``uow.rows_read_ahead[kind]`` (see ``UnitOfWork.take_row``).
+        Each unit must still read a row itself when it does not find it there."""
         self._prefetchers[kind] = reader
 
     def busy(self, within: float = 0.05) -> bool:
@@ -168,8 +169,8 @@ class GroupCommitter:
     def run(self, unit: Unit[T], *, urgent: bool = True) -> T:
         thread = self._thread
         if not self._accepting or thread is None or threading.current_thread() is thread:
-            with session_scope(self.engine) as session:
-                return unit(session)
+            with unit_of_work(self.engine) as uow:
+                return unit(uow)
         queued = _Queued(unit, urgent)
         if urgent:
             self._last_unit_at = time.monotonic()
@@ -183,8 +184,8 @@ class GroupCommitter:
                 return cast(T, queued.future.result())
             log.warning("the group-commit writer did not take a unit in %.0f s; running it "
                         "on the caller's thread", self.wait_seconds)  # fmt: skip
-            with session_scope(self.engine) as session:
-                return unit(session)
+            with unit_of_work(self.engine) as uow:
+                return unit(uow)
         return result
 
     def _loop(self) -> None:
@@ -225,10 +226,11 @@ class GroupCommitter:
                 connection = self._writer_connection()
                 with Session(bind=connection, expire_on_commit=False) as session:
                     with session.begin():
-                        self._prefetch(session, batch)
+                        uow = UnitOfWork(session)
+                        self._prefetch(uow, batch)
                         for queued in batch:
-                            values.append(queued.unit(session))
-                        write_deferred(session)
+                            values.append(queued.unit(uow))
+                        uow.write_deferred()
         except Exception as error:  # nothing of the batch is stored: each unit again, alone
             log.info("group commit of %d units rolled back (%s); running each alone",
                      len(batch), error)  # fmt: skip
@@ -243,7 +245,7 @@ class GroupCommitter:
         for queued, value in zip(batch, values, strict=True):
             queued.future.set_result(value)
 
-    def _prefetch(self, session: Session, batch: list[_Queued]) -> None:
+    def _prefetch(self, uow: UnitOfWork, batch: list[_Queued]) -> None:
         wanted: dict[str, set[int]] = {}
         for queued in batch:
             key = getattr(queued.unit, PREFETCH_KEY, None)
@@ -251,7 +253,7 @@ class GroupCommitter:
                 wanted.setdefault(key[0], set()).add(key[1])
         for kind, ids in wanted.items():
             if len(ids) > 1:
-                self._prefetchers[kind](session, sorted(ids))
+                self._prefetchers[kind](uow, sorted(ids))
 
     def _writer_connection(self) -> Connection:
         """The writer thread's own connection, kept between batches: taking one from the pool
@@ -278,8 +280,8 @@ class GroupCommitter:
 
     def _run_alone(self, queued: _Queued) -> None:
         try:
-            with session_scope(self.engine) as session:
-                value = queued.unit(session)
+            with unit_of_work(self.engine) as uow:
+                value = queued.unit(uow)
         except BaseException as error:  # handed to the caller, who re-raises it
             queued.future.set_exception(error)
             return

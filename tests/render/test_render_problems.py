@@ -9,6 +9,7 @@ import pytest
 
 from bot.core.runbook import Runbook
 from bot.render import RenderError, UnknownTemplateError, make_renderer, template_problems
+from bot.services.previews.messages import sample_context
 
 TEMPLATES = Path(__file__).resolve().parents[2] / "templates"
 
@@ -21,8 +22,9 @@ def templates(tmp_path: Path) -> Path:
 
 
 def test_the_shipped_templates_have_no_problems(shipped_runbooks: dict[str, Runbook]) -> None:
-    assert template_problems(TEMPLATES, shipped_runbooks.values()) == []
-    assert template_problems(TEMPLATES) == []  # with the built-in example runbook
+    assert template_problems(TEMPLATES, shipped_runbooks.values(), samples=sample_context) == []
+    # with the built-in example runbook
+    assert template_problems(TEMPLATES, samples=sample_context) == []
 
 
 def test_a_syntax_error_is_reported_with_its_line(templates: Path) -> None:
@@ -31,7 +33,7 @@ def test_a_syntax_error_is_reported_with_its_line(templates: Path) -> None:
     lines[4] = lines[4] + " {% if %}"
     path.write_text("\n".join(lines), encoding="utf-8")
 
-    problems = template_problems(templates)
+    problems = template_problems(templates, samples=sample_context)
 
     found = [(p.path.name, p.line, p.field) for p in problems]
     assert found == [("gate_update.json.j2", 5, "syntax")]
@@ -41,7 +43,7 @@ def test_a_syntax_error_is_reported_with_its_line(templates: Path) -> None:
 def test_a_missing_template_is_reported(templates: Path) -> None:
     (templates / "drill_report.json.j2").unlink()
 
-    problems = template_problems(templates)
+    problems = template_problems(templates, samples=sample_context)
 
     assert [(p.path.name, p.field, p.message) for p in problems] == [
         ("drill_report.json.j2", "template", "required template is missing")
@@ -55,7 +57,7 @@ def test_invalid_block_kit_names_the_template_and_the_block(templates: Path) -> 
     typo = source.replace(block_id, block_id + ' "acton_id": "x",')
     path.write_text(typo, encoding="utf-8")
 
-    problems = template_problems(templates)
+    problems = template_problems(templates, samples=sample_context)
 
     assert len(problems) == 1
     assert problems[0].path == path and problems[0].field == "blocks[1]"
@@ -66,7 +68,7 @@ def test_output_that_is_not_json_is_reported(templates: Path) -> None:
     path = templates / "approval_state.json.j2"
     path.write_text(path.read_text(encoding="utf-8").replace('"blocks": [', '"blocks": [[', 1))
 
-    problems = template_problems(templates)
+    problems = template_problems(templates, samples=sample_context)
 
     assert problems and problems[0].field == "output"
     assert "not valid JSON" in problems[0].message

@@ -49,8 +49,8 @@ def slack_sources() -> str:
 
 
 def listened(kind: str) -> set[str]:
-    """The names given to ``@app.<kind>("...")`` in bot/slack."""
-    return set(re.findall(rf'@app\.{kind}\(\s*"([^"]+)"', slack_sources()))
+    """The names given to ``app.<kind>("...")`` in bot/slack (as a call or a decorator)."""
+    return set(re.findall(rf'\bapp\.{kind}\(\s*"([^"]+)"', slack_sources()))
 
 
 def called_methods() -> set[str]:
@@ -82,7 +82,7 @@ def test_every_event_handled_is_subscribed(manifest: dict[str, Any]) -> None:
 
 
 def test_buttons_and_modals_reach_the_bot(manifest: dict[str, Any]) -> None:
-    assert "@app.action(" in slack_sources() and listened("view") == {"reason_modal"}
+    assert "app.action(" in slack_sources() and listened("view") == {"reason_modal"}
     interactivity = manifest["settings"]["interactivity"]
 
     assert interactivity["is_enabled"] is True

@@ -273,13 +273,13 @@ def test_a_click_that_cannot_be_recorded_is_answered_500_not_acknowledged(
     the click is in the trail; the same click afterwards counts."""
     bot.start_ranking_review()
     bot.pass_all_ranking_gates()
-    go_no_go = bot.sandbox.runtime.services.go_no_go
+    approvals = bot.sandbox.runtime.services.approvals
 
     def broken(*args: object, **kwargs: object) -> None:
         raise RuntimeError("the database went away")
 
     with monkeypatch.context() as patch:
-        patch.setattr(go_no_go, "vote_in", broken)
+        patch.setattr(approvals, "ballot", broken)
         assert bot.driver.click("U0BRUNO", RANKING, "Approve").status == 500
     assert "approval.approve" not in bot.trail_kinds()
     assert bot.driver.click("U0BRUNO", RANKING, "Approve").status == 200

@@ -184,7 +184,7 @@ def test_a_click_that_cannot_be_recorded_is_not_acknowledged(
 
         impatient = sandbox.slack.socket_driver(ack_timeout=1.0)
         with monkeypatch.context() as patch:
-            patch.setattr(sandbox.runtime.services.go_no_go, "vote_in", broken)
+            patch.setattr(sandbox.runtime.services.approvals, "ballot", broken)
             failed = impatient.click("U0BRUNO", RANKING, "Approve")
         assert failed.status == NOT_ACKNOWLEDGED
         assert "approval.approve" not in bot.trail_kinds()

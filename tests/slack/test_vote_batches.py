@@ -8,17 +8,17 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from sqlalchemy import Engine, select
-from sqlmodel import Session
 
 from bot.runbooks.files import load_runbooks
 from bot.runbooks.registry import RunbookRegistry
-from bot.services.approvals.engine import APPROVAL_REQUEST, Votes
-from bot.services.releases.go_no_go import GoNoGoService
+from bot.services.approvals.engine import ApprovalEngine
+from bot.services.approvals.requests import APPROVAL_REQUEST
+from bot.services.releases.go_no_go import GoNoGo
 from bot.services.releases.reviews import ReviewService
 from bot.services.replies import Reply
 from bot.services.roles import StaticDirectory
-from bot.services.rollbacks.decisions import RollbackDecisions
-from bot.store import read_connection, verify_trail
+from bot.services.rollbacks.decisions import RollbackApproval
+from bot.store import UnitOfWork, read_connection, verify_trail
 from bot.store.tables import ApprovalRequest, ApprovalVote, ReadinessReview, Release
 from bot.store.transitions import table_of
 from bot.store.units import GroupCommitter, _Queued
@@ -64,33 +64,33 @@ def test_a_batch_of_votes_reads_its_requests_once_and_counts_each_vote_in_turn(
     registry = RunbookRegistry(load_runbooks(ROOT / "runbooks").runbooks)
     first, second = _pending_go_no_gos(engine, registry, 2)
     directory = StaticDirectory(GROUPS)
-    go_no_go = GoNoGoService(engine=engine, runbooks=registry)
     committer = GroupCommitter(engine)
     read_ahead: list[list[int]] = []
 
-    def prefetch(session: Session, request_ids: list[int]) -> None:
-        read_ahead.append(request_ids)
-        go_no_go.prefetch_requests(session, request_ids)
-
-    committer.prefetch(APPROVAL_REQUEST, prefetch)
-
     class Queue:
-        """Takes the units Votes hands over, so that they can be committed as one batch."""
+        """Takes the units the engine hands over, so that they can be committed as one batch."""
 
         def __init__(self) -> None:
             self.units: list[_Queued] = []
 
-        def run(self, unit: Callable[[Session], Reply]) -> Reply:
+        def run(self, unit: Callable[[UnitOfWork], Reply]) -> Reply:
             self.units.append(_Queued(unit))
             return Reply(True, "queued")
 
     queue = Queue()
-    votes = Votes(
-        go_no_go=go_no_go,
-        decisions=RollbackDecisions(engine=engine, runbooks=registry, directory=directory),
+    votes = ApprovalEngine(
+        engine=engine,
+        runbooks=registry,
+        kinds=[GoNoGo(runbooks=registry), RollbackApproval(runbooks=registry)],
         directory=directory,
         units=queue,
     )
+
+    def prefetch(uow: UnitOfWork, request_ids: list[int]) -> None:
+        read_ahead.append(request_ids)
+        votes.prefetch(uow, request_ids)
+
+    committer.prefetch(APPROVAL_REQUEST, prefetch)
     later = NOW + timedelta(minutes=1)
     for request_id, user_id in [
         (first, "U0JULIA"),  # compliance

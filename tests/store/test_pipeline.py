@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import ClassVar
 
 import pytest
 from sqlalchemy import Engine, event, func, insert, select, update
@@ -10,15 +12,20 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
-from bot.store import session_scope, verify_trail
-from bot.store.deferred import write_deferred
-from bot.store.outbox import OutboxJob, enqueue_job
+from bot.services.outbox.jobs import Job
+from bot.store import UnitOfWork, unit_of_work, verify_trail
+from bot.store.outbox import OutboxJob
 from bot.store.pipeline import QUEUE, is_pipelined, pipelined
-from bot.store.trail import defer_trail_event
 from bot.store.transitions import table_of
 
 NOW = datetime(2026, 11, 22, 10, 0, tzinfo=UTC)
 JOBS = table_of(OutboxJob)
+
+
+@dataclass(frozen=True)
+class Numbered(Job):
+    kind: ClassVar[str] = "test"
+    n: int
 
 
 def _job(number: int) -> dict[str, object]:
@@ -120,20 +127,19 @@ def test_a_unit_of_work_waits_twice_for_its_deferred_writes(engine: Engine) -> N
     carries the queued jobs), one for the commit (which carries the events and the head)."""
     if engine.dialect.name != "postgresql":
         pytest.skip("a pipeline needs PostgreSQL")
-    with session_scope(engine) as session:  # the chain's first event: the head row exists
-        defer_trail_event(
-            session, kind="test.first", actor="U0TEST", subject="release:unit:v1", at=NOW
-        )
+    with unit_of_work(engine) as uow:  # the chain's first event: the head row exists
+        uow.trail(kind="test.first", actor="U0TEST", subject="release:unit:v1", at=NOW)
     waited = _waits(engine)
     with engine.connect() as connection, pipelined(connection):
         with Session(bind=connection) as session, session.begin():
+            uow = UnitOfWork(session)
             for number in range(3):
-                enqueue_job(session, kind="test", payload={"n": number}, now=NOW)
-                defer_trail_event(
-                    session, kind="test.unit", actor="U0TEST", subject="release:unit:v1",
+                uow.enqueue(Numbered(n=number), now=NOW)
+                uow.trail(
+                    kind="test.unit", actor="U0TEST", subject="release:unit:v1",
                     at=NOW, payload={"n": number},
                 )  # fmt: skip
-            write_deferred(session)
+            uow.write_deferred()
     assert waited == ["SELECT"], "the head's lock; the commit waits outside SQLAlchemy"
     assert _count(engine) == 3
     assert verify_trail(engine).intact

@@ -21,10 +21,10 @@ from bot.store import (
     session_scope,
     trail_for_subject,
     transition_state,
+    unit_of_work,
     verify_trail,
     votes_for_request,
 )
-from bot.store.transitions import read_votes_ahead, record_vote_and_read
 
 
 def make_recommendation(engine: Engine, now: datetime) -> int:
@@ -230,12 +230,13 @@ def test_votes_read_ahead_count_in_memory_and_are_written_at_the_end(
     request_id = make_request(engine, now, make_recommendation(engine, now))
     with session_scope(engine) as session:
         record_vote(session, request_id=request_id, user_id="U0BOB", decision="approve", now=now)
-    with session_scope(engine) as session:
-        read_votes_ahead(session, request_ids=[request_id])
-        carol = record_vote_and_read(
+    with unit_of_work(engine) as uow:
+        session = uow.session
+        uow.votes.read(session, request_ids=[request_id])
+        carol = uow.votes.record_and_read(
             session, request_id=request_id, user_id="U0CAROL", decision="approve", now=now
         )
-        again = record_vote_and_read(
+        again = uow.votes.record_and_read(
             session, request_id=request_id, user_id="U0BOB", decision="reject", now=now
         )
         assert carol is not None and [vote.user_id for vote in carol] == ["U0BOB", "U0CAROL"]
@@ -252,10 +253,11 @@ def test_a_vote_read_ahead_that_was_stored_meanwhile_fails_the_transaction(
     """The unique key is the last guard: if votes read ahead missed one (a writer that did not
     lock the request), the transaction fails rather than count a person twice."""
     request_id = make_request(engine, now, make_recommendation(engine, now))
-    with pytest.raises(IntegrityError), session_scope(engine) as session:
-        read_votes_ahead(session, request_ids=[request_id])
+    with pytest.raises(IntegrityError), unit_of_work(engine) as uow:
+        session = uow.session
+        uow.votes.read(session, request_ids=[request_id])
         record_vote(session, request_id=request_id, user_id="U0BOB", decision="approve", now=now)
-        assert record_vote_and_read(
+        assert uow.votes.record_and_read(
             session, request_id=request_id, user_id="U0BOB", decision="approve", now=now
         )
     with session_scope(engine) as session:

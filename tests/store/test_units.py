@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import ClassVar
 
 import pytest
 from sqlalchemy import Engine, func, select
-from sqlmodel import Session
 
-from bot.store import session_scope, verify_trail
+from bot.services.outbox.jobs import Job
+from bot.store import UnitOfWork, session_scope, verify_trail
 from bot.store.outbox import OutboxJob, enqueue_job
-from bot.store.trail import defer_trail_event
 from bot.store.transitions import table_of
 from bot.store.units import DirectUnits, GroupCommitter, UnitRunner
 
@@ -21,13 +21,39 @@ NOW = datetime(2026, 11, 22, 10, 0, tzinfo=UTC)
 JOBS = table_of(OutboxJob)
 
 
+@dataclass(frozen=True)
+class Numbered(Job):
+    kind: ClassVar[str] = "test"
+    n: int
+
+
+@dataclass(frozen=True)
+class Ok(Numbered):
+    kind: ClassVar[str] = "ok"
+
+
+@dataclass(frozen=True)
+class Broken(Numbered):
+    kind: ClassVar[str] = "broken"
+
+
+@dataclass(frozen=True)
+class Post(Numbered):
+    kind: ClassVar[str] = "post"
+
+
+@dataclass(frozen=True)
+class Posted(Numbered):
+    kind: ClassVar[str] = "posted"
+
+
 def _unit(number: int, *, fail: bool = False):  # type: ignore[no-untyped-def]
     """A unit that queues a job and a trail event, then (optionally) fails; returns ``number``."""
 
-    def unit(session: Session) -> int:
-        enqueue_job(session, kind="test", payload={"n": number}, now=NOW)
-        defer_trail_event(
-            session, kind="test.unit", actor="U0TEST", subject="release:unit:v1", at=NOW,
+    def unit(uow: UnitOfWork) -> int:
+        uow.enqueue(Numbered(n=number), now=NOW)
+        uow.trail(
+            kind="test.unit", actor="U0TEST", subject="release:unit:v1", at=NOW,
             payload={"n": number},
         )  # fmt: skip
         if fail:
@@ -89,9 +115,9 @@ def test_background_units_run_on_the_writer_without_making_it_busy(
     while waiting for the interpreter) but must not yield to its own writes."""
     ran_on: list[str] = []
 
-    def unit(session: Session) -> int:
+    def unit(uow: UnitOfWork) -> int:
         ran_on.append(threading.current_thread().name)
-        return _unit(7)(session)
+        return _unit(7)(uow)
 
     assert not committer.busy()
     assert committer.background().run(unit) == 7
@@ -135,15 +161,15 @@ def test_a_failed_shared_commit_runs_each_unit_alone(
     import bot.store.units as units_module
 
     calls = {"n": 0}
-    real = units_module.write_deferred
+    real = UnitOfWork.write_deferred
 
-    def fail_once(session: Session) -> None:
+    def fail_once(uow: UnitOfWork) -> None:
         calls["n"] += 1
         if calls["n"] == 1:
             raise RuntimeError("the shared commit fails")
-        real(session)
+        real(uow)
 
-    monkeypatch.setattr(units_module, "write_deferred", fail_once)
+    monkeypatch.setattr(UnitOfWork, "write_deferred", fail_once)
     units = GroupCommitter(engine)
     batch = [units_module._Queued(_unit(1)), units_module._Queued(_unit(2))]
     units._commit(batch)
@@ -175,15 +201,15 @@ def test_a_unit_the_writer_has_not_taken_in_time_runs_on_the_callers_thread(
     release, taken = threading.Event(), threading.Event()
     runs: list[int] = []
 
-    def slow(session: Session) -> int:
+    def slow(uow: UnitOfWork) -> int:
         taken.set()
         release.wait(10)  # the writer is stuck in this unit
         runs.append(1)
-        return _unit(1)(session)
+        return _unit(1)(uow)
 
-    def quick(session: Session) -> int:
+    def quick(uow: UnitOfWork) -> int:
         runs.append(2)
-        return _unit(2)(session)
+        return _unit(2)(uow)
 
     results: dict[str, int] = {}
     first = threading.Thread(target=lambda: results.update(slow=units.run(slow)))
@@ -214,9 +240,9 @@ def test_a_job_workers_transactions_are_units_of_its_runner(
             self.inner = inner
 
         def run(self, unit):  # type: ignore[no-untyped-def]
-            def watched(session: Session):  # type: ignore[no-untyped-def]
+            def watched(uow: UnitOfWork):  # type: ignore[no-untyped-def]
                 threads.append(threading.current_thread().name)
-                return unit(session)
+                return unit(uow)
 
             return self.inner.run(watched)
 
@@ -225,12 +251,12 @@ def test_a_job_workers_transactions_are_units_of_its_runner(
         enqueue_job(session, kind="broken", payload={"n": 2}, now=NOW)
     worker = JobWorker(engine=engine, clock=lambda: NOW, units=Watched(committer.background()))
     handled: list[int] = []
-    worker.register("ok", lambda payload: handled.append(payload["n"]))
+    worker.register(Ok, lambda job: handled.append(job.n))
 
-    def broken(payload: dict[str, object]) -> None:
+    def broken(job: Broken) -> None:
         raise RuntimeError("Slack said no")
 
-    worker.register("broken", broken)
+    worker.register(Broken, broken)
     assert worker.run_until_idle() == 2
     assert handled == [1]
     assert threads == ["releasebot-group-commit"] * 4  # two claims, one done, one failed
@@ -251,19 +277,19 @@ def test_what_a_handler_records_commits_with_the_jobs_completion(engine: Engine)
         enqueue_job(session, kind="post", payload={"n": 2}, now=NOW)
     worker = JobWorker(engine=engine, clock=lambda: NOW)
 
-    def post(payload: dict[str, Any]) -> Callable[[Session], None]:
-        def record(session: Session) -> None:
-            enqueue_job(session, kind="posted", payload={"n": payload["n"]}, now=NOW)
-            defer_trail_event(
-                session, kind="slack.message_posted", actor="bot", subject="release:unit:v1",
-                at=NOW, payload={"n": payload["n"]},
+    def post(job: Post) -> Callable[[UnitOfWork], None]:
+        def record(uow: UnitOfWork) -> None:
+            uow.enqueue(Posted(n=job.n), now=NOW)
+            uow.trail(
+                kind="slack.message_posted", actor="bot", subject="release:unit:v1",
+                at=NOW, payload={"n": job.n},
             )  # fmt: skip
-            if payload["n"] == 2:
+            if job.n == 2:
                 raise RuntimeError("the database went away")
 
         return record
 
-    worker.register("post", post)
+    worker.register(Post, post)
     assert worker.run_until_idle() == 2
     with session_scope(engine) as session:
         rows = (

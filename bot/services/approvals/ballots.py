@@ -1,64 +1,59 @@
-"""What every approval request shares (go/no-go and rollback): who may vote, recording a vote,
-and counting the votes with the core."""
+"""Votes on a ballot, whatever its kind: who may vote, recording a vote, counting with the core."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
 from sqlmodel import Session
 
-from bot.core.approvals import ApprovalOutcome, Vote, evaluate_approval
-from bot.core.runbook import ApprovalRule, Runbook
+from bot.core.approvals import REQUEST, ApprovalOutcome, Vote, evaluate_approval
 from bot.render.escaping import mrkdwn_text as esc
-from bot.services.ledger import as_vote, load_votes, row_id, trail
+from bot.services.approvals.kinds import Ballot
 from bot.services.replies import Reply
 from bot.services.roles import GroupDirectory, MembershipUnavailable, roles_of
-from bot.store.tables import ApprovalRequest
-from bot.store.transitions import record_vote_and_read
+from bot.store import UnitOfWork
+from bot.store.tables import row_id
+from bot.store.votes import VoteRecord, vote_rows
 
 Decision = Literal["approve", "reject"]
-VOTABLE = ("pending", "held")
+ALREADY_COUNTED = "Your vote was already counted; it counts once."
 
 
 def vote_refusal(
-    session: Session,
+    uow: UnitOfWork,
+    ballot: Ballot[Any],
     *,
-    runbook: Runbook,
-    rule: ApprovalRule,
-    request: ApprovalRequest,
+    noun: str,
     user_id: str,
     decision: Decision,
     directory: GroupDirectory,
     now: datetime,
-    thread_ts: str | None,
-    what: str,
     check_duplicate: bool = True,
 ) -> tuple[Reply | None, frozenset[str]]:
-    """Why ``user_id`` may not vote (recorded in the trail), or None and the roles they hold."""
-    where = {
-        "channel_id": request.channel_id,
-        "thread_ts": thread_ts,
-        "message_ts": request.message_ts,
-    }
-    if request.state not in VOTABLE:
-        return Reply(False, f"This {what} is already {request.state}."), frozenset()
+    """Why ``user_id`` may not vote (recorded in the trail), or None and the roles they hold.
+
+    ``noun`` names the kind of request in the answer ("This go/no-go is already approved.").
+    """
+    request, rule = ballot.request, ballot.rule
+    if request.state not in REQUEST.open_states():
+        return Reply(False, f"This {noun} is already {request.state}."), frozenset()
 
     def refuse(why: str, text: str, **extra: object) -> Reply:
-        trail(
-            session,
+        uow.trail(
             kind="approval.refused",
             actor=user_id,
             subject=request.subject,
             at=now,
-            **where,
+            channel_id=request.channel_id,
+            thread_ts=ballot.thread_ts,
+            message_ts=request.message_ts,
             payload={"request_id": request.id, "decision": decision, "why": why, **extra},
         )
         return Reply(False, text)
 
     try:
-        held = roles_of(runbook, user_id, directory, among=list(rule.roles))
+        held = roles_of(ballot.runbook, user_id, directory, among=list(rule.roles))
     except MembershipUnavailable as error:
         return refuse(
             "membership_unavailable",
@@ -71,7 +66,7 @@ def vote_refusal(
             "not_eligible",
             "Only members of "
             + ", ".join(f"*{r}*" for r in rule.roles)
-            + f" decide this {what}; your vote was not counted.",
+            + f" decide this {noun}; your vote was not counted.",
             roles_held=[],
         ), held
     if decision == "approve" and user_id == request.requested_by and not rule.allow_self_approval:
@@ -82,29 +77,28 @@ def vote_refusal(
             roles_held=sorted(held),
         ), held
     if check_duplicate and any(
-        vote.user_id == user_id for vote in load_votes(session, request_id=row_id(request))
+        vote.user_id == user_id for vote in load_votes(uow.session, request_id=row_id(request))
     ):
-        return Reply(False, "Your vote was already counted; it counts once."), held
+        return Reply(False, ALREADY_COUNTED), held
     return None, held
 
 
 def record_and_count(
-    session: Session,
+    uow: UnitOfWork,
+    ballot: Ballot[Any],
     *,
-    rule: ApprovalRule,
-    request: ApprovalRequest,
     user_id: str,
     held: frozenset[str],
     decision: Decision,
     now: datetime,
     reason: str | None,
-    thread_ts: str | None,
     action_ts: str | None = None,
 ) -> ApprovalOutcome | None:
     """Store the vote and its trail event; the outcome of all votes, or None for a repeat."""
+    request = ballot.request
     roles = ",".join(sorted(held))
-    rows = record_vote_and_read(
-        session,
+    rows = uow.votes.record_and_read(
+        uow.session,
         request_id=row_id(request),
         user_id=user_id,
         decision=decision,
@@ -114,45 +108,48 @@ def record_and_count(
     )
     if rows is None:
         return None
-    trail(
-        session,
+    uow.trail(
         kind=f"approval.{decision}",
         actor=user_id,
         actor_role=roles,
         subject=request.subject,
         at=now,
         channel_id=request.channel_id,
-        thread_ts=thread_ts,
+        thread_ts=ballot.thread_ts,
         message_ts=request.message_ts,
         payload={"request_id": request.id, "reason": reason},
     )
-    return _evaluate(rule, request, [as_vote(row) for row in rows], now)
+    return _evaluate(ballot, [as_vote(row) for row in rows], now)
 
 
-def count(
-    session: Session, *, rule: ApprovalRule, request: ApprovalRequest, now: datetime
-) -> ApprovalOutcome:
+def count(uow: UnitOfWork, ballot: Ballot[Any], *, now: datetime) -> ApprovalOutcome:
     """The outcome of every vote recorded so far.
 
     Evaluated at ``now`` or at the latest vote's time if later: two clicks handled at once
     (two threads, two replicas) each take ``now`` before the other's vote commits, and the
     one that counts last must still see both.
     """
-    return _evaluate(rule, request, load_votes(session, request_id=row_id(request)), now)
+    return _evaluate(ballot, load_votes(uow.session, request_id=row_id(ballot.request)), now)
 
 
-def _evaluate(
-    rule: ApprovalRule, request: ApprovalRequest, votes: list[Vote], now: datetime
-) -> ApprovalOutcome:
-    latest = max([now, *(vote.at for vote in votes)])
+def _evaluate(ballot: Ballot[Any], votes: list[Vote], now: datetime) -> ApprovalOutcome:
+    request = ballot.request
     return evaluate_approval(
-        rule, votes, requester=request.requested_by, requested_at=request.created_at, now=latest
+        ballot.rule,
+        votes,
+        requester=request.requested_by,
+        requested_at=request.created_at,
+        now=max([now, *(vote.at for vote in votes)]),
+        expires_at=request.expires_at,
     )
 
 
-def mentions(runbook: Runbook, roles: Sequence[str]) -> str:
-    return " ".join(
-        f"<!subteam^{member}>" if member.startswith("S") else f"<@{member}>"
-        for role in roles
-        for member in runbook.roles.get(role, [])
-    )
+def load_votes(session: Session, *, request_id: int) -> list[Vote]:
+    """The stored votes as core values, with the roles each voter held when voting."""
+    return [as_vote(row) for row in vote_rows(session, request_id=request_id)]
+
+
+def as_vote(row: VoteRecord) -> Vote:
+    roles = frozenset(r for r in (row.role or "").split(",") if r)
+    decision: Decision = "approve" if row.decision == "approve" else "reject"
+    return Vote(user_id=row.user_id, decision=decision, at=row.created_at, roles=roles)

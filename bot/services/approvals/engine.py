@@ -1,42 +1,78 @@
-"""Approve and Reject: one entry point for go/no-go and rollback requests alike.
+"""One approval engine for every kind of request: votes, the decision, expiry, escalation.
 
-The buttons carry only the request id. Which service counts the vote (``GoNoGoService`` or
-``RollbackDecisions``) is found inside the vote's own unit of work: the go/no-go's one read
-of the request says whether it is a go/no-go. So a click costs one transaction, and with a
-``GroupCommitter`` it shares that transaction with the clicks queued beside it.
+The buttons (Approve, Reject) carry only the request's id. A vote is one unit of work: read
+the request with its kind's rows (one locked statement, ``RequestReader``), check who may
+vote, record the vote and its trail event, count with the core, and close the request once
+(a conditional state change) when the count decides it; what the decision means for the
+thing decided is the kind's (``bot.services.approvals.kinds``). With a ``GroupCommitter`` a
+vote shares its transaction with the clicks queued beside it, and user-group look-ups happen
+outside it (``resolving_groups``).
+
+Time: a request expires at the deadline stored when it was opened (``expires_at``), so a
+runbook changed since then never leaves an overdue request undecidable; the sweep expires
+every overdue request, and one that fails is logged and skipped, never stopping the others.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import logging
+from collections.abc import Sequence
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any
 
-from sqlmodel import Session
+from sqlalchemy import Engine, select
 
-from bot.services.releases.go_no_go import GoNoGoService
+from bot.core.approvals import (
+    REQUEST,
+    ApprovalOutcome,
+    ApprovalState,
+    RequestState,
+    decided_state,
+    escalation_roles,
+    is_overdue,
+)
+from bot.core.trail import ACTOR_BOT
+from bot.render.contexts import ApprovalStateContext
+from bot.runbooks.registry import RunbookRegistry
+from bot.services.approvals.ballots import (
+    ALREADY_COUNTED,
+    Decision,
+    count,
+    record_and_count,
+    vote_refusal,
+)
+from bot.services.approvals.contexts import approval_state_context
+from bot.services.approvals.kinds import ApprovalKind, Ballot
+from bot.services.approvals.requests import APPROVAL_REQUEST, RequestReader
 from bot.services.replies import Reply
-from bot.services.roles import GroupDirectory, resolving_groups
-from bot.services.rollbacks.decisions import RollbackDecisions
-from bot.store.units import UnitRunner, with_prefetch
+from bot.services.roles import GroupDirectory, mentions, resolving_groups
+from bot.store import UnitOfWork, advance, read_connection
+from bot.store.tables import ApprovalRequest, row_id
+from bot.store.transitions import table_of
+from bot.store.units import DirectUnits, UnitRunner, with_prefetch
 
-Decision = Literal["approve", "reject"]
-APPROVAL_REQUEST = "approval_request"  # what a vote unit reads first (GroupCommitter.prefetch)
+log = logging.getLogger(__name__)
+_REQUESTS = table_of(ApprovalRequest)
 
 
-class Votes:
+class ApprovalEngine:
     def __init__(
         self,
         *,
-        go_no_go: GoNoGoService,
-        decisions: RollbackDecisions,
+        engine: Engine,
+        runbooks: RunbookRegistry,
+        kinds: Sequence[ApprovalKind[Any]],
         directory: GroupDirectory,
-        units: UnitRunner,
+        units: UnitRunner | None = None,
     ) -> None:
-        self.go_no_go = go_no_go
-        self.decisions = decisions
+        self.engine = engine
+        self.runbooks = runbooks
+        self.kinds = {kind.action: kind for kind in kinds}
         self.directory = directory
-        self.units = units
+        self.units = units if units is not None else DirectUnits(engine)
+        self.reader = RequestReader(join for kind in kinds for join in kind.joins)
+
+    # --- clicks -----------------------------------------------------------------------------
 
     def vote(
         self,
@@ -49,36 +85,192 @@ class Votes:
         action_ts: str | None = None,
     ) -> Reply:
         """Record ``user_id``'s vote and count it; refusals are recorded in the trail."""
-        return self._run(
-            request_id, self.go_no_go.vote_in, self.decisions.vote_in,
-            user_id=user_id, decision=decision, now=now, reason=reason, action_ts=action_ts,
-        )  # fmt: skip
-
-    def check_vote(
-        self, *, request_id: int, user_id: str, decision: Decision, now: datetime
-    ) -> Reply:
-        """May ``user_id`` vote on this request (before asking a Reject's reason)?"""
-        return self._run(
-            request_id, self.go_no_go.check_vote_in, self.decisions.check_vote_in,
-            user_id=user_id, decision=decision, now=now,
-        )  # fmt: skip
-
-    def _run(
-        self,
-        request_id: int,
-        go_no_go: Callable[..., Reply | None],
-        rollback: Callable[..., Reply],
-        **arguments: Any,
-    ) -> Reply:
-        """One unit of work: the go/no-go service answers, or says the request is a
-        rollback's (None) and ``RollbackDecisions`` does; group look-ups happen outside it."""
 
         def attempt(groups: GroupDirectory) -> Reply:
-            def unit(session: Session) -> Reply:
-                given = {"directory": groups, "request_id": request_id, **arguments}
-                reply = go_no_go(session, **given)
-                return reply if reply is not None else rollback(session, **given)
+            def unit(uow: UnitOfWork) -> Reply:
+                found = self.ballot(uow, request_id)
+                if isinstance(found, Reply):
+                    return found
+                kind = self.kinds[found.request.action]
+                # a repeat vote is caught by the vote's unique key: no need to read votes first
+                refusal, held = vote_refusal(
+                    uow, found, noun=kind.noun, user_id=user_id, decision=decision,
+                    directory=groups, now=now, check_duplicate=False,
+                )  # fmt: skip
+                if refusal is not None:
+                    return refusal
+                outcome = record_and_count(
+                    uow, found, user_id=user_id, held=held, decision=decision, now=now,
+                    reason=reason, action_ts=action_ts,
+                )  # fmt: skip
+                if outcome is None:
+                    return Reply(False, ALREADY_COUNTED)
+                context = self.context(found, outcome, now=now)
+                if outcome.state is ApprovalState.PENDING:
+                    kind.reply_in_thread(uow, found, template="approval_state", context=context,
+                                         now=now)  # fmt: skip
+                else:
+                    self.decide(uow, found, decided_state(outcome.state), context, now=now)
+                return Reply(True, ("Approval" if decision == "approve" else "Rejection")
+                             + " recorded.")  # fmt: skip
 
             return self.units.run(with_prefetch(unit, APPROVAL_REQUEST, request_id))
 
         return resolving_groups(self.directory, attempt)
+
+    def check_vote(
+        self, *, request_id: int, user_id: str, decision: Decision, now: datetime
+    ) -> Reply:
+        """May ``user_id`` vote on this request (before asking a Reject's reason)? A refusal
+        is recorded in the trail; a yes names the request (``Ballot.prompt``)."""
+
+        def attempt(groups: GroupDirectory) -> Reply:
+            def unit(uow: UnitOfWork) -> Reply:
+                found = self.ballot(uow, request_id)
+                if isinstance(found, Reply):
+                    return found
+                refusal, _ = vote_refusal(
+                    uow, found, noun=self.kinds[found.request.action].noun, user_id=user_id,
+                    decision=decision, directory=groups, now=now,
+                )  # fmt: skip
+                return refusal or Reply(True, found.prompt)
+
+            return self.units.run(with_prefetch(unit, APPROVAL_REQUEST, request_id))
+
+        return resolving_groups(self.directory, attempt)
+
+    def prefetch(self, uow: UnitOfWork, request_ids: list[int]) -> None:
+        """Read a batch's requests (and their votes) ahead: ``GroupCommitter.prefetch``."""
+        self.reader.read_ahead(uow, request_ids)
+
+    # --- inside a unit of work: for the kinds' own actions (hold, auto-execution) -----------
+
+    def ballot(self, uow: UnitOfWork, request_id: int) -> Ballot[Any] | Reply:
+        """The request as its kind reads it, locked until the unit commits."""
+        rows = self.reader.read(uow, request_id)
+        if rows is None or rows.request.action not in self.kinds:
+            return Reply(False, "This approval request no longer exists.")
+        return self.kinds[rows.request.action].ballot(rows.request, rows)
+
+    def context(
+        self, ballot: Ballot[Any], outcome: ApprovalOutcome, *, now: datetime
+    ) -> ApprovalStateContext:
+        """What the ``approval_state`` message shows of ``ballot`` with this count."""
+        return approval_state_context(
+            ballot.runbook, ballot.request, outcome, kind=ballot.request.action,
+            subject_text=ballot.title, now=now,
+        )  # fmt: skip
+
+    def count(self, uow: UnitOfWork, ballot: Ballot[Any], *, now: datetime) -> ApprovalOutcome:
+        return count(uow, ballot, now=now)
+
+    def decide(
+        self,
+        uow: UnitOfWork,
+        ballot: Ballot[Any],
+        state: RequestState,
+        context: ApprovalStateContext,
+        *,
+        now: datetime,
+        auto: bool = False,
+    ) -> bool:
+        """Close the request in ``state`` once (conditionally), record it in the trail and let
+        its kind carry the decision out; False when it was already closed."""
+        request = ballot.request
+        kind = self.kinds[request.action]
+        if not advance(
+            uow.session, model=ApprovalRequest, row_id=row_id(request), lifecycle=REQUEST,
+            to_state=state, now=now, values={"decided_at": now},
+        ):  # fmt: skip
+            return False
+        kind.close(uow, ballot, state, now=now)
+        uow.trail(
+            kind=f"{kind.action}.{state.value}",
+            actor=ACTOR_BOT,
+            subject=request.subject,
+            at=now,
+            channel_id=request.channel_id,
+            thread_ts=ballot.thread_ts,
+            message_ts=ballot.message_ts,
+            payload={
+                "request_id": request.id,
+                **kind.decision_details(ballot, auto=auto),
+                "votes": context["votes"],
+                "ignored": context["ignored"],
+            },
+        )
+        kind.announce(uow, ballot, state, context, now=now)
+        return True
+
+    # --- time ---------------------------------------------------------------------------------
+
+    def expire(self, *, request_id: int, now: datetime) -> bool:
+        """Close a request whose stored deadline has passed: expired, or what its votes
+        decided before the deadline if that was never recorded. True when it expired."""
+
+        def unit(uow: UnitOfWork) -> bool:
+            found = self.ballot(uow, request_id)
+            if isinstance(found, Reply) or found.state not in REQUEST.open_states():
+                return False
+            if not is_overdue(found.request.expires_at, now):
+                return False
+            outcome = count(uow, found, now=now)  # never pending at or past the deadline
+            decided = self.decide(
+                uow, found, decided_state(outcome.state), self.context(found, outcome, now=now),
+                now=now,
+            )  # fmt: skip
+            return decided and outcome.state is ApprovalState.EXPIRED
+
+        return self.units.run(unit)
+
+    def expire_due(self, *, now: datetime) -> int:
+        """Expire every request still open past its deadline (the sweep); how many expired.
+
+        Each is expired in its own unit of work: one that fails is logged and skipped.
+        """
+        with read_connection(self.engine) as connection:
+            overdue = connection.execute(
+                select(_REQUESTS.c.id)
+                .where(
+                    _REQUESTS.c.action.in_(list(self.kinds)),
+                    _REQUESTS.c.state.in_([str(s) for s in REQUEST.open_states()]),
+                    _REQUESTS.c.expires_at <= now,
+                )
+                .order_by(_REQUESTS.c.id)
+            ).scalars()
+            request_ids = list(overdue)
+        expired = 0
+        for request_id in request_ids:
+            try:
+                expired += self.expire(request_id=request_id, now=now)
+            except Exception:  # noqa: BLE001 - one bad request must not stop the sweep
+                log.exception("expiring approval request %s failed; the sweep goes on", request_id)
+        return expired
+
+    def escalate(self, *, request_id: int, now: datetime) -> bool:
+        """Still undecided: mention the escalation roles in its conversation (once per
+        request: the scheduler asks once)."""
+
+        def unit(uow: UnitOfWork) -> bool:
+            found = self.ballot(uow, request_id)
+            if isinstance(found, Reply) or found.state not in REQUEST.open_states():
+                return False
+            kind = self.kinds[found.request.action]
+            roles = list(escalation_roles(found.rule))
+            uow.trail(
+                kind="approval.escalated",
+                actor=ACTOR_BOT,
+                subject=found.request.subject,
+                at=now,
+                channel_id=found.request.channel_id,
+                thread_ts=found.thread_ts,
+                payload={"request_id": request_id, "roles": roles},
+            )
+            kind.reply_in_thread(
+                uow, found, now=now,
+                text=f"📣 This {kind.noun} is still waiting for a decision. "
+                f"{', '.join(roles)}: {mentions(found.runbook, roles)} please decide.",
+            )  # fmt: skip
+            return True
+
+        return self.units.run(unit)

@@ -1,188 +1,173 @@
-"""The Slack work a decision implies, queued in the decision's own transaction.
+"""The outbox's work, typed: one frozen dataclass per kind of job.
 
-Each function adds one outbox job; ``bot.slack.delivery`` performs it after the commit.
-Contexts are JSON-able snapshots taken when the decision was made; the checklist is the
-exception, rendered from the current state whenever it is posted or updated.
+A decision queues the work it implies on its unit of work (``uow.enqueue(job, now=now)``), so
+the work commits with the decision or not at all; a worker does it after the commit (Slack
+work: ``bot.slack.delivery``; executions: ``bot.services.rollbacks.execution_worker``). The
+stored payload is the job's fields as JSON, and ``parse_job`` turns it back into the job,
+types checked; payloads stored by earlier versions parse too (new fields have defaults).
+
+Template contexts are JSON-able snapshots taken when the decision was made, of the shape the
+template's TypedDict in ``bot.render.contexts`` gives; the checklist is the exception,
+rendered from the current state whenever it is posted or updated.
 """
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Any
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from typing import Any, ClassVar, TypeVar
 
-from sqlalchemy import Engine
-from sqlalchemy.engine import Connection
-from sqlmodel import Session
+from pydantic import TypeAdapter
 
-from bot.store import session_scope
-from bot.store.outbox import enqueue_job
-
-POST_CHECKLIST = "post_checklist"
-UPDATE_CHECKLIST = "update_checklist"
-POST_IN_THREAD = "post_in_thread"
-UPDATE_REQUEST_MESSAGE = "update_request_message"
-EPHEMERAL = "ephemeral"
-PUBLISH_HOME = "publish_home"
-OPEN_VIEW = "open_view"
-
-Db = Session | Connection
+# One of ``bot.render.contexts``' TypedDicts, as built by a context builder.
+TemplateContext = Mapping[str, Any]
 
 
-def post_checklist(db: Db, *, review_id: int, now: datetime) -> None:
-    enqueue_job(db, kind=POST_CHECKLIST, payload={"review_id": review_id}, now=now)
+@dataclass(frozen=True)
+class Job:
+    """A kind of outbox work; ``kind`` is what the stored row and the workers call it."""
+
+    kind: ClassVar[str]
+
+    def payload(self) -> dict[str, Any]:
+        """The JSON stored with the job (contexts are JSON-able already)."""
+        return {field.name: getattr(self, field.name) for field in fields(self)}
 
 
-def update_checklist(db: Db, *, review_id: int, now: datetime) -> None:
-    enqueue_job(db, kind=UPDATE_CHECKLIST, payload={"review_id": review_id}, now=now)
+@dataclass(frozen=True)
+class PostChecklist(Job):
+    """Post a review's checklist: the root of the release thread."""
+
+    kind: ClassVar[str] = "post_checklist"
+    review_id: int
 
 
-def post_in_thread(
-    db: Db,
-    *,
-    review_id: int,
-    template: str,
-    context: dict[str, Any],
-    now: datetime,
-    remember_request: int | None = None,
-) -> None:
-    """Reply in the review's thread; ``remember_request`` stores the message on that request."""
-    payload = {
-        "review_id": review_id,
-        "template": template,
-        "context": context,
-        "remember_request": remember_request,
-    }
-    enqueue_job(db, kind=POST_IN_THREAD, payload=payload, now=now)
+@dataclass(frozen=True)
+class UpdateChecklist(Job):
+    kind: ClassVar[str] = "update_checklist"
+    review_id: int
 
 
-def post_text_in_thread(db: Db, *, review_id: int, text: str, now: datetime) -> None:
-    payload = {
-        "review_id": review_id,
-        "text": text,
-        "template": None,
-        "context": None,
-        "remember_request": None,
-    }
-    enqueue_job(db, kind=POST_IN_THREAD, payload=payload, now=now)
+@dataclass(frozen=True)
+class PostInThread(Job):
+    """Reply in a review's thread, from a template or as plain text; ``remember_request``
+    stores the posted message on that approval request (its buttons' message)."""
+
+    kind: ClassVar[str] = "post_in_thread"
+    review_id: int
+    template: str | None = None
+    context: TemplateContext | None = None
+    text: str | None = None
+    remember_request: int | None = None
 
 
-def update_request_message(
-    db: Db, *, request_id: int, template: str, context: dict[str, Any], now: datetime
-) -> None:
-    payload = {"request_id": request_id, "template": template, "context": context}
-    enqueue_job(db, kind=UPDATE_REQUEST_MESSAGE, payload=payload, now=now)
+@dataclass(frozen=True)
+class UpdateRequestMessage(Job):
+    """Redraw an approval request's own message (its buttons go once it is decided)."""
+
+    kind: ClassVar[str] = "update_request_message"
+    request_id: int
+    template: str
+    context: TemplateContext
 
 
-def ephemeral(
-    db: Db,
-    *,
-    channel_id: str,
-    user_id: str,
-    text: str,
-    now: datetime,
-    thread_ts: str | None = None,
-) -> None:
-    payload = {"channel_id": channel_id, "user_id": user_id, "text": text, "thread_ts": thread_ts}
-    enqueue_job(db, kind=EPHEMERAL, payload=payload, now=now)
+@dataclass(frozen=True)
+class Ephemeral(Job):
+    """A message only ``user_id`` sees (refusals and errors)."""
+
+    kind: ClassVar[str] = "ephemeral"
+    channel_id: str
+    user_id: str
+    text: str
+    thread_ts: str | None = None
 
 
-def send_ephemeral(
-    engine: Engine,
-    *,
-    channel_id: str,
-    user_id: str,
-    text: str,
-    now: datetime,
-    thread_ts: str | None = None,
-) -> None:
-    """Queue an ephemeral reply in a transaction of its own (for refusals and errors)."""
-    with session_scope(engine) as session:
-        ephemeral(
-            session, channel_id=channel_id, user_id=user_id, text=text, now=now, thread_ts=thread_ts
-        )
+@dataclass(frozen=True)
+class OpenView(Job):
+    """Open a modal (views.open). Slack honours a trigger for 3 seconds: if the modal cannot
+    be opened in time, the person is told to press the button again."""
+
+    kind: ClassVar[str] = "open_view"
+    trigger_id: str
+    template: str
+    context: TemplateContext
+    user_id: str
+    channel_id: str
+    thread_ts: str | None = None
 
 
-def open_view(
-    engine: Engine,
-    *,
-    trigger_id: str,
-    template: str,
-    context: dict[str, Any],
-    user_id: str,
-    channel_id: str,
-    now: datetime,
-    thread_ts: str | None = None,
-) -> None:
-    """Queue a modal (views.open) in a transaction of its own, so that the click is answered
-    without waiting for Slack. Slack honours a trigger for 3 seconds: if the modal cannot be
-    opened in time, the person is told to press the button again."""
-    payload = {
-        "trigger_id": trigger_id,
-        "template": template,
-        "context": context,
-        "user_id": user_id,
-        "channel_id": channel_id,
-        "thread_ts": thread_ts,
-    }
-    with session_scope(engine) as session:
-        enqueue_job(session, kind=OPEN_VIEW, payload=payload, now=now)
+@dataclass(frozen=True)
+class PublishHome(Job):
+    kind: ClassVar[str] = "publish_home"
+    user_id: str
 
 
-def publish_home(db: Db, *, user_id: str, now: datetime) -> None:
-    enqueue_job(db, kind=PUBLISH_HOME, payload={"user_id": user_id}, now=now)
+@dataclass(frozen=True)
+class PostMessage(Job):
+    """A plain message (an answer to ``@releasebot status``, say) in a channel or thread."""
+
+    kind: ClassVar[str] = "post_message"
+    channel_id: str
+    text: str
+    thread_ts: str | None = None
 
 
-POST_MESSAGE = "post_message"
+@dataclass(frozen=True)
+class PostRollback(Job):
+    """A rollback message: the recommendation itself (``as_root``), or a reply in its
+    thread, from a template or as plain text."""
+
+    kind: ClassVar[str] = "post_rollback"
+    recommendation_id: int
+    template: str | None = None
+    context: TemplateContext | None = None
+    as_root: bool = False
+    text: str | None = None
 
 
-def post_message(
-    db: Db, *, channel_id: str, text: str, now: datetime, thread_ts: str | None = None
-) -> None:
-    """A plain message (e.g. an answer to ``@releasebot status``) in a channel or thread."""
-    payload = {"channel_id": channel_id, "text": text, "thread_ts": thread_ts}
-    enqueue_job(db, kind=POST_MESSAGE, payload=payload, now=now)
+@dataclass(frozen=True)
+class UpdateRollback(Job):
+    kind: ClassVar[str] = "update_rollback"
+    recommendation_id: int
+    template: str
+    context: TemplateContext
 
 
-POST_ROLLBACK = "post_rollback"
-UPDATE_ROLLBACK = "update_rollback"
-EXECUTE_ROLLBACK = "execute_rollback"
+@dataclass(frozen=True)
+class ExecuteRollback(Job):
+    """Run an approved path; a worker of its own takes these, so Slack work never waits."""
+
+    kind: ClassVar[str] = "execute_rollback"
+    execution_id: int
 
 
-def post_rollback(
-    db: Db,
-    *,
-    recommendation_id: int,
-    template: str | None,
-    context: dict[str, Any] | None,
-    now: datetime,
-    as_root: bool = False,
-    text: str | None = None,
-) -> None:
-    """A rollback message: the recommendation itself (``as_root``), or a reply in its thread."""
-    payload = {
-        "recommendation_id": recommendation_id,
-        "template": template,
-        "context": context,
-        "as_root": as_root,
-        "text": text,
-    }
-    enqueue_job(db, kind=POST_ROLLBACK, payload=payload, now=now)
-
-
-def post_rollback_text(db: Db, *, recommendation_id: int, text: str, now: datetime) -> None:
-    """A plain line in the rollback's thread (a hold, an escalation, an endorsement...)."""
-    return post_rollback(
-        db, recommendation_id=recommendation_id, template=None, context=None, now=now, text=text
+JOB_TYPES: dict[str, type[Job]] = {
+    job_type.kind: job_type
+    for job_type in (
+        PostChecklist,
+        UpdateChecklist,
+        PostInThread,
+        UpdateRequestMessage,
+        Ephemeral,
+        OpenView,
+        PublishHome,
+        PostMessage,
+        PostRollback,
+        UpdateRollback,
+        ExecuteRollback,
     )
+}
+J = TypeVar("J", bound=Job)
 
 
-def update_rollback(
-    db: Db, *, recommendation_id: int, template: str, context: dict[str, Any], now: datetime
-) -> None:
-    payload = {"recommendation_id": recommendation_id, "template": template, "context": context}
-    enqueue_job(db, kind=UPDATE_ROLLBACK, payload=payload, now=now)
+_ADAPTERS: dict[type[Job], TypeAdapter[Any]] = {}
 
 
-def execute_rollback(db: Db, *, execution_id: int, now: datetime) -> None:
-    """Run an approved path; a separate worker takes these, so Slack work never waits on it."""
-    enqueue_job(db, kind=EXECUTE_ROLLBACK, payload={"execution_id": execution_id}, now=now)
+def parse_job(job_type: type[J], payload: Mapping[str, Any]) -> J:
+    """The job of ``job_type`` a stored payload holds (pydantic's ``ValidationError`` if the
+    payload does not fit it)."""
+    adapter = _ADAPTERS.get(job_type)
+    if adapter is None:
+        adapter = _ADAPTERS[job_type] = TypeAdapter(job_type)
+    job: J = adapter.validate_python(dict(payload))
+    return job

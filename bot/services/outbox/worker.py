@@ -1,9 +1,10 @@
 """A worker thread that runs the outbox jobs of the kinds it has handlers for.
 
-It claims one due job at a time (a short transaction), runs its handler outside any
-transaction, then records the result: the job done, together with what the handler returned
-to record (a unit of work: say, the ``ts`` of the message it posted and its trail event), in
-one transaction, so that a job is never done without its record. A failing job is retried
+It claims one due job at a time (a short transaction), turns its payload back into the typed
+job (``bot.services.outbox.jobs``), runs its handler outside any transaction, then records
+the result: the job done, together with what the handler returned to record (a unit of work:
+say, the ``ts`` of the message it posted and its trail event), in one transaction, so that a
+job is never done without its record. A failing job is retried
 with backoff; after its last attempt it is reported (``report``), never silently dropped.
 Subclasses add handlers and say which errors are permanent (``classify``).
 
@@ -18,12 +19,12 @@ import logging
 import threading
 from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import Engine
-from sqlmodel import Session
 
-from bot.store import read_connection
+from bot.services.outbox.jobs import Job, parse_job
+from bot.store import UnitOfWork, read_connection
 from bot.store.outbox import (
     ClaimedJob,
     claim_next_job,
@@ -40,9 +41,10 @@ WAIT_FOR_DEPENDENCY = timedelta(seconds=0.5)
 YIELD_SLICE_S = 0.02
 # ...but never longer than this between two jobs, so a sustained burst only slows it down.
 MAX_YIELD_S = 1.0
-Record = Callable[[Session], None]
+Record = Callable[[UnitOfWork], None]
+J = TypeVar("J", bound=Job)
 # A handler may return what to record once the job is done (committed with its completion).
-Handler = Callable[[dict[str, Any]], Record | None]
+Handler = Callable[[J], Record | None]
 
 
 class NotReady(Exception):
@@ -68,7 +70,7 @@ class JobWorker:
         self.on_result = on_result or (lambda outcome: None)
         self.delivered = 0
         self.failed = 0
-        self._handlers: dict[str, Handler] = {}
+        self._handlers: dict[str, tuple[type[Job], Handler[Any]]] = {}
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -90,8 +92,8 @@ class JobWorker:
             self._stop.wait(YIELD_SLICE_S)
             waited += YIELD_SLICE_S
 
-    def register(self, kind: str, handler: Handler) -> None:
-        self._handlers[kind] = handler
+    def register(self, job_type: type[J], handler: Handler[J]) -> None:
+        self._handlers[job_type.kind] = (job_type, handler)
 
     def start(self) -> None:
         self._stop.clear()
@@ -132,24 +134,25 @@ class JobWorker:
             if not has_due_job(connection, now=self.clock(), kinds=kinds):
                 return False
         now = self.clock()
-        job = self.units.run(lambda session: claim_next_job(session, now=now, kinds=kinds))
+        job = self.units.run(lambda uow: claim_next_job(uow.session, now=now, kinds=kinds))
         if job is None:
             return False
         try:
-            record = self._handlers[job.kind](job.payload)
+            job_type, handler = self._handlers[job.kind]
+            record = handler(parse_job(job_type, job.payload))
         except NotReady:
             until = self.clock() + WAIT_FOR_DEPENDENCY
-            self.units.run(lambda session: postpone_job(session, job=job, until=until))
+            self.units.run(lambda uow: postpone_job(uow.session, job=job, until=until))
             return True
         except Exception as error:  # noqa: BLE001 - every failure is recorded and retried
             self._failed(job, error)
             return True
         done_at = self.clock()
 
-        def done(session: Session) -> None:
+        def done(uow: UnitOfWork) -> None:
             if record is not None:
-                record(session)
-            finish_job(session, job_id=job.id, now=done_at)
+                record(uow)
+            finish_job(uow.session, job_id=job.id, now=done_at)
 
         try:
             self.units.run(done)
@@ -164,7 +167,7 @@ class JobWorker:
         """(permanent, retry_after) for a failure; by default transient, usual backoff."""
         return False, None
 
-    def report(self, session: Session, job: ClaimedJob, error: str) -> None:
+    def report(self, uow: UnitOfWork, job: ClaimedJob, error: str) -> None:
         """A job failed for good: subclasses record it where people will see it (inside the
         unit of work that records the failure: only database work)."""
 
@@ -175,10 +178,10 @@ class JobWorker:
             job = ClaimedJob(job.id, job.kind, job.payload, attempts=10**6)
         now = self.clock()
 
-        def record(session: Session) -> bool:
-            retrying = fail_job(session, job=job, error=text, now=now, retry_after=retry_after)
+        def record(uow: UnitOfWork) -> bool:
+            retrying = fail_job(uow.session, job=job, error=text, now=now, retry_after=retry_after)
             if not retrying:
-                self.report(session, job, text)
+                self.report(uow, job, text)
             return retrying
 
         retrying = self.units.run(record)

@@ -22,43 +22,6 @@ DRILL_RUN_ID = "d-318"
 RELEASE_VERSION = "v2.4.0"
 GATE_STATUS_CYCLE = ("passed", "waived", "open", "failed")
 
-EXAMPLE_RUNBOOK: dict[str, Any] = {
-    "id": "example-model",
-    "version": 1,
-    "title": "Example model",
-    "channels": ["C0EXAMPLE"],
-    "roles": {"oncall": ["S0ONCALL"], "release_champion": ["U0ALICE"]},
-    "criteria": [{"metric": "error_rate", "above": 0.02, "margin": 0.005, "severity": "high"}],
-    "paths": [
-        {
-            "id": "previous-model",
-            "title": "Replace the model with the previous version",
-            "kind": "model_replacement",
-            "covers": "critical",
-            "impact": {"revenue": 2, "customer": 2, "regulatory": 0},
-            "approval": {"roles": {"oncall": 1}},
-            "executor": {"type": "dry-run"},
-            "validation": {"metric": "error_rate", "window": "10m", "endorse_role": "oncall"},
-        }
-    ],
-    "readiness": {
-        "stages": [
-            {
-                "id": "offline",
-                "title": "Offline evaluation",
-                "gates": [{"id": "eval", "title": "Evaluation passed", "owner": "oncall"}],
-            }
-        ],
-        "go_no_go": {"roles": {"release_champion": 1}},
-    },
-}
-
-
-def example_runbook() -> Runbook:
-    """A small valid runbook, for checking templates when no runbook folder is at hand."""
-    return Runbook.model_validate(EXAMPLE_RUNBOOK)
-
-
 def recommendation(runbook: Runbook, criterion: Criterion) -> Recommendation:
     """The core's proportionate recommendation for a breach of ``criterion`` alone."""
     result = recommend(runbook, severity=criterion.severity, breached_metrics=[criterion.metric])

@@ -19,7 +19,6 @@ from bot.services.previews.fixtures import (
     REVIEW_ID,
     SAMPLE_NOW,
     ago,
-    example_runbook,
 )
 
 
@@ -316,7 +315,7 @@ def sample_context(name: str, runbook: Runbook) -> dict[str, Any]:
     return build(runbook)
 
 
-__all__ = ["BUILDERS", "SAMPLE_NOW", "example_runbook", "sample_context"]
+__all__ = ["BUILDERS", "SAMPLE_NOW", "sample_context"]
 
 
 def app_home(runbook: Runbook) -> dict[str, Any]:

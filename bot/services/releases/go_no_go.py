@@ -1,352 +1,174 @@
-"""The go/no-go of a readiness review: votes, the decision, expiry.
+"""The go/no-go of a readiness review, as a kind of approval request.
 
-The request is created by ``ReviewService`` when the last gate is marked; from then on each
-Approve or Reject is one unit of work here: check who may vote, record the vote and its trail
-event, count with the core, and close the request once when the count decides it.
+``ReviewService`` opens the request when the last gate is marked and none failed
+(``open_go_no_go``). From then on the approval engine counts the votes; this kind says where
+the request is discussed (the release thread), and what its decision does: the review's and
+the release's verdict (go, no-go, expired: ``bot.core.releases``), the request's message
+redrawn without its buttons, and the outcome posted in the thread.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any
 
-from sqlalchemy import Engine, Select, bindparam
-from sqlalchemy import select as core_select
-from sqlalchemy.orm import configure_mappers
-from sqlmodel import Session, col, select
-
-from bot.core.approvals import ApprovalOutcome, ApprovalState
-from bot.core.runbook import Runbook
-from bot.core.trail import ACTOR_BOT
+from bot.core.approvals import ApprovalState, RequestState
+from bot.core.releases import (
+    RELEASE,
+    REVIEW,
+    ReviewState,
+    release_verdict,
+    review_verdict,
+)
+from bot.core.trail import ACTOR_BOT, release_subject
+from bot.render.contexts import ApprovalStateContext
 from bot.render.escaping import mrkdwn_text as esc
 from bot.runbooks.registry import RunbookRegistry
-from bot.services.approvals.ballots import count, record_and_count, vote_refusal
-from bot.services.ledger import review_bundle, row_id, trail
-from bot.services.outbox import jobs
-from bot.services.releases.contexts import approval_state_context
+from bot.services.approvals.kinds import Ballot
+from bot.services.approvals.requests import Join, JoinedRows
+from bot.services.outbox.jobs import PostInThread, UpdateRequestMessage
+from bot.services.releases.contexts import go_no_go_context
+from bot.services.releases.review_rows import ReviewRows
 from bot.services.replies import Reply
-from bot.services.roles import GroupDirectory
-from bot.store import session_scope, transition_state
-from bot.store.tables import ApprovalRequest, ReadinessReview, Release
-from bot.store.transitions import read_votes_ahead, table_of
+from bot.store import UnitOfWork, advance
+from bot.store.tables import ApprovalRequest, ReadinessReview, Release, row_id
+
+ACTION = "go_no_go"
 
 
-def _request_in_statement() -> tuple[Select[Any], list[tuple[type[Any], list[str], int, int]]]:
-    # Detached objects built with ``model_construct`` read their attributes through the
-    # mapper's instrumentation, which exists only once the mappers are configured.
-    configure_mappers()
-    requests, reviews, releases = (
-        table_of(model) for model in (ApprovalRequest, ReadinessReview, Release)
+@dataclass(frozen=True)
+class ReviewOf:
+    """The rows a go/no-go belongs to."""
+
+    review: ReadinessReview
+    release: Release
+
+
+class GoNoGo:
+    """The go/no-go kind of approval request (``ApprovalKind``)."""
+
+    action: str = ACTION
+    noun: str = "go/no-go"
+    joins: tuple[Join, ...] = (
+        Join(ReadinessReview, ApprovalRequest, "review_id"),
+        Join(Release, ReadinessReview, "release_id"),
     )
-    parts, start = [], 0
-    for model, table in ((ApprovalRequest, requests), (ReadinessReview, reviews),
-                         (Release, releases)):  # fmt: skip
-        names = [column.name for column in table.c]
-        parts.append((model, names, start, start + len(names)))
-        start += len(names)
-    statement = (
-        core_select(*requests.c, *reviews.c, *releases.c)
-        .outerjoin(reviews, requests.c.review_id == reviews.c.id)
-        .outerjoin(releases, reviews.c.release_id == releases.c.id)
-        .with_for_update(of=requests)
-    )
-    return statement, parts
 
-
-_REQUESTS_IN, _REQUEST_IN_PARTS = _request_in_statement()
-_REQUESTS = table_of(ApprovalRequest)
-_REQUEST_IN = _REQUESTS_IN.where(_REQUESTS.c.id == bindparam("request_id"))
-# Several at once, in id order (so that writers locking several take them in one order).
-_REQUESTS_AMONG = _REQUESTS_IN.where(
-    _REQUESTS.c.id.in_(bindparam("request_ids", expanding=True))
-).order_by(_REQUESTS.c.id)
-PREFETCHED = "releasebot_prefetched_approval_requests"
-
-
-class GoNoGoService:
-    def __init__(
-        self,
-        *,
-        engine: Engine,
-        runbooks: RunbookRegistry,
-    ) -> None:
-        self.engine = engine
+    def __init__(self, *, runbooks: RunbookRegistry) -> None:
         self.runbooks = runbooks
 
-    def check_vote_in(
-        self,
-        session: Session,
-        *,
-        directory: GroupDirectory,
-        request_id: int,
-        user_id: str,
-        decision: Literal["approve", "reject"],
-        now: datetime,
-    ) -> Reply | None:
-        """May ``user_id`` vote? A unit of work (``directory`` must not do I/O); refusals are
-        recorded in the trail. None when the request is not a go/no-go (a rollback's)."""
-        found = self._request_in(session, request_id=request_id)
-        if found is None or isinstance(found, Reply):
-            return found
-        refusal, _ = self._vote_refusal(
-            session, found, directory=directory, user_id=user_id, decision=decision, now=now
-        )
-        return refusal or Reply(True, f"Go/no-go for {found[1].id} {esc(found[2].version)}")
-
-    @staticmethod
-    def prefetch_requests(session: Session, request_ids: list[int]) -> None:
-        """Read and lock the requests a batch of votes is about, in one statement, and their
-        votes in another.
-
-        Each request row is used once: a second vote on the same request in the same batch
-        reads it again, and so sees what the first one changed; the votes read ahead are
-        kept up to date by the votes of the batch."""
-        rows = session.connection().execute(_REQUESTS_AMONG, {"request_ids": request_ids})
-        session.info.setdefault(PREFETCHED, {}).update((row.id, row) for row in rows)
-        # The rows are locked now, so their votes can be read once and counted in memory.
-        read_votes_ahead(session, request_ids=request_ids)
-
-    def _request_in(self, session: Session, *, request_id: int) -> Reply | tuple[Any, ...] | None:
-        """The request with its review, release and runbook, in one query (the click path).
-
-        The request's row stays locked until the vote commits (``FOR UPDATE`` on PostgreSQL;
-        SQLite has one writer anyway), so that two votes cast at once are counted one after
-        the other and the second sees the first. The rows are read with Core and become
-        detached model objects: this is on every click, and ORM loading costs more than the
-        rest of the vote.
-        """
-        row = session.info.get(PREFETCHED, {}).pop(request_id, None)
-        if row is None:  # not read ahead, or already used by an earlier unit of the batch
-            row = session.connection().execute(_REQUEST_IN, {"request_id": request_id}).first()
-        if row is None:
-            return Reply(False, "This approval request no longer exists.")
-        if row.action != "go_no_go":
-            return None
-        if row.review_id is None or row.runbook_id is None:
+    def ballot(self, request: ApprovalRequest, rows: JoinedRows) -> Ballot[ReviewOf] | Reply:
+        review, release = rows.get(ReadinessReview), rows.get(Release)
+        if review is None or release is None or request.review_id is None:
             return Reply(False, "This go/no-go's review no longer exists.")
-        request, review, release = (
-            model.model_construct(**dict(zip(names, row[start:end], strict=True)))
-            for model, names, start, end in _REQUEST_IN_PARTS
-        )
         runbook = self.runbooks.get(review.runbook_id)
         if runbook is None or runbook.readiness is None:
             return Reply(False, "This review's runbook no longer has a readiness review.")
-        return request, runbook, release, review, runbook.readiness.go_no_go
-
-    def _vote_refusal(
-        self,
-        session: Session,
-        found: tuple[Any, ...],
-        *,
-        directory: GroupDirectory,
-        user_id: str,
-        decision: Literal["approve", "reject"],
-        now: datetime,
-        check_duplicate: bool = True,
-    ) -> tuple[Reply | None, frozenset[str]]:
-        request, runbook, release, _, rule = found
-        return vote_refusal(
-            session,
+        return Ballot(
+            request=request,
             runbook=runbook,
-            rule=rule,
-            request=request,
-            user_id=user_id,
-            decision=decision,
-            directory=directory,
-            now=now,
-            thread_ts=release.thread_ts,
-            what="go/no-go",
-            check_duplicate=check_duplicate,
-        )
-
-    def vote_in(
-        self,
-        session: Session,
-        *,
-        directory: GroupDirectory,
-        request_id: int,
-        user_id: str,
-        decision: Literal["approve", "reject"],
-        now: datetime,
-        reason: str | None = None,
-        action_ts: str | None = None,
-    ) -> Reply | None:
-        """Record and count a vote, as a unit of work (``directory`` must not do I/O); None
-        when the request is not a go/no-go (a rollback's: ``RollbackDecisions`` counts it)."""
-        found = self._request_in(session, request_id=request_id)
-        if found is None or isinstance(found, Reply):
-            return found
-        # a repeat vote is caught by the vote's unique key: no need to read the votes first
-        refusal, held = self._vote_refusal(
-            session,
-            found,
-            directory=directory,
-            user_id=user_id,
-            decision=decision,
-            now=now,
-            check_duplicate=False,
-        )
-        if refusal is not None:
-            return refusal
-        request, runbook, release, review, rule = found
-        outcome = record_and_count(
-            session,
-            rule=rule,
-            request=request,
-            user_id=user_id,
-            held=held,
-            decision=decision,
-            now=now,
-            reason=reason,
-            thread_ts=release.thread_ts,
-            action_ts=action_ts,
-        )
-        if outcome is None:
-            return Reply(False, "Your vote was already counted; it counts once.")
-        context = _state_context(runbook, release, request, outcome, now)
-        if outcome.state is ApprovalState.PENDING:
-            jobs.post_in_thread(
-                session,
-                review_id=row_id(review),
-                template="approval_state",
-                context=context,
-                now=now,
-            )
-        else:
-            self._decide(
-                session,
-                request=request,
-                review=review,
-                release=release,
-                state=str(outcome.state),
-                context=context,
-                now=now,
-            )
-        verb = "Approval" if decision == "approve" else "Rejection"
-        return Reply(True, f"{verb} recorded.")
-
-    def _decide(
-        self,
-        session: Session,
-        *,
-        request: ApprovalRequest,
-        review: ReadinessReview,
-        release: Release,
-        state: str,
-        context: dict[str, object],
-        now: datetime,
-    ) -> None:
-        """Close the request once (conditionally), record and announce the outcome."""
-        if not transition_state(
-            session,
-            model=ApprovalRequest,
-            row_id=row_id(request),
-            from_states="pending",
-            to_state=state,
-            now=now,
-            values={"decided_at": now},
-        ):
-            return
-        verdict = {"approved": "go", "rejected": "no_go", "expired": "expired"}[state]
-        transition_state(
-            session,
-            model=ReadinessReview,
-            row_id=row_id(review),
-            from_states="awaiting_go",
-            to_state=verdict,
-            now=now,
-            values={"decided_at": now, "decided_by": ACTOR_BOT},
-        )
-        transition_state(
-            session,
-            model=Release,
-            row_id=row_id(release),
-            from_states="reviewing",
-            to_state=verdict,
-            now=now,
-        )
-        trail(
-            session,
-            kind=f"go_no_go.{state}",
-            actor=ACTOR_BOT,
-            subject=request.subject,
-            at=now,
-            channel_id=request.channel_id,
+            rule=runbook.readiness.go_no_go,
+            about=ReviewOf(review, release),
             thread_ts=release.thread_ts,
             message_ts=request.message_ts,
-            payload={
-                "request_id": request.id,
-                "votes": context.get("votes"),
-                "ignored": context.get("ignored"),
-            },
+            title=f"Go/no-go for {runbook.id} {release.version}",
+            prompt=f"Go/no-go for {runbook.id} {esc(release.version)}",
         )
-        jobs.update_request_message(
-            session,
-            request_id=row_id(request),
-            template="approval_state",
-            context=context,
+
+    def reply_in_thread(
+        self,
+        uow: UnitOfWork,
+        ballot: Ballot[ReviewOf],
+        *,
+        now: datetime,
+        template: str | None = None,
+        context: ApprovalStateContext | None = None,
+        text: str | None = None,
+    ) -> None:
+        review_id = row_id(ballot.about.review)
+        uow.enqueue(
+            PostInThread(review_id=review_id, template=template, context=context, text=text),
             now=now,
         )
-        jobs.post_in_thread(
-            session,
-            review_id=row_id(review),
-            template="approval_state",
-            context=context,
+
+    def decision_details(self, ballot: Ballot[ReviewOf], *, auto: bool) -> dict[str, Any]:
+        return {}
+
+    def close(
+        self, uow: UnitOfWork, ballot: Ballot[ReviewOf], state: RequestState, *, now: datetime
+    ) -> None:
+        verdict = review_verdict(ApprovalState(state.value))
+        review, release = ballot.about.review, ballot.about.release
+        advance(
+            uow.session, model=ReadinessReview, row_id=row_id(review), lifecycle=REVIEW,
+            to_state=verdict, from_states=[ReviewState.AWAITING_GO], now=now,
+            values={"decided_at": now, "decided_by": ACTOR_BOT},
+        )  # fmt: skip
+        advance(
+            uow.session, model=Release, row_id=row_id(release), lifecycle=RELEASE,
+            to_state=release_verdict(verdict), now=now,
+        )  # fmt: skip
+
+    def announce(
+        self,
+        uow: UnitOfWork,
+        ballot: Ballot[ReviewOf],
+        state: RequestState,
+        context: ApprovalStateContext,
+        *,
+        now: datetime,
+    ) -> None:
+        request_id = row_id(ballot.request)
+        uow.enqueue(
+            UpdateRequestMessage(request_id=request_id, template="approval_state", context=context),
             now=now,
         )
-
-    def expire_due(self, *, now: datetime) -> int:
-        """Expire every go/no-go still pending past its expiry; returns how many."""
-        with session_scope(self.engine) as session:
-            overdue = session.exec(
-                select(ApprovalRequest).where(
-                    ApprovalRequest.state == "pending",
-                    ApprovalRequest.action == "go_no_go",
-                    col(ApprovalRequest.expires_at) <= now,
-                )
-            ).all()
-            ids = [row_id(request) for request in overdue]
-        return sum(self.expire(request_id=request_id, now=now) for request_id in ids)
-
-    def expire(self, *, request_id: int, now: datetime) -> bool:
-        with session_scope(self.engine) as session:
-            request = session.get(ApprovalRequest, request_id)
-            if request is None or request.state != "pending" or request.review_id is None:
-                return False
-            if request.expires_at is None or request.expires_at > now:
-                return False
-            bundle = review_bundle(session, review_id=request.review_id, runbooks=self.runbooks)
-            if bundle is None or bundle[0].readiness is None:
-                return False
-            runbook, release, review, _ = bundle
-            assert runbook.readiness is not None
-            outcome = count(session, rule=runbook.readiness.go_no_go, request=request, now=now)
-            context = _state_context(runbook, release, request, outcome, now)
-            self._decide(
-                session,
-                request=request,
-                review=review,
-                release=release,
-                state=str(outcome.state),
-                context=context,
-                now=now,
-            )
-            return outcome.state is ApprovalState.EXPIRED
+        self.reply_in_thread(uow, ballot, template="approval_state", context=context, now=now)
 
 
-def _state_context(
-    runbook: Runbook,
-    release: Release,
-    request: ApprovalRequest,
-    outcome: ApprovalOutcome,
-    now: datetime,
-) -> dict[str, Any]:
-    """What the approval_state message shows of this go/no-go."""
-    return approval_state_context(
-        runbook,
-        request,
-        outcome,
-        kind="go_no_go",
-        now=now,
-        subject_text=f"Go/no-go for {runbook.id} {release.version}",
+def open_go_no_go(uow: UnitOfWork, rows: ReviewRows, *, now: datetime) -> ApprovalRequest:
+    """Ask for the go: the review's go/no-go request, its trail event and its message."""
+    runbook, release, review, gates = rows
+    assert runbook.readiness is not None
+    rule = runbook.readiness.go_no_go
+    subject = release_subject(runbook.id, release.version)
+    request = ApprovalRequest(
+        subject=subject,
+        action=ACTION,
+        review_id=row_id(review),
+        roles={role: list(runbook.roles.get(role, [])) for role in rule.roles},
+        quorum=rule.required_total,
+        requested_by=release.started_by,
+        state=RequestState.PENDING.value,
+        expires_at=now + rule.expires_after,
+        channel_id=review.channel_id,
+        created_at=now,
+        updated_at=now,
     )
+    uow.session.add(request)
+    uow.session.flush()
+    uow.trail(
+        kind="go_no_go.requested",
+        actor=ACTOR_BOT,
+        subject=subject,
+        at=now,
+        channel_id=review.channel_id,
+        thread_ts=release.thread_ts,
+        payload={
+            "request_id": request.id,
+            "roles": dict(rule.roles),
+            "quorum": rule.required_total,
+            "expires_at": now + rule.expires_after,
+        },
+    )
+    uow.enqueue(
+        PostInThread(
+            review_id=row_id(review),
+            template="go_no_go_request",
+            context=go_no_go_context(runbook, release, review, request, gates),
+            remember_request=request.id,
+        ),
+        now=now,
+    )
+    return request

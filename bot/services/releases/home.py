@@ -20,12 +20,19 @@ from sqlmodel import Session, col, select
 from bot.core.approvals import evaluate_approval
 from bot.core.runbook import Runbook
 from bot.core.trail import release_subject
+from bot.render.contexts import RunbookRef
 from bot.runbooks.registry import RunbookRegistry
-from bot.services.ledger import ReviewBundle, load_votes, review_bundle, row_id
-from bot.services.releases.contexts import GATE_STATUS, gate_counts, iso, runbook_ref
+from bot.services.approvals.ballots import load_votes
+from bot.services.context_parts import iso, runbook_ref
+from bot.services.outbox.jobs import PublishHome
+from bot.services.releases.contexts import GATE_STATUS, gate_counts
+from bot.services.releases.go_no_go import ACTION as GO_NO_GO
+from bot.services.releases.review_rows import ReviewRows, load_review
 from bot.services.roles import GroupDirectory, MembershipUnavailable, is_group
-from bot.store import read_connection
-from bot.store.tables import ApprovalRequest, ReadinessReview, Release, TrailEventRow
+from bot.store import UnitOfWork, read_connection
+from bot.store.inbox import claim_delivery
+from bot.store.tables import ApprovalRequest, ReadinessReview, Release, TrailEventRow, row_id
+from bot.store.units import DirectUnits, UnitRunner
 
 MAX_ITEMS = 15  # per list; the page says how many more there are
 RECENT_DECISIONS = 10
@@ -87,11 +94,28 @@ class _Membership:
 
 class HomeService:
     def __init__(
-        self, *, engine: Engine, runbooks: RunbookRegistry, directory: GroupDirectory
+        self,
+        *,
+        engine: Engine,
+        runbooks: RunbookRegistry,
+        directory: GroupDirectory,
+        units: UnitRunner | None = None,
     ) -> None:
         self.engine = engine
         self.runbooks = runbooks
         self.directory = directory
+        self.units = units if units is not None else DirectUnits(engine)
+
+    def request_publish(self, *, user_id: str, now: datetime, delivery_key: str) -> bool:
+        """Queue the publishing of ``user_id``'s App Home, once per delivery of the event."""
+
+        def unit(uow: UnitOfWork) -> bool:
+            if not claim_delivery(uow.session, key=delivery_key, now=now):
+                return False
+            uow.enqueue(PublishHome(user_id=user_id), now=now)
+            return True
+
+        return self.units.run(unit)
 
     def home_context(self, *, user_id: str, now: datetime) -> dict[str, Any]:
         snapshot = self._snapshot(now=now)
@@ -146,7 +170,7 @@ class HomeService:
                 review_id = None if review is None else row_id(review)
                 bundle = None
                 if review_id is not None:
-                    bundle = review_bundle(session, review_id=review_id, runbooks=self.runbooks)
+                    bundle = load_review(session, review_id=review_id, runbooks=self.runbooks)
                 request = None if review_id is None else _go_no_go(session, review_id)
                 where = _where(release, links, THREAD_ROOT)
                 item = _active_item(self._ref(release), release, bundle, request, where)
@@ -171,7 +195,7 @@ class HomeService:
                 )
         return snapshot
 
-    def _ref(self, release: Release) -> dict[str, Any]:
+    def _ref(self, release: Release) -> RunbookRef:
         runbook = self.runbooks.get(release.runbook_id)
         if runbook is not None:
             return runbook_ref(runbook)
@@ -190,7 +214,7 @@ def _reviews_by_release(session: Session, release_ids: list[int]) -> dict[int, R
 def _go_no_go(session: Session, review_id: int) -> ApprovalRequest | None:
     return session.exec(
         select(ApprovalRequest)
-        .where(ApprovalRequest.review_id == review_id, ApprovalRequest.action == "go_no_go")
+        .where(ApprovalRequest.review_id == review_id, ApprovalRequest.action == GO_NO_GO)
         .order_by(col(ApprovalRequest.id).desc())
     ).first()
 
@@ -229,9 +253,9 @@ def _where(release: Release, links: dict[str, dict[str, str]], template: str) ->
 
 
 def _active_item(
-    ref: dict[str, Any],
+    ref: RunbookRef,
     release: Release,
-    bundle: ReviewBundle | None,
+    bundle: ReviewRows | None,
     request: ApprovalRequest | None,
     where: dict[str, Any],
 ) -> dict[str, Any]:
@@ -246,7 +270,7 @@ def _active_item(
     }
 
 
-def _gate_candidates(bundle: ReviewBundle, where: dict[str, Any]) -> list[_GateCandidate]:
+def _gate_candidates(bundle: ReviewRows, where: dict[str, Any]) -> list[_GateCandidate]:
     runbook, release, _, states = bundle
     stages = {stage.id: stage for stage in runbook.readiness.stages} if runbook.readiness else {}
     candidates = []
@@ -270,7 +294,7 @@ def _gate_candidates(bundle: ReviewBundle, where: dict[str, Any]) -> list[_GateC
 
 def _request_candidate(
     session: Session,
-    bundle: ReviewBundle,
+    bundle: ReviewRows,
     request: ApprovalRequest,
     links: dict[str, dict[str, str]],
     *,
@@ -281,7 +305,12 @@ def _request_candidate(
     rule = runbook.readiness.go_no_go
     votes = load_votes(session, request_id=row_id(request))
     outcome = evaluate_approval(
-        rule, votes, requester=request.requested_by, requested_at=request.created_at, now=now
+        rule,
+        votes,
+        requester=request.requested_by,
+        requested_at=request.created_at,
+        now=now,
+        expires_at=request.expires_at,
     )
     item = {
         "runbook": runbook_ref(runbook),

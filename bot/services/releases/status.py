@@ -7,8 +7,9 @@ from sqlmodel import Session, col, select
 
 from bot.render.escaping import mrkdwn_text as esc
 from bot.runbooks.registry import RunbookRegistry
-from bot.services.ledger import review_bundle
 from bot.services.releases.contexts import GATE_STATUS, gate_counts
+from bot.services.releases.go_no_go import ACTION as GO_NO_GO
+from bot.services.releases.review_rows import load_review
 from bot.store import read_connection
 from bot.store.tables import ApprovalRequest, ReadinessReview, Release
 
@@ -64,7 +65,7 @@ def _describe(session: Session, registry: RunbookRegistry, release: Release) -> 
     head = f"• `{release.runbook_id}` {esc(release.version)}: {STATE_WORDS.get(release.state)}"
     if review is None:
         return head
-    bundle = review_bundle(session, review_id=review.id, runbooks=registry)  # type: ignore[arg-type]
+    bundle = load_review(session, review_id=review.id, runbooks=registry)  # type: ignore[arg-type]
     if bundle is None:
         return head
     runbook, _, _, states = bundle
@@ -80,9 +81,22 @@ def _describe(session: Session, registry: RunbookRegistry, release: Release) -> 
             head += f"\n    ⏳ {esc(gate.title)} (owner *{gate.owner}*)"
     request = session.exec(
         select(ApprovalRequest).where(
-            ApprovalRequest.review_id == review.id, ApprovalRequest.action == "go_no_go"
+            ApprovalRequest.review_id == review.id, ApprovalRequest.action == GO_NO_GO
         )
     ).first()
     if request is not None:
         head += f"\n    go/no-go: {request.state}"
     return head
+
+
+class ReleaseStatus:
+    """``release_status`` bound to its database and runbooks, for the listeners."""
+
+    def __init__(self, *, engine: Engine, registry: RunbookRegistry) -> None:
+        self.engine = engine
+        self.registry = registry
+
+    def describe(self, *, runbook_id: str | None = None, thread_ts: str | None = None) -> str:
+        return release_status(
+            self.engine, self.registry, runbook_id=runbook_id, thread_ts=thread_ts
+        )

@@ -1,16 +1,29 @@
-"""Template contexts for rollbacks, built from core decisions and stored rows (JSON-able)."""
+"""The contexts of a rollback's messages: the recommendation, the execution's result and the
+validation's (their shapes: ``bot.render.contexts``), built from core values and rows."""
 
 from __future__ import annotations
 
-from dataclasses import asdict
+from collections.abc import Sequence
 from datetime import datetime, timedelta
-from typing import Any
 
-from bot.core.criteria import CriterionEvaluation
+from bot.core.criteria import CriterionEvaluation, Sample
 from bot.core.durations import format_duration
-from bot.core.impact import Alternative, Recommendation
-from bot.core.runbook import Runbook
-from bot.services.releases.contexts import iso, rule_view, runbook_ref
+from bot.core.impact import Alternative, PathRecord, Recommendation
+from bot.core.rollbacks import ValidationState
+from bot.core.runbook import Criterion, RollbackPath, Runbook
+from bot.executors import ExecutionOutcome
+from bot.render.contexts import (
+    AutoExecuteView,
+    CriterionView,
+    ExecutionResultContext,
+    PathView,
+    RollbackRecommendationContext,
+    SampleView,
+    TrackRecord,
+    ValidationResultContext,
+)
+from bot.services.context_parts import iso, rule_view, runbook_ref
+from bot.store.tables import RollbackRecommendation
 
 
 def sustain_text(sustain: int | timedelta) -> str:
@@ -21,8 +34,8 @@ def sustain_text(sustain: int | timedelta) -> str:
 
 def criterion_views(
     runbook: Runbook, evaluations: tuple[CriterionEvaluation, ...]
-) -> list[dict[str, Any]]:
-    views = []
+) -> list[CriterionView]:
+    views: list[CriterionView] = []
     for evaluation in evaluations:
         criterion = runbook.criterion(evaluation.metric)
         assert criterion is not None
@@ -35,7 +48,7 @@ def criterion_views(
                 "breach_point": criterion.breach_point,
                 "clear_point": criterion.clear_point,
                 "sustain": sustain_text(criterion.sustain),
-                "state": str(evaluation.state),
+                "state": evaluation.state.value,
                 "latest": evaluation.latest_value,
                 "recent_values": [sample.value for sample in evaluation.samples][-12:],
                 "explanation": evaluation.explanation,
@@ -44,7 +57,7 @@ def criterion_views(
     return views
 
 
-def path_view(item: Recommendation | Alternative, reason: str) -> dict[str, Any]:
+def path_view(item: Recommendation | Alternative, reason: str) -> PathView:
     return {
         "id": item.path.id,
         "title": item.path.title,
@@ -54,7 +67,19 @@ def path_view(item: Recommendation | Alternative, reason: str) -> dict[str, Any]
         "score": item.score,
         "arithmetic": item.arithmetic,
         "reason": reason,
-        "track_record": asdict(item.record) if item.record is not None else None,
+        "track_record": track_record(item.record),
+    }
+
+
+def track_record(record: PathRecord | None) -> TrackRecord | None:
+    if record is None:
+        return None
+    return {
+        "uses": record.uses,
+        "recovered": record.recovered,
+        "median_minutes_to_recover": record.median_minutes_to_recover,
+        "drill_uses": record.drill_uses,
+        "drill_recovered": record.drill_recovered,
     }
 
 
@@ -70,9 +95,9 @@ def recommendation_context(
     expires_at: datetime,
     auto_execute_at: datetime | None,
     drill: bool = False,
-) -> dict[str, Any]:
+) -> RollbackRecommendationContext:
     why = recommendation.explanation.splitlines()[0].split(": ", 2)[-1]
-    auto = None
+    auto: AutoExecuteView | None = None
     if auto_execute_at is not None:
         minutes = max(1, round((auto_execute_at - detected_at).total_seconds() / 60))
         auto = {"at": iso(auto_execute_at), "minutes": minutes}
@@ -90,4 +115,58 @@ def recommendation_context(
         "expires_at": iso(expires_at),
         "auto_execute": auto,
         "decision": None,
+    }
+
+
+def execution_context(
+    runbook: Runbook,
+    path: RollbackPath,
+    recommendation: RollbackRecommendation,
+    outcome: ExecutionOutcome,
+    approvers: list[str],
+) -> ExecutionResultContext:
+    return {
+        "runbook": runbook_ref(runbook),
+        "request_id": str(recommendation.id),
+        "drill": recommendation.drill_run_id is not None,
+        "path": {"id": path.id, "title": path.title},
+        "executor": {"type": path.executor.type, "target": outcome.target},
+        "outcome": outcome.outcome,
+        "started_at": iso(outcome.started_at),
+        "finished_at": iso(outcome.finished_at),
+        "duration_seconds": round(outcome.duration_seconds, 3),
+        "attempts": outcome.attempts,
+        "approved_by": approvers,
+        "output_excerpt": outcome.output_excerpt,
+    }
+
+
+def validation_context(
+    runbook: Runbook,
+    path: RollbackPath,
+    criterion: Criterion,
+    *,
+    request_id: int | None,
+    drill: bool,
+    outcome: ValidationState,
+    samples: Sequence[Sample],
+) -> ValidationResultContext:
+    """``samples``: the validation metric's since the execution, oldest first."""
+    endorse_role = path.validation.endorse_role
+    shown: list[SampleView] = [{"at": iso(s.at), "value": s.value} for s in samples[-20:]]
+    return {
+        "runbook": runbook_ref(runbook),
+        "request_id": str(request_id if request_id is not None else ""),
+        "drill": drill,
+        "path": {"id": path.id, "title": path.title},
+        "metric": criterion.metric,
+        "window": format_duration(path.validation.window),
+        "direction": criterion.direction,
+        "clear_point": criterion.clear_point,
+        "outcome": outcome.value,
+        "samples": shown,
+        "endorse_role": endorse_role,
+        "endorse_members": list(runbook.roles.get(endorse_role, [])),
+        "endorsed_by": None,
+        "endorsed_at": None,
     }

@@ -1,383 +1,233 @@
-"""Deciding a rollback: Approve / Reject votes, Hold, auto-execution, expiry, escalation.
+"""Deciding a rollback: its kind of approval request, Hold, and auto-execution.
 
-An approved request gets exactly one Execution row (unique idempotency key) and an outbox job
-that runs it; the executor worker moves the row from pending to running conditionally, so a
-redelivery, a double click or a second replica never runs a path twice.
+The approval engine counts the votes, expires and escalates (``bot.services.approvals``);
+this kind says what a decision does: the recommendation's state (``bot.core.rollbacks``), the
+recommendation's message redrawn without its buttons, the outcome in its thread, and for an
+approval exactly one Execution row (unique idempotency key) and an outbox job that runs it;
+the executor worker moves the row from pending to running conditionally, so a redelivery, a
+double click or a second replica never runs a path twice.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any
 
-from sqlalchemy import Engine
-from sqlmodel import Session, col, select
-
-from bot.core.approvals import ApprovalOutcome, ApprovalState
-from bot.core.runbook import RollbackPath, Runbook
-from bot.core.trail import ACTOR_BOT
+from bot.core.approvals import REQUEST, ApprovalState, RequestState
+from bot.core.rollbacks import RECOMMENDATION, ExecutionState, decided_recommendation
+from bot.core.runbook import RollbackPath
+from bot.render.contexts import ApprovalStateContext
 from bot.runbooks.registry import RunbookRegistry
-from bot.services.approvals.ballots import count, mentions, record_and_count, vote_refusal
-from bot.services.ledger import rollback_thread, row_id, trail
-from bot.services.outbox import jobs
-from bot.services.releases.contexts import approval_state_context
+from bot.services.approvals.engine import ApprovalEngine
+from bot.services.approvals.kinds import Ballot
+from bot.services.approvals.requests import Join, JoinedRows
+from bot.services.outbox.jobs import ExecuteRollback, PostRollback, UpdateRollback
 from bot.services.replies import Reply
-from bot.services.roles import GroupDirectory, MembershipUnavailable, roles_of
-from bot.store import session_scope, transition_state
-from bot.store.locks import lock_row
-from bot.store.tables import ApprovalRequest, Execution, RollbackRecommendation
+from bot.services.roles import GroupDirectory, MembershipUnavailable, resolving_groups, roles_of
+from bot.store import UnitOfWork, advance
+from bot.store.tables import ApprovalRequest, Execution, RollbackRecommendation, row_id
+from bot.store.units import UnitRunner
 
-Bundle = tuple[ApprovalRequest, RollbackRecommendation, Runbook, RollbackPath]
+ACTION = "rollback"
+PRE_APPROVED = " (pre-approved, not held)"
+
+
+@dataclass(frozen=True)
+class RollbackOf:
+    """The rows a rollback request belongs to."""
+
+    recommendation: RollbackRecommendation
+    path: RollbackPath
+
+
+class RollbackApproval:
+    """The rollback kind of approval request (``ApprovalKind``)."""
+
+    action: str = ACTION
+    noun: str = "rollback"
+    joins: tuple[Join, ...] = (Join(RollbackRecommendation, ApprovalRequest, "recommendation_id"),)
+
+    def __init__(self, *, runbooks: RunbookRegistry) -> None:
+        self.runbooks = runbooks
+
+    def ballot(self, request: ApprovalRequest, rows: JoinedRows) -> Ballot[RollbackOf] | Reply:
+        recommendation = rows.get(RollbackRecommendation)
+        if recommendation is None or request.recommendation_id is None:
+            return Reply(False, "This rollback request no longer exists.")
+        runbook = self.runbooks.get(recommendation.runbook_id)
+        path = runbook.path(request.path_id or "") if runbook else None
+        if runbook is None or path is None:
+            return Reply(False, "This rollback's runbook or path no longer exists.")
+        title = f"Rollback of {runbook.id}: {path.title}"
+        return Ballot(
+            request=request,
+            runbook=runbook,
+            rule=path.approval,
+            about=RollbackOf(recommendation, path),
+            thread_ts=recommendation.conversation_ts,
+            message_ts=recommendation.message_ts,
+            title=title,
+            prompt=title,
+        )
+
+    def reply_in_thread(
+        self,
+        uow: UnitOfWork,
+        ballot: Ballot[RollbackOf],
+        *,
+        now: datetime,
+        template: str | None = None,
+        context: ApprovalStateContext | None = None,
+        text: str | None = None,
+    ) -> None:
+        recommendation_id = row_id(ballot.about.recommendation)
+        job = PostRollback(
+            recommendation_id=recommendation_id, template=template, context=context, text=text
+        )
+        uow.enqueue(job, now=now)
+
+    def decision_details(self, ballot: Ballot[RollbackOf], *, auto: bool) -> dict[str, Any]:
+        return {"path": ballot.about.path.id, "auto": auto}
+
+    def close(
+        self, uow: UnitOfWork, ballot: Ballot[RollbackOf], state: RequestState, *, now: datetime
+    ) -> None:
+        advance(
+            uow.session, model=RollbackRecommendation,
+            row_id=row_id(ballot.about.recommendation), lifecycle=RECOMMENDATION,
+            to_state=decided_recommendation(ApprovalState(state.value)), now=now,
+            values={"decided_at": now},
+        )  # fmt: skip
+
+    def announce(
+        self,
+        uow: UnitOfWork,
+        ballot: Ballot[RollbackOf],
+        state: RequestState,
+        context: ApprovalStateContext,
+        *,
+        now: datetime,
+    ) -> None:
+        recommendation, path = ballot.about.recommendation, ballot.about.path
+        recommendation_id = row_id(recommendation)
+        shown = recommendation.trigger.get("context")
+        if isinstance(shown, dict):  # the recommendation stays readable, without buttons
+            context_now = {**shown, "decision": state.value, "auto_execute": None}
+            uow.enqueue(
+                UpdateRollback(
+                    recommendation_id=recommendation_id,
+                    template="rollback_recommendation",
+                    context=context_now,
+                ),
+                now=now,
+            )
+        self.reply_in_thread(uow, ballot, template="approval_state", context=context, now=now)
+        if state is not RequestState.APPROVED:
+            return
+        execution = Execution(
+            recommendation_id=recommendation_id,
+            idempotency_key=f"rollback-{recommendation.id}-request-{ballot.request.id}",
+            path_id=path.id,
+            executor=path.executor.type,
+            dry_run=recommendation.drill_run_id is not None or path.executor.type == "dry-run",
+            state=ExecutionState.PENDING.value,
+            created_at=now,
+            updated_at=now,
+        )
+        uow.session.add(execution)
+        uow.session.flush()
+        uow.enqueue(ExecuteRollback(execution_id=row_id(execution)), now=now)
 
 
 class RollbackDecisions:
+    """What only rollbacks have: Hold during the veto window, and auto-execution after it."""
+
     def __init__(
-        self,
-        *,
-        engine: Engine,
-        runbooks: RunbookRegistry,
-        directory: GroupDirectory,
+        self, *, approvals: ApprovalEngine, directory: GroupDirectory, units: UnitRunner
     ) -> None:
-        self.engine = engine
-        self.runbooks = runbooks
+        self.approvals = approvals
         self.directory = directory
+        self.units = units
 
-    def _bundle(self, session: Session, request_id: int) -> Bundle | Reply:
-        lock_row(session, model=ApprovalRequest, row_id=request_id)  # votes count in turn
-        request = session.get(ApprovalRequest, request_id)
-        if request is None or request.recommendation_id is None:
+    def _rollback(self, uow: UnitOfWork, request_id: int) -> Ballot[RollbackOf] | Reply:
+        found = self.approvals.ballot(uow, request_id)
+        if isinstance(found, Ballot) and found.request.action != ACTION:
             return Reply(False, "This rollback request no longer exists.")
-        recommendation = session.get(RollbackRecommendation, request.recommendation_id)
-        runbook = self.runbooks.get(recommendation.runbook_id) if recommendation else None
-        path = runbook.path(request.path_id or "") if runbook else None
-        if recommendation is None or runbook is None or path is None:
-            return Reply(False, "This rollback's runbook or path no longer exists.")
-        return request, recommendation, runbook, path
-
-    # --- votes ----------------------------------------------------------------------------
-
-    def check_vote_in(
-        self,
-        session: Session,
-        *,
-        directory: GroupDirectory,
-        request_id: int,
-        user_id: str,
-        decision: Literal["approve", "reject"],
-        now: datetime,
-    ) -> Reply:
-        """May ``user_id`` vote? A unit of work (``directory`` must not do I/O); refusals are
-        recorded in the trail."""
-        found = self._bundle(session, request_id)
-        if isinstance(found, Reply):
-            return found
-        request, recommendation, runbook, path = found
-        refusal, _ = vote_refusal(
-            session,
-            runbook=runbook,
-            rule=path.approval,
-            request=request,
-            user_id=user_id,
-            decision=decision,
-            directory=directory,
-            now=now,
-            thread_ts=rollback_thread(recommendation),
-            what="rollback",
-        )
-        return refusal or Reply(True, f"Rollback of {runbook.id}: {path.title}")
-
-    def vote_in(
-        self,
-        session: Session,
-        *,
-        directory: GroupDirectory,
-        request_id: int,
-        user_id: str,
-        decision: Literal["approve", "reject"],
-        now: datetime,
-        reason: str | None = None,
-        action_ts: str | None = None,
-    ) -> Reply:
-        """Record and count a vote, as a unit of work (``directory`` must not do I/O)."""
-        found = self._bundle(session, request_id)
-        if isinstance(found, Reply):
-            return found
-        request, recommendation, runbook, path = found
-        thread_ts = rollback_thread(recommendation)
-        refusal, held = vote_refusal(
-            session,
-            runbook=runbook,
-            rule=path.approval,
-            request=request,
-            user_id=user_id,
-            decision=decision,
-            directory=directory,
-            now=now,
-            thread_ts=thread_ts,
-            what="rollback",
-            check_duplicate=False,  # the vote's unique key catches a repeat
-        )
-        if refusal is not None:
-            return refusal
-        outcome = record_and_count(
-            session,
-            rule=path.approval,
-            request=request,
-            user_id=user_id,
-            held=held,
-            decision=decision,
-            now=now,
-            reason=reason,
-            thread_ts=thread_ts,
-            action_ts=action_ts,
-        )
-        if outcome is None:
-            return Reply(False, "Your vote was already counted; it counts once.")
-        self._after_count(session, found, outcome, now=now)
-        return Reply(True, ("Approval" if decision == "approve" else "Rejection") + " recorded.")
-
-    def _after_count(
-        self,
-        session: Session,
-        found: Bundle,
-        outcome: ApprovalOutcome,
-        *,
-        now: datetime,
-        auto: bool = False,
-    ) -> None:
-        request, recommendation, runbook, path = found
-        context = _state_context(runbook, path, request, outcome, now)
-        if outcome.state is ApprovalState.PENDING:
-            jobs.post_rollback(
-                session,
-                recommendation_id=row_id(recommendation),
-                template="approval_state",
-                context=context,
-                now=now,
-            )
-            return
-        self._decide(session, found, state=str(outcome.state), context=context, now=now, auto=auto)
-
-    def _decide(
-        self,
-        session: Session,
-        found: Bundle,
-        *,
-        state: str,
-        context: dict[str, Any],
-        now: datetime,
-        auto: bool = False,
-    ) -> bool:
-        request, recommendation, runbook, path = found
-        if not transition_state(
-            session,
-            model=ApprovalRequest,
-            row_id=row_id(request),
-            from_states=("pending", "held"),
-            to_state=state,
-            now=now,
-            values={"decided_at": now},
-        ):
-            return False
-        transition_state(
-            session,
-            model=RollbackRecommendation,
-            row_id=row_id(recommendation),
-            from_states=("pending", "held"),
-            to_state=state,
-            now=now,
-            values={"decided_at": now},
-        )
-        trail(
-            session,
-            kind=f"rollback.{state}",
-            actor=ACTOR_BOT,
-            subject=request.subject,
-            at=now,
-            channel_id=request.channel_id,
-            thread_ts=rollback_thread(recommendation),
-            message_ts=recommendation.message_ts,
-            payload={
-                "request_id": request.id,
-                "path": path.id,
-                "auto": auto,
-                "votes": context.get("votes"),
-                "ignored": context.get("ignored"),
-            },
-        )
-        shown = recommendation.trigger.get("context")
-        if isinstance(shown, dict):  # the recommendation stays readable, without buttons
-            jobs.update_rollback(
-                session,
-                recommendation_id=row_id(recommendation),
-                template="rollback_recommendation",
-                now=now,
-                context={**shown, "decision": state, "auto_execute": None},
-            )
-        jobs.post_rollback(
-            session,
-            recommendation_id=row_id(recommendation),
-            template="approval_state",
-            context=context,
-            now=now,
-        )
-        if state == "approved":
-            execution = Execution(
-                recommendation_id=row_id(recommendation),
-                idempotency_key=f"rollback-{recommendation.id}-request-{request.id}",
-                path_id=path.id,
-                executor=path.executor.type,
-                dry_run=recommendation.drill_run_id is not None or path.executor.type == "dry-run",
-                state="pending",
-                created_at=now,
-                updated_at=now,
-            )
-            session.add(execution)
-            session.flush()
-            jobs.execute_rollback(session, execution_id=row_id(execution), now=now)
-        return True
-
-    # --- hold and auto-execution ---------------------------------------------------------
+        return found
 
     def hold(self, *, request_id: int, user_id: str, now: datetime) -> Reply:
-        with session_scope(self.engine) as session:
-            found = self._bundle(session, request_id)
-            if isinstance(found, Reply):
-                return found
-            request, recommendation, runbook, path = found
-            try:
-                held = roles_of(runbook, user_id, self.directory, among=list(path.approval.roles))
-            except MembershipUnavailable as error:
-                return Reply(False, f"I could not check your roles ({error}); nothing held.")
-            if not held:
-                trail(
-                    session,
-                    kind="rollback.hold_refused",
-                    actor=user_id,
-                    subject=request.subject,
-                    at=now,
-                    channel_id=request.channel_id,
-                    payload={"request_id": request_id, "why": "not_eligible"},
-                )
-                return Reply(False, "Only the approving roles may hold an automatic rollback.")
-            if not transition_state(
-                session,
-                model=ApprovalRequest,
-                row_id=request_id,
-                from_states="pending",
-                to_state="held",
-                now=now,
-            ):
-                return Reply(False, f"This rollback is {request.state}; nothing to hold.")
-            trail(
-                session,
-                kind="rollback.held",
+        def attempt(groups: GroupDirectory) -> Reply:
+            def unit(uow: UnitOfWork) -> Reply:
+                found = self._rollback(uow, request_id)
+                return found if isinstance(found, Reply) else self._hold(
+                    uow, found, user_id=user_id, groups=groups, now=now
+                )  # fmt: skip
+
+            return self.units.run(unit)
+
+        return resolving_groups(self.directory, attempt)
+
+    def _hold(
+        self,
+        uow: UnitOfWork,
+        found: Ballot[RollbackOf],
+        *,
+        user_id: str,
+        groups: GroupDirectory,
+        now: datetime,
+    ) -> Reply:
+        request, recommendation = found.request, found.about.recommendation
+        try:
+            held = roles_of(found.runbook, user_id, groups, among=list(found.rule.roles))
+        except MembershipUnavailable as error:
+            return Reply(False, f"I could not check your roles ({error}); nothing held.")
+        if not held:
+            uow.trail(
+                kind="rollback.hold_refused",
                 actor=user_id,
-                actor_role=",".join(sorted(held)),
                 subject=request.subject,
                 at=now,
                 channel_id=request.channel_id,
-                thread_ts=rollback_thread(recommendation),
-                payload={"request_id": request_id},
+                payload={"request_id": request.id, "why": "not_eligible"},
             )
-            jobs.post_rollback_text(
-                session,
-                recommendation_id=row_id(recommendation),
-                now=now,
-                text=f"✋ <@{user_id}> pressed Hold: the automatic rollback will not "
-                "run. It now needs explicit approval.",
-            )
+            return Reply(False, "Only the approving roles may hold an automatic rollback.")
+        if not advance(
+            uow.session, model=ApprovalRequest, row_id=row_id(request), lifecycle=REQUEST,
+            to_state=RequestState.HELD, now=now,
+        ):  # fmt: skip
+            return Reply(False, f"This rollback is {request.state}; nothing to hold.")
+        uow.trail(
+            kind="rollback.held",
+            actor=user_id,
+            actor_role=",".join(sorted(held)),
+            subject=request.subject,
+            at=now,
+            channel_id=request.channel_id,
+            thread_ts=recommendation.conversation_ts,
+            payload={"request_id": request.id},
+        )
+        found_kind = self.approvals.kinds[ACTION]
+        found_kind.reply_in_thread(
+            uow, found, now=now,
+            text=f"✋ <@{user_id}> pressed Hold: the automatic rollback will not run. It now "
+            "needs explicit approval.",
+        )  # fmt: skip
         return Reply(True, "Held.")
 
     def auto_execute(self, *, request_id: int, now: datetime) -> bool:
         """The veto window has passed: approve by pre-approval unless someone held it."""
-        with session_scope(self.engine) as session:
-            found = self._bundle(session, request_id)
-            if isinstance(found, Reply) or found[0].state != "pending":
+
+        def unit(uow: UnitOfWork) -> bool:
+            found = self._rollback(uow, request_id)
+            if isinstance(found, Reply) or found.state is not RequestState.PENDING:
                 return False
-            request, recommendation, runbook, path = found
-            outcome = count(session, rule=path.approval, request=request, now=now)
-            context = _state_context(
-                runbook, path, request, outcome, now, note=" (pre-approved, not held)"
+            outcome = self.approvals.count(uow, found, now=now)
+            noted = replace(found, title=found.title + PRE_APPROVED)
+            context = self.approvals.context(noted, outcome, now=now)
+            context["state"] = RequestState.APPROVED.value
+            return self.approvals.decide(
+                uow, noted, RequestState.APPROVED, context, now=now, auto=True
             )
-            context["state"] = "approved"
-            return self._decide(
-                session, found, state="approved", context=context, now=now, auto=True
-            )
 
-    # --- time -----------------------------------------------------------------------------
-
-    def expire(self, *, request_id: int, now: datetime) -> bool:
-        with session_scope(self.engine) as session:
-            found = self._bundle(session, request_id)
-            if isinstance(found, Reply) or found[0].state not in ("pending", "held"):
-                return False
-            request, _, runbook, path = found
-            if request.expires_at is None or request.expires_at > now:
-                return False
-            outcome = count(session, rule=path.approval, request=request, now=now)
-            if outcome.state is not ApprovalState.EXPIRED:
-                return False
-            context = _state_context(runbook, path, request, outcome, now)
-            return self._decide(session, found, state="expired", context=context, now=now)
-
-    def expire_due(self, *, now: datetime) -> int:
-        """Expire every rollback request still undecided past its expiry (the sweep)."""
-        with session_scope(self.engine) as session:
-            overdue = session.exec(
-                select(ApprovalRequest).where(
-                    ApprovalRequest.action == "rollback",
-                    col(ApprovalRequest.state).in_(("pending", "held")),
-                    col(ApprovalRequest.expires_at) <= now,
-                )
-            ).all()
-            ids = [row_id(request) for request in overdue]
-        return sum(self.expire(request_id=request_id, now=now) for request_id in ids)
-
-    def escalate(self, *, request_id: int, now: datetime) -> bool:
-        """Still undecided: mention the escalation roles in the thread (once per request)."""
-        with session_scope(self.engine) as session:
-            found = self._bundle(session, request_id)
-            if isinstance(found, Reply) or found[0].state not in ("pending", "held"):
-                return False
-            request, recommendation, runbook, path = found
-            roles = list(path.approval.escalate_to or path.approval.roles)
-            trail(
-                session,
-                kind="approval.escalated",
-                actor=ACTOR_BOT,
-                subject=request.subject,
-                at=now,
-                channel_id=request.channel_id,
-                thread_ts=rollback_thread(recommendation),
-                payload={"request_id": request_id, "roles": roles},
-            )
-            jobs.post_rollback_text(
-                session,
-                recommendation_id=row_id(recommendation),
-                now=now,
-                text=(
-                    f"📣 This rollback is still waiting for a decision. "
-                    f"{', '.join(roles)}: {mentions(runbook, roles)} please decide."
-                ),
-            )
-        return True
-
-
-def _state_context(
-    runbook: Runbook,
-    path: RollbackPath,
-    request: ApprovalRequest,
-    outcome: ApprovalOutcome,
-    now: datetime,
-    note: str = "",
-) -> dict[str, Any]:
-    """What the approval_state message shows of this rollback."""
-    return approval_state_context(
-        runbook,
-        request,
-        outcome,
-        kind="rollback",
-        now=now,
-        subject_text=f"Rollback of {runbook.id}: {path.title}{note}",
-    )
+        return self.units.run(unit)

@@ -4,7 +4,7 @@
 criteria over the recent samples, and on a breach posts (or updates) the recommendation with
 its approval request. A recommendation is bound to its evidence (path, severity, breached
 metrics): when the evidence changes before quorum, the old request is superseded and its
-votes are void, and the thread says so.
+votes are void, and the thread says so (``bot.services.rollbacks.requesting``).
 """
 
 from __future__ import annotations
@@ -16,33 +16,32 @@ from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 
 from bot.core.decision import Decision, auto_execute_at, decide
+from bot.core.releases import ReleaseState
+from bot.core.rollbacks import RECOMMENDATION, RecommendationState
 from bot.core.runbook import Runbook
 from bot.core.trail import ACTOR_BOT, rollback_subject
 from bot.render.escaping import mrkdwn_text as esc
 from bot.runbooks.registry import RunbookRegistry
-from bot.services.ledger import row_id, trail
-from bot.services.outbox import jobs
+from bot.services.outbox.jobs import PostMessage, PostRollback
 from bot.services.replies import Reply
-from bot.services.rollbacks.contexts import recommendation_context
 from bot.services.rollbacks.history import last_rollback_at, path_records
+from bot.services.rollbacks.requesting import (
+    MONITORING,
+    context_for,
+    fingerprint,
+    new_request,
+    refresh,
+    supersede,
+)
 from bot.services.scheduling import RollbackScheduling
-from bot.store import session_scope, transition_state
+from bot.store import UnitOfWork
 from bot.store.inbox import claim_delivery
 from bot.store.locks import lock_key
 from bot.store.samples import recent_samples
-from bot.store.tables import ApprovalRequest, Release, RollbackRecommendation
+from bot.store.tables import Release, RollbackRecommendation, row_id
+from bot.store.units import DirectUnits, UnitRunner
 
 LOOKBACK = timedelta(hours=6)
-MONITORING = "monitoring"
-
-
-def fingerprint(decision: Decision) -> list[Any]:
-    assert decision.recommendation is not None
-    return [
-        decision.recommendation.path.id,
-        decision.severity,
-        sorted(e.metric for e in decision.breached),
-    ]
 
 
 class RollbackService:
@@ -52,10 +51,12 @@ class RollbackService:
         engine: Engine,
         runbooks: RunbookRegistry,
         scheduling: RollbackScheduling | None = None,
+        units: UnitRunner | None = None,
     ) -> None:
         self.engine = engine
         self.runbooks = runbooks
         self.scheduling = scheduling
+        self.units = units if units is not None else DirectUnits(engine)
 
     def evaluate(self, session: Session, *, runbook: Runbook, now: datetime) -> Decision:
         samples = recent_samples(session, runbook_id=runbook.id, since=now - LOOKBACK)
@@ -72,18 +73,11 @@ class RollbackService:
         runbook = self.runbooks.get(runbook_id)
         if runbook is None:
             return f"unknown runbook {runbook_id}"
-        with session_scope(self.engine) as session:
-            decision = self.evaluate(session, runbook=runbook, now=now)
-            if decision.recommendation is None:
-                return decision.summary()
-            scheduled = self._recommend(
-                session,
-                runbook=runbook,
-                decision=decision,
-                now=now,
-                requested_by=MONITORING,
-                reason=None,
+        decision, scheduled = self.units.run(
+            lambda uow: self._evaluate_and_recommend(
+                uow, runbook=runbook, now=now, requested_by=MONITORING, reason=None
             )
+        )
         self._schedule(scheduled)
         return decision.summary()
 
@@ -96,22 +90,15 @@ class RollbackService:
             return Reply(
                 False, f"Unknown runbook `{esc(runbook_id)}`. {self.runbooks.known_text()}"
             )
-        with session_scope(self.engine) as session:
-            decision = self.evaluate(session, runbook=runbook, now=now)
-            if decision.recommendation is None:
-                lines = [f"No rollback recommended for `{runbook.id}`: {esc(decision.summary())}"]
-                lines += [
-                    f"• `{e.metric}` {e.state}: {esc(e.explanation)}" for e in decision.criteria
-                ]
-                return Reply(True, "\n".join(lines))
-            scheduled = self._recommend(
-                session,
-                runbook=runbook,
-                decision=decision,
-                now=now,
-                requested_by=user_id,
-                reason=reason,
+        decision, scheduled = self.units.run(
+            lambda uow: self._evaluate_and_recommend(
+                uow, runbook=runbook, now=now, requested_by=user_id, reason=reason
             )
+        )
+        if decision.recommendation is None:
+            lines = [f"No rollback recommended for `{runbook.id}`: {esc(decision.summary())}"]
+            lines += [f"• `{e.metric}` {e.state}: {esc(e.explanation)}" for e in decision.criteria]
+            return Reply(True, "\n".join(lines))
         self._schedule(scheduled)
         channels = ", ".join(f"<#{c}>" for c in runbook.channels[:1])
         return Reply(
@@ -121,9 +108,28 @@ class RollbackService:
 
     # --- recommending ---------------------------------------------------------------------
 
+    def _evaluate_and_recommend(
+        self,
+        uow: UnitOfWork,
+        *,
+        runbook: Runbook,
+        now: datetime,
+        requested_by: str,
+        reason: str | None,
+    ) -> tuple[Decision, list[Any]]:
+        """Evaluate and, on a breach, recommend; the decision and what to schedule."""
+        decision = self.evaluate(uow.session, runbook=runbook, now=now)
+        if decision.recommendation is None:
+            return decision, []
+        scheduled = self._recommend(
+            uow, runbook=runbook, decision=decision, now=now, requested_by=requested_by,
+            reason=reason,
+        )  # fmt: skip
+        return decision, scheduled
+
     def _recommend(
         self,
-        session: Session,
+        uow: UnitOfWork,
         *,
         runbook: Runbook,
         decision: Decision,
@@ -132,19 +138,19 @@ class RollbackService:
         reason: str | None,
     ) -> list[Any]:
         # one recommendation per runbook, even when two replicas evaluate at once
-        lock_key(session, key=f"rollbacks:{runbook.id}")
-        active = session.exec(
+        lock_key(uow.session, key=f"rollbacks:{runbook.id}")
+        active = uow.session.exec(
             select(RollbackRecommendation)
             .where(
                 RollbackRecommendation.runbook_id == runbook.id,
-                col(RollbackRecommendation.state).in_(("pending", "held")),
+                RollbackRecommendation.state == RecommendationState.PENDING,
                 col(RollbackRecommendation.drill_run_id).is_(None),
             )
             .order_by(col(RollbackRecommendation.id).desc())
         ).first()
         if active is None:
             return self._open(
-                session,
+                uow,
                 runbook=runbook,
                 decision=decision,
                 now=now,
@@ -152,29 +158,17 @@ class RollbackService:
                 reason=reason,
             )
         if active.trigger.get("fingerprint") == fingerprint(decision):
-            self._refresh(
-                session, runbook=runbook, recommendation=active, decision=decision, now=now
+            refresh(
+                uow, runbook=runbook, recommendation=active, decision=decision, now=now
             )
             return []
-        return self._supersede(
-            session, runbook=runbook, recommendation=active, decision=decision, now=now
+        return supersede(
+            uow, runbook=runbook, recommendation=active, decision=decision, now=now
         )
-
-    def _request_for(
-        self, session: Session, recommendation: RollbackRecommendation
-    ) -> ApprovalRequest | None:
-        return session.exec(
-            select(ApprovalRequest)
-            .where(
-                ApprovalRequest.recommendation_id == recommendation.id,
-                col(ApprovalRequest.state).in_(("pending", "held")),
-            )
-            .order_by(col(ApprovalRequest.id).desc())
-        ).first()
 
     def _open(
         self,
-        session: Session,
+        uow: UnitOfWork,
         *,
         runbook: Runbook,
         decision: Decision,
@@ -184,13 +178,13 @@ class RollbackService:
     ) -> list[Any]:
         assert decision.recommendation is not None and decision.severity is not None
         path = decision.recommendation.path
-        channel_id, thread_ts, release_id = self._placement(session, runbook)
+        channel_id, thread_ts, release_id = self._placement(uow, runbook)
         recommendation = RollbackRecommendation(
             runbook_id=runbook.id,
             runbook_version=runbook.version,
             release_id=release_id,
             path_id=path.id,
-            state="pending",
+            state=RECOMMENDATION.initial.value,
             reason=reason,
             requested_by=requested_by,
             trigger={
@@ -210,15 +204,14 @@ class RollbackService:
             created_at=now,
             updated_at=now,
         )
-        session.add(recommendation)
-        session.flush()
-        request = self._new_request(
-            session, runbook=runbook, recommendation=recommendation, decision=decision, now=now
+        uow.session.add(recommendation)
+        uow.session.flush()
+        request = new_request(
+            uow, runbook=runbook, recommendation=recommendation, decision=decision, now=now
         )
         auto_at = auto_execute_at(runbook, decision)
         subject = rollback_subject(row_id(recommendation))
-        trail(
-            session,
+        uow.trail(
             kind="rollback.recommended",
             actor=requested_by if requested_by != MONITORING else ACTOR_BOT,
             subject=subject,
@@ -237,159 +230,16 @@ class RollbackService:
                 "auto_execute_at": auto_at,
             },
         )
-        context = self._context(runbook, request, decision, now, requested_by, auto_at)
+        context = context_for(runbook, request, decision, now, requested_by, auto_at)
         recommendation.trigger = {**recommendation.trigger, "context": context}
-        session.add(recommendation)
-        jobs.post_rollback(
-            session,
+        uow.session.add(recommendation)
+        root = PostRollback(
             recommendation_id=row_id(recommendation),
             template="rollback_recommendation",
             context=context,
-            now=now,
             as_root=True,
         )
-        return [
-            ("request", row_id(request), runbook, decision.recommendation.approval, now),
-            *([("auto", row_id(request), auto_at)] if auto_at is not None else []),
-        ]
-
-    def _new_request(
-        self,
-        session: Session,
-        *,
-        runbook: Runbook,
-        recommendation: RollbackRecommendation,
-        decision: Decision,
-        now: datetime,
-    ) -> ApprovalRequest:
-        assert decision.recommendation is not None
-        rule = decision.recommendation.approval
-        request = ApprovalRequest(
-            subject=rollback_subject(row_id(recommendation)),
-            action="rollback",
-            recommendation_id=recommendation.id,
-            path_id=decision.recommendation.path.id,
-            roles={role: list(runbook.roles.get(role, [])) for role in rule.roles},
-            quorum=rule.required_total,
-            requested_by=recommendation.requested_by,
-            state="pending",
-            expires_at=now + rule.expires_after,
-            channel_id=recommendation.channel_id,
-            message_ts=recommendation.message_ts,
-            created_at=now,
-            updated_at=now,
-        )
-        session.add(request)
-        session.flush()
-        return request
-
-    def _refresh(
-        self,
-        session: Session,
-        *,
-        runbook: Runbook,
-        recommendation: RollbackRecommendation,
-        decision: Decision,
-        now: datetime,
-    ) -> None:
-        """Same evidence, newer values: update the message in place, post nothing new."""
-        request = self._request_for(session, recommendation)
-        if request is None:
-            return
-        auto = auto_execute_at(runbook, decision)
-        auto_at = (
-            request.created_at + (auto - decision.now)
-            if auto is not None and request.state == "pending"
-            else None
-        )
-        context = self._context(
-            runbook, request, decision, now, recommendation.requested_by, auto_at
-        )
-        context["detected_at"] = request.created_at.isoformat()
-        recommendation.trigger = {**recommendation.trigger, "context": context}
-        session.add(recommendation)
-        jobs.update_rollback(
-            session,
-            recommendation_id=row_id(recommendation),
-            template="rollback_recommendation",
-            context=context,
-            now=now,
-        )
-
-    def _supersede(
-        self,
-        session: Session,
-        *,
-        runbook: Runbook,
-        recommendation: RollbackRecommendation,
-        decision: Decision,
-        now: datetime,
-    ) -> list[Any]:
-        """The evidence changed before quorum: void the votes, ask again on the new evidence."""
-        assert decision.recommendation is not None
-        old = self._request_for(session, recommendation)
-        subject = rollback_subject(row_id(recommendation))
-        if old is not None and not transition_state(
-            session,
-            model=ApprovalRequest,
-            row_id=row_id(old),
-            from_states=("pending", "held"),
-            to_state="superseded",
-            now=now,
-            values={"decided_at": now},
-        ):
-            return []
-        before = recommendation.trigger.get("fingerprint")
-        recommendation.path_id = decision.recommendation.path.id
-        recommendation.trigger = {
-            **recommendation.trigger,
-            "fingerprint": fingerprint(decision),
-            "severity": decision.severity,
-        }
-        recommendation.updated_at = now
-        session.add(recommendation)
-        request = self._new_request(
-            session, runbook=runbook, recommendation=recommendation, decision=decision, now=now
-        )
-        trail(
-            session,
-            kind="approval.voided",
-            actor=ACTOR_BOT,
-            subject=subject,
-            at=now,
-            channel_id=recommendation.channel_id,
-            thread_ts=recommendation.thread_ts,
-            message_ts=recommendation.message_ts,
-            payload={
-                "old_request_id": old.id if old else None,
-                "new_request_id": request.id,
-                "evidence_before": before,
-                "evidence_now": fingerprint(decision),
-            },
-        )
-        jobs.post_rollback_text(
-            session,
-            recommendation_id=row_id(recommendation),
-            now=now,
-            text=(
-                f"⚠️ The evidence changed ({_describe(before)} → "
-                f"{_describe(fingerprint(decision))}) before the decision: earlier "
-                "votes are void. Please vote again on the updated recommendation."
-            ),
-        )
-        auto_at = auto_execute_at(runbook, decision)
-        context = self._context(
-            runbook, request, decision, now, recommendation.requested_by, auto_at
-        )
-        recommendation.trigger = {**recommendation.trigger, "context": context}
-        session.add(recommendation)
-        jobs.update_rollback(
-            session,
-            recommendation_id=row_id(recommendation),
-            template="rollback_recommendation",
-            context=context,
-            now=now,
-        )
+        uow.enqueue(root, now=now)
         return [
             ("request", row_id(request), runbook, decision.recommendation.approval, now),
             *([("auto", row_id(request), auto_at)] if auto_at is not None else []),
@@ -397,13 +247,13 @@ class RollbackService:
 
     # --- helpers --------------------------------------------------------------------------
 
-    def _placement(self, session: Session, runbook: Runbook) -> tuple[str, str | None, int | None]:
+    def _placement(self, uow: UnitOfWork, runbook: Runbook) -> tuple[str, str | None, int | None]:
         """The runbook's first channel, in the active release's thread when there is one."""
-        release = session.exec(
+        release = uow.session.exec(
             select(Release)
             .where(
                 Release.runbook_id == runbook.id,
-                col(Release.state).in_(("reviewing", "go")),
+                col(Release.state).in_((ReleaseState.REVIEWING, ReleaseState.GO)),
                 col(Release.thread_ts).is_not(None),
             )
             .order_by(col(Release.id).desc())
@@ -411,28 +261,6 @@ class RollbackService:
         if release is not None and release.channel_id is not None:
             return release.channel_id, release.thread_ts, release.id
         return runbook.channels[0], None, None
-
-    @staticmethod
-    def _context(
-        runbook: Runbook,
-        request: ApprovalRequest,
-        decision: Decision,
-        now: datetime,
-        requested_by: str,
-        auto_at: datetime | None,
-    ) -> dict[str, Any]:
-        assert decision.recommendation is not None and decision.severity is not None
-        return recommendation_context(
-            runbook,
-            request_id=row_id(request),
-            recommendation=decision.recommendation,
-            evaluations=decision.criteria,
-            severity=decision.severity,
-            detected_at=now,
-            requested_by=None if requested_by == MONITORING else requested_by,
-            expires_at=request.expires_at or now,
-            auto_execute_at=auto_at,
-        )
 
     def _schedule(self, scheduled: list[Any]) -> None:
         if self.scheduling is None:
@@ -454,23 +282,16 @@ class RollbackService:
         runbook = self.runbooks.get(runbook_id)
         if runbook is None:
             return
-        with session_scope(self.engine) as session:
-            if not claim_delivery(session, key=key, now=now):
-                return
-            jobs.post_message(
-                session,
-                channel_id=runbook.channels[0],
-                now=now,
-                text=(
-                    f"❔ Monitoring reports `{esc(metric)}` of `{runbook.id}` firing without a "
-                    "value, so I cannot judge it against the runbook: insufficient data, "
-                    "not healthy. Check the alert's `value` annotation."
-                ),
-            )
+        text = (
+            f"❔ Monitoring reports `{esc(metric)}` of `{runbook.id}` firing without a "
+            "value, so I cannot judge it against the runbook: insufficient data, "
+            "not healthy. Check the alert's `value` annotation."
+        )
+
+        def unit(uow: UnitOfWork) -> None:
+            if claim_delivery(uow.session, key=key, now=now):
+                uow.enqueue(PostMessage(channel_id=runbook.channels[0], text=text), now=now)
+
+        self.units.run(unit)
 
 
-def _describe(evidence: Any) -> str:
-    if not isinstance(evidence, list) or len(evidence) != 3:
-        return "unknown"
-    path, severity, metrics = evidence
-    return f"`{path}` at {severity} for {', '.join(metrics) or 'nothing'}"

@@ -1,9 +1,9 @@
-"""Buttons: Pass / Fail / Waive on gates, Approve / Reject on go/no-go requests.
+"""Buttons: Pass / Fail / Waive on gates, Approve / Reject on approval requests, Hold, Endorse.
 
 Pass and Approve are decided on the click. Fail, Waive and Reject first check that the person
 may act (a refusal is recorded and told at once), then ask for a reason in a modal, opened
 by the delivery after the answer (no Slack call delays the ack); the decision is made when
-the modal is submitted (``listeners.views``).
+the modal is submitted (``listeners.modals``).
 
 Bolt runs with ``process_before_response=True``, so the ack is the HTTP response and it goes
 out when the listener returns. Each listener acks only once its decision is recorded: if
@@ -14,102 +14,120 @@ instead of a 200 for a click that was lost.
 from __future__ import annotations
 
 import json
-import logging
 import re
-from typing import Any
+from typing import Any, Literal
 
 from slack_bolt import Ack, App
 
-from bot.services.outbox import jobs
-from bot.services.releases.reviews import GateOutcome, Reply
-from bot.slack.app import SlackServices
+from bot.services.outbox.answers import reason_modal_context
+from bot.services.releases.reviews import GateOutcome
+from bot.services.replies import Reply
+from bot.slack.services import SlackServices
 
-log = logging.getLogger(__name__)
+GATE_ACTION = re.compile(r"^gate_(pass|fail|waive)$")
+APPROVAL_ACTION = re.compile(r"^approval_(approve|reject)$")
 GATE_OUTCOMES: dict[str, GateOutcome] = {
     "gate_pass": "passed",
     "gate_fail": "failed",
     "gate_waive": "waived",
 }
-MODAL_ACTIONS = {"failed": "fail", "waived": "waive"}
+MODAL_ACTIONS: dict[GateOutcome, Literal["fail", "waive"]] = {"failed": "fail", "waived": "waive"}
 
 
 def register(app: App, services: SlackServices) -> None:
-    @app.action(re.compile(r"^gate_(pass|fail|waive)$"))
-    def gate_button(ack: Ack, body: dict[str, Any], action: dict[str, Any]) -> None:
-        ids = _ids(action)
-        user_id, channel_id = body["user"]["id"], _channel(body)
-        outcome = GATE_OUTCOMES[action["action_id"]]
-        review_id, gate_id = int(ids["review_id"]), str(ids["gate_id"])
-        now = services.clock()
-        if outcome == "passed":
-            reply = services.reviews.mark_gate(
-                review_id=review_id, gate_id=gate_id, outcome="passed", user_id=user_id, now=now
-            )
-        else:
-            reply = services.reviews.check_gate(
-                review_id=review_id, gate_id=gate_id, outcome=outcome, user_id=user_id, now=now
-            )
-        ack()
-        if outcome != "passed" and reply.ok:
-            _ask_reason(
-                services,
-                body,
-                action=MODAL_ACTIONS[outcome],
-                subject=reply.text,
-                metadata={
-                    "kind": "gate",
-                    "review_id": str(review_id),
-                    "gate_id": gate_id,
-                    "channel_id": channel_id,
-                },
-            )
-        _tell(services, reply, user_id=user_id, channel_id=channel_id, body=body)
+    app.action(GATE_ACTION)(lambda ack, body, action: gate_button(services, ack, body, action))
+    app.action(APPROVAL_ACTION)(
+        lambda ack, body, action: approval_button(services, ack, body, action)
+    )
+    app.action("rollback_hold")(lambda ack, body, action: hold_button(services, ack, body, action))
+    app.action("rollback_endorse")(
+        lambda ack, body, action: endorse_button(services, ack, body, action)
+    )
 
-    @app.action(re.compile(r"^approval_(approve|reject)$"))
-    def approval_button(ack: Ack, body: dict[str, Any], action: dict[str, Any]) -> None:
-        request_id = int(_ids(action)["request_id"])
-        user_id, channel_id = body["user"]["id"], _channel(body)
-        now = services.clock()
-        if action["action_id"] == "approval_approve":
-            reply = services.votes.vote(
-                request_id=request_id,
-                user_id=user_id,
-                decision="approve",
-                now=now,
-                action_ts=action.get("action_ts"),
-            )
-        else:
-            reply = services.votes.check_vote(
-                request_id=request_id, user_id=user_id, decision="reject", now=now
-            )
-        ack()
-        if action["action_id"] != "approval_approve" and reply.ok:
-            _ask_reason(
-                services,
-                body,
-                action="reject",
-                subject=reply.text,
-                metadata={"kind": "vote", "request_id": str(request_id), "channel_id": channel_id},
-            )
-        _tell(services, reply, user_id=user_id, channel_id=channel_id, body=body)
 
-    @app.action("rollback_hold")
-    def hold_button(ack: Ack, body: dict[str, Any], action: dict[str, Any]) -> None:
-        user_id, channel_id = body["user"]["id"], _channel(body)
-        reply = services.decisions.hold(
-            request_id=int(_ids(action)["request_id"]), user_id=user_id, now=services.clock()
+def gate_button(
+    services: SlackServices, ack: Ack, body: dict[str, Any], action: dict[str, Any]
+) -> None:
+    ids = _ids(action)
+    user_id, channel_id = body["user"]["id"], _channel(body)
+    outcome = GATE_OUTCOMES[action["action_id"]]
+    review_id, gate_id = int(ids["review_id"]), str(ids["gate_id"])
+    now = services.clock()
+    if outcome == "passed":
+        reply = services.reviews.mark_gate(
+            review_id=review_id, gate_id=gate_id, outcome="passed", user_id=user_id, now=now
         )
-        ack()
-        _tell(services, reply, user_id=user_id, channel_id=channel_id, body=body)
-
-    @app.action("rollback_endorse")
-    def endorse_button(ack: Ack, body: dict[str, Any], action: dict[str, Any]) -> None:
-        user_id, channel_id = body["user"]["id"], _channel(body)
-        reply = services.executions.endorse(
-            request_id=int(_ids(action)["request_id"]), user_id=user_id, now=services.clock()
+    else:
+        reply = services.reviews.check_gate(
+            review_id=review_id, gate_id=gate_id, outcome=outcome, user_id=user_id, now=now
         )
-        ack()
-        _tell(services, reply, user_id=user_id, channel_id=channel_id, body=body)
+    ack()
+    if outcome != "passed" and reply.ok:
+        _ask_reason(
+            services,
+            body,
+            action=MODAL_ACTIONS[outcome],
+            subject=reply.text,
+            metadata={
+                "kind": "gate",
+                "review_id": str(review_id),
+                "gate_id": gate_id,
+                "channel_id": channel_id,
+            },
+        )
+    _tell(services, reply, user_id=user_id, channel_id=channel_id, body=body)
+
+
+def approval_button(
+    services: SlackServices, ack: Ack, body: dict[str, Any], action: dict[str, Any]
+) -> None:
+    request_id = int(_ids(action)["request_id"])
+    user_id, channel_id = body["user"]["id"], _channel(body)
+    now = services.clock()
+    if action["action_id"] == "approval_approve":
+        reply = services.approvals.vote(
+            request_id=request_id,
+            user_id=user_id,
+            decision="approve",
+            now=now,
+            action_ts=action.get("action_ts"),
+        )
+    else:
+        reply = services.approvals.check_vote(
+            request_id=request_id, user_id=user_id, decision="reject", now=now
+        )
+    ack()
+    if action["action_id"] != "approval_approve" and reply.ok:
+        _ask_reason(
+            services,
+            body,
+            action="reject",
+            subject=reply.text,
+            metadata={"kind": "vote", "request_id": str(request_id), "channel_id": channel_id},
+        )
+    _tell(services, reply, user_id=user_id, channel_id=channel_id, body=body)
+
+
+def hold_button(
+    services: SlackServices, ack: Ack, body: dict[str, Any], action: dict[str, Any]
+) -> None:
+    user_id, channel_id = body["user"]["id"], _channel(body)
+    reply = services.decisions.hold(
+        request_id=int(_ids(action)["request_id"]), user_id=user_id, now=services.clock()
+    )
+    ack()
+    _tell(services, reply, user_id=user_id, channel_id=channel_id, body=body)
+
+
+def endorse_button(
+    services: SlackServices, ack: Ack, body: dict[str, Any], action: dict[str, Any]
+) -> None:
+    user_id, channel_id = body["user"]["id"], _channel(body)
+    reply = services.executions.endorse(
+        request_id=int(_ids(action)["request_id"]), user_id=user_id, now=services.clock()
+    )
+    ack()
+    _tell(services, reply, user_id=user_id, channel_id=channel_id, body=body)
 
 
 def _ids(action: dict[str, Any]) -> dict[str, Any]:
@@ -127,16 +145,14 @@ def _ask_reason(
     services: SlackServices,
     body: dict[str, Any],
     *,
-    action: str,
+    action: Literal["fail", "waive", "reject"],
     subject: str,
     metadata: dict[str, str],
 ) -> None:
     """Queue the reason modal: the delivery opens it right after the click is answered."""
-    jobs.open_view(
-        services.engine,
+    services.answers.reason_form(
         trigger_id=body["trigger_id"],
-        template="reason_modal",
-        context={"action": action, "subject": subject, "metadata": metadata},
+        context=reason_modal_context(action=action, subject=subject, metadata=metadata),
         user_id=body["user"]["id"],
         channel_id=metadata["channel_id"],
         thread_ts=(body.get("message") or {}).get("thread_ts"),
@@ -149,13 +165,11 @@ def _tell(
 ) -> None:
     """Refusals and errors reach the person who clicked, ephemerally, via the outbox."""
     if not reply.ok:
-        thread_ts = (body.get("message") or {}).get("thread_ts")
-        jobs.send_ephemeral(
-            services.engine,
+        services.answers.ephemeral(
             channel_id=channel_id,
             user_id=user_id,
             text=reply.text,
-            thread_ts=thread_ts,
+            thread_ts=(body.get("message") or {}).get("thread_ts"),
             now=services.clock(),
         )
     services.wake()

@@ -7,8 +7,7 @@ from typing import Any
 from slack_bolt import Ack, App
 
 from bot.render.escaping import mrkdwn_text as esc
-from bot.services.releases.status import release_status
-from bot.slack.app import SlackServices
+from bot.slack.services import SlackServices
 
 USAGE = (
     "*releasebot* runs readiness reviews from your runbooks.\n"
@@ -23,15 +22,18 @@ USAGE = (
 
 
 def register(app: App, services: SlackServices) -> None:
-    @app.command("/release")
-    def release_command(ack: Ack, command: dict[str, Any]) -> None:
-        ack(text=handle_release(services, command))
-        services.wake()
+    app.command("/release")(lambda ack, command: release_command(services, ack, command))
+    app.command("/rollback")(lambda ack, command: rollback_command(services, ack, command))
 
-    @app.command("/rollback")
-    def rollback_command(ack: Ack, command: dict[str, Any]) -> None:
-        ack(text=handle_rollback(services, command))
-        services.wake()
+
+def release_command(services: SlackServices, ack: Ack, command: dict[str, Any]) -> None:
+    ack(text=handle_release(services, command))
+    services.wake()
+
+
+def rollback_command(services: SlackServices, ack: Ack, command: dict[str, Any]) -> None:
+    ack(text=handle_rollback(services, command))
+    services.wake()
 
 
 def handle_rollback(services: SlackServices, command: dict[str, Any]) -> str:
@@ -64,7 +66,7 @@ def handle_release(services: SlackServices, command: dict[str, Any]) -> str:
         runbook_id = arguments[0] if arguments else None
         if runbook_id is not None and services.registry.get(runbook_id) is None:
             return f"Unknown runbook `{esc(runbook_id)}`. {services.registry.known_text()}"
-        return release_status(services.engine, services.registry, runbook_id=runbook_id)
+        return services.status.describe(runbook_id=runbook_id)
     if action == "start":
         if len(arguments) != 2:
             return (

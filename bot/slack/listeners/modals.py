@@ -7,47 +7,52 @@ from typing import Any
 
 from slack_bolt import Ack, App
 
-from bot.slack.app import SlackServices
+from bot.services.releases.reviews import GateOutcome
+from bot.slack.services import SlackServices
 
-OUTCOMES = {"fail": "failed", "waive": "waived"}
+OUTCOMES: dict[str, GateOutcome] = {"fail": "failed", "waive": "waived"}
 MIN_REASON = 3
 
 
 def register(app: App, services: SlackServices) -> None:
-    @app.view("reason_modal")
-    def reason_submitted(ack: Ack, body: dict[str, Any], view: dict[str, Any]) -> None:
-        metadata = json.loads(view.get("private_metadata") or "{}")
-        reason = str(
-            view["state"]["values"].get("reason", {}).get("reason", {}).get("value") or ""
-        ).strip()
-        if len(reason) < MIN_REASON:
-            ack(response_action="errors", errors={"reason": "Please give a reason."})
-            return
-        user_id = body["user"]["id"]
-        now = services.clock()
-        if metadata.get("kind") == "gate" and metadata.get("action") in OUTCOMES:
-            reply = services.reviews.mark_gate(
-                review_id=int(metadata["review_id"]),
-                gate_id=str(metadata["gate_id"]),
-                outcome=OUTCOMES[metadata["action"]],  # type: ignore[arg-type]
-                user_id=user_id,
-                now=now,
-                reason=reason,
-            )
-        elif metadata.get("kind") == "vote" and metadata.get("action") == "reject":
-            request_id = int(metadata["request_id"])
-            reply = services.votes.vote(
-                request_id=request_id,
-                user_id=user_id,
-                decision="reject",
-                now=now,
-                reason=reason,
-            )
-        else:
-            ack(response_action="errors", errors={"reason": "This form is out of date."})
-            return
-        if reply.ok:
-            ack()
-        else:
-            ack(response_action="errors", errors={"reason": reply.text})
-        services.wake()
+    app.view("reason_modal")(lambda ack, body, view: reason_submitted(services, ack, body, view))
+
+
+def reason_submitted(
+    services: SlackServices, ack: Ack, body: dict[str, Any], view: dict[str, Any]
+) -> None:
+    metadata = json.loads(view.get("private_metadata") or "{}")
+    reason = str(
+        view["state"]["values"].get("reason", {}).get("reason", {}).get("value") or ""
+    ).strip()
+    if len(reason) < MIN_REASON:
+        ack(response_action="errors", errors={"reason": "Please give a reason."})
+        return
+    user_id = body["user"]["id"]
+    now = services.clock()
+    if metadata.get("kind") == "gate" and metadata.get("action") in OUTCOMES:
+        reply = services.reviews.mark_gate(
+            review_id=int(metadata["review_id"]),
+            gate_id=str(metadata["gate_id"]),
+            outcome=OUTCOMES[metadata["action"]],
+            user_id=user_id,
+            now=now,
+            reason=reason,
+        )
+    elif metadata.get("kind") == "vote" and metadata.get("action") == "reject":
+        request_id = int(metadata["request_id"])
+        reply = services.approvals.vote(
+            request_id=request_id,
+            user_id=user_id,
+            decision="reject",
+            now=now,
+            reason=reason,
+        )
+    else:
+        ack(response_action="errors", errors={"reason": "This form is out of date."})
+        return
+    if reply.ok:
+        ack()
+    else:
+        ack(response_action="errors", errors={"reason": reply.text})
+    services.wake()
