@@ -22,13 +22,13 @@ How, per database:
 
 1. A scratch database (SQLite: a file in a temporary folder; PostgreSQL: a fresh schema on
    ``--database-url``, dropped afterwards) is migrated and filled through the service layer
-   (``ReviewService.start_review`` and ``mark_gate`` for the four gates, by their owners), so
-   every go/no-go request, gate state and trail event is the bot's own. The outbox work that
-   the set-up queued (checklists, gate updates, the go/no-go messages) is then fast-forwarded:
-   the thread roots and the go/no-go messages (rendered from the queued job by the bot's own
-   template) are put into the local Slack emulator, their ``ts`` stored where the delivery
-   worker would have stored them, and the jobs marked done. So the serve process starts with
-   an empty outbox, and every click's outbox job is delivered for real during the run.
+   (``ReviewService.start_review`` and ``GateService.mark_gate`` for the four gates, by their
+   owners), so every go/no-go request, gate state and trail event is the bot's own. The outbox
+   work that the set-up queued (checklists, gate updates, the go/no-go messages) is then
+   fast-forwarded: the thread roots and the go/no-go messages (rendered from the queued job by
+   the bot's own template) are put into the local Slack emulator, their ``ts`` stored where the
+   delivery worker would have stored them, and the jobs marked done. So the serve process
+   starts with an empty outbox, and every click's outbox job is delivered for real.
 2. The local Slack emulator (``bot.emulator.SlackEmulator``) serves the Web API the bot calls:
    auth.test at start, usergroups.users.list, chat.postMessage and chat.getPermalink.
 3. ``releasebot serve --host 127.0.0.1 --port 0`` runs as a subprocess with
@@ -91,6 +91,7 @@ from bot.emulator.state import Json, Message  # noqa: E402
 from bot.render import Renderer, make_renderer  # noqa: E402
 from bot.runbooks.files import load_runbooks  # noqa: E402
 from bot.runbooks.registry import RunbookRegistry  # noqa: E402
+from bot.services.releases.gates import GateService  # noqa: E402
 from bot.services.releases.reviews import ReviewService  # noqa: E402
 from bot.services.roles import StaticDirectory  # noqa: E402
 from bot.store import make_engine, session_scope, upgrade_database  # noqa: E402
@@ -441,6 +442,7 @@ def create_requests(
     reviews = ReviewService(
         engine=engine, runbooks=registry, directory=StaticDirectory(SETUP_GROUPS)
     )
+    gates = GateService(engine=engine, runbooks=registry, directory=StaticDirectory(SETUP_GROUPS))
     reviews_table, releases_table = table_of(ReadinessReview), table_of(Release)
     for index in range(count):
         version = f"v9.{index}.0"
@@ -460,7 +462,7 @@ def create_requests(
                 .scalar_one()
             )
         for gate_id, owner in GATE_OWNERS.items():
-            reply = reviews.mark_gate(
+            reply = gates.mark_gate(
                 review_id=review_id, gate_id=gate_id, outcome="passed", user_id=owner, now=now
             )
             if not reply.ok:

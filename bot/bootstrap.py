@@ -29,6 +29,7 @@ from bot.services.approvals.requests import APPROVAL_REQUEST
 from bot.services.outbox.answers import Answers
 from bot.services.previews.messages import sample_context
 from bot.services.releases.conversation import ConversationService
+from bot.services.releases.gates import GateService
 from bot.services.releases.go_no_go import GoNoGo
 from bot.services.releases.home import HomeService
 from bot.services.releases.reviews import ReviewService
@@ -192,6 +193,9 @@ def build(
     reviews = ReviewService(
         engine=engine, runbooks=registry, directory=directory, scheduling=scheduler, units=units
     )
+    gates = GateService(
+        engine=engine, runbooks=registry, directory=directory, scheduling=scheduler, units=units
+    )
     # The hooks' evaluation reads the recent samples: its own transactions, off the writer.
     rollbacks = RollbackService(
         engine=engine, runbooks=registry, scheduling=scheduler, units=DirectUnits(engine)
@@ -218,6 +222,7 @@ def build(
     services = SlackServices(
         registry=registry,
         reviews=reviews,
+        gates=gates,
         approvals=approvals,
         decisions=decisions,
         rollbacks=rollbacks,

@@ -2,7 +2,7 @@
 
 Runbooks are the users' own YAML files, so every model here forbids unknown keys (a typo must
 not pass silently). Defaults that depend on the runbook's risk tier are filled in before
-validation (see ``_apply_defaults``), so that downstream code always sees complete values.
+validation (``bot.core.runbook_defaults``), so that downstream code always sees complete values.
 Checks that span several parts of a runbook (a gate owner naming an undefined role, say) are
 ``policy_problems``: they return every problem with its location instead of stopping at the first.
 """
@@ -26,6 +26,7 @@ from pydantic import (
 )
 
 from bot.core.durations import parse_duration
+from bot.core.runbook_defaults import TIER_DEFAULTS, apply_defaults
 
 Severity = Literal["low", "medium", "high", "critical"]
 SEVERITY_ORDER: dict[str, int] = {"low": 1, "medium": 2, "high": 3, "critical": 4}
@@ -93,34 +94,6 @@ class Defaults(_Strict):
     cooldown: Duration | None = None
     min_quorum: PositiveInt | None = None
     allow_auto_execute: bool | None = None
-
-
-TIER_DEFAULTS: dict[str, dict[str, Any]] = {
-    "standard": {
-        "sustain": 3,
-        "stale_after": "10m",
-        "severity": "medium",
-        "approval_expires_after": "30m",
-        "allow_self_approval": False,
-        "reject_blocks": False,
-        "cooldown": "30m",
-        "min_quorum": 1,
-        "allow_auto_execute": True,
-    },
-    # High-risk runbooks roll back sooner, listen to a single Reject, need two people and
-    # never execute without explicit approval unless their own defaults say otherwise.
-    "high": {
-        "sustain": 2,
-        "stale_after": "5m",
-        "severity": "high",
-        "approval_expires_after": "15m",
-        "allow_self_approval": False,
-        "reject_blocks": True,
-        "cooldown": "1h",
-        "min_quorum": 2,
-        "allow_auto_execute": False,
-    },
-}
 
 
 class Criterion(_Strict):
@@ -369,45 +342,3 @@ class Runbook(_Strict):
 
     def compiled_patterns(self) -> list[re.Pattern[str]]:
         return [re.compile(pattern) for pattern in self.patterns]
-
-
-def apply_defaults(data: Any) -> Any:
-    """Fill in tier and runbook defaults on the raw mapping, leaving malformed parts alone.
-
-    Works on a copy; anything not shaped as expected is left for validation to report.
-    """
-    if not isinstance(data, dict):
-        return data
-    data = dict(data)
-    tier = data.get("risk_tier", "standard")
-    merged = dict(
-        TIER_DEFAULTS.get(tier if isinstance(tier, str) else "", TIER_DEFAULTS["standard"])
-    )
-    own = data.get("defaults")
-    if isinstance(own, dict):
-        merged.update({key: value for key, value in own.items() if value is not None})
-    criterion_defaults = {key: merged[key] for key in ("sustain", "stale_after", "severity")}
-    approval_defaults = {
-        "allow_self_approval": merged["allow_self_approval"],
-        "reject_blocks": merged["reject_blocks"],
-        "expires_after": merged["approval_expires_after"],
-    }
-    if isinstance(data.get("criteria"), list):
-        data["criteria"] = [
-            {**criterion_defaults, **item} if isinstance(item, dict) else item
-            for item in data["criteria"]
-        ]
-    if isinstance(data.get("paths"), list):
-        data["paths"] = [_with_approval_defaults(item, approval_defaults) for item in data["paths"]]
-    if isinstance(data.get("readiness"), dict):
-        data["readiness"] = _with_approval_defaults(
-            data["readiness"], approval_defaults, key="go_no_go"
-        )
-    data.setdefault("cooldown", merged["cooldown"])
-    return data
-
-
-def _with_approval_defaults(item: Any, defaults: dict[str, Any], key: str = "approval") -> Any:
-    if isinstance(item, dict) and isinstance(item.get(key), dict):
-        return {**item, key: {**defaults, **item[key]}}
-    return item

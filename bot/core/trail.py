@@ -1,4 +1,4 @@
-"""The decision trail: events, their canonical form, the hash chain, verification and export.
+"""The decision trail: events, their canonical form, the hash chain and its verification.
 
 Pure (standard library and pydantic only; times are passed in). An event's hash is
 ``sha256(prev_hash + canonical_json(event without "hash"))``: canonical JSON has sorted keys,
@@ -11,76 +11,19 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
-from enum import StrEnum
 from typing import Any, Literal, NamedTuple
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from bot.core.subjects import parse_subject
 
 GENESIS_HASH = "0" * 64
 ACTOR_BOT = "releasebot"
 ACTOR_SYSTEM = "system"
 Problem = Literal["altered", "inserted", "deleted"]
-
-
-# --- subjects -------------------------------------------------------------------------------
-
-
-class SubjectKind(StrEnum):
-    RELEASE = "release"
-    ROLLBACK = "rollback"
-    DRILL = "drill"
-
-
-_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*\Z")
-_TOKEN = re.compile(r"[^\s:]+\Z")
-_VERSION = re.compile(r"\S+\Z")
-
-
-@dataclass(frozen=True)
-class Subject:
-    """What a trail event is about: ``release:RUNBOOK:VERSION``, ``rollback:ID``, ``drill:ID``."""
-
-    kind: SubjectKind
-    parts: tuple[str, ...]
-
-    def __str__(self) -> str:
-        return ":".join((self.kind.value, *self.parts))
-
-
-def release_subject(runbook_id: str, version: str) -> str:
-    return str(parse_subject(f"release:{runbook_id}:{version}"))
-
-
-def rollback_subject(rollback_id: int | str) -> str:
-    return str(parse_subject(f"rollback:{rollback_id}"))
-
-
-def drill_subject(drill_run_id: int | str) -> str:
-    return str(parse_subject(f"drill:{drill_run_id}"))
-
-
-def parse_subject(text: str) -> Subject:
-    """Parse and validate a subject string; ``ValueError`` says what is wrong."""
-    kind_text, _, rest = text.partition(":")
-    try:
-        kind = SubjectKind(kind_text)
-    except ValueError:
-        raise ValueError(
-            f"subject {text!r}: kind must be release, rollback or drill "
-            "(e.g. release:ranking-model:v2.4.0, rollback:42, drill:7)"
-        ) from None
-    if kind is SubjectKind.RELEASE:
-        runbook_id, _, version = rest.partition(":")
-        if not _NAME.match(runbook_id) or not _VERSION.match(version):
-            raise ValueError(f"subject {text!r}: expected release:RUNBOOK_ID:VERSION")
-        return Subject(kind, (runbook_id, version))
-    if not _TOKEN.match(rest):
-        raise ValueError(f"subject {text!r}: expected {kind.value}:ID")
-    return Subject(kind, (rest,))
 
 
 # --- canonical form and hashing -------------------------------------------------------------
@@ -449,80 +392,3 @@ def verify_chain(
 ) -> ChainVerification:
     """Verify events in seq order; names the first altered, inserted or deleted one."""
     return verify_records((event.record() for event in events), head=head)
-
-
-# --- export ---------------------------------------------------------------------------------
-
-_MD_SPECIAL = re.compile(r"([\\`*_\[\]<>|~#])")
-
-
-def _md(text: str, limit: int = 160) -> str:
-    flat = " ".join(text.split())
-    if len(flat) > limit:
-        flat = flat[: limit - 1] + "…"
-    return _MD_SPECIAL.sub(r"\\\1", flat)
-
-
-def _summary(payload: dict[str, Any]) -> str:
-    parts = []
-    for key in sorted(payload):
-        value = payload[key]
-        shown = value if isinstance(value, str) else canonical_json(value)
-        parts.append(f"{_md(key, 40)}: {_md(shown, 120)}")
-    return "; ".join(parts)
-
-
-def _slack_ref(event: TrailEvent) -> str:
-    if event.permalink and re.match(r"https://[^\s()<>\[\]]+\Z", event.permalink):
-        return f"[Slack]({event.permalink})"
-    bits = [f"channel {event.channel_id}" if event.channel_id else ""]
-    bits.append(f"thread {event.thread_ts}" if event.thread_ts else "")
-    bits.append(f"message {event.message_ts}" if event.message_ts else "")
-    text = ", ".join(bit for bit in bits if bit)
-    return f"Slack {_md(text)}" if text else ""
-
-
-def export_markdown(events: Sequence[TrailEvent], *, subject: str) -> str:
-    """The story of one subject for people: one line per event, in order."""
-    lines = [f"# Decision trail: {_md(subject)}", ""]
-    if events:
-        lines.append(
-            f"{len(events)} events from {format_time(events[0].at)} to "
-            f"{format_time(events[-1].at)} (UTC). Each is hash-chained into the whole trail; "
-            "`releasebot trail verify` checks the chain."
-        )
-        lines.append("")
-    for event in events:
-        actor = _md(event.actor) + (f" ({_md(event.actor_role)})" if event.actor_role else "")
-        kind = " ".join(event.kind.replace("`", "'").split())  # a code span: no escapes
-        line = f"- **{format_time(event.at)}** `{kind}` by {actor}"
-        slack = _slack_ref(event)
-        if slack:
-            line += f" · {slack}"
-        if event.payload:
-            line += f" — {_summary(event.payload)}"
-        if not event.hash_matches():
-            line += " — **WARNING: hash does not match contents**"
-        lines.append(line + f" <sub>#{event.seq} {event.hash[:12]}</sub>")
-    return "\n".join(lines) + "\n"
-
-
-def export_json(events: Sequence[TrailEvent], *, subject: str) -> str:
-    """The same story for machines: every field, including the hashes, in order."""
-    document = {
-        "subject": subject,
-        "count": len(events),
-        "events": [
-            {**event.document(), "hash": event.hash, "hash_matches": event.hash_matches()}
-            for event in events
-        ],
-    }
-    return json.dumps(document, ensure_ascii=False, indent=2, sort_keys=True) + "\n"
-
-
-def export_events(events: Sequence[TrailEvent], *, subject: str, fmt: Literal["md", "json"]) -> str:
-    if fmt == "md":
-        return export_markdown(events, subject=subject)
-    if fmt == "json":
-        return export_json(events, subject=subject)
-    raise ValueError(f"unknown export format {fmt!r} (md or json)")

@@ -19,7 +19,8 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 from sqlalchemy import Engine, update
 
-from bot.core.trail import ACTOR_BOT, release_subject
+from bot.core.subjects import release_subject
+from bot.core.trail import ACTOR_BOT
 from bot.render import Renderer
 from bot.runbooks.registry import RunbookRegistry
 from bot.services.outbox.jobs import (

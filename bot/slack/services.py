@@ -15,6 +15,7 @@ from bot.services.approvals.engine import ApprovalEngine
 from bot.services.outbox.answers import Answers
 from bot.services.outbox.worker import JobWorker
 from bot.services.releases.conversation import ConversationService
+from bot.services.releases.gates import GateService
 from bot.services.releases.home import HomeService
 from bot.services.releases.reviews import ReviewService
 from bot.services.releases.status import ReleaseStatus
@@ -27,6 +28,7 @@ from bot.services.rollbacks.recommendations import RollbackService
 class SlackServices:
     registry: RunbookRegistry
     reviews: ReviewService
+    gates: GateService
     approvals: ApprovalEngine
     decisions: RollbackDecisions
     rollbacks: RollbackService

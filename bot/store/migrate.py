@@ -31,9 +31,7 @@ def load_all_tables() -> MetaData:
     Migrations (and the test that compares them to the code) then see a table wherever in
     the store it is declared.
     """
-    import bot.store as store_package
-
-    for module in pkgutil.iter_modules(store_package.__path__, "bot.store."):
+    for module in pkgutil.iter_modules([str(Path(__file__).parent)], "bot.store."):
         if not module.name.endswith(".migrations"):
             importlib.import_module(module.name)
     return SQLModel.metadata

@@ -17,6 +17,7 @@ from sqlalchemy import Engine, bindparam, insert, select, update
 from sqlalchemy.engine import Connection
 from sqlmodel import Session
 
+from bot.core.subjects import parse_subject
 from bot.core.trail import (
     GENESIS_HASH,
     ChainVerification,
@@ -24,10 +25,9 @@ from bot.core.trail import (
     TrailEvent,
     TrailEventDraft,
     TrailRecord,
-    export_events,
     format_time,
-    parse_subject,
 )
+from bot.core.trail_export import export_events
 from bot.store.engine import SQLITE_BEGIN_OPTION, read_connection
 from bot.store.pipeline import QUEUE
 from bot.store.tables import TrailEventRow, TrailHead

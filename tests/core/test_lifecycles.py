@@ -50,19 +50,12 @@ from bot.core.rollbacks import (
     recommendation_after_validation,
     validation_outcome,
 )
-from bot.core.runbook import ApprovalRule
+from tests.core.approval_support import rule as approval_rule
 
 LIFECYCLES: list[Lifecycle[Any]] = [
     GATE, REVIEW, RELEASE, REQUEST, RECOMMENDATION, EXECUTION, VALIDATION,
 ]  # fmt: skip
 T0 = datetime(2026, 11, 22, 10, 0, tzinfo=UTC)
-
-
-def approval_rule(roles: dict[str, int], expires_after: str) -> ApprovalRule:
-    return ApprovalRule.model_validate(
-        {"roles": roles, "allow_self_approval": False, "reject_blocks": False,
-         "expires_after": expires_after}
-    )  # fmt: skip
 
 
 def reachable(lifecycle: Lifecycle[Any]) -> set[StrEnum]:
@@ -208,7 +201,7 @@ def test_at_or_past_its_stored_deadline_a_request_is_never_pending(
     """However the runbook's ``expires_after`` changed since the request was opened (the rule
     given here), the count at or after the stored deadline decides something: what the
     sweep closes the request with always exists."""
-    rule = approval_rule({"oncall": 1, "release_champion": 1}, f"{rule_minutes}m")
+    rule = approval_rule(expires_after=f"{rule_minutes}m")
     expires_at = T0 + timedelta(minutes=stored_minutes)
     now = expires_at + timedelta(minutes=late)
     assert is_overdue(expires_at, now)
@@ -223,7 +216,7 @@ def test_at_or_past_its_stored_deadline_a_request_is_never_pending(
 
 
 def test_without_a_stored_deadline_the_rule_gives_it() -> None:
-    rule = approval_rule({"oncall": 1}, "30m")
+    rule = approval_rule(roles={"oncall": 1}, expires_after="30m")
     outcome = evaluate_approval(
         rule, [], requester=None, requested_at=T0, now=T0 + timedelta(minutes=30)
     )

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import ast
 import hashlib
-import json
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -16,69 +15,16 @@ from hypothesis import strategies as st
 import bot.core.trail as trail_module
 from bot.core.trail import (
     GENESIS_HASH,
-    SubjectKind,
     TrailEvent,
     TrailEventDraft,
     TrailRecord,
     canonical_json,
-    drill_subject,
-    export_json,
-    export_markdown,
     format_time,
-    parse_subject,
     record_hash,
-    release_subject,
-    rollback_subject,
     verify_chain,
     verify_records,
 )
-
-T0 = datetime(2025, 3, 14, 9, 30, tzinfo=UTC)
-SUBJECTS = ["release:ranking-model:v2.4.0", "rollback:17", "drill:3"]
-
-
-def build_chain(count: int, *, start: datetime = T0) -> list[TrailEvent]:
-    events: list[TrailEvent] = []
-    prev_hash = GENESIS_HASH
-    for index in range(count):
-        draft = TrailEventDraft(
-            kind="approval.vote" if index % 2 else "rollback.recommended",
-            actor=f"U{index:04d}",
-            actor_role="oncall" if index % 3 else None,
-            subject=SUBJECTS[index % len(SUBJECTS)],
-            channel_id="C0RANKREL",
-            thread_ts="1710408600.000100",
-            message_ts=f"1710408600.{index:06d}",
-            permalink=None,
-            payload={"index": index, "reason": "error rate 3.1% > 2.5%", "nested": {"b": 1}},
-            at=start + timedelta(seconds=index),
-        )
-        event = draft.seal(seq=index + 1, prev_hash=prev_hash)
-        events.append(event)
-        prev_hash = event.hash
-    return events
-
-
-# --- subjects ---------------------------------------------------------------------------------
-
-
-def test_subjects_are_built_and_parsed() -> None:
-    assert release_subject("ranking-model", "v2.4.0") == "release:ranking-model:v2.4.0"
-    assert rollback_subject(42) == "rollback:42"
-    assert drill_subject("7") == "drill:7"
-    subject = parse_subject("release:ranking-model:v2.4.0")
-    assert subject.kind is SubjectKind.RELEASE
-    assert subject.parts == ("ranking-model", "v2.4.0")
-    assert str(subject) == "release:ranking-model:v2.4.0"
-
-
-@pytest.mark.parametrize(
-    "text", ["", "deploy:x", "release:ranking-model", "release::v1", "rollback:", "drill:a b"]
-)
-def test_malformed_subjects_are_refused_with_a_reason(text: str) -> None:
-    with pytest.raises(ValueError, match="subject"):
-        parse_subject(text)
-
+from tests.core.trail_support import T0, build_chain
 
 # --- canonical form ---------------------------------------------------------------------------
 
@@ -347,73 +293,18 @@ def test_verifier_accepts_plain_tuples() -> None:
     assert isinstance(build_chain(1)[0].record(), TrailRecord)
 
 
-# --- export -----------------------------------------------------------------------------------
-
-
-def test_markdown_export_tells_the_story_in_order() -> None:
-    events = [
-        TrailEventDraft(
-            kind="rollback.recommended",
-            actor="releasebot",
-            subject="rollback:17",
-            channel_id="C0RANKREL",
-            message_ts="1710408600.000100",
-            permalink="https://example.slack.com/archives/C0RANKREL/p1710408600000100",
-            payload={"path": "flag-off", "score": 1.5},
-            at=T0,
-        ).seal(seq=1, prev_hash=GENESIS_HASH),
-    ]
-    events.append(
-        TrailEventDraft(
-            kind="approval.vote",
-            actor="U0BOB",
-            actor_role="oncall",
-            subject="rollback:17",
-            channel_id="C0RANKREL",
-            thread_ts="1710408600.000100",
-            payload={"decision": "approve", "note": "*ship it* <!channel> | [x](y)\nnext"},
-            at=T0 + timedelta(minutes=2),
-        ).seal(seq=2, prev_hash=events[0].hash)
-    )
-
-    text = export_markdown(events, subject="rollback:17")
-
-    lines = text.splitlines()
-    assert lines[0] == "# Decision trail: rollback:17"
-    story = [line for line in lines if line.startswith("- ")]
-    assert len(story) == 2
-    assert "2025-03-14T09:30:00.000000Z" in story[0] and "rollback.recommended" in story[0]
-    assert "[Slack](https://example.slack.com/archives/C0RANKREL/p1710408600000100)" in story[0]
-    assert "path: flag-off" in story[0] and "score: 1.5" in story[0]
-    assert "U0BOB (oncall)" in story[1] and "thread 1710408600.000100" in story[1]
-    # typed text cannot add lines, links or markup
-    assert "\\*ship it\\*" in story[1] and "\\<!channel\\>" in story[1]
-    assert "\\[x\\](y)" in story[1] and "\\|" in story[1]
-
-
-def test_json_export_carries_every_field_and_hash() -> None:
-    events = build_chain(3)
-    document = json.loads(export_json(events, subject="drill:3"))
-    assert document["subject"] == "drill:3" and document["count"] == 3
-    assert [item["seq"] for item in document["events"]] == [1, 2, 3]
-    first = document["events"][0]
-    assert first["hash"] == events[0].hash and first["hash_matches"] is True
-    assert first["payload"] == events[0].payload
-    assert first["at"] == "2025-03-14T09:30:00.000000Z"
-
-
-def test_export_flags_an_event_whose_hash_does_not_match() -> None:
-    event = build_chain(1)[0]
-    tampered = event.model_copy(update={"payload": {"index": 99}})
-    assert "WARNING" in export_markdown([tampered], subject="x")
-    assert json.loads(export_json([tampered], subject="x"))["events"][0]["hash_matches"] is False
-
-
 # --- purity -----------------------------------------------------------------------------------
 
 
 def test_core_trail_imports_only_the_standard_library_and_pydantic() -> None:
+    """(and the core's own modules: ``bot.core.subjects``)"""
     tree = ast.parse(Path(trail_module.__file__).read_text())
+    own = {
+        node.module
+        for node in ast.walk(tree)
+        if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("bot.")
+    }
+    assert own <= {"bot.core.subjects"}
     imported = {
         (node.module or "").split(".")[0] if isinstance(node, ast.ImportFrom) else alias.name
         for node in ast.walk(tree)
@@ -432,4 +323,4 @@ def test_core_trail_imports_only_the_standard_library_and_pydantic() -> None:
         "typing",
         "pydantic",
     }
-    assert imported <= allowed
+    assert imported - {"bot"} <= allowed

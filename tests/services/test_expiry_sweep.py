@@ -16,6 +16,7 @@ from sqlalchemy import Engine, select
 from bot.runbooks.files import load_runbooks
 from bot.runbooks.registry import RunbookRegistry
 from bot.services.approvals.engine import ApprovalEngine
+from bot.services.releases.gates import GateService
 from bot.services.releases.go_no_go import GoNoGo
 from bot.services.releases.reviews import ReviewService
 from bot.services.roles import StaticDirectory
@@ -54,6 +55,7 @@ def registry(tmp_path: Path, expires_after: str = "8h") -> RunbookRegistry:
 def open_go_no_gos(engine: Engine, runbooks: RunbookRegistry, count: int) -> list[int]:
     """``count`` fraud-model releases with every gate passed: their pending go/no-gos."""
     reviews = ReviewService(engine=engine, runbooks=runbooks, directory=StaticDirectory(GROUPS))
+    gates = GateService(engine=engine, runbooks=runbooks, directory=StaticDirectory(GROUPS))
     review_table, release_table = table_of(ReadinessReview), table_of(Release)
     for index in range(count):
         version = f"v3.{index}.0"
@@ -68,7 +70,7 @@ def open_go_no_gos(engine: Engine, runbooks: RunbookRegistry, count: int) -> lis
                 .where(release_table.c.version == version)
             ).scalar_one()
         for gate_id, owner in GATES.items():
-            assert reviews.mark_gate(
+            assert gates.mark_gate(
                 review_id=review_id, gate_id=gate_id, outcome="passed", user_id=owner, now=NOW
             ).ok
     requests = table_of(ApprovalRequest)

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 import pytest
 
 from bot.sandbox import Sandbox
+from tests.slack.rollback_support import Receiver
 from tests.slack.support import Bot
 
 
@@ -15,3 +16,11 @@ from tests.slack.support import Bot
 def bot(database_url: str) -> Iterator[Bot]:
     with Sandbox.start(database_url=database_url) as sandbox:
         yield Bot(sandbox)
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    """An executor's webhook receiver that records the calls it gets (``rollback_support``)."""
+    started = Receiver()
+    yield started
+    started.close()

@@ -242,12 +242,12 @@ def test_the_last_two_gates_marked_at_once_ask_for_one_go(bot: Bot) -> None:
     bot.start_ranking_review()
     for gate, user in [("eval-metrics", "U0CHIARA"), ("bias-audit", "U0CHIARA")]:
         bot.driver.click(user, RANKING, "Pass", match=gate)
-    reviews = bot.sandbox.runtime.services.reviews
+    gates = bot.sandbox.runtime.services.gates
     barrier = threading.Barrier(2)
 
     def press(gate: str, user: str) -> None:
         barrier.wait()
-        reviews.mark_gate(
+        gates.mark_gate(
             review_id=1, gate_id=gate, outcome="passed", user_id=user, now=bot.sandbox.now()
         )
 

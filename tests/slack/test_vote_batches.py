@@ -13,6 +13,7 @@ from bot.runbooks.files import load_runbooks
 from bot.runbooks.registry import RunbookRegistry
 from bot.services.approvals.engine import ApprovalEngine
 from bot.services.approvals.requests import APPROVAL_REQUEST
+from bot.services.releases.gates import GateService
 from bot.services.releases.go_no_go import GoNoGo
 from bot.services.releases.reviews import ReviewService
 from bot.services.replies import Reply
@@ -36,6 +37,7 @@ GATES = {
 
 def _pending_go_no_gos(engine: Engine, registry: RunbookRegistry, count: int) -> list[int]:
     reviews = ReviewService(engine=engine, runbooks=registry, directory=StaticDirectory(GROUPS))
+    gates = GateService(engine=engine, runbooks=registry, directory=StaticDirectory(GROUPS))
     for index in range(count):
         version = f"v1.{index}.0"
         assert reviews.start_review(
@@ -50,7 +52,7 @@ def _pending_go_no_gos(engine: Engine, registry: RunbookRegistry, count: int) ->
                 .where(release_table.c.version == version)
             ).scalar_one()
         for gate_id, owner in GATES.items():
-            assert reviews.mark_gate(
+            assert gates.mark_gate(
                 review_id=review_id, gate_id=gate_id, outcome="passed", user_id=owner, now=NOW
             ).ok
     requests = table_of(ApprovalRequest)

@@ -17,7 +17,8 @@ from sqlalchemy import Engine, insert, text
 
 from bot.commands import trail_export, trail_verify
 from bot.config import Settings
-from bot.core.trail import TrailEventDraft, canonical_json, release_subject
+from bot.core.subjects import release_subject
+from bot.core.trail import TrailEventDraft, canonical_json
 from bot.store import (
     TrailEventRow,
     UnknownSubjectError,

@@ -11,7 +11,7 @@ from sqlalchemy import Engine, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
-from bot.core.trail import rollback_subject
+from bot.core.subjects import rollback_subject
 from bot.store import (
     ApprovalRequest,
     ApprovalVote,

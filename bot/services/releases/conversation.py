@@ -8,7 +8,7 @@ from datetime import datetime
 from sqlalchemy import Engine
 from sqlmodel import select
 
-from bot.core.trail import release_subject
+from bot.core.subjects import release_subject
 from bot.services.outbox.jobs import PostMessage
 from bot.store import UnitOfWork
 from bot.store.inbox import claim_delivery

@@ -21,7 +21,8 @@ from bot.core.releases import (
     release_verdict,
     review_verdict,
 )
-from bot.core.trail import ACTOR_BOT, release_subject
+from bot.core.subjects import release_subject
+from bot.core.trail import ACTOR_BOT
 from bot.render.contexts import ApprovalStateContext
 from bot.render.escaping import mrkdwn_text as esc
 from bot.runbooks.registry import RunbookRegistry

@@ -19,7 +19,7 @@ from sqlmodel import Session, col, select
 
 from bot.core.approvals import evaluate_approval
 from bot.core.runbook import Runbook
-from bot.core.trail import release_subject
+from bot.core.subjects import release_subject
 from bot.render.contexts import RunbookRef
 from bot.runbooks.registry import RunbookRegistry
 from bot.services.approvals.ballots import load_votes

@@ -19,7 +19,8 @@ from bot.core.decision import Decision, auto_execute_at, decide
 from bot.core.releases import ReleaseState
 from bot.core.rollbacks import RECOMMENDATION, RecommendationState
 from bot.core.runbook import Runbook
-from bot.core.trail import ACTOR_BOT, rollback_subject
+from bot.core.subjects import rollback_subject
+from bot.core.trail import ACTOR_BOT
 from bot.render.escaping import mrkdwn_text as esc
 from bot.runbooks.registry import RunbookRegistry
 from bot.services.outbox.jobs import PostMessage, PostRollback

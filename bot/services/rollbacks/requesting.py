@@ -16,7 +16,8 @@ from sqlmodel import col, select
 from bot.core.approvals import REQUEST, RequestState
 from bot.core.decision import Decision, auto_execute_at
 from bot.core.runbook import Runbook
-from bot.core.trail import ACTOR_BOT, rollback_subject
+from bot.core.subjects import rollback_subject
+from bot.core.trail import ACTOR_BOT
 from bot.render.contexts import RollbackRecommendationContext
 from bot.services.outbox.jobs import PostRollback, UpdateRollback
 from bot.services.rollbacks.contexts import recommendation_context

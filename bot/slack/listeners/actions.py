@@ -20,7 +20,7 @@ from typing import Any, Literal
 from slack_bolt import Ack, App
 
 from bot.services.outbox.answers import reason_modal_context
-from bot.services.releases.reviews import GateOutcome
+from bot.services.releases.gates import GateOutcome
 from bot.services.replies import Reply
 from bot.slack.services import SlackServices
 
@@ -54,11 +54,11 @@ def gate_button(
     review_id, gate_id = int(ids["review_id"]), str(ids["gate_id"])
     now = services.clock()
     if outcome == "passed":
-        reply = services.reviews.mark_gate(
+        reply = services.gates.mark_gate(
             review_id=review_id, gate_id=gate_id, outcome="passed", user_id=user_id, now=now
         )
     else:
-        reply = services.reviews.check_gate(
+        reply = services.gates.check_gate(
             review_id=review_id, gate_id=gate_id, outcome=outcome, user_id=user_id, now=now
         )
     ack()

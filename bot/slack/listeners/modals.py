@@ -7,7 +7,7 @@ from typing import Any
 
 from slack_bolt import Ack, App
 
-from bot.services.releases.reviews import GateOutcome
+from bot.services.releases.gates import GateOutcome
 from bot.slack.services import SlackServices
 
 OUTCOMES: dict[str, GateOutcome] = {"fail": "failed", "waive": "waived"}
@@ -31,7 +31,7 @@ def reason_submitted(
     user_id = body["user"]["id"]
     now = services.clock()
     if metadata.get("kind") == "gate" and metadata.get("action") in OUTCOMES:
-        reply = services.reviews.mark_gate(
+        reply = services.gates.mark_gate(
             review_id=int(metadata["review_id"]),
             gate_id=str(metadata["gate_id"]),
             outcome=OUTCOMES[metadata["action"]],

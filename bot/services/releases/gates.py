@@ -1,0 +1,279 @@
+"""The gates of a readiness review: who may mark them, marking one once, and what the marked
+gates mean for the review (``bot.core.releases``): blocked by a failure, or the go asked for.
+
+Each mark is one unit of work (locked on the review, so gates marked at once are marked in
+turn and one of them sees the others); user groups are looked up before it, never inside it
+(``resolving_groups``). A refusal is recorded in the trail.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Literal
+
+from sqlalchemy import Engine
+
+from bot.core.releases import (
+    GATE,
+    RELEASE,
+    REVIEW,
+    GateStatus,
+    Readiness,
+    ReleaseState,
+    ReviewState,
+    gates_verdict,
+)
+from bot.core.runbook import Gate
+from bot.core.subjects import release_subject
+from bot.core.trail import ACTOR_BOT
+from bot.render.escaping import mrkdwn_text as esc
+from bot.runbooks.registry import RunbookRegistry
+from bot.services.outbox.jobs import PostInThread, UpdateChecklist
+from bot.services.releases.contexts import gate_update_context
+from bot.services.releases.go_no_go import open_go_no_go
+from bot.services.releases.review_rows import ReviewRows, load_review
+from bot.services.replies import Reply
+from bot.services.roles import GroupDirectory, MembershipUnavailable, resolving_groups, roles_of
+from bot.services.scheduling import ReviewScheduling
+from bot.store import UnitOfWork, advance
+from bot.store.locks import lock_row
+from bot.store.tables import GateState, ReadinessReview, Release, row_id
+from bot.store.units import DirectUnits, UnitRunner
+
+GateOutcome = Literal["passed", "failed", "waived"]
+
+
+@dataclass(frozen=True)
+class _GateAt:
+    """A gate being marked: the review's rows, the runbook's gate and its stored state."""
+
+    rows: ReviewRows
+    gate: Gate
+    state: GateState
+
+
+class GateService:
+    def __init__(
+        self,
+        *,
+        engine: Engine,
+        runbooks: RunbookRegistry,
+        directory: GroupDirectory,
+        scheduling: ReviewScheduling | None = None,
+        units: UnitRunner | None = None,
+    ) -> None:
+        self.engine = engine
+        self.runbooks = runbooks
+        self.directory = directory
+        self.scheduling = scheduling
+        self.units = units if units is not None else DirectUnits(engine)
+
+    def check_gate(
+        self,
+        *,
+        review_id: int,
+        gate_id: str,
+        outcome: GateOutcome,
+        user_id: str,
+        now: datetime,
+    ) -> Reply:
+        """May ``user_id`` mark this gate? A refusal is recorded in the trail (used before
+        asking for a reason, so nobody types one only to be refused)."""
+
+        def attempt(groups: GroupDirectory) -> Reply:
+            def unit(uow: UnitOfWork) -> Reply:
+                found = self._gate_at(uow, review_id=review_id, gate_id=gate_id)
+                if isinstance(found, Reply):
+                    return found
+                refusal = self._gate_refusal(
+                    uow, found, user_id=user_id, outcome=outcome, groups=groups, now=now
+                )
+                return refusal or Reply(True, found.gate.title)
+
+            return self.units.run(unit)
+
+        return resolving_groups(self.directory, attempt)
+
+    def mark_gate(
+        self,
+        *,
+        review_id: int,
+        gate_id: str,
+        outcome: GateOutcome,
+        user_id: str,
+        now: datetime,
+        reason: str | None = None,
+    ) -> Reply:
+        def attempt(groups: GroupDirectory) -> tuple[Reply, tuple[int, datetime] | None]:
+            def unit(uow: UnitOfWork) -> tuple[Reply, tuple[int, datetime] | None]:
+                found = self._gate_at(uow, review_id=review_id, gate_id=gate_id)
+                if isinstance(found, Reply):
+                    return found, None
+                refusal = self._gate_refusal(
+                    uow, found, user_id=user_id, outcome=outcome, groups=groups, now=now
+                )
+                if refusal is not None:
+                    return refusal, None
+                return self._mark(uow, found, outcome=outcome, user_id=user_id, reason=reason,
+                                  now=now)  # fmt: skip
+
+            return self.units.run(unit)
+
+        reply, expiry = resolving_groups(self.directory, attempt)
+        if expiry is not None and self.scheduling is not None:
+            self.scheduling.schedule_expiry(request_id=expiry[0], at=expiry[1])
+        return reply
+
+    def _gate_at(self, uow: UnitOfWork, *, review_id: int, gate_id: str) -> _GateAt | Reply:
+        # gates marked at once must not each see the other open: mark them in turn
+        lock_row(uow.session, model=ReadinessReview, row_id=review_id)
+        rows = load_review(uow.session, review_id=review_id, runbooks=self.runbooks)
+        if rows is None:
+            return Reply(False, "This review no longer exists.")
+        state = next((s for s in rows.gates if s.gate_id == gate_id), None)
+        gate = rows.runbook.gate(gate_id)
+        if state is None or gate is None:
+            return Reply(False, f"The runbook has no gate `{esc(gate_id)}` any more.")
+        return _GateAt(rows, gate, state)
+
+    def _gate_refusal(
+        self,
+        uow: UnitOfWork,
+        found: _GateAt,
+        *,
+        user_id: str,
+        outcome: GateOutcome,
+        groups: GroupDirectory,
+        now: datetime,
+    ) -> Reply | None:
+        """Why ``user_id`` may not mark this gate now, or None; refusals go to the trail."""
+        (runbook, release, review, _), gate, state = found.rows, found.gate, found.state
+
+        def refuse(why: str, text: str, **detail: str) -> Reply:
+            uow.trail(
+                kind="gate.refused",
+                actor=user_id,
+                subject=release_subject(runbook.id, release.version),
+                at=now,
+                channel_id=review.channel_id,
+                thread_ts=release.thread_ts,
+                payload={"gate": gate.id, "outcome": outcome, "why": why, **detail},
+            )
+            return Reply(False, text)
+
+        try:
+            held = roles_of(runbook, user_id, groups, among=[gate.owner])
+        except MembershipUnavailable as error:
+            return refuse(
+                "membership_unavailable",
+                f"I could not check that you are in *{gate.owner}* ({esc(error)}), "
+                "so nothing was recorded. Try again shortly.",
+                detail=str(error),
+            )
+        if gate.owner not in held:
+            return refuse(
+                "not_owner",
+                f"Only members of *{gate.owner}* can mark "
+                f"“{esc(gate.title)}”; nothing was recorded.",
+                owner_role=gate.owner,
+            )
+        if review.state != ReviewState.PENDING:
+            return Reply(False, f"This review is already decided ({review.state}).")
+        if state.state != GateStatus.PENDING:
+            return Reply(
+                False,
+                f"“{esc(gate.title)}” was already marked {state.state} by <@{state.marked_by}>.",
+            )
+        return None
+
+    def _mark(
+        self,
+        uow: UnitOfWork,
+        found: _GateAt,
+        *,
+        outcome: GateOutcome,
+        user_id: str,
+        reason: str | None,
+        now: datetime,
+    ) -> tuple[Reply, tuple[int, datetime] | None]:
+        """Mark the gate (once), say so in the thread, and decide what the review does next;
+        the new go/no-go's id and deadline, if one was asked for, to schedule after commit."""
+        (runbook, release, review, states), gate, state = found.rows, found.gate, found.state
+        won = advance(
+            uow.session, model=GateState, row_id=row_id(state), lifecycle=GATE,
+            to_state=GateStatus(outcome), now=now,
+            values={"marked_by": user_id, "marked_by_role": gate.owner, "note": reason,
+                    "marked_at": now},
+        )  # fmt: skip
+        uow.session.refresh(state)
+        if not won:  # a double click, or another replica, got there first
+            return Reply(
+                False,
+                f"“{esc(gate.title)}” was already marked {state.state} by <@{state.marked_by}>.",
+            ), None
+        uow.trail(
+            kind=f"gate.{outcome}",
+            actor=user_id,
+            actor_role=gate.owner,
+            subject=release_subject(runbook.id, release.version),
+            at=now,
+            channel_id=review.channel_id,
+            thread_ts=release.thread_ts,
+            payload={"gate": gate.id, "title": gate.title, "reason": reason},
+        )
+        states = [s if s.id != state.id else state for s in states]
+        review_id = row_id(review)
+        uow.enqueue(UpdateChecklist(review_id=review_id), now=now)
+        context = gate_update_context(runbook, release, review, state, states)
+        uow.enqueue(
+            PostInThread(review_id=review_id, template="gate_update", context=context), now=now
+        )
+        return Reply(True, f"Marked “{esc(gate.title)}” {outcome}."), self._after_gates(
+            uow, review_id=review_id, now=now
+        )
+
+    def _after_gates(
+        self, uow: UnitOfWork, *, review_id: int, now: datetime
+    ) -> tuple[int, datetime] | None:
+        """When no gate is open: block on a failure, otherwise ask for the go."""
+        rows = load_review(uow.session, review_id=review_id, runbooks=self.runbooks)
+        assert rows is not None
+        runbook, release, review, _ = rows
+        verdict = gates_verdict(rows.gate_statuses())
+        if verdict.readiness is Readiness.OPEN:
+            return None
+        if verdict.readiness is Readiness.BLOCKED:
+            if advance(
+                uow.session, model=ReadinessReview, row_id=review_id, lifecycle=REVIEW,
+                to_state=ReviewState.NO_GO, from_states=[ReviewState.PENDING], now=now,
+                values={"decided_by": ACTOR_BOT, "decided_at": now},
+            ):  # fmt: skip
+                advance(
+                    uow.session, model=Release, row_id=row_id(release), lifecycle=RELEASE,
+                    to_state=ReleaseState.NO_GO, now=now,
+                )  # fmt: skip
+                uow.trail(
+                    kind="release.blocked",
+                    actor=ACTOR_BOT,
+                    subject=release_subject(runbook.id, release.version),
+                    at=now,
+                    channel_id=review.channel_id,
+                    thread_ts=release.thread_ts,
+                    payload={"failed_gates": list(verdict.failed)},
+                )
+                text = (
+                    f"⛔ Release {esc(release.version)} is blocked: failed gate(s) "
+                    + ", ".join(f"`{g}`" for g in verdict.failed)
+                    + ". No go/no-go is requested."
+                )
+                uow.enqueue(PostInThread(review_id=review_id, text=text), now=now)
+            return None
+        if not advance(
+            uow.session, model=ReadinessReview, row_id=review_id, lifecycle=REVIEW,
+            to_state=ReviewState.AWAITING_GO, now=now,
+        ):  # fmt: skip
+            return None
+        request = open_go_no_go(uow, rows, now=now)
+        assert request.expires_at is not None
+        return row_id(request), request.expires_at
