@@ -44,7 +44,7 @@ from bot.slack.delivery import SlackDelivery
 from bot.slack.directory import SlackGroupDirectory
 from bot.slack.home import register_home
 from bot.slack.services import SlackServices
-from bot.store import make_engine, session_scope, upgrade_database
+from bot.store import make_engine, read_connection, upgrade_database
 from bot.store.checkpoints import BACKGROUND_AUTOCHECKPOINT_PAGES, WalCheckpointer, has_log
 from bot.store.outbox import pending_job_count
 from bot.store.units import DirectUnits, GroupCommitter
@@ -247,8 +247,8 @@ def build(
     )
 
     def pending() -> int:
-        with session_scope(engine) as session:
-            return pending_job_count(session)
+        with read_connection(engine) as connection:
+            return pending_job_count(connection)
 
     web_app = build_web_app(bolt_app=bolt_app, engine=engine, metrics=metrics, pending_jobs=pending)
     register_hooks(

@@ -1,4 +1,10 @@
-"""The context each template expects: plain dicts, described here as TypedDicts.
+"""The context each template expects: plain dicts, typed here as TypedDicts.
+
+The context builders (``bot.services.*.contexts``, ``home_items``) return these types, so mypy
+checks what they build; ``tests/render/test_contexts.py`` checks every template against its
+type (each name a template reads is a key here) and the previews' contexts, built by those
+builders, against the types (every key, no other, of the type given). ``CONTEXTS`` maps each
+template to its type.
 
 Conventions for every template:
 - Every key listed is present (templates use StrictUndefined); "absent" is ``None``.
@@ -301,20 +307,6 @@ class ReasonModalContext(TypedDict):
     metadata: dict[str, str]
 
 
-CONTEXTS: dict[str, type] = {
-    "readiness_checklist": ReadinessChecklistContext,
-    "gate_update": GateUpdateContext,
-    "go_no_go_request": GoNoGoRequestContext,
-    "rollback_recommendation": RollbackRecommendationContext,
-    "approval_state": ApprovalStateContext,
-    "execution_result": ExecutionResultContext,
-    "validation_result": ValidationResultContext,
-    "drill_start": DrillStartContext,
-    "drill_report": DrillReportContext,
-    "reason_modal": ReasonModalContext,
-}
-
-
 class SlackWhere(TypedDict):
     """Where an item's conversation is: a message permalink if known, else its channel."""
 
@@ -391,4 +383,16 @@ class AppHomeContext(TypedDict):
     recent: list[HomeDecision]
 
 
-CONTEXTS["app_home"] = AppHomeContext
+CONTEXTS: dict[str, type] = {
+    "readiness_checklist": ReadinessChecklistContext,
+    "gate_update": GateUpdateContext,
+    "go_no_go_request": GoNoGoRequestContext,
+    "rollback_recommendation": RollbackRecommendationContext,
+    "approval_state": ApprovalStateContext,
+    "execution_result": ExecutionResultContext,
+    "validation_result": ValidationResultContext,
+    "drill_start": DrillStartContext,
+    "drill_report": DrillReportContext,
+    "reason_modal": ReasonModalContext,
+    "app_home": AppHomeContext,
+}

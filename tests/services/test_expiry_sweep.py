@@ -6,7 +6,7 @@ runbook's ``go_no_go.expires_after`` after a request opened, and every sweep rai
 from __future__ import annotations
 
 import logging
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -15,25 +15,12 @@ from sqlalchemy import Engine, select
 
 from bot.runbooks.files import load_runbooks
 from bot.runbooks.registry import RunbookRegistry
-from bot.services.approvals.engine import ApprovalEngine
-from bot.services.releases.gates import GateService
-from bot.services.releases.go_no_go import GoNoGo
-from bot.services.releases.reviews import ReviewService
-from bot.services.roles import StaticDirectory
-from bot.services.rollbacks.decisions import RollbackApproval
 from bot.store import TrailEventRow, read_connection, verify_trail
 from bot.store.tables import ApprovalRequest, ReadinessReview, Release
 from bot.store.transitions import table_of
+from tests.services.go_no_go_support import NOW, approval_engine, open_go_no_gos
 
 ROOT = Path(__file__).resolve().parents[2]
-NOW = datetime(2026, 11, 22, 10, 0, tzinfo=UTC)
-GROUPS = {"S0COMPLIANCE": ["U0JULIA", "U0KEMAL"], "S0PAYONCALL": ["U0IVAN"]}
-GATES = {
-    "backtest": "U0HANNA",
-    "model-risk-review": "U0FARAH",
-    "shadow-agreement": "U0HANNA",
-    "compliance-signoff": "U0KEMAL",
-}
 SHIPPED_DEADLINE = timedelta(hours=8)  # fraud-model's go_no_go.expires_after
 
 
@@ -50,41 +37,6 @@ def registry(tmp_path: Path, expires_after: str = "8h") -> RunbookRegistry:
     found = load_runbooks(folder)
     assert not found.problems, found.problems
     return RunbookRegistry(found.runbooks)
-
-
-def open_go_no_gos(engine: Engine, runbooks: RunbookRegistry, count: int) -> list[int]:
-    """``count`` fraud-model releases with every gate passed: their pending go/no-gos."""
-    reviews = ReviewService(engine=engine, runbooks=runbooks, directory=StaticDirectory(GROUPS))
-    gates = GateService(engine=engine, runbooks=runbooks, directory=StaticDirectory(GROUPS))
-    review_table, release_table = table_of(ReadinessReview), table_of(Release)
-    for index in range(count):
-        version = f"v3.{index}.0"
-        assert reviews.start_review(
-            runbook_id="fraud-model", version=version, channel_id="C0FRAUDREL",
-            user_id="U0HANNA", now=NOW,
-        ).ok  # fmt: skip
-        with read_connection(engine) as connection:
-            review_id = connection.execute(
-                select(review_table.c.id)
-                .join(release_table, release_table.c.id == review_table.c.release_id)
-                .where(release_table.c.version == version)
-            ).scalar_one()
-        for gate_id, owner in GATES.items():
-            assert gates.mark_gate(
-                review_id=review_id, gate_id=gate_id, outcome="passed", user_id=owner, now=NOW
-            ).ok
-    requests = table_of(ApprovalRequest)
-    with read_connection(engine) as connection:
-        return list(connection.execute(select(requests.c.id).order_by(requests.c.id)).scalars())
-
-
-def approvals(engine: Engine, runbooks: RunbookRegistry) -> ApprovalEngine:
-    return ApprovalEngine(
-        engine=engine,
-        runbooks=runbooks,
-        kinds=[GoNoGo(runbooks=runbooks), RollbackApproval(runbooks=runbooks)],
-        directory=StaticDirectory(GROUPS),
-    )
 
 
 def states(engine: Engine) -> dict[str, list[str]]:
@@ -111,8 +63,8 @@ def test_a_lengthened_deadline_does_not_revive_an_overdue_request(
 ) -> None:
     """Two go/no-gos opened under 8h; the runbook now says 24h; the sweep 9h later expires
     both, at the deadline they were opened with."""
-    first, second = open_go_no_gos(engine, registry(tmp_path), 2)
-    lengthened = approvals(engine, registry(tmp_path, "24h"))
+    first, second = open_go_no_gos(engine, registry(tmp_path), 2, major=3)
+    lengthened = approval_engine(engine, registry(tmp_path, "24h"))
     later = NOW + SHIPPED_DEADLINE + timedelta(hours=1)
     assert lengthened.expire_due(now=later) == 2
     assert states(engine) == {
@@ -131,8 +83,8 @@ def test_a_request_is_not_expired_before_its_stored_deadline(
     engine: Engine, tmp_path: Path
 ) -> None:
     """Shortened since: the request keeps the deadline it was opened with."""
-    (request_id,) = open_go_no_gos(engine, registry(tmp_path), 1)
-    shortened = approvals(engine, registry(tmp_path, "1h"))
+    (request_id,) = open_go_no_gos(engine, registry(tmp_path), 1, major=3)
+    shortened = approval_engine(engine, registry(tmp_path, "1h"))
     before = NOW + SHIPPED_DEADLINE - timedelta(minutes=1)
     assert shortened.expire_due(now=before) == 0
     assert shortened.expire(request_id=request_id, now=before) is False
@@ -147,8 +99,8 @@ def test_one_request_that_fails_never_stops_the_sweep(
     """The middle of three overdue requests fails as it is closed: it is logged and left
     pending (its transaction rolled back), and the other two expire."""
     runbooks = registry(tmp_path)
-    _, broken, _ = open_go_no_gos(engine, runbooks, 3)
-    sweep = approvals(engine, runbooks)
+    _, broken, _ = open_go_no_gos(engine, runbooks, 3, major=3)
+    sweep = approval_engine(engine, runbooks)
     kind = sweep.kinds["go_no_go"]
     announce = kind.announce
 

@@ -4,68 +4,29 @@ each vote still sees the votes before it, on SQLite and PostgreSQL."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 from sqlalchemy import Engine, select
 
 from bot.runbooks.files import load_runbooks
 from bot.runbooks.registry import RunbookRegistry
-from bot.services.approvals.engine import ApprovalEngine
 from bot.services.approvals.requests import APPROVAL_REQUEST
-from bot.services.releases.gates import GateService
-from bot.services.releases.go_no_go import GoNoGo
-from bot.services.releases.reviews import ReviewService
 from bot.services.replies import Reply
-from bot.services.roles import StaticDirectory
-from bot.services.rollbacks.decisions import RollbackApproval
 from bot.store import UnitOfWork, read_connection, verify_trail
-from bot.store.tables import ApprovalRequest, ApprovalVote, ReadinessReview, Release
+from bot.store.tables import ApprovalRequest, ApprovalVote
 from bot.store.transitions import table_of
 from bot.store.units import GroupCommitter, _Queued
+from tests.services.go_no_go_support import NOW, approval_engine, open_go_no_gos
 
 ROOT = Path(__file__).resolve().parents[2]
-NOW = datetime(2026, 11, 22, 10, 0, tzinfo=UTC)
-GROUPS = {"S0COMPLIANCE": ["U0JULIA", "U0KEMAL"], "S0PAYONCALL": ["U0IVAN"]}
-GATES = {
-    "backtest": "U0HANNA",
-    "model-risk-review": "U0FARAH",
-    "shadow-agreement": "U0HANNA",
-    "compliance-signoff": "U0KEMAL",
-}
-
-
-def _pending_go_no_gos(engine: Engine, registry: RunbookRegistry, count: int) -> list[int]:
-    reviews = ReviewService(engine=engine, runbooks=registry, directory=StaticDirectory(GROUPS))
-    gates = GateService(engine=engine, runbooks=registry, directory=StaticDirectory(GROUPS))
-    for index in range(count):
-        version = f"v1.{index}.0"
-        assert reviews.start_review(
-            runbook_id="fraud-model", version=version, channel_id="C0FRAUDREL",
-            user_id="U0HANNA", now=NOW,
-        ).ok  # fmt: skip
-        review_table, release_table = table_of(ReadinessReview), table_of(Release)
-        with read_connection(engine) as connection:
-            review_id = connection.execute(
-                select(review_table.c.id)
-                .join(release_table, release_table.c.id == review_table.c.release_id)
-                .where(release_table.c.version == version)
-            ).scalar_one()
-        for gate_id, owner in GATES.items():
-            assert gates.mark_gate(
-                review_id=review_id, gate_id=gate_id, outcome="passed", user_id=owner, now=NOW
-            ).ok
-    requests = table_of(ApprovalRequest)
-    with read_connection(engine) as connection:
-        return list(connection.execute(select(requests.c.id).order_by(requests.c.id)).scalars())
 
 
 def test_a_batch_of_votes_reads_its_requests_once_and_counts_each_vote_in_turn(
     engine: Engine,
 ) -> None:
     registry = RunbookRegistry(load_runbooks(ROOT / "runbooks").runbooks)
-    first, second = _pending_go_no_gos(engine, registry, 2)
-    directory = StaticDirectory(GROUPS)
+    first, second = open_go_no_gos(engine, registry, 2)
     committer = GroupCommitter(engine)
     read_ahead: list[list[int]] = []
 
@@ -80,13 +41,7 @@ def test_a_batch_of_votes_reads_its_requests_once_and_counts_each_vote_in_turn(
             return Reply(True, "queued")
 
     queue = Queue()
-    votes = ApprovalEngine(
-        engine=engine,
-        runbooks=registry,
-        kinds=[GoNoGo(runbooks=registry), RollbackApproval(runbooks=registry)],
-        directory=directory,
-        units=queue,
-    )
+    votes = approval_engine(engine, registry, units=queue)
 
     def prefetch(uow: UnitOfWork, request_ids: list[int]) -> None:
         read_ahead.append(request_ids)

@@ -1,32 +1,40 @@
-"""Pieces of the sample contexts (see ``samples.py``), drawn from a runbook.
+"""Sample rows and core values drawn from a runbook, for the previews (``messages.py``).
 
-The samples are realistic rather than random: the runbook's own stages and gates, roles and
-members, criteria (threshold, margin, sustain) and paths with their composite impact scores.
-The time is fixed (``SAMPLE_NOW``) so that previews are reproducible.
+The samples are realistic rather than random: the runbook's own stages and gates (in every
+status), roles and members, criteria (evaluated by the core on samples beyond or inside their
+bounds) and paths with their composite impact scores. The time is fixed (``SAMPLE_NOW``) so
+that previews are reproducible. Rows are unsaved table objects with ids, as the database
+would give them; nothing here touches a database.
 """
 
 from __future__ import annotations
 
-import dataclasses
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
-from bot.core.durations import format_duration
+from bot.core.criteria import CriterionState, Sample
+from bot.core.decision import Decision, decide
 from bot.core.impact import PathRecord, Recommendation, recommend
-from bot.core.runbook import ApprovalRule, Criterion, RollbackPath, Runbook
+from bot.core.releases import GateStatus, ReleaseState, ReviewState
+from bot.core.runbook import Criterion, Gate, Readiness, RollbackPath, Runbook, Stage
+from bot.core.subjects import release_subject, rollback_subject
+from bot.services.releases.review_rows import ReviewRows
+from bot.store.tables import ApprovalRequest, GateState, ReadinessReview, Release
 
 SAMPLE_NOW = datetime(2024, 4, 10, 13, 0, tzinfo=UTC)
-REVIEW_ID = "r-1042"
-REQUEST_ID = "q-2071"
-DRILL_RUN_ID = "d-318"
+REVIEW_ID = 1042
+REQUEST_ID = 2071
+RECOMMENDATION_ID = 318
 RELEASE_VERSION = "v2.4.0"
-GATE_STATUS_CYCLE = ("passed", "waived", "open", "failed")
-
-def recommendation(runbook: Runbook, criterion: Criterion) -> Recommendation:
-    """The core's proportionate recommendation for a breach of ``criterion`` alone."""
-    result = recommend(runbook, severity=criterion.severity, breached_metrics=[criterion.metric])
-    assert result is not None  # one metric is breached
-    return result
+THREAD_TS = "1712750400.000100"
+GATE_STATUS_CYCLE = (GateStatus.PASSED, GateStatus.WAIVED, GateStatus.PENDING, GateStatus.FAILED)
+REASONS = {
+    GateStatus.WAIVED: "Covered by last quarter's audit; nothing in this release changes the "
+    "features it looked at.",
+    GateStatus.FAILED: "Two segments are outside the tolerance; see the report.",
+}
+TRACK_RECORD = PathRecord(
+    uses=3, recovered=3, median_minutes_to_recover=6, drill_uses=2, drill_recovered=2
+)
 
 
 def ago(minutes: float) -> datetime:
@@ -40,68 +48,77 @@ def people(runbook: Runbook, role: str) -> list[str]:
     return users or ([f"U0{role.upper().replace('_', '')}"] if members else [])
 
 
-def runbook_ref(runbook: Runbook) -> dict[str, Any]:
-    return {"id": runbook.id, "version": runbook.version, "title": runbook.title or runbook.id}
+def with_readiness(runbook: Runbook) -> Runbook:
+    """The runbook, or for one without a readiness review a copy with a one-gate review (so
+    that the review's templates are checked with its roles too)."""
+    if runbook.readiness is not None:
+        return runbook
+    role = next(iter(runbook.roles))
+    stage = Stage(id="readiness", title="Readiness", gates=[Gate(id="ready", title="Ready",
+                                                                 owner=role)])  # fmt: skip
+    readiness = Readiness(stages=[stage], go_no_go=runbook.paths[0].approval)
+    return runbook.model_copy(update={"readiness": readiness})
 
 
-def approval(runbook: Runbook, rule: ApprovalRule) -> dict[str, Any]:
-    return {
-        "roles": dict(rule.roles),
-        "quorum": rule.required_total,
-        "role_members": {role: list(runbook.roles.get(role, [])) for role in rule.roles},
-        "reject_blocks": rule.reject_blocks,
-        "allow_self_approval": rule.allow_self_approval,
-    }
-
-
-def sustain(criterion: Criterion) -> str:
-    if isinstance(criterion.sustain, int):
-        return f"{criterion.sustain} samples"
-    return f"for {format_duration(criterion.sustain)}"
-
-
-def stages(runbook: Runbook) -> list[dict[str, Any]]:
-    """The runbook's stages with gates in every status: passed, waived, open, failed."""
-    rows: list[dict[str, Any]] = []
-    index = 0
-    for stage in runbook.readiness.stages if runbook.readiness else []:
-        gates: list[dict[str, Any]] = []
+def review_rows(
+    runbook: Runbook,
+    *,
+    version: str = RELEASE_VERSION,
+    review_id: int = REVIEW_ID,
+    statuses: tuple[GateStatus, ...] = GATE_STATUS_CYCLE,
+    started_minutes_ago: float = 120,
+) -> ReviewRows:
+    """A release in review with its gates marked in turn with ``statuses`` (cycled)."""
+    runbook = with_readiness(runbook)
+    assert runbook.readiness is not None
+    started = ago(started_minutes_ago)
+    starter = (runbook.owners or people(runbook, next(iter(runbook.roles))) or ["U0ALICE"])[0]
+    release = Release(
+        id=review_id, runbook_id=runbook.id, runbook_version=runbook.version, version=version,
+        state=ReleaseState.REVIEWING.value, started_by=starter, channel_id=runbook.channels[0],
+        thread_ts=THREAD_TS, created_at=started, updated_at=started,
+    )  # fmt: skip
+    review = ReadinessReview(
+        id=review_id, release_id=review_id, runbook_id=runbook.id,
+        runbook_version=runbook.version, state=ReviewState.PENDING.value,
+        channel_id=runbook.channels[0], message_ts=THREAD_TS, created_at=started,
+        updated_at=started,
+    )  # fmt: skip
+    gates: list[GateState] = []
+    for stage in runbook.readiness.stages:
         for gate in stage.gates:
-            status = GATE_STATUS_CYCLE[index % len(GATE_STATUS_CYCLE)]
-            index += 1
-            marked = status != "open"
-            owner = (people(runbook, gate.owner) or ["U0SOMEONE"])[0]
+            status = statuses[len(gates) % len(statuses)]
+            marked = status is not GateStatus.PENDING
+            at = ago(90 - 10 * (len(gates) + 1)) if marked else None
             gates.append(
-                {
-                    "id": gate.id,
-                    "title": gate.title,
-                    "owner_role": gate.owner,
-                    "owner_members": list(runbook.roles.get(gate.owner, [])),
-                    "status": status,
-                    "marked_by": owner if marked else None,
-                    "marked_at": ago(90 - 10 * index) if marked else None,
-                    "reason": {
-                        "waived": "Covered by last quarter's audit; nothing in this release "
-                        "changes the features it looked at.",
-                        "failed": "Two segments are outside the tolerance; see the report.",
-                    }.get(status),
-                    "evidence": gate.evidence,
-                    "evidence_url": "https://reports.internal.example/r/1042" if marked else None,
-                }
+                GateState(
+                    id=len(gates) + 1, review_id=review_id, stage_id=stage.id, gate_id=gate.id,
+                    state=status.value, marked_by=(people(runbook, gate.owner) or ["U0SOMEONE"])[0]
+                    if marked else None, marked_by_role=gate.owner if marked else None,
+                    note=REASONS.get(status), marked_at=at, updated_at=at or started,
+                )  # fmt: skip
             )
-        rows.append({"id": stage.id, "title": stage.title, "gates": gates})
-    return rows
+    return ReviewRows(runbook, release, review, gates)
 
 
-def counts(stage_rows: list[dict[str, Any]]) -> dict[str, int]:
-    gates = [gate for stage in stage_rows for gate in stage["gates"]]
-    return {s: sum(g["status"] == s for g in gates) for s in ("passed", "failed", "waived", "open")}
+def pending_go_no_go(rows: ReviewRows, *, request_id: int = REQUEST_ID) -> ApprovalRequest:
+    runbook, release, review, _ = rows
+    assert runbook.readiness is not None
+    rule = runbook.readiness.go_no_go
+    return ApprovalRequest(
+        id=request_id, subject=release_subject(runbook.id, release.version), action="go_no_go",
+        review_id=review.id, roles={r: list(runbook.roles.get(r, [])) for r in rule.roles},
+        quorum=rule.required_total, requested_by=release.started_by, state="pending",
+        expires_at=ago(5) + rule.expires_after, channel_id=review.channel_id,
+        created_at=ago(5), updated_at=ago(5),
+    )  # fmt: skip
 
 
-def go_no_go_rule(runbook: Runbook) -> ApprovalRule:
-    if runbook.readiness:
-        return runbook.readiness.go_no_go
-    return runbook.paths[0].approval
+def recommendation(runbook: Runbook, criterion: Criterion) -> Recommendation:
+    """The core's proportionate recommendation for a breach of ``criterion`` alone."""
+    result = recommend(runbook, severity=criterion.severity, breached_metrics=[criterion.metric])
+    assert result is not None  # one metric is breached
+    return result
 
 
 def breached(runbook: Runbook) -> Criterion:
@@ -117,67 +134,60 @@ def recommended(runbook: Runbook) -> RollbackPath:
     return recommendation(runbook, breached(runbook)).path
 
 
-def breach_values(criterion: Criterion, count: int) -> list[float]:
+def series(criterion: Criterion, state: CriterionState) -> list[Sample]:
+    """Samples of ``criterion``'s metric up to ``SAMPLE_NOW`` that the core judges ``state``:
+    beyond the breach point or inside the clear point, sustained, none stale; none at all for
+    insufficient data."""
+    if state is CriterionState.INSUFFICIENT_DATA:
+        return []
+    every = min(criterion.stale_after / 2, timedelta(minutes=1))
+    sustain = criterion.sustain
+    span = sustain if isinstance(sustain, timedelta) else every * sustain
+    count = int(span / every) + 3
     step = criterion.margin or abs(criterion.threshold) * 0.1 or 1.0
     sign = 1 if criterion.direction == "above" else -1
-    return [round(criterion.breach_point + sign * step * (i + 1) / 2, 6) for i in range(count)]
+    if state is CriterionState.BREACH:
+        values = [criterion.breach_point + sign * step * (1 + i % 4) / 2 for i in range(count)]
+    else:
+        values = [criterion.clear_point - sign * step * (1 + i % 3) / 2 for i in range(count)]
+    start = SAMPLE_NOW - every * count
+    return [Sample(criterion.metric, round(v, 6), start + every * (i + 1))
+            for i, v in enumerate(values)]  # fmt: skip
 
 
-def criterion_view(criterion: Criterion, state: str) -> dict[str, Any]:
-    values = {
-        "breach": breach_values(criterion, 4),
-        "clear": [criterion.clear_point],
-        "insufficient_data": [],
-    }[state]
-    explanation = {
-        "breach": f"{len(values)} consecutive samples beyond {criterion.breach_point:g}",
-        "clear": f"latest sample inside {criterion.clear_point:g}",
-        "insufficient_data": f"no sample in the last {format_duration(criterion.stale_after)}",
-    }[state]
-    return {
-        "metric": criterion.metric,
-        "direction": criterion.direction,
-        "threshold": criterion.threshold,
-        "margin": criterion.margin,
-        "breach_point": criterion.breach_point,
-        "clear_point": criterion.clear_point,
-        "sustain": sustain(criterion),
-        "state": state,
-        "latest": values[-1] if values else None,
-        "recent_values": values,
-        "explanation": explanation,
-    }
+def breach_decision(runbook: Runbook) -> Decision:
+    """The core's whole decision for a breach of ``breached(runbook)``; the other criteria
+    alternate between not enough data and clear. The recommended path has a track record."""
+    chosen = breached(runbook)
+    samples: list[Sample] = []
+    missing = True
+    for criterion in runbook.criteria:
+        if criterion is chosen:
+            samples += series(criterion, CriterionState.BREACH)
+            continue
+        samples += series(
+            criterion, CriterionState.INSUFFICIENT_DATA if missing else CriterionState.CLEAR
+        )
+        missing = not missing
+    records = {recommendation(runbook, chosen).path.id: TRACK_RECORD}
+    return decide(runbook, samples, SAMPLE_NOW, records=records)
 
 
-def record_dict(record: PathRecord | None) -> dict[str, Any] | None:
-    return None if record is None else dataclasses.asdict(record)
+def rollback_request(runbook: Runbook, path: RollbackPath) -> ApprovalRequest:
+    rule = path.approval
+    return ApprovalRequest(
+        id=REQUEST_ID, subject=rollback_subject(RECOMMENDATION_ID), action="rollback",
+        recommendation_id=RECOMMENDATION_ID, path_id=path.id,
+        roles={r: list(runbook.roles.get(r, [])) for r in rule.roles}, quorum=rule.required_total,
+        requested_by="monitoring", state="pending", expires_at=ago(2) + rule.expires_after,
+        channel_id=runbook.channels[0], created_at=ago(2), updated_at=ago(2),
+    )  # fmt: skip
 
 
-def executor_target(executor: Any) -> str:
+def executor_target(path: RollbackPath) -> str:
+    executor = path.executor
     if executor.type == "webhook":
         return str(executor.url)
     if executor.type == "command":
         return " ".join(executor.argv)
     return str(executor.note or "dry run")
-
-
-def drill_parts(runbook: Runbook) -> tuple[dict[str, str], str, list[float], str, str | None]:
-    if runbook.drills:
-        drill = runbook.drills[0]
-        scenario = drill.scenario
-        return (
-            {"id": drill.id, "title": drill.title},
-            scenario.metric,
-            list(scenario.values),
-            format_duration(scenario.interval),
-            drill.expected_path,
-        )
-    criterion = runbook.criteria[0]
-    values = breach_values(criterion, 3)
-    return (
-        {"id": "sample", "title": f"{criterion.metric} breach"},
-        criterion.metric,
-        values,
-        "1m",
-        None,
-    )

@@ -3,7 +3,7 @@
 ``home_context`` reads one snapshot (a read transaction), then, outside it, works out which
 gates and go/no-go requests the person may act on, resolving user groups through the
 directory. A group that cannot be looked up is named on the page, which then says it may be
-incomplete. The result is the context of ``app_home.json.j2`` (``contexts.AppHome``).
+incomplete. The items are shaped by ``bot.services.releases.home_items``.
 """
 
 from __future__ import annotations
@@ -12,21 +12,35 @@ import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 
-from bot.core.approvals import evaluate_approval
+from bot.core.approvals import ApprovalOutcome, RequestState, evaluate_approval
+from bot.core.releases import ReleaseState, ReviewState
 from bot.core.runbook import Runbook
 from bot.core.subjects import release_subject
-from bot.render.contexts import RunbookRef
+from bot.render.contexts import (
+    AppHomeContext,
+    HomeApproval,
+    HomeDecision,
+    HomeGate,
+    HomeRelease,
+    RunbookRef,
+)
 from bot.runbooks.registry import RunbookRegistry
 from bot.services.approvals.ballots import load_votes
-from bot.services.context_parts import iso, runbook_ref
+from bot.services.context_parts import runbook_ref
 from bot.services.outbox.jobs import PublishHome
-from bot.services.releases.contexts import GATE_STATUS, gate_counts
 from bot.services.releases.go_no_go import ACTION as GO_NO_GO
+from bot.services.releases.home_items import (
+    Permalinks,
+    active_item,
+    approval_item,
+    decision_item,
+    gate_items,
+    home_page,
+)
 from bot.services.releases.review_rows import ReviewRows, load_review
 from bot.services.roles import GroupDirectory, MembershipUnavailable, is_group
 from bot.store import UnitOfWork, read_connection
@@ -34,36 +48,31 @@ from bot.store.inbox import claim_delivery
 from bot.store.tables import ApprovalRequest, ReadinessReview, Release, TrailEventRow, row_id
 from bot.store.units import DirectUnits, UnitRunner
 
-MAX_ITEMS = 15  # per list; the page says how many more there are
 RECENT_DECISIONS = 10
 ACTIVE_SCAN = 200  # releases in review looked at, newest first
-THREAD_ROOT = "readiness_checklist"
-REQUEST_MESSAGE = "go_no_go_request"
-
-
-@dataclass
-class _GateCandidate:
-    runbook: Runbook
-    role: str
-    item: dict[str, Any]
 
 
 @dataclass
 class _RequestCandidate:
-    runbook: Runbook
-    roles: list[str]
-    requester: str
-    allow_self: bool
+    """A pending go/no-go; whether it is the person's depends on their roles and vote."""
+
+    rows: ReviewRows
+    request: ApprovalRequest
+    outcome: ApprovalOutcome
     voters: frozenset[str]
-    item: dict[str, Any]
+
+    def item_for(self, held: list[str], links: Permalinks) -> HomeApproval:
+        runbook, release = self.rows.runbook, self.rows.release
+        return approval_item(runbook, release, self.request, self.outcome, links, roles=held)
 
 
 @dataclass
 class _Snapshot:
-    gates: list[_GateCandidate] = field(default_factory=list)
+    links: Permalinks = field(default_factory=dict)
+    gates: list[tuple[Runbook, HomeGate]] = field(default_factory=list)
     requests: list[_RequestCandidate] = field(default_factory=list)
-    active: list[dict[str, Any]] = field(default_factory=list)
-    recent: list[dict[str, Any]] = field(default_factory=list)
+    active: list[HomeRelease] = field(default_factory=list)
+    recent: list[HomeDecision] = field(default_factory=list)
 
 
 class _Membership:
@@ -117,29 +126,26 @@ class HomeService:
 
         return self.units.run(unit)
 
-    def home_context(self, *, user_id: str, now: datetime) -> dict[str, Any]:
+    def home_context(self, *, user_id: str, now: datetime) -> AppHomeContext:
         snapshot = self._snapshot(now=now)
         membership = _Membership(self.directory, user_id)
-        gates = [c.item for c in snapshot.gates if membership.holds(c.runbook, c.role)]
+        gates = [item for runbook, item in snapshot.gates
+                 if membership.holds(runbook, item["owner_role"])]  # fmt: skip
         approvals = []
-        for request in snapshot.requests:
-            held = [role for role in request.roles if membership.holds(request.runbook, role)]
-            if not held or user_id in request.voters:
+        for candidate in snapshot.requests:
+            runbook = candidate.rows.runbook
+            assert runbook.readiness is not None
+            rule = runbook.readiness.go_no_go
+            held = [role for role in rule.roles if membership.holds(runbook, role)]
+            if not held or user_id in candidate.voters:
                 continue
-            if user_id == request.requester and not request.allow_self:
+            if user_id == candidate.request.requested_by and not rule.allow_self_approval:
                 continue
-            approvals.append({**request.item, "roles": held})
-        active = snapshot.active
-        return {
-            "user": user_id,
-            "updated_at": iso(now),
-            "unresolved_groups": membership.unresolved,
-            "counts": {"gates": len(gates), "approvals": len(approvals), "active": len(active)},
-            "gates": gates[:MAX_ITEMS],
-            "approvals": approvals[:MAX_ITEMS],
-            "active": active[:MAX_ITEMS],
-            "recent": snapshot.recent,
-        }
+            approvals.append(candidate.item_for(held, snapshot.links))
+        return home_page(
+            user_id=user_id, now=now, unresolved_groups=membership.unresolved, gates=gates,
+            approvals=approvals, active=snapshot.active, recent=snapshot.recent,
+        )  # fmt: skip
 
     # --- reading ----------------------------------------------------------------------------
 
@@ -149,7 +155,7 @@ class HomeService:
             active = list(
                 session.exec(
                     select(Release)
-                    .where(Release.state == "reviewing")
+                    .where(Release.state == ReleaseState.REVIEWING)
                     .order_by(col(Release.id).desc())
                     .limit(ACTIVE_SCAN)
                 ).all()
@@ -157,42 +163,32 @@ class HomeService:
             recent = list(
                 session.exec(
                     select(Release)
-                    .where(Release.state != "reviewing")
+                    .where(Release.state != ReleaseState.REVIEWING)
                     .order_by(col(Release.updated_at).desc(), col(Release.id).desc())
                     .limit(RECENT_DECISIONS)
                 ).all()
             )
             subjects = [release_subject(r.runbook_id, r.version) for r in active + recent]
-            links = _permalinks(session, subjects=subjects)
+            links = snapshot.links = _permalinks(session, subjects=subjects)
             reviews = _reviews_by_release(session, [row_id(r) for r in active + recent])
             for release in active:
                 review = reviews.get(row_id(release))
                 review_id = None if review is None else row_id(review)
-                bundle = None
+                rows = None
                 if review_id is not None:
-                    bundle = load_review(session, review_id=review_id, runbooks=self.runbooks)
+                    rows = load_review(session, review_id=review_id, runbooks=self.runbooks)
                 request = None if review_id is None else _go_no_go(session, review_id)
-                where = _where(release, links, THREAD_ROOT)
-                item = _active_item(self._ref(release), release, bundle, request, where)
-                snapshot.active.append(item)
-                if bundle is not None and bundle[2].state == "pending":
-                    snapshot.gates += _gate_candidates(bundle, where)
-                if bundle is not None and request is not None and request.state == "pending":
-                    snapshot.requests.append(
-                        _request_candidate(session, bundle, request, links, now=now)
-                    )
-            for release in recent:
-                review = reviews.get(row_id(release))
-                decided = (review.decided_at if review else None) or release.updated_at
-                snapshot.recent.append(
-                    {
-                        "runbook": self._ref(release),
-                        "release_version": release.version,
-                        "outcome": release.state,
-                        "decided_at": iso(decided),
-                        **_where(release, links, THREAD_ROOT),
-                    }
-                )
+                ref = self._ref(release)
+                snapshot.active.append(active_item(ref, release, rows, request, links))
+                if rows is not None and rows.review.state == ReviewState.PENDING:
+                    snapshot.gates += [(rows.runbook, item) for item in gate_items(rows, links)]
+                pending = request is not None and request.state == RequestState.PENDING
+                if rows is not None and request is not None and pending:
+                    snapshot.requests.append(_request_candidate(session, rows, request, now=now))
+            snapshot.recent = [
+                decision_item(self._ref(release), release, reviews.get(row_id(release)), links)
+                for release in recent
+            ]
         return snapshot
 
     def _ref(self, release: Release) -> RunbookRef:
@@ -219,10 +215,10 @@ def _go_no_go(session: Session, review_id: int) -> ApprovalRequest | None:
     ).first()
 
 
-def _permalinks(session: Session, *, subjects: Iterable[str]) -> dict[str, dict[str, str]]:
+def _permalinks(session: Session, *, subjects: Iterable[str]) -> Permalinks:
     """subject -> template -> the permalink of the first message posted from that template."""
     wanted = sorted(set(subjects))
-    links: dict[str, dict[str, str]] = {}
+    links: Permalinks = {}
     if not wanted:
         return links
     rows = session.exec(
@@ -243,91 +239,17 @@ def _permalinks(session: Session, *, subjects: Iterable[str]) -> dict[str, dict[
     return links
 
 
-def _where(release: Release, links: dict[str, dict[str, str]], template: str) -> dict[str, Any]:
-    """Where to find a release's conversation: its message's permalink, or its channel."""
-    found = links.get(release_subject(release.runbook_id, release.version), {})
-    return {
-        "permalink": found.get(template) or found.get(THREAD_ROOT),
-        "channel_id": release.channel_id,
-    }
-
-
-def _active_item(
-    ref: RunbookRef,
-    release: Release,
-    bundle: ReviewRows | None,
-    request: ApprovalRequest | None,
-    where: dict[str, Any],
-) -> dict[str, Any]:
-    return {
-        "runbook": ref,
-        "release_version": release.version,
-        "started_by": release.started_by,
-        "started_at": iso(release.created_at),
-        "counts": gate_counts(bundle[3] if bundle is not None else []),
-        "go_no_go": None if request is None else request.state,
-        **where,
-    }
-
-
-def _gate_candidates(bundle: ReviewRows, where: dict[str, Any]) -> list[_GateCandidate]:
-    runbook, release, _, states = bundle
-    stages = {stage.id: stage for stage in runbook.readiness.stages} if runbook.readiness else {}
-    candidates = []
-    for state in states:
-        gate, stage = runbook.gate(state.gate_id), stages.get(state.stage_id)
-        if GATE_STATUS.get(state.state) != "open" or gate is None or stage is None:
-            continue
-        item = {
-            "runbook": runbook_ref(runbook),
-            "release_version": release.version,
-            "stage_title": stage.title,
-            "gate_id": gate.id,
-            "title": gate.title,
-            "owner_role": gate.owner,
-            "evidence": gate.evidence,
-            **where,
-        }
-        candidates.append(_GateCandidate(runbook, gate.owner, item))
-    return candidates
-
-
 def _request_candidate(
-    session: Session,
-    bundle: ReviewRows,
-    request: ApprovalRequest,
-    links: dict[str, dict[str, str]],
-    *,
-    now: datetime,
+    session: Session, rows: ReviewRows, request: ApprovalRequest, *, now: datetime
 ) -> _RequestCandidate:
-    runbook, release, _, _ = bundle
-    assert runbook.readiness is not None
-    rule = runbook.readiness.go_no_go
+    assert rows.runbook.readiness is not None
     votes = load_votes(session, request_id=row_id(request))
     outcome = evaluate_approval(
-        rule,
+        rows.runbook.readiness.go_no_go,
         votes,
         requester=request.requested_by,
         requested_at=request.created_at,
         now=now,
         expires_at=request.expires_at,
     )
-    item = {
-        "runbook": runbook_ref(runbook),
-        "release_version": release.version,
-        "request_id": str(request.id),
-        "requested_by": request.requested_by,
-        "requested_at": iso(request.created_at),
-        "expires_at": iso(request.expires_at),
-        "still_needed": outcome.missing_total,
-        "quorum": rule.required_total,
-        **_where(release, links, REQUEST_MESSAGE),
-    }
-    return _RequestCandidate(
-        runbook=runbook,
-        roles=list(rule.roles),
-        requester=request.requested_by,
-        allow_self=rule.allow_self_approval,
-        voters=frozenset(vote.user_id for vote in votes),
-        item=item,
-    )
+    return _RequestCandidate(rows, request, outcome, frozenset(vote.user_id for vote in votes))
