@@ -4,8 +4,8 @@ A *unit* is a function of a ``UnitOfWork`` (``bot.store.unit_of_work``) that rea
 writes (rows, conditional transitions, deferred trail events and outbox jobs) and returns a
 value. ``DirectUnits`` runs each unit in its own ``unit_of_work``. ``GroupCommitter`` hands
 units to one writer thread, which runs every unit queued at that moment in one shared
-transaction (one ``UnitOfWork``) and commits once; each caller gets its
-unit's value only after that commit. Units marked with ``with_prefetch`` have their rows read
+transaction (one ``UnitOfWork``) and commits once; each caller gets its unit's value only
+after that commit. Units marked with ``with_prefetch`` have their rows read
 ahead for the whole batch in one statement (``GroupCommitter.prefetch``). The trail chain is
 one lock, so one commit per batch instead of per click is what lets concurrent clicks scale:
 on PostgreSQL the chain lock is held through one commit (and WAL flush) per batch, and on
