@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any
 
 from sqlmodel import Session
 
-from bot.core.approvals import REQUEST, ApprovalOutcome, Vote, evaluate_approval
+from bot.core.approvals import REQUEST, ApprovalOutcome, Decision, Vote, evaluate_approval
 from bot.render.escaping import mrkdwn_text as esc
 from bot.services.approvals.kinds import Ballot
 from bot.services.replies import Reply
@@ -16,7 +16,6 @@ from bot.store import UnitOfWork
 from bot.store.tables import row_id
 from bot.store.votes import VoteRecord, vote_rows
 
-Decision = Literal["approve", "reject"]
 ALREADY_COUNTED = "Your vote was already counted; it counts once."
 
 

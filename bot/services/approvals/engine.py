@@ -26,6 +26,7 @@ from bot.core.approvals import (
     REQUEST,
     ApprovalOutcome,
     ApprovalState,
+    Decision,
     RequestState,
     decided_state,
     escalation_roles,
@@ -36,7 +37,6 @@ from bot.render.contexts import ApprovalStateContext
 from bot.runbooks.registry import RunbookRegistry
 from bot.services.approvals.ballots import (
     ALREADY_COUNTED,
-    Decision,
     count,
     record_and_count,
     vote_refusal,

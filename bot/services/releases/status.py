@@ -5,6 +5,7 @@ from __future__ import annotations
 from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 
+from bot.core.releases import ReleaseState
 from bot.render.escaping import mrkdwn_text as esc
 from bot.runbooks.registry import RunbookRegistry
 from bot.services.releases.contexts import GATE_STATUS, gate_counts
@@ -13,12 +14,11 @@ from bot.services.releases.review_rows import load_review
 from bot.store import read_connection
 from bot.store.tables import ApprovalRequest, ReadinessReview, Release
 
-STATE_WORDS = {
-    "reviewing": "⏳ in review",
-    "go": "✅ GO",
-    "no_go": "⛔ NO GO",
-    "expired": "⌛ expired",
-    "cancelled": "🚫 cancelled",
+STATE_WORDS: dict[str, str] = {
+    ReleaseState.REVIEWING: "⏳ in review",
+    ReleaseState.GO: "✅ GO",
+    ReleaseState.NO_GO: "⛔ NO GO",
+    ReleaseState.EXPIRED: "⌛ expired",
 }
 RECENT = 5
 
@@ -38,8 +38,8 @@ def release_status(
         if thread_ts is not None:
             query = query.where(Release.thread_ts == thread_ts)
         releases = list(session.exec(query.limit(50)).all())
-        active = [r for r in releases if r.state == "reviewing"]
-        recent = [r for r in releases if r.state != "reviewing"][:RECENT]
+        active = [r for r in releases if r.state == ReleaseState.REVIEWING]
+        recent = [r for r in releases if r.state != ReleaseState.REVIEWING][:RECENT]
         lines: list[str] = []
         scope = f"`{runbook_id}`" if runbook_id else "all runbooks"
         if not releases:

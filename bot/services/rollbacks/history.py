@@ -10,6 +10,7 @@ from statistics import median
 from sqlmodel import Session, col, select
 
 from bot.core.impact import PathRecord
+from bot.core.rollbacks import ExecutionState
 from bot.store.tables import Execution, RollbackRecommendation
 
 
@@ -27,7 +28,8 @@ def last_rollback_at(session: Session, *, runbook_id: str) -> datetime | None:
     finished = [
         execution.finished_at
         for execution, drill in _executions(session, runbook_id)
-        if not drill and execution.state == "succeeded" and execution.finished_at is not None
+        if not drill and execution.state == ExecutionState.SUCCEEDED
+        and execution.finished_at is not None
     ]
     return max(finished, default=None)
 
