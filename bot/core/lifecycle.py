@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
+from functools import cached_property
 from typing import Generic, TypeVar
 
 S = TypeVar("S", bound=StrEnum)
@@ -59,6 +60,7 @@ class Lifecycle(Generic[S]):
     def is_terminal(self, state: S) -> bool:
         return not self.successors[state]
 
+    @cached_property
     def open_states(self) -> tuple[S, ...]:
         """The states something can still happen from, in the enum's order."""
         return tuple(state for state in self.states if self.successors[state])

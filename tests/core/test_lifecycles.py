@@ -72,7 +72,7 @@ def reachable(lifecycle: Lifecycle[Any]) -> set[StrEnum]:
 def test_every_state_is_reachable_and_the_initial_one_is_open(lifecycle: Lifecycle[Any]) -> None:
     assert reachable(lifecycle) == set(lifecycle.states)
     assert not lifecycle.is_terminal(lifecycle.initial)
-    assert lifecycle.initial in lifecycle.open_states()
+    assert lifecycle.initial in lifecycle.open_states
 
 
 @pytest.mark.parametrize("lifecycle", LIFECYCLES, ids=lambda lc: lc.name)
@@ -80,7 +80,7 @@ def test_no_state_follows_itself_and_terminal_states_end_it(lifecycle: Lifecycle
     """A self-transition would let a retry "win" a change that already happened."""
     for state in lifecycle.states:
         assert not lifecycle.allows(state, state)
-        assert lifecycle.is_terminal(state) == (state not in lifecycle.open_states())
+        assert lifecycle.is_terminal(state) == (state not in lifecycle.open_states)
 
 
 @pytest.mark.parametrize("lifecycle", LIFECYCLES, ids=lambda lc: lc.name)

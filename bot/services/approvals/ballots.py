@@ -35,7 +35,7 @@ def vote_refusal(
     ``noun`` names the kind of request in the answer ("This go/no-go is already approved.").
     """
     request, rule = ballot.request, ballot.rule
-    if request.state not in REQUEST.open_states():
+    if request.state not in REQUEST.open_states:
         return Reply(False, f"This {noun} is already {request.state}."), frozenset()
 
     def refuse(why: str, text: str, **extra: object) -> Reply:

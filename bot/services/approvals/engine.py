@@ -210,7 +210,7 @@ class ApprovalEngine:
 
         def unit(uow: UnitOfWork) -> bool:
             found = self.ballot(uow, request_id)
-            if isinstance(found, Reply) or found.state not in REQUEST.open_states():
+            if isinstance(found, Reply) or found.state not in REQUEST.open_states:
                 return False
             if not is_overdue(found.request.expires_at, now):
                 return False
@@ -233,7 +233,7 @@ class ApprovalEngine:
                 select(_REQUESTS.c.id)
                 .where(
                     _REQUESTS.c.action.in_(list(self.kinds)),
-                    _REQUESTS.c.state.in_([str(s) for s in REQUEST.open_states()]),
+                    _REQUESTS.c.state.in_([str(s) for s in REQUEST.open_states]),
                     _REQUESTS.c.expires_at <= now,
                 )
                 .order_by(_REQUESTS.c.id)
@@ -253,7 +253,7 @@ class ApprovalEngine:
 
         def unit(uow: UnitOfWork) -> bool:
             found = self.ballot(uow, request_id)
-            if isinstance(found, Reply) or found.state not in REQUEST.open_states():
+            if isinstance(found, Reply) or found.state not in REQUEST.open_states:
                 return False
             kind = self.kinds[found.request.action]
             roles = list(escalation_roles(found.rule))

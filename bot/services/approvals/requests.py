@@ -68,11 +68,13 @@ class RequestReader:
             child, parent = table_of(join.model), table_of(join.parent)
             statement_from = statement_from.outerjoin(child, parent.c[join.column] == child.c.id)
             models.append(join.model)
-        self._parts: list[tuple[type[SQLModel], list[str], int, int]] = []
+        # per model: its column names, where they start and end in a row, where its id is
+        self._parts: list[tuple[type[SQLModel], list[str], int, int, int]] = []
         columns: list[Any] = []
         for model in models:
             names = [column.name for column in table_of(model).c]
-            self._parts.append((model, names, len(columns), len(columns) + len(names)))
+            start = len(columns)
+            self._parts.append((model, names, start, start + len(names), start + names.index("id")))
             columns += [table_of(model).c[name] for name in names]
         base: Select[Any] = (
             select(*columns).select_from(statement_from).with_for_update(of=_REQUESTS)
@@ -104,7 +106,9 @@ class RequestReader:
 
     def _split(self, row: Row[Any]) -> JoinedRows:
         found: dict[type[SQLModel], Any] = {}
-        for model, names, start, end in self._parts:
-            values = dict(zip(names, row[start:end], strict=True))
-            found[model] = None if values["id"] is None else model.model_construct(**values)
+        for model, names, start, end, id_at in self._parts:
+            if row[id_at] is None:  # a row of another kind's: not there for this request
+                found[model] = None
+                continue
+            found[model] = model.model_construct(**dict(zip(names, row[start:end], strict=True)))
         return JoinedRows(found)

@@ -43,7 +43,7 @@ def request_for(
         select(ApprovalRequest)
         .where(
             ApprovalRequest.recommendation_id == recommendation.id,
-            col(ApprovalRequest.state).in_(REQUEST.open_states()),
+            col(ApprovalRequest.state).in_(REQUEST.open_states),
         )
         .order_by(col(ApprovalRequest.id).desc())
     ).first()
