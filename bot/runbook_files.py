@@ -18,12 +18,11 @@ from typing import Any
 
 from apscheduler.triggers.cron import CronTrigger
 from pydantic import BaseModel, ValidationError
-from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
-from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
 from bot.core.policy import Location, policy_problems
 from bot.core.runbook import Runbook
+from bot.runbook_yaml import MAX_BYTES, load_yaml
 
 RUNBOOK_SUFFIXES = (".yaml", ".yml")
 
@@ -102,18 +101,16 @@ def get_runbook(directory: Path, runbook_id: str) -> Runbook:
 def load_runbook_file(path: Path) -> tuple[Runbook | None, list[RunbookProblem]]:
     """Parse and validate one file: the runbook if valid, and every problem found."""
     try:
+        if path.stat().st_size > MAX_BYTES:  # not even read: see bot.runbook_yaml
+            size = path.stat().st_size
+            message = f"the file is {size:,} bytes; a runbook may have {MAX_BYTES // 1024} KiB"
+            return None, [RunbookProblem(path, 0, "file", message)]
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as error:
         return None, [RunbookProblem(path, 0, "file", f"cannot be read: {error}")]
-    try:
-        tree = YAML(typ="rt").load(text)
-    except MarkedYAMLError as error:
-        mark = error.problem_mark or error.context_mark
-        line = mark.line + 1 if mark is not None else 0
-        message = " ".join(str(part) for part in (error.context, error.problem) if part)
-        return None, [RunbookProblem(path, line, "yaml", message or "invalid YAML")]
-    except YAMLError as error:
-        return None, [RunbookProblem(path, 0, "yaml", str(error))]
+    tree, yaml_problems = load_yaml(text)
+    if yaml_problems:
+        return None, [RunbookProblem(path, p.line, "yaml", p.message) for p in yaml_problems]
     if not isinstance(tree, CommentedMap):
         return None, [RunbookProblem(path, 1, "runbook", "expected a mapping of runbook fields")]
 
@@ -189,9 +186,18 @@ def _unknown_key_message(loc: tuple[str | int, ...]) -> str:
     allowed = _allowed_keys(loc[:-1])
     if not allowed:
         return f"unknown key {key!r}"
-    close = difflib.get_close_matches(key, allowed, n=1)
-    hint = f"; did you mean {close[0]!r}?" if close else ""
+    hint = f"; did you mean {close!r}?" if (close := closest_key(key, allowed)) else ""
     return f"unknown key {key!r}{hint} (allowed: {', '.join(allowed)})"
+
+
+def closest_key(key: str, allowed: list[str]) -> str | None:
+    """The allowed key ``key`` was probably meant to be: the same word in other case
+    (``Id`` -> ``id``, which difflib alone finds too far), else the closest spelling."""
+    lowered = {name.lower(): name for name in allowed}
+    if key.lower() in lowered:
+        return lowered[key.lower()]
+    close = difflib.get_close_matches(key.lower(), list(lowered), n=1)
+    return lowered[close[0]] if close else None
 
 
 def _allowed_keys(loc: tuple[str | int, ...]) -> list[str]:
