@@ -37,7 +37,8 @@ class RunbookProblem:
     message: str
 
     def __str__(self) -> str:
-        return f"{self.path}:{self.line}: {self.field}: {self.message}"
+        where = f"{self.path}:{self.line}" if self.line else str(self.path)  # 0: the whole file
+        return f"{where}: {self.field}: {self.message}"
 
 
 @dataclass
@@ -47,6 +48,14 @@ class RunbookSet:
     runbooks: dict[str, Runbook] = field(default_factory=dict)
     sources: dict[str, Path] = field(default_factory=dict)
     problems: list[RunbookProblem] = field(default_factory=list)
+
+
+WHERE_TO_POINT = (
+    "point RELEASEBOT_RUNBOOKS at your runbooks folder, or write a starter one with "
+    "`releasebot init DIR`"
+)
+NO_FOLDER = f"no such folder: {WHERE_TO_POINT}"
+NO_RUNBOOKS = f"no runbooks (*.yaml, *.yml) in this folder: {WHERE_TO_POINT}"
 
 
 class RunbookError(Exception):
@@ -61,11 +70,12 @@ def load_runbooks(directory: Path) -> RunbookSet:
     """Load and check every runbook in ``directory``; invalid files are left out of ``runbooks``."""
     result = RunbookSet()
     if not directory.is_dir():
-        result.problems.append(
-            RunbookProblem(directory, 0, "runbooks", "no such folder (set RELEASEBOT_RUNBOOKS)")
-        )
+        result.problems.append(RunbookProblem(directory.absolute(), 0, "runbooks", NO_FOLDER))
         return result
-    for path in runbook_paths(directory):
+    paths = runbook_paths(directory)
+    if not paths:
+        result.problems.append(RunbookProblem(directory.absolute(), 0, "runbooks", NO_RUNBOOKS))
+    for path in paths:
         runbook, problems = load_runbook_file(path)
         result.problems.extend(problems)
         if runbook is None:
@@ -94,8 +104,14 @@ def get_runbook(directory: Path, runbook_id: str) -> Runbook:
     if broken:
         details = "\n".join(str(problem) for problem in broken)
         raise RunbookError(f"runbook {runbook_id!r} is invalid:\n{details}")
-    known = ", ".join(sorted(found.runbooks)) or "none"
-    raise RunbookError(f"unknown runbook {runbook_id!r} in {directory} (known: {known})")
+    if not found.runbooks:
+        folder = found.problems[0].message if found.problems else WHERE_TO_POINT
+        raise RunbookError(f"unknown runbook {runbook_id!r}: {directory.absolute()}: {folder}")
+    known = ", ".join(sorted(found.runbooks))
+    raise RunbookError(
+        f"unknown runbook {runbook_id!r} in {directory.absolute()} (known: {known}); "
+        "RELEASEBOT_RUNBOOKS names another folder"
+    )
 
 
 def load_runbook_file(path: Path) -> tuple[Runbook | None, list[RunbookProblem]]:
