@@ -143,9 +143,9 @@ def build_parser() -> argparse.ArgumentParser:
     init = commands.add_parser(
         "init",
         help="write a starter runbook and the default templates to customise",
-        description="Write DIR/runbooks/ (a starter runbook, and the two example runbooks for "
-        "reference) and DIR/templates/ (the default message templates). Existing files are "
-        "never overwritten. Then run `releasebot check` in DIR.",
+        description="Write a starter runbook (DIR/runbooks/my-model.yaml) and the default "
+        "message templates (DIR/templates/) to customise. Existing files are never "
+        "overwritten. Then run `releasebot check` in DIR.",
     )
     init.add_argument("directory", metavar="DIR", type=Path, help="folder to write into")
     init.set_defaults(module="init")

@@ -14,6 +14,7 @@ from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from bot.core.runbook import Runbook
+from bot.resources import default_templates_dir
 
 SLACK_API_URL = "https://slack.com/api/"
 _PLACEHOLDERS = {"changeme", "change-me", "xoxb-your-token", "secret", "placeholder", "todo"}
@@ -37,7 +38,9 @@ class Settings(BaseSettings):
         "sqlite:///releasebot.db", validation_alias=_env("RELEASEBOT_DATABASE_URL")
     )
     runbooks_dir: Path = Field(Path("runbooks"), validation_alias=_env("RELEASEBOT_RUNBOOKS"))
-    templates_dir: Path = Field(Path("templates"), validation_alias=_env("RELEASEBOT_TEMPLATES"))
+    templates_dir: Path = Field(
+        default_factory=default_templates_dir, validation_alias=_env("RELEASEBOT_TEMPLATES")
+    )
     slack_api_url: str = Field(SLACK_API_URL, validation_alias=_env("RELEASEBOT_SLACK_API_URL"))
     hook_token: SecretStr | None = Field(None, validation_alias=_env("RELEASEBOT_HOOK_TOKEN"))
 

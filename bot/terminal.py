@@ -19,7 +19,7 @@ from rich.text import Text
 
 from bot.core.trail import TrailEvent, format_time
 
-VALUE_LIMIT = 200  # characters of one payload value
+VALUE_LIMIT = 120  # characters of one payload value
 PLAIN_WIDTH = 120  # columns when the output is not a terminal (a file, a pipe, a test)
 
 
@@ -57,8 +57,9 @@ def trail_view(events: Sequence[TrailEvent], *, subject: str) -> Group:
         actor = event.actor + (f" ({event.actor_role})" if event.actor_role else "")
         details = Text(_details(event.payload))
         where = _where(event)
-        if where:
-            details.append(("\n" if details else "") + where, style="dim")
+        if where:  # a link to the Slack message, where the terminal shows links
+            style = f"dim link {event.permalink}" if event.permalink else "dim"
+            details.append(("\n" if details else "") + where, style=style)
         if not event.hash_matches():
             details.append("\nWARNING: the hash does not match the contents", style="bold red")
         table.add_row(
@@ -82,14 +83,10 @@ def _value(value: Any) -> str:
 
 
 def _where(event: TrailEvent) -> str:
-    if event.permalink:
-        return event.permalink
-    parts = []
-    if event.channel_id:
-        parts.append(f"channel {event.channel_id}")
+    parts = [f"#{event.channel_id}"] if event.channel_id else []
     if event.thread_ts:
         parts.append(f"thread {event.thread_ts}")
-    if event.message_ts:
+    if event.message_ts and event.message_ts != event.thread_ts:
         parts.append(f"message {event.message_ts}")
     return ", ".join(parts)
 

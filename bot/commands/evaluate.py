@@ -14,7 +14,6 @@ from bot.core.durations import format_duration
 from bot.metric_samples import SamplesError, format_instant, parse_instant, parse_samples_document
 from bot.runbook_files import RunbookError, get_runbook
 
-
 # Exit statuses, for CI pipelines: a recommended rollback is not an error, but it is news.
 OK, FAILED, RECOMMENDS_ROLLBACK = 0, 1, 3
 

@@ -25,7 +25,7 @@ from bot.services.ledger import review_bundle, row_id, trail
 from bot.services.registry import RunbookRegistry
 from bot.services.replies import Reply
 from bot.services.roles import GroupDirectory
-from bot.services.views import approval_state_context
+from bot.services.views import approval_state_context, go_no_go_context
 from bot.store import session_scope, transition_state
 from bot.store.tables import ApprovalRequest, ReadinessReview, Release
 from bot.store.transitions import read_votes_ahead, table_of
@@ -280,13 +280,21 @@ class GoNoGoService:
                 "ignored": context.get("ignored"),
             },
         )
-        jobs.update_request_message(
-            session,
-            request_id=row_id(request),
-            template="approval_state",
-            context=context,
-            now=now,
-        )
+        # The request keeps what it asked, without its buttons, and points at the outcome
+        # posted below (as a rollback's recommendation does): the thread shows it once.
+        bundle = review_bundle(session, review_id=row_id(review), runbooks=self.runbooks)
+        if bundle is not None:
+            runbook, _, _, states = bundle
+            jobs.update_request_message(
+                session,
+                request_id=row_id(request),
+                template="go_no_go_request",
+                context={
+                    **go_no_go_context(runbook, release, review, request, states),
+                    "decision": state,
+                },
+                now=now,
+            )
         jobs.post_in_thread(
             session,
             review_id=row_id(review),
