@@ -13,6 +13,7 @@ from datetime import datetime
 
 from flask import Flask
 from slack_bolt import App
+from slack_bolt.error import BoltError
 from slack_sdk import WebClient
 from sqlalchemy import Engine
 
@@ -37,6 +38,7 @@ from bot.slack.client import make_web_client
 from bot.slack.delivery import SlackDelivery
 from bot.slack.directory import SlackGroupDirectory
 from bot.slack.home import register_home
+from bot.startup import StartupError
 from bot.store import make_engine, session_scope, upgrade_database
 from bot.store.checkpoints import BACKGROUND_AUTOCHECKPOINT_PAGES, WalCheckpointer, has_log
 from bot.store.outbox import pending_job_count
@@ -44,9 +46,7 @@ from bot.store.units import GroupCommitter
 from bot.web.app import build_web_app
 from bot.web.metrics import BotMetrics
 
-
-class StartupError(Exception):
-    """The bot cannot start; the message says what is missing or wrong."""
+__all__ = ["Runtime", "StartupError", "build", "load_registry", "require_slack_settings"]
 
 
 @dataclass
@@ -219,9 +219,15 @@ def build(
     )
     home = HomeService(engine=engine, runbooks=registry, directory=directory)
     register_home(delivery, home, renderer)
-    bolt_app = build_bolt_app(
-        settings=settings, client=client, services=services, token_verification=token_verification
-    )
+    try:
+        bolt_app = build_bolt_app(
+            settings=settings,
+            client=client,
+            services=services,
+            token_verification=token_verification,
+        )
+    except BoltError as error:  # e.g. a token Slack refuses (serve checks it first)
+        raise StartupError(f"Slack: {error}") from None
 
     def pending() -> int:
         with session_scope(engine) as session:

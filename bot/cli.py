@@ -16,7 +16,7 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from bot.config import load_settings
+from bot.config import SettingsFileError, load_settings
 from bot.web.server import DEFAULT_THREADS
 
 DESCRIPTION = (
@@ -180,6 +180,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         for problem in error.errors():
             name = ".".join(str(part) for part in problem["loc"])
             print(f"releasebot: configuration: {name}: {problem['msg']}", file=sys.stderr)
+        return 2
+    except SettingsFileError as error:
+        print(f"releasebot: configuration: {error}", file=sys.stderr)
         return 2
     command = importlib.import_module(f"bot.commands.{args.module}")
     result: int = command.run(args, settings)

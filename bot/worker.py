@@ -23,6 +23,7 @@ from typing import Any
 from sqlalchemy import Engine
 from sqlmodel import Session
 
+from bot.logs import log_context
 from bot.store import read_connection
 from bot.store.outbox import (
     ClaimedJob,
@@ -136,7 +137,8 @@ class JobWorker:
         if job is None:
             return False
         try:
-            record = self._handlers[job.kind](job.payload)
+            with log_context(job=f"{job.kind}:{job.id}"):
+                record = self._handlers[job.kind](job.payload)
         except NotReady:
             until = self.clock() + WAIT_FOR_DEPENDENCY
             self.units.run(lambda session: postpone_job(session, job=job, until=until))
@@ -169,6 +171,10 @@ class JobWorker:
         unit of work that records the failure: only database work)."""
 
     def _failed(self, job: ClaimedJob, error: Exception) -> None:
+        with log_context(job=f"{job.kind}:{job.id}"):
+            self._record_failure(job, error)
+
+    def _record_failure(self, job: ClaimedJob, error: Exception) -> None:
         permanent, retry_after = self.classify(error)
         text = f"{type(error).__name__}: {error}"[:2000]
         if permanent:
