@@ -145,9 +145,12 @@ def build(
     clock: Clock = utc_now,
     token_verification: bool = True,
     socket_mode: bool = False,
+    registry: RunbookRegistry | None = None,
 ) -> Runtime:
+    """``registry``: the runbooks already loaded with ``load_registry`` (serve checks them
+    before it asks Slack anything), or None to load them here."""
     require_slack_settings(settings, socket_mode=socket_mode)
-    registry = load_registry(settings)
+    registry = registry or load_registry(settings)
     upgrade_database(settings.database_url)
     # SQLite: the log is checkpointed by a thread of its own, not by the commits of clicks.
     checkpoints = BACKGROUND_AUTOCHECKPOINT_PAGES

@@ -27,6 +27,7 @@ from typing import IO, TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
 
+HANDLER_NAME = "releasebot"
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 CHATTY = ("alembic", "apscheduler")  # shown at DEBUG only
 CONTEXT_FIELDS = ("request_id", "subject", "job")
@@ -87,15 +88,25 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(document, ensure_ascii=False)
 
 
+class _StandardError(logging.StreamHandler):  # type: ignore[type-arg]
+    """A handler on whatever ``sys.stderr`` is when a record is written (tests replace it)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.stream = sys.stderr
+        super().emit(record)
+
+
 def configure_logging(
     *, level: str = "INFO", fmt: str = "text", stream: IO[str] | None = None
 ) -> None:
-    """Route every logger through one handler on ``stream`` (standard error by default)."""
-    handler = logging.StreamHandler(stream or sys.stderr)
+    """Route every logger through one handler on ``stream`` (the current standard error by
+    default); calling it again replaces that handler, and leaves others' handlers alone."""
+    handler = logging.StreamHandler(stream) if stream is not None else _StandardError()
     handler.setFormatter(JsonFormatter() if fmt == "json" else logging.Formatter(TEXT_FORMAT))
     handler.addFilter(_Hygiene())
+    handler.set_name(HANDLER_NAME)
     root = logging.getLogger()
-    for old in list(root.handlers):
+    for old in [h for h in root.handlers if h.get_name() == HANDLER_NAME]:
         root.removeHandler(old)
     root.addHandler(handler)
     numeric = logging.getLevelName(level.upper())

@@ -2,9 +2,10 @@
 end in one line saying what is wrong and what to do, and a non-zero exit.
 
 In order, fastest first: the settings, the port (bound here, before migrations and Slack
-calls: a busy port used to be found after both), then Slack's answer to the tokens
-(``auth.test``; ``apps.connections.open`` for Socket Mode), one attempt each with a short
-timeout, where the bot's own client would retry for a minute and end in a traceback.
+calls: a busy port used to be found after both), the runbooks and templates, then Slack's
+answer to the tokens (``auth.test``; ``apps.connections.open`` for Socket Mode), one attempt
+each with a short timeout, where the bot's own client would retry for a minute and end in a
+traceback; the database (migrations) last.
 """
 
 from __future__ import annotations

@@ -12,7 +12,7 @@ from slack_sdk.errors import SlackClientError
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
-from bot.bootstrap import build, require_slack_settings
+from bot.bootstrap import build, load_registry, require_slack_settings
 from bot.config import Settings
 from bot.logs import configure_logging
 from bot.startup import LateApp, StartupError, bind_failure, check_slack_tokens
@@ -48,8 +48,9 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     except StartupError as error:
         return refuse(str(error))
     try:
+        registry = load_registry(settings)  # local, so before any network call
         check_slack_tokens(settings, socket_mode=args.socket)
-        runtime = build(settings, socket_mode=args.socket)
+        runtime = build(settings, socket_mode=args.socket, registry=registry)
     except (StartupError, SQLAlchemyError) as error:
         server.close()
         if isinstance(error, SQLAlchemyError):
