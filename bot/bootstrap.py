@@ -13,6 +13,7 @@ from datetime import datetime
 
 from flask import Flask
 from slack_bolt import App
+from slack_bolt.error import BoltError
 from slack_sdk import WebClient
 from sqlalchemy import Engine
 
@@ -44,6 +45,7 @@ from bot.slack.delivery import SlackDelivery
 from bot.slack.directory import SlackGroupDirectory
 from bot.slack.home import register_home
 from bot.slack.services import SlackServices
+from bot.startup import StartupError
 from bot.store import make_engine, read_connection, upgrade_database
 from bot.store.checkpoints import BACKGROUND_AUTOCHECKPOINT_PAGES, WalCheckpointer, has_log
 from bot.store.outbox import pending_job_count
@@ -51,9 +53,7 @@ from bot.store.units import DirectUnits, GroupCommitter
 from bot.web.app import build_web_app
 from bot.web.metrics import BotMetrics
 
-
-class StartupError(Exception):
-    """The bot cannot start; the message says what is missing or wrong."""
+__all__ = ["Runtime", "StartupError", "build", "load_registry", "require_slack_settings"]
 
 
 @dataclass
@@ -154,9 +154,12 @@ def build(
     clock: Clock = utc_now,
     token_verification: bool = True,
     socket_mode: bool = False,
+    registry: RunbookRegistry | None = None,
 ) -> Runtime:
+    """``registry``: the runbooks already loaded with ``load_registry`` (serve checks them
+    before it asks Slack anything), or None to load them here."""
     require_slack_settings(settings, socket_mode=socket_mode)
-    registry = load_registry(settings)
+    registry = registry or load_registry(settings)
     upgrade_database(settings.database_url)
     # SQLite: the log is checkpointed by a thread of its own, not by the commits of clicks.
     checkpoints = BACKGROUND_AUTOCHECKPOINT_PAGES
@@ -242,9 +245,15 @@ def build(
         workers=[delivery, executor_worker],
     )
     register_home(delivery, home, renderer)
-    bolt_app = build_bolt_app(
-        settings=settings, client=client, services=services, token_verification=token_verification
-    )
+    try:
+        bolt_app = build_bolt_app(
+            settings=settings,
+            client=client,
+            services=services,
+            token_verification=token_verification,
+        )
+    except BoltError as error:  # e.g. a token Slack refuses (serve checks it first)
+        raise StartupError(f"Slack: {error}") from None
 
     def pending() -> int:
         with read_connection(engine) as connection:

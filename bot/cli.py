@@ -11,10 +11,12 @@ import argparse
 import importlib
 import sys
 from collections.abc import Sequence
+from importlib import metadata
+from pathlib import Path
 
 from pydantic import ValidationError
 
-from bot.config import load_settings
+from bot.config import SettingsFileError, load_settings
 from bot.web.server import DEFAULT_THREADS
 
 DESCRIPTION = (
@@ -25,6 +27,7 @@ DESCRIPTION = (
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="releasebot", description=DESCRIPTION)
+    parser.add_argument("--version", action="version", version=f"releasebot {installed_version()}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
     check = commands.add_parser(
@@ -85,7 +88,13 @@ def build_parser() -> argparse.ArgumentParser:
         "Read-only: run `releasebot db upgrade` first.",
     )
     export.add_argument("subject", metavar="SUBJECT", help="e.g. release:ranking-model:v2.4.0")
-    export.add_argument("--format", choices=["md", "json"], default="md")
+    export.add_argument(
+        "--format",
+        choices=["text", "md", "json"],
+        default=None,
+        help="text (for a terminal), md (Markdown) or json; default: text when printing to a "
+        "terminal, md otherwise",
+    )
     export.set_defaults(module="trail_export")
 
     serve = commands.add_parser(
@@ -110,10 +119,19 @@ def build_parser() -> argparse.ArgumentParser:
 
     demo = commands.add_parser(
         "demo",
-        help="play a readiness review against the built-in Slack emulator",
-        description="Start the bot and a local Slack emulator (no tokens, a temporary SQLite "
-        "database), play a readiness review with several people through to an approved go, "
-        "and print the channel as a person would read it, then the decision trail.",
+        help="play a readiness review and a rollback against the built-in Slack emulator",
+        description="Start the bot and a local Slack emulator (no tokens, an SQLite database), "
+        "play a readiness review with several people through to an approved go, then a "
+        "rollback from monitoring's alert through approval, a dry-run execution and "
+        "validation; print the channel as a person would read it and the decision trail. "
+        "The database is kept, and the commands to explore it are printed at the end.",
+    )
+    demo.add_argument(
+        "--keep",
+        metavar="PATH",
+        type=Path,
+        help="where to keep the demo's SQLite database (a new file; default: a new "
+        "temporary folder, printed at the end)",
     )
     demo.add_argument(
         "--socket",
@@ -122,12 +140,35 @@ def build_parser() -> argparse.ArgumentParser:
     )
     demo.set_defaults(module="demo")
 
+    init = commands.add_parser(
+        "init",
+        help="write a starter runbook and the default templates to customise",
+        description="Write a starter runbook (DIR/runbooks/my-model.yaml) and the default "
+        "message templates (DIR/templates/) to customise. Existing files are never "
+        "overwritten. Then run `releasebot check` in DIR.",
+    )
+    init.add_argument("directory", metavar="DIR", type=Path, help="folder to write into")
+    init.set_defaults(module="init")
+
     db = commands.add_parser("db", help="database maintenance")
     db_commands = db.add_subparsers(dest="db_command", metavar="ACTION", required=True)
-    upgrade = db_commands.add_parser("upgrade", help="apply schema migrations")
+    upgrade = db_commands.add_parser(
+        "upgrade",
+        help="apply schema migrations",
+        description="Create the database (RELEASEBOT_DATABASE_URL) or migrate it to the latest "
+        "schema; safe to run again, and before every upgrade of releasebot (serve also "
+        "migrates at start). Prints the revision before and after.",
+    )
     upgrade.add_argument("--revision", default="head", help="target revision (default: head)")
     upgrade.set_defaults(module="db_upgrade")
     return parser
+
+
+def installed_version() -> str:
+    try:
+        return metadata.version("releasebot")
+    except metadata.PackageNotFoundError:  # run from a source tree that was never installed
+        return "unknown (not installed)"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -139,6 +180,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         for problem in error.errors():
             name = ".".join(str(part) for part in problem["loc"])
             print(f"releasebot: configuration: {name}: {problem['msg']}", file=sys.stderr)
+        return 2
+    except SettingsFileError as error:
+        print(f"releasebot: configuration: {error}", file=sys.stderr)
         return 2
     command = importlib.import_module(f"bot.commands.{args.module}")
     result: int = command.run(args, settings)

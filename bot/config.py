@@ -9,13 +9,17 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Any, Literal
 
 from pydantic import AliasChoices, Field, SecretStr, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic.fields import FieldInfo
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from bot.core.runbook import Runbook
+from bot.resources import default_templates_dir
 
 SLACK_API_URL = "https://slack.com/api/"
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 _PLACEHOLDERS = {"changeme", "change-me", "xoxb-your-token", "secret", "placeholder", "todo"}
 
 
@@ -37,9 +41,39 @@ class Settings(BaseSettings):
         "sqlite:///releasebot.db", validation_alias=_env("RELEASEBOT_DATABASE_URL")
     )
     runbooks_dir: Path = Field(Path("runbooks"), validation_alias=_env("RELEASEBOT_RUNBOOKS"))
-    templates_dir: Path = Field(Path("templates"), validation_alias=_env("RELEASEBOT_TEMPLATES"))
+    templates_dir: Path = Field(
+        default_factory=default_templates_dir, validation_alias=_env("RELEASEBOT_TEMPLATES")
+    )
     slack_api_url: str = Field(SLACK_API_URL, validation_alias=_env("RELEASEBOT_SLACK_API_URL"))
     hook_token: SecretStr | None = Field(None, validation_alias=_env("RELEASEBOT_HOOK_TOKEN"))
+    log_level: str = Field("INFO", validation_alias=_env("RELEASEBOT_LOG_LEVEL"))
+    log_format: Literal["text", "json"] = Field(
+        "text", validation_alias=_env("RELEASEBOT_LOG_FORMAT")
+    )
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings, env_settings, FileVariables(settings_cls), file_secret_settings)
+
+    @field_validator("log_level")
+    @classmethod
+    def _known_level(cls, value: str) -> str:
+        level = value.strip().upper()
+        if level not in LOG_LEVELS:
+            raise ValueError(f"expected one of {', '.join(LOG_LEVELS)}")
+        return level
+
+    @field_validator("log_format", mode="before")
+    @classmethod
+    def _lower_format(cls, value: object) -> object:
+        return value.strip().lower() if isinstance(value, str) else value
 
     @field_validator("slack_bot_token", "slack_signing_secret", "slack_app_token", "hook_token")
     @classmethod
@@ -54,6 +88,36 @@ class Settings(BaseSettings):
     @classmethod
     def _trailing_slash(cls, value: str) -> str:
         return value if value.endswith("/") else value + "/"
+
+
+class FileVariables(PydanticBaseSettingsSource):
+    """``NAME_FILE=/path`` sets ``NAME`` to that file's contents (a trailing newline dropped),
+    for secrets mounted as files (Docker and Kubernetes secrets). Setting both is an error."""
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        return None, field_name, False  # unused: __call__ reads every field at once
+
+    def __call__(self) -> dict[str, Any]:
+        values: dict[str, Any] = {}
+        for field_name, info in self.settings_cls.model_fields.items():
+            alias = info.validation_alias
+            names = alias.choices if isinstance(alias, AliasChoices) else [field_name.upper()]
+            for name in map(str, names):
+                path = os.environ.get(f"{name}_FILE")
+                if not path:
+                    continue
+                if os.environ.get(name):
+                    raise SettingsFileError(f"{name} and {name}_FILE are both set: keep one")
+                try:
+                    text = Path(path).read_text(encoding="utf-8")
+                except (OSError, UnicodeDecodeError) as error:
+                    raise SettingsFileError(f"{name}_FILE: cannot read {path}: {error}") from None
+                values[field_name] = text.removesuffix("\n").removesuffix("\r")
+        return values
+
+
+class SettingsFileError(ValueError):
+    """A ``*_FILE`` variable names a file that cannot be read, or clashes with its variable."""
 
 
 def load_settings(**overrides: object) -> Settings:

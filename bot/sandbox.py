@@ -6,7 +6,10 @@ the same requests as envelopes on that connection instead."""
 
 from __future__ import annotations
 
+import json
 import time
+import urllib.request
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -16,6 +19,7 @@ from bot.bootstrap import Runtime, build
 from bot.clock import Clock, utc_now
 from bot.config import Settings, load_settings
 from bot.emulator import SlackDriver, SlackEmulator, WorkspaceSeed, default_seed
+from bot.resources import shipped
 from bot.slack.socket_mode import MeasuredSocketModeHandler
 from bot.store import session_scope
 from bot.store.outbox import pending_job_count
@@ -23,7 +27,6 @@ from bot.web.server import DEFAULT_THREADS, BackgroundServer
 
 SIGNING_SECRET = "sandbox-signing-secret-0123456789"
 HOOK_TOKEN = "sandbox-hook-token-0123456789"
-ROOT = Path(__file__).resolve().parents[1]
 
 
 @dataclass
@@ -54,8 +57,8 @@ class Sandbox:
         slack = slack or SlackEmulator(seed or default_seed(), clock=emulator_clock).start()
         settings = load_settings(
             database_url=database_url,
-            runbooks_dir=runbooks_dir or ROOT / "runbooks",
-            templates_dir=templates_dir or ROOT / "templates",
+            runbooks_dir=runbooks_dir or shipped("runbooks"),
+            templates_dir=templates_dir or shipped("templates"),
             slack_api_url=slack.api_url,
             slack_bot_token=slack.bot_token,
             slack_signing_secret=SIGNING_SECRET,
@@ -98,6 +101,27 @@ class Sandbox:
                     return
             time.sleep(0.02)
         raise TimeoutError(f"Slack work still queued after {timeout:.1f} s")
+
+    def post_samples(
+        self, runbook_id: str, samples: Sequence[tuple[str, float, datetime]]
+    ) -> dict[str, Any]:
+        """POST ``(metric, value, at)`` samples to ``/hooks/metrics``, as monitoring does;
+        returns the hook's JSON answer."""
+        body = {
+            "runbook": runbook_id,
+            "samples": [
+                {"metric": metric, "value": value, "at": at.isoformat()}
+                for metric, value, at in samples
+            ],
+        }
+        request = urllib.request.Request(
+            f"{self.server.url}/hooks/metrics",
+            data=json.dumps(body).encode(),
+            headers={"Authorization": f"Bearer {HOOK_TOKEN}", "Content-Type": "application/json"},
+        )
+        with urllib.request.urlopen(request, timeout=10) as response:
+            answer: dict[str, Any] = json.loads(response.read())
+        return answer
 
     def now(self) -> datetime:
         return self.runtime.services.clock()

@@ -1,4 +1,6 @@
-"""``releasebot trail export SUBJECT --format md|json``: the story of one subject.
+"""``releasebot trail export SUBJECT [--format text|md|json]``: the story of one subject.
+
+``text`` is a table for a terminal, and the default when printing to one; ``md`` otherwise.
 
 Read-only, like ``trail verify``: an uninitialised database is an error (exit 2). A malformed
 or unknown subject is an error too (exit 1).
@@ -8,17 +10,19 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import Literal
 
 from sqlalchemy.exc import SQLAlchemyError
 
 from bot.config import Settings
+from bot.core.subjects import parse_subject
+from bot.core.trail_export import export_events
+from bot.store import read_connection, trail_for_subject
 from bot.store.migrate import DatabaseNotInitialisedError, open_initialised
-from bot.store.trail import UnknownSubjectError, export_subject
+from bot.terminal import print_trail
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
-    fmt: Literal["md", "json"] = "json" if args.format == "json" else "md"
+    fmt = args.format or ("text" if sys.stdout.isatty() else "md")
     try:
         engine = open_initialised(settings.database_url)
     except DatabaseNotInitialisedError as error:
@@ -28,12 +32,22 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         print(f"releasebot: cannot open the database: {error}", file=sys.stderr)
         return 2
     try:
-        text = export_subject(engine, subject=args.subject, fmt=fmt)
-    except (UnknownSubjectError, ValueError) as error:
+        subject = str(parse_subject(args.subject))
+        with read_connection(engine) as connection:
+            events = trail_for_subject(connection, subject=subject)
+    except ValueError as error:
         message = error.args[0] if error.args else str(error)
         print(f"releasebot: trail export: {message}", file=sys.stderr)
         return 1
     finally:
         engine.dispose()
-    sys.stdout.write(text)
+    if not events:
+        print(f"releasebot: trail export: no trail events for subject {subject!r}", file=sys.stderr)
+        return 1
+    if fmt == "text":
+        print_trail(events, subject=subject)
+    else:
+        sys.stdout.write(
+            export_events(events, subject=subject, fmt="json" if fmt == "json" else "md")
+        )
     return 0

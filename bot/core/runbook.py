@@ -22,6 +22,7 @@ from pydantic import (
     ConfigDict,
     Field,
     PositiveInt,
+    StrictBool,
     model_validator,
 )
 
@@ -89,11 +90,11 @@ class Defaults(_Strict):
     stale_after: Duration | None = None
     severity: Severity | None = None
     approval_expires_after: Duration | None = None
-    allow_self_approval: bool | None = None
-    reject_blocks: bool | None = None
+    allow_self_approval: StrictBool | None = None
+    reject_blocks: StrictBool | None = None
     cooldown: Duration | None = None
     min_quorum: PositiveInt | None = None
-    allow_auto_execute: bool | None = None
+    allow_auto_execute: StrictBool | None = None
 
 
 class Criterion(_Strict):
@@ -167,8 +168,8 @@ class ApprovalRule(_Strict):
 
     roles: dict[RoleName, Annotated[int, Field(ge=0)]] = Field(min_length=1)
     quorum: PositiveInt | None = None
-    allow_self_approval: bool
-    reject_blocks: bool
+    allow_self_approval: StrictBool
+    reject_blocks: StrictBool
     expires_after: Duration
     escalate_to: list[RoleName] = Field(default_factory=list)
     escalate_after: Duration | None = None

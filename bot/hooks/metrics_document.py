@@ -10,11 +10,14 @@ from __future__ import annotations
 import math
 from datetime import UTC, datetime
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 
 from bot.core.criteria import Sample
 
 MAX_SAMPLES = 100_000
+# Validation context key: accept NaN values (``NaN`` or ``"NaN"``), which the criteria count as
+# missing data (``releasebot evaluate``); infinities stay refused.
+NAN_IS_MISSING = "nan_is_missing"
 
 
 class SampleIn(BaseModel):
@@ -33,7 +36,9 @@ class SampleIn(BaseModel):
 
     @field_validator("value")
     @classmethod
-    def _finite(cls, value: float) -> float:
+    def _finite(cls, value: float, info: ValidationInfo) -> float:
+        if math.isnan(value) and (info.context or {}).get(NAN_IS_MISSING):
+            return value  # the core counts it as missing data
         if not math.isfinite(value):
             raise ValueError("must be a finite number")
         return value
@@ -53,9 +58,9 @@ class SamplesError(ValueError):
     """The document is not valid; the message lists each problem as ``field: message``."""
 
 
-def parse_samples_document(raw: str | bytes) -> SamplesDocument:
+def parse_samples_document(raw: str | bytes, *, nan_is_missing: bool = False) -> SamplesDocument:
     try:
-        return SamplesDocument.model_validate_json(raw)
+        return SamplesDocument.model_validate_json(raw, context={NAN_IS_MISSING: nan_is_missing})
     except ValidationError as error:
         lines = []
         for detail in error.errors(include_url=False):

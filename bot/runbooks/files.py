@@ -18,12 +18,11 @@ from typing import Any
 
 from apscheduler.triggers.cron import CronTrigger
 from pydantic import BaseModel, ValidationError
-from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
-from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
 from bot.core.policy import Location, policy_problems
 from bot.core.runbook import Runbook
+from bot.runbook_yaml import MAX_BYTES, load_yaml
 
 RUNBOOK_SUFFIXES = (".yaml", ".yml")
 
@@ -38,7 +37,8 @@ class RunbookProblem:
     message: str
 
     def __str__(self) -> str:
-        return f"{self.path}:{self.line}: {self.field}: {self.message}"
+        where = f"{self.path}:{self.line}" if self.line else str(self.path)  # 0: the whole file
+        return f"{where}: {self.field}: {self.message}"
 
 
 @dataclass
@@ -48,6 +48,14 @@ class RunbookSet:
     runbooks: dict[str, Runbook] = field(default_factory=dict)
     sources: dict[str, Path] = field(default_factory=dict)
     problems: list[RunbookProblem] = field(default_factory=list)
+
+
+WHERE_TO_POINT = (
+    "point RELEASEBOT_RUNBOOKS at your runbooks folder, or write a starter one with "
+    "`releasebot init DIR`"
+)
+NO_FOLDER = f"no such folder: {WHERE_TO_POINT}"
+NO_RUNBOOKS = f"no runbooks (*.yaml, *.yml) in this folder: {WHERE_TO_POINT}"
 
 
 class RunbookError(Exception):
@@ -62,11 +70,12 @@ def load_runbooks(directory: Path) -> RunbookSet:
     """Load and check every runbook in ``directory``; invalid files are left out of ``runbooks``."""
     result = RunbookSet()
     if not directory.is_dir():
-        result.problems.append(
-            RunbookProblem(directory, 0, "runbooks", "no such folder (set RELEASEBOT_RUNBOOKS)")
-        )
+        result.problems.append(RunbookProblem(directory.absolute(), 0, "runbooks", NO_FOLDER))
         return result
-    for path in runbook_paths(directory):
+    paths = runbook_paths(directory)
+    if not paths:
+        result.problems.append(RunbookProblem(directory.absolute(), 0, "runbooks", NO_RUNBOOKS))
+    for path in paths:
         runbook, problems = load_runbook_file(path)
         result.problems.extend(problems)
         if runbook is None:
@@ -95,25 +104,29 @@ def get_runbook(directory: Path, runbook_id: str) -> Runbook:
     if broken:
         details = "\n".join(str(problem) for problem in broken)
         raise RunbookError(f"runbook {runbook_id!r} is invalid:\n{details}")
-    known = ", ".join(sorted(found.runbooks)) or "none"
-    raise RunbookError(f"unknown runbook {runbook_id!r} in {directory} (known: {known})")
+    if not found.runbooks:
+        folder = found.problems[0].message if found.problems else WHERE_TO_POINT
+        raise RunbookError(f"unknown runbook {runbook_id!r}: {directory.absolute()}: {folder}")
+    known = ", ".join(sorted(found.runbooks))
+    raise RunbookError(
+        f"unknown runbook {runbook_id!r} in {directory.absolute()} (known: {known}); "
+        "RELEASEBOT_RUNBOOKS names another folder"
+    )
 
 
 def load_runbook_file(path: Path) -> tuple[Runbook | None, list[RunbookProblem]]:
     """Parse and validate one file: the runbook if valid, and every problem found."""
     try:
+        if path.stat().st_size > MAX_BYTES:  # not even read: see bot.runbook_yaml
+            size = path.stat().st_size
+            message = f"the file is {size:,} bytes; a runbook may have {MAX_BYTES // 1024} KiB"
+            return None, [RunbookProblem(path, 0, "file", message)]
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as error:
         return None, [RunbookProblem(path, 0, "file", f"cannot be read: {error}")]
-    try:
-        tree = YAML(typ="rt").load(text)
-    except MarkedYAMLError as error:
-        mark = error.problem_mark or error.context_mark
-        line = mark.line + 1 if mark is not None else 0
-        message = " ".join(str(part) for part in (error.context, error.problem) if part)
-        return None, [RunbookProblem(path, line, "yaml", message or "invalid YAML")]
-    except YAMLError as error:
-        return None, [RunbookProblem(path, 0, "yaml", str(error))]
+    tree, yaml_problems = load_yaml(text)
+    if yaml_problems:
+        return None, [RunbookProblem(path, p.line, "yaml", p.message) for p in yaml_problems]
     if not isinstance(tree, CommentedMap):
         return None, [RunbookProblem(path, 1, "runbook", "expected a mapping of runbook fields")]
 
@@ -189,9 +202,18 @@ def _unknown_key_message(loc: tuple[str | int, ...]) -> str:
     allowed = _allowed_keys(loc[:-1])
     if not allowed:
         return f"unknown key {key!r}"
-    close = difflib.get_close_matches(key, allowed, n=1)
-    hint = f"; did you mean {close[0]!r}?" if close else ""
+    hint = f"; did you mean {close!r}?" if (close := closest_key(key, allowed)) else ""
     return f"unknown key {key!r}{hint} (allowed: {', '.join(allowed)})"
+
+
+def closest_key(key: str, allowed: list[str]) -> str | None:
+    """The allowed key ``key`` was probably meant to be: the same word in other case
+    (``Id`` -> ``id``, which difflib alone finds too far), else the closest spelling."""
+    lowered = {name.lower(): name for name in allowed}
+    if key.lower() in lowered:
+        return lowered[key.lower()]
+    close = difflib.get_close_matches(key.lower(), list(lowered), n=1)
+    return lowered[close[0]] if close else None
 
 
 def _allowed_keys(loc: tuple[str | int, ...]) -> list[str]:

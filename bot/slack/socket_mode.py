@@ -24,6 +24,7 @@ from slack_bolt.adapter.socket_mode.internals import run_bolt_app, send_response
 from slack_sdk.socket_mode.builtin import SocketModeClient
 from slack_sdk.socket_mode.request import SocketModeRequest
 
+from bot.logs import log_context
 from bot.web.metrics import BotMetrics
 
 # Socket Mode's envelope types, named as the HTTP side names the same requests.
@@ -64,7 +65,8 @@ class MeasuredSocketModeHandler(BaseSocketModeHandler):
 
     def handle(self, client: SocketModeClient, req: SocketModeRequest) -> None:  # type: ignore[override]
         started, wall_started = time.perf_counter(), time.time()
-        response = run_bolt_app(self.app, req)
+        with log_context(request_id=req.envelope_id):
+            response = run_bolt_app(self.app, req)
         # counted before the acknowledgement goes out, as over HTTP before the answer's body
         kind = REQUEST_KINDS.get(req.type, req.type)
         self.metrics.slack_answered(kind, response.status, time.perf_counter() - started)

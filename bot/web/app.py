@@ -19,6 +19,7 @@ from slack_bolt.adapter.wsgi.http_request import WsgiHttpRequest
 from slack_bolt.adapter.wsgi.http_response import WsgiHttpResponse
 from sqlalchemy import Engine, text
 
+from bot.logs import RequestIds
 from bot.web.metrics import BotMetrics
 from bot.web.slack_request import PAYLOAD_FIELD, SlackRequest
 
@@ -75,7 +76,8 @@ def build_web_app(
     pending_jobs: Callable[[], int] | None = None,
 ) -> Flask:
     web = Flask("releasebot")
-    web.wsgi_app = SlackEvents(bolt_app, metrics, web.wsgi_app)  # type: ignore[method-assign]
+    slack_or_flask = SlackEvents(bolt_app, metrics, web.wsgi_app)
+    web.wsgi_app = RequestIds(slack_or_flask)  # type: ignore[method-assign]
 
     @web.get("/healthz")
     def healthz() -> tuple[Response, int]:

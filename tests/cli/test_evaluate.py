@@ -29,7 +29,7 @@ def test_json_output_keeps_to_the_contract(capsys: pytest.CaptureFixture[str]) -
     code, out, _ = run(
         capsys, "evaluate", "--runbook", "ranking-model", "--samples", str(EXAMPLE), "--json"
     )
-    assert code == 0
+    assert code == 3  # a rollback is recommended
     result = json.loads(out)
     assert set(result) == {"runbook", "now", "criteria", "recommendation"}
     assert result["runbook"] == "ranking-model"
@@ -45,8 +45,18 @@ def test_json_output_keeps_to_the_contract(capsys: pytest.CaptureFixture[str]) -
     assert recommendation["path"] == "previous-model"
     assert recommendation["score"] == pytest.approx(1.6)
     assert recommendation["alternatives"] == [
-        {"path": "shift-to-baseline", "score": pytest.approx(2.9)},
-        {"path": "disable-reranker", "score": pytest.approx(0.8)},
+        {
+            "path": "shift-to-baseline",
+            "score": pytest.approx(2.9),
+            "adequate": True,
+            "reason": "more disruptive (2.90 > 1.60)",
+        },
+        {
+            "path": "disable-reranker",
+            "score": pytest.approx(0.8),
+            "adequate": False,
+            "reason": "covers up to medium, severity is high; does not address error_rate",
+        },
     ]
     assert recommendation["approval"] == {
         "roles": {"oncall": 1, "release_champion": 1},
@@ -77,10 +87,54 @@ def test_now_before_the_spike_recommends_nothing(capsys: pytest.CaptureFixture[s
 
 def test_text_output_reads_for_a_person(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = run(capsys, "evaluate", "--runbook", "ranking-model", "--samples", str(EXAMPLE))
-    assert code == 0
+    assert code == 3
     assert "decision: breach at severity high: recommend previous-model" in out
     assert "[BREACH] error_rate" in out and "[NO DATA] ctr" in out
-    assert "who must approve: 2 approval(s) (1 oncall, 1 release_champion)" in out
+    assert "Approval: oncall ×1, release_champion ×1; 2 approval(s) in all." in out
+    assert "the request expires after 20m; the requester's own approval does not count" in out
+    assert out.count("approval(s)") == 1  # the rule is stated once
+
+
+def test_exit_status_tells_a_pipeline_whether_to_roll_back(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    args = ["evaluate", "--runbook", "ranking-model", "--samples", str(EXAMPLE)]
+    assert run(capsys, *args)[0] == 3
+    assert run(capsys, *args, "--now", "2026-11-22T10:01:30Z")[0] == 0
+    assert run(capsys, *args, "--now", "not a time")[0] == 1
+
+
+def test_nan_counts_as_missing_as_the_readme_says(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    document = json.loads(EXAMPLE.read_text())
+    for sample in document["samples"]:
+        if sample["metric"] == "error_rate" and sample["at"] == "2026-11-22T10:02:00Z":
+            sample["value"] = "NaN"
+    with_nan = tmp_path / "nan.json"
+    with_nan.write_text(json.dumps(document).replace('"NaN"', "NaN", 1))
+    code, out, err = run(
+        capsys, "evaluate", "--runbook", "ranking-model", "--samples", str(with_nan), "--json"
+    )
+    assert code == 0, err  # one of the three breaching samples is missing: no breach yet
+    error_rate = json.loads(out)["criteria"][0]
+    assert error_rate["state"] != "breach"
+    assert "(1 sample with NaN ignored as missing)" in error_rate["explanation"]
+    infinite = tmp_path / "inf.json"
+    infinite.write_text(json.dumps(document).replace('"NaN"', '"Infinity"'))
+    code, _, err = run(capsys, "evaluate", "--runbook", "ranking-model", "--samples", str(infinite))
+    assert code == 1 and "must be a finite number" in err
+
+
+def test_outside_the_repository_it_says_where_it_looked(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.delenv("RELEASEBOT_RUNBOOKS")
+    monkeypatch.chdir(tmp_path)
+    code, _, err = run(capsys, "evaluate", "--runbook", "ranking-model", "--samples", str(EXAMPLE))
+    assert code == 1
+    assert f"unknown runbook 'ranking-model': {tmp_path / 'runbooks'}: no such folder" in err
+    assert "RELEASEBOT_RUNBOOKS" in err and "releasebot init" in err
 
 
 def test_unknown_runbook_is_a_clear_error(capsys: pytest.CaptureFixture[str]) -> None:
@@ -117,7 +171,8 @@ def test_missing_file_and_bad_now(capsys: pytest.CaptureFixture[str]) -> None:
         "--now",
         "yesterday",
     )
-    assert code == 1 and "not an ISO-8601 time" in err
+    assert code == 1 and "--now: not an ISO-8601 time: 'yesterday'" in err
+    assert str(EXAMPLE) not in err  # the samples are not to blame
 
 
 def test_samples_of_unknown_metrics_are_ignored_with_a_warning(

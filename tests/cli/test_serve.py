@@ -69,6 +69,12 @@ def test_health_and_metrics(database_url: str) -> None:
         assert 'releasebot_slack_requests_total{kind="command",status="200"} 1.0' in text
         assert "releasebot_slack_ack_seconds_bucket" in text
         assert "releasebot_outbox_pending_jobs" in text
+        for process_metric in (
+            "process_resident_memory_bytes",
+            "process_cpu_seconds_total",
+            "process_open_fds",
+        ):
+            assert process_metric in text
 
 
 def test_only_slack_posts_reach_bolt_and_other_paths_reach_flask(database_url: str) -> None:

@@ -23,6 +23,7 @@ from typing import Any, TypeVar
 
 from sqlalchemy import Engine
 
+from bot.logs import log_context
 from bot.services.outbox.jobs import Job, parse_job
 from bot.store import UnitOfWork, read_connection
 from bot.store.outbox import (
@@ -139,7 +140,8 @@ class JobWorker:
             return False
         try:
             job_type, handler = self._handlers[job.kind]
-            record = handler(parse_job(job_type, job.payload))
+            with log_context(job=f"{job.kind}:{job.id}"):
+                record = handler(parse_job(job_type, job.payload))
         except NotReady:
             until = self.clock() + WAIT_FOR_DEPENDENCY
             self.units.run(lambda uow: postpone_job(uow.session, job=job, until=until))
@@ -172,6 +174,10 @@ class JobWorker:
         unit of work that records the failure: only database work)."""
 
     def _failed(self, job: ClaimedJob, error: Exception) -> None:
+        with log_context(job=f"{job.kind}:{job.id}"):
+            self._record_failure(job, error)
+
+    def _record_failure(self, job: ClaimedJob, error: Exception) -> None:
         permanent, retry_after = self.classify(error)
         text = f"{type(error).__name__}: {error}"[:2000]
         if permanent:

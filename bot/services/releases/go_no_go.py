@@ -30,7 +30,7 @@ from bot.services.approvals.kinds import Ballot
 from bot.services.approvals.requests import Join, JoinedRows
 from bot.services.outbox.jobs import PostInThread, UpdateRequestMessage
 from bot.services.releases.contexts import go_no_go_context
-from bot.services.releases.review_rows import ReviewRows
+from bot.services.releases.review_rows import ReviewRows, load_review
 from bot.services.replies import Reply
 from bot.store import UnitOfWork, advance
 from bot.store.tables import ApprovalRequest, ReadinessReview, Release, row_id
@@ -120,11 +120,21 @@ class GoNoGo:
         *,
         now: datetime,
     ) -> None:
-        request_id = row_id(ballot.request)
-        uow.enqueue(
-            UpdateRequestMessage(request_id=request_id, template="approval_state", context=context),
-            now=now,
-        )
+        # The request keeps what it asked, without its buttons, and points at the outcome
+        # posted below (as a rollback's recommendation does): the thread shows it once.
+        rows = load_review(uow.session, review_id=row_id(ballot.about.review), runbooks=self.runbooks)
+        if rows is not None:
+            runbook, release, review, gates = rows
+            request_context = go_no_go_context(runbook, release, review, ballot.request, gates)
+            request_context["decision"] = state.value
+            uow.enqueue(
+                UpdateRequestMessage(
+                    request_id=row_id(ballot.request),
+                    template="go_no_go_request",
+                    context=request_context,
+                ),
+                now=now,
+            )
         self.reply_in_thread(uow, ballot, template="approval_state", context=context, now=now)
 
 
