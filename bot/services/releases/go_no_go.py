@@ -122,7 +122,8 @@ class GoNoGo:
     ) -> None:
         # The request keeps what it asked, without its buttons, and points at the outcome
         # posted below (as a rollback's recommendation does): the thread shows it once.
-        rows = load_review(uow.session, review_id=row_id(ballot.about.review), runbooks=self.runbooks)
+        review_id = row_id(ballot.about.review)
+        rows = load_review(uow.session, review_id=review_id, runbooks=self.runbooks)
         if rows is not None:
             runbook, release, review, gates = rows
             request_context = go_no_go_context(runbook, release, review, ballot.request, gates)
