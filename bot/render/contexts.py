@@ -21,7 +21,7 @@ Conventions for every template:
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal, NotRequired, TypedDict
+from typing import Literal, TypedDict
 
 GateStatus = Literal["open", "passed", "failed", "waived"]
 When = datetime | str | float | None
@@ -116,7 +116,7 @@ class GoNoGoRequestContext(TypedDict):
     counts: GateCounts
     exceptions: list[GateException]  # failed and waived gates, with their reasons
     approval: ApprovalRuleView
-    decision: NotRequired[str | None]  # once decided (approved, rejected, expired): no buttons
+    decision: str | None  # once decided (approved, rejected, expired): no buttons
 
 
 class CriterionView(TypedDict):

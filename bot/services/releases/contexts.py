@@ -137,4 +137,5 @@ def go_no_go_context(
         "counts": gate_counts(states),
         "exceptions": exceptions,
         "approval": rule_view(runbook, runbook.readiness.go_no_go),
+        "decision": None,
     }
