@@ -25,6 +25,7 @@ ROOT = Path(__file__).resolve().parents[2]
 PUBLIC = {
     "slack_bolt",
     "slack_bolt.context",
+    "slack_bolt.error",
     "slack_bolt.request",
     "slack_sdk",
     "slack_sdk.errors",
