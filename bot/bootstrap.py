@@ -171,7 +171,10 @@ def build(
         units=units.background(),
     )
     delivery.yield_to(units.busy)
-    scheduler = ReleaseScheduler(engine=engine, clock=clock)
+    # Due work (expiries, reminders...) is claimed by whichever replica gets there first.
+    scheduler = ReleaseScheduler(
+        engine=engine, clock=clock, units=units.background(), registry=metrics.registry
+    )
     reviews = ReviewService(
         engine=engine, runbooks=registry, directory=directory, scheduling=scheduler
     )
@@ -215,7 +218,7 @@ def build(
         go_no_go=go_no_go,
         decisions=decisions,
         executions=executions,
-        workers=[delivery, executor_worker],
+        after=services.wake,
     )
     home = HomeService(engine=engine, runbooks=registry, directory=directory)
     register_home(delivery, home, renderer)

@@ -1,4 +1,4 @@
-"""Reminders and expiry run from APScheduler jobs kept in the bot's database, so a restart
+"""Reminders and expiry run from timers kept in the bot's database, so a restart
 loses no reminder and still enforces expiry."""
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ def test_a_go_no_go_expires_even_across_a_restart(database_url: str, tmp_path: P
     try:
         bot.start_ranking_review()
         bot.pass_all_ranking_gates()
-        assert "expire-request-1" in first.runtime.scheduler.job_ids()
+        assert ("request.expire", "request:1") in first.runtime.scheduler.open_timers()
         bot.driver.click("U0BRUNO", RANKING, "Approve")  # one of the two approvals needed
         first.settle()
     finally:
