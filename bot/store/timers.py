@@ -60,7 +60,9 @@ class TimerRow(SQLModel, table=True):
         UniqueConstraint("kind", "key", "due_at", name="uq_timers_slot"),
         # The open timers in claim order: finished ones accumulate, and neither a poll nor a
         # claim may scan past them (migration 0008).
-        Index("ix_timers_open", "next_attempt_at", postgresql_where=OPEN, sqlite_where=OPEN),
+        Index(
+            "ix_timers_open", "kind", "next_attempt_at", postgresql_where=OPEN, sqlite_where=OPEN
+        ),
         # Which replica ran the latest timer of a kind (/metrics): one probe per kind.
         Index("ix_timers_kind_started", "kind", "started_at"),
     )

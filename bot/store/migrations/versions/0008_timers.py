@@ -64,7 +64,11 @@ def upgrade() -> None:
         sa.UniqueConstraint("kind", "key", "due_at", name="uq_timers_slot"),
     )
     op.create_index(
-        "ix_timers_open", "timers", ["next_attempt_at"], postgresql_where=OPEN, sqlite_where=OPEN
+        "ix_timers_open",
+        "timers",
+        ["kind", "next_attempt_at"],
+        postgresql_where=OPEN,
+        sqlite_where=OPEN,
     )
     op.create_index("ix_timers_kind_started", "timers", ["kind", "started_at"])
     _move_apscheduler_jobs(timers)
