@@ -50,6 +50,7 @@ from bot.store.timers import (
 from bot.store.units import DirectUnits, UnitRunner
 
 log = logging.getLogger(__name__)
+LOST_RACE_S = 0.05
 Record = Callable[[Session], None]
 Handler = Callable[[Timer, datetime], Record | None]
 Report = Callable[[Session, Timer, str], None]
@@ -177,39 +178,34 @@ class TimerWorker:
 
     def run_once(self, now: datetime | None = None) -> bool:
         """Claim and run one due timer; False when none is due."""
-        kinds = self.kinds()
-        at = now if now is not None else self.clock()
-        if not kinds or not self._ready(kinds, at):
-            return False
-        timer = self.units.run(lambda session: self._claim(session, kinds, at))
-        if timer is None:
-            return False
-        self._run(timer, self.clock if now is None else _fixed(now))
-        return True
+        return self._step(now)[0]
 
-    def _ready(self, kinds: list[str], now: datetime) -> bool:
-        with read_connection(self.engine) as connection:
+    def _step(self, now: datetime | None) -> tuple[bool, float]:
+        """Run one due timer if there is one: (ran, seconds until the next may be due)."""
+        kinds = self.kinds()
+        if not kinds:
+            return False, self.poll_seconds
+        with read_connection(self.engine) as connection:  # a read: no write lock when idle
             ready = next_ready_at(connection, kinds=kinds)
-        return ready is not None and ready <= now
+        at = now if now is not None else self.clock()
+        if ready is None or ready > at:
+            wait = self.poll_seconds if ready is None else (ready - at).total_seconds()
+            return False, min(self.poll_seconds, wait)
+        timer = self.units.run(lambda session: self._claim(session, kinds, at))
+        if timer is None:  # another replica was first: look again in a moment
+            return False, LOST_RACE_S
+        self._run(timer, self.clock if now is None else _fixed(now))
+        return True, 0.0
 
     def _loop(self) -> None:
         while not self._stop.is_set():
             try:
-                if self.run_once():
-                    continue
-                delay = self._idle_seconds()
+                ran, delay = self._step(None)
             except Exception:  # the loop must survive anything; the timer stays planned
                 log.exception("timer worker failed; retrying")
-                delay = self.poll_seconds
-            if delay > 0 and self._wake.wait(delay):
+                ran, delay = False, self.poll_seconds
+            if not ran and delay > 0 and self._wake.wait(delay):
                 self._wake.clear()
-
-    def _idle_seconds(self) -> float:
-        with read_connection(self.engine) as connection:
-            ready = next_ready_at(connection, kinds=self.kinds())
-        if ready is None:
-            return self.poll_seconds
-        return min(self.poll_seconds, max(0.0, (ready - self.clock()).total_seconds()))
 
     def _claim(self, session: Session, kinds: list[str], now: datetime) -> Timer | None:
         timer = claim_next_timer(
