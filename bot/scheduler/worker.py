@@ -115,8 +115,11 @@ class TimerWorker:
     # --- set-up -----------------------------------------------------------------------------
 
     def register(self, kind: str, handler: Handler, *, report: Report | None = None) -> None:
-        """Run ``handler`` for due timers of ``kind``; ``report(session, timer, error)``
-        records a timer that failed for good where people will see it (database work only)."""
+        """Run ``handler(timer, now)`` for due timers of ``kind``. It must be idempotent per
+        ``(kind, key, due_at)`` (see the module's docstring); a ``Record`` it returns is
+        committed with the timer's completion, anything else it returns is ignored.
+        ``report(session, timer, error)`` records a timer that failed for good where people
+        will see it (database work only, in the transaction that marks it failed)."""
         self._kinds[kind] = _Kind(handler, report)
 
     def recurring(self, recurring: Recurring) -> None:
@@ -261,7 +264,7 @@ class TimerWorker:
         done_at = clock()
 
         def done(session: Session) -> None:
-            if record is not None:
+            if callable(record):  # a handler returning a service's bool records nothing
                 record(session)
             if not finish_timer(session, timer=timer, now=done_at):
                 if timer_state(session, timer_id=timer.id) != ("done", timer.attempts):
