@@ -31,6 +31,7 @@ from sqlalchemy import Engine
 from sqlmodel import Session
 
 from bot.clock import Clock
+from bot.scheduler.leases import LeaseKeeper
 from bot.scheduler.slots import Recurring, next_repeat
 from bot.store import read_connection
 from bot.store.timers import (
@@ -42,7 +43,6 @@ from bot.store.timers import (
     fail_timer,
     finish_timer,
     next_ready_at,
-    renew_timer_lease,
     schedule_timer,
     timer_state,
     wake_on_schedule,
@@ -106,8 +106,7 @@ class TimerWorker:
         self.observer = observer or TimerObserver()
         self._kinds: dict[str, _Kind] = {}
         self._recurring: dict[tuple[str, str], Recurring] = {}
-        self._held: dict[int, Timer] = {}
-        self._held_lock = threading.Lock()
+        self._leases = LeaseKeeper(units=self.units, clock=clock, lease=lease)
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
@@ -146,13 +145,11 @@ class TimerWorker:
         self._stop.clear()
         self.plan_recurring(self.clock())
         wake_on_schedule(self.engine, self._scheduled)
+        self._leases.start()
         self._threads = [
             threading.Thread(target=self._loop, name=f"timers-{n}", daemon=True)
             for n in range(self.threads)
         ]
-        self._threads.append(
-            threading.Thread(target=self._heartbeat, name="timers-lease", daemon=True)
-        )
         for thread in self._threads:
             thread.start()
 
@@ -164,6 +161,7 @@ class TimerWorker:
         for thread in self._threads:
             thread.join(timeout)
         self._threads = []
+        self._leases.stop(timeout)
 
     def wake(self) -> None:
         self._wake.set()
@@ -255,7 +253,7 @@ class TimerWorker:
             error = f"its lease ran out {timer.attempts - 1} times (did its replica die?)"
             self._failed(timer, error, clock(), give_up=True)
             return
-        with self._holding(timer):
+        with self._leases.holding(timer):
             try:
                 record = kind.handler(timer, timer.started_at)
             except Exception as error:  # noqa: BLE001 - every failure is recorded and retried
@@ -306,53 +304,9 @@ class TimerWorker:
             log.warning("timer %s (%s %s) failed (%s): %s", timer.id, timer.kind, timer.key,
                         outcome, error)  # fmt: skip
 
-    # --- the lease --------------------------------------------------------------------------
-
-    def _holding(self, timer: Timer) -> _Holding:
-        return _Holding(self, timer)
-
-    def _heartbeat(self) -> None:
-        """Renew the leases of the timers this process is running, three times per lease."""
-        every = self.lease.total_seconds() / 3
-        while not self._stop.wait(every):
-            with self._held_lock:
-                held = list(self._held.values())
-            if not held:
-                continue
-            try:
-                self._renew(held, self.clock())
-            except Exception:  # the next beat tries again, well inside the lease
-                log.exception("renewing the timers' leases failed")
-
-    def _renew(self, held: list[Timer], now: datetime) -> None:
-        def renew(session: Session) -> list[bool]:
-            return [
-                renew_timer_lease(session, timer=timer, now=now, lease=self.lease) for timer in held
-            ]
-
-        for timer, renewed in zip(held, self.units.run(renew), strict=True):
-            if not renewed:
-                log.warning("timer %s (%s) is no longer held here", timer.id, timer.kind)
-
 
 def _fixed(now: datetime) -> Clock:
     def clock() -> datetime:
         return now
 
     return clock
-
-
-class _Holding:
-    """While inside, the worker's heartbeat renews ``timer``'s lease."""
-
-    def __init__(self, worker: TimerWorker, timer: Timer) -> None:
-        self.worker = worker
-        self.timer = timer
-
-    def __enter__(self) -> None:
-        with self.worker._held_lock:
-            self.worker._held[self.timer.id] = self.timer
-
-    def __exit__(self, *exc: object) -> None:
-        with self.worker._held_lock:
-            self.worker._held.pop(self.timer.id, None)
