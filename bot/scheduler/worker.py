@@ -284,13 +284,17 @@ class TimerWorker:
         report = self._kinds[timer.kind].report
         attempts = 0 if give_up else self.max_attempts
 
-        def record(session: Session) -> bool | None:
+        def record(session: Session, *, reported: bool = True) -> bool | None:
             retrying = fail_timer(session, timer=timer, error=error, now=now, max_attempts=attempts)
-            if retrying is False and report is not None:
+            if retrying is False and report is not None and reported:
                 report(session, timer, error)
             return retrying
 
-        retrying = self.units.run(record)
+        try:
+            retrying = self.units.run(record)
+        except Exception:  # a broken report must not keep the timer running forever
+            log.exception("reporting the failure of timer %s (%s) failed", timer.id, timer.kind)
+            retrying = self.units.run(lambda session: record(session, reported=False))
         if retrying is None:
             outcome = "lost"
         else:

@@ -144,6 +144,24 @@ def test_a_failing_handler_is_retried_with_backoff_then_reported_once(engine: En
     assert (row.state, row.attempts, row.last_error) == ("failed", 3, "RuntimeError: attempt 3")
 
 
+def test_a_timer_whose_report_breaks_is_still_failed_not_retried_forever(engine: Engine) -> None:
+    observer = Outcomes()
+    timers = worker(engine, max_attempts=1, observer=observer)
+
+    def broken(timer: Timer, now: datetime) -> None:
+        raise RuntimeError("the handler")
+
+    def report(session: Session, timer: Timer, error: str) -> None:
+        raise RuntimeError("the report")
+
+    timers.register("note", broken, report=report)
+    plan(engine, "request:1", NOW)
+    timers.run_due(NOW)
+    assert observer.outcomes == [("request:1", "failed")]
+    [row] = rows(engine)
+    assert (row.state, row.last_error) == ("failed", "RuntimeError: the handler")
+
+
 def effect(timer: Timer, now: datetime) -> Record:
     """What a handler records: here, a row the test can count."""
 
