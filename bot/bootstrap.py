@@ -183,7 +183,10 @@ def build(
         units=units.background(),
     )
     delivery.yield_to(units.busy)
-    scheduler = ReleaseScheduler(engine=engine, clock=clock)
+    # Due work (expiries, reminders...) is claimed by whichever replica gets there first.
+    scheduler = ReleaseScheduler(
+        engine=engine, clock=clock, units=units.background(), registry=metrics.registry
+    )
     # One approval engine; each kind of request brings its small policy.
     approvals = ApprovalEngine(
         engine=engine,
@@ -242,7 +245,7 @@ def build(
         approvals=approvals,
         decisions=decisions,
         executions=executions,
-        workers=[delivery, executor_worker],
+        after=services.wake,
     )
     register_home(delivery, home, renderer)
     try:

@@ -1,80 +1,140 @@
-"""The scheduled jobs: thin functions that call a service with ``now``.
+"""The timers of reviews and rollbacks: thin handlers that call a service with ``now``.
 
-APScheduler stores a job by the import path of its function and its arguments, so a job
-cannot hold the service it calls. Each job names the database it belongs to, and the
-scheduler serving that database registers itself here when it starts: the one process-wide
-table in the code base, and the reason for it.
+Each handler is safe to run twice for one ``(kind, key, due_at)`` because the service's
+change is conditional: expiring, auto-executing or validating again changes nothing. (A
+reminder or an escalation is not guarded by its service yet: should a replica die after the
+service committed but before the timer did, the takeover would repeat it; see
+docs/time-driven-work.md.)
 """
 
 from __future__ import annotations
 
-import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
+from sqlmodel import col, select
+
+from bot.scheduler.reports import key_id, report_failed_timer
+from bot.scheduler.slots import Every, Recurring
+from bot.scheduler.worker import Record, TimerWorker
+from bot.store import UnitOfWork
+from bot.store.tables import ApprovalRequest
+from bot.store.timers import Timer, cancel_timers, prune_finished_timers, schedule_timer
+from bot.store.units import UnitRunner
+
 if TYPE_CHECKING:
-    from bot.scheduler.runner import ReleaseScheduler
+    from bot.services.approvals.engine import ApprovalEngine
+    from bot.services.releases.reviews import ReviewService
+    from bot.services.rollbacks.decisions import RollbackDecisions
+    from bot.services.rollbacks.executions import ExecutionService
 
-log = logging.getLogger(__name__)
-_SCHEDULERS: dict[str, ReleaseScheduler] = {}
+REQUEST_EXPIRE = "request.expire"
+REQUEST_ESCALATE = "request.escalate"
+REQUEST_AUTO_EXECUTE = "request.auto_execute"
+EXECUTION_VALIDATE = "execution.validate"
+REVIEW_REMIND = "review.remind"
+EXPIRY_SWEEP = "expiry.sweep"
+TIMERS_PRUNE = "timers.prune"
+SYSTEM = "system"  # the key of work about nothing in particular
 
-
-def bind(database_key: str, scheduler: ReleaseScheduler) -> None:
-    _SCHEDULERS[database_key] = scheduler
-
-
-def unbind(database_key: str, scheduler: ReleaseScheduler) -> None:
-    if _SCHEDULERS.get(database_key) is scheduler:
-        del _SCHEDULERS[database_key]
-
-
-def _scheduler(database_key: str) -> ReleaseScheduler | None:
-    scheduler = _SCHEDULERS.get(database_key)
-    if scheduler is None:
-        log.warning("no scheduler serves %s in this process; job skipped", database_key)
-    return scheduler
+SWEEP_EVERY = timedelta(seconds=30)
+PRUNE_EVERY = timedelta(hours=1)
+KEEP_FINISHED = timedelta(days=7)
+PRUNE_BATCH = 500
 
 
-def expire_request(database_key: str, request_id: int) -> None:
-    """Expire an approval request (of any kind) still undecided at its deadline."""
-    scheduler = _scheduler(database_key)
-    if scheduler is not None:
-        scheduler.approvals().expire(request_id=request_id, now=scheduler.clock())
-        scheduler.wake_delivery()
+@dataclass
+class ReleaseJobs:
+    """The handlers, bound to the services they call; ``after`` wakes the workers that
+    deliver what a handler queued (Slack messages, an execution)."""
 
+    reviews: ReviewService
+    approvals: ApprovalEngine
+    decisions: RollbackDecisions
+    executions: ExecutionService
+    units: UnitRunner
+    after: Callable[[], None]
 
-def escalate_request(database_key: str, request_id: int) -> None:
-    scheduler = _scheduler(database_key)
-    if scheduler is not None:
-        scheduler.approvals().escalate(request_id=request_id, now=scheduler.clock())
-        scheduler.wake_delivery()
+    def register(self, worker: TimerWorker) -> None:
+        for kind, handler in (
+            (REQUEST_EXPIRE, self.expire_request),
+            (REQUEST_ESCALATE, self.escalate_request),
+            (REQUEST_AUTO_EXECUTE, self.auto_execute),
+            (EXECUTION_VALIDATE, self.validate_execution),
+            (REVIEW_REMIND, self.remind_review),
+        ):
+            worker.register(kind, handler, report=report_failed_timer)
+        worker.register(EXPIRY_SWEEP, self.sweep)
+        worker.register(TIMERS_PRUNE, self.prune)
+        worker.recurring(Recurring(EXPIRY_SWEEP, SYSTEM, Every(SWEEP_EVERY)))
+        worker.recurring(Recurring(TIMERS_PRUNE, SYSTEM, Every(PRUNE_EVERY)))
 
+    def expire_request(self, timer: Timer, now: datetime) -> None:
+        """An approval request (of any kind) still undecided at its deadline."""
+        self.approvals.expire(request_id=key_id(timer.key, "request"), now=now)
+        self.after()
 
-def auto_execute(database_key: str, request_id: int) -> None:
-    scheduler = _scheduler(database_key)
-    if scheduler is not None:
-        scheduler.decisions().auto_execute(request_id=request_id, now=scheduler.clock())
-        scheduler.wake_delivery()
+    def escalate_request(self, timer: Timer, now: datetime) -> None:
+        self.approvals.escalate(request_id=key_id(timer.key, "request"), now=now)
+        self.after()
 
+    def auto_execute(self, timer: Timer, now: datetime) -> None:
+        self.decisions.auto_execute(request_id=key_id(timer.key, "request"), now=now)
+        self.after()
 
-def validate_execution(database_key: str, execution_id: int) -> None:
-    scheduler = _scheduler(database_key)
-    if scheduler is not None:
-        scheduler.executions().validate(execution_id=execution_id)
-        scheduler.wake_delivery()
+    def validate_execution(self, timer: Timer, now: datetime) -> None:
+        self.executions.validate(execution_id=key_id(timer.key, "execution"))
+        self.after()
 
+    def remind_review(self, timer: Timer, now: datetime) -> Record | None:
+        """Remind, or (the review is decided) cancel the next reminder, planned on claim."""
+        reminded = self.reviews.remind(review_id=key_id(timer.key, "review"), now=now)
+        self.after()
+        if reminded:
+            return None
 
-def remind_review(database_key: str, review_id: int) -> None:
-    scheduler = _scheduler(database_key)
-    if scheduler is None:
-        return
-    if not scheduler.reviews().remind(review_id=review_id, now=scheduler.clock()):
-        scheduler.cancel_reminders(review_id=review_id)
-    scheduler.wake_delivery()
+        def cancel(uow: UnitOfWork) -> None:
+            cancel_timers(uow.session, kind=REVIEW_REMIND, key=timer.key, now=now)
 
+        return cancel
 
-def sweep(database_key: str) -> None:
-    """The safety net: expire whatever is overdue, even if its own job was lost."""
-    scheduler = _scheduler(database_key)
-    if scheduler is not None:
-        if scheduler.approvals().expire_due(now=scheduler.clock()):
-            scheduler.wake_delivery()
+    def sweep(self, timer: Timer, now: datetime) -> Record:
+        """The safety net: every request undecided past its expiry gets an expiry timer, in
+        case its own was never planned (the services plan timers after their commit, so a
+        crash in between loses them). An expiry already planned for that time is not planned
+        again, so one that failed for good stays failed, and each expiry is retried and
+        reported on its own: one failing never holds up the others."""
+
+        def plan(uow: UnitOfWork) -> None:
+            session = uow.session
+            overdue = session.exec(
+                select(ApprovalRequest.id, ApprovalRequest.expires_at).where(
+                    col(ApprovalRequest.action).in_(("go_no_go", "rollback")),
+                    col(ApprovalRequest.state).in_(("pending", "held")),
+                    col(ApprovalRequest.expires_at) <= now,
+                )
+            ).all()
+            for request_id, expires_at in overdue:
+                if request_id is not None and expires_at is not None:
+                    schedule_timer(
+                        session,
+                        kind=REQUEST_EXPIRE,
+                        key=f"request:{request_id}",
+                        due_at=expires_at,
+                        now=now,
+                    )
+
+        return plan
+
+    def prune(self, timer: Timer, now: datetime) -> None:
+        """Delete timers finished more than ``KEEP_FINISHED`` ago, in small transactions."""
+        before = now - KEEP_FINISHED
+        while (
+            self.units.run(
+                lambda uow: prune_finished_timers(uow.session, before=before, limit=PRUNE_BATCH)
+            )
+            == PRUNE_BATCH
+        ):
+            pass

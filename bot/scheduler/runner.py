@@ -1,63 +1,61 @@
-"""The scheduler of one process: APScheduler with its jobs in the bot's database.
+"""The scheduler of one process: what the services ask for, planned as timers.
 
-Jobs survive a restart (the SQLAlchemy job store), run late rather than never after
-downtime (no misfire grace limit, coalesced), and are idempotent: expiring or reminding
-twice, from two replicas, changes nothing the second time because every state change is
-conditional.
+``ReleaseScheduler`` implements the services' scheduling protocols
+(``bot.services.scheduling.RollbackScheduling``, ``bot.services.reviews.Scheduling``) on
+timers (``bot.store.timers``) and runs this process's ``TimerWorker``. Any number of
+replicas may run one on the same database: each due timer is claimed by one of them.
+
+The services call it after their own commit, so each method plans in a transaction of its
+own; code that plans work as part of a decision calls ``schedule_timer`` in the decision's
+transaction instead.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from apscheduler.jobstores.base import JobLookupError
-from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
-from apscheduler.schedulers.background import BackgroundScheduler
+from prometheus_client import CollectorRegistry
 from sqlalchemy import Engine
 
 from bot.clock import Clock
 from bot.scheduler import jobs
+from bot.scheduler.metrics import TimerMetrics
+from bot.scheduler.worker import TimerWorker, default_replica_id
+from bot.store import read_connection
+from bot.store.timers import cancel_timers, schedule_timer, timers_of
+from bot.store.units import DirectUnits, UnitRunner
 
 if TYPE_CHECKING:
     from bot.services.approvals.engine import ApprovalEngine
-    from bot.services.outbox.worker import JobWorker
     from bot.services.releases.reviews import ReviewService
     from bot.services.rollbacks.decisions import RollbackDecisions
     from bot.services.rollbacks.executions import ExecutionService
 
-SWEEP_EVERY = timedelta(seconds=30)
-JOB_TABLE = "apscheduler_jobs"
-
-
-class SharedEngineJobStore(SQLAlchemyJobStore):  # type: ignore[misc]  # untyped library
-    """APScheduler's SQLAlchemy job store on an engine it borrows.
-
-    The stock store disposes its engine when the scheduler shuts down. Here the engine is the
-    bot's own, and the scheduler stops first: disposing it then cut the connections the other
-    workers (the group commit's writer, the outbox) still held loose from the pool, and they
-    were never closed (psycopg's "deleted while still open"). The runtime disposes it last.
-    """
-
-    def shutdown(self) -> None:
-        pass
-
 
 class ReleaseScheduler:
-    def __init__(self, *, engine: Engine, clock: Clock) -> None:
+    def __init__(
+        self,
+        *,
+        engine: Engine,
+        clock: Clock,
+        units: UnitRunner | None = None,
+        registry: CollectorRegistry | None = None,
+        replica: str | None = None,
+        **worker_options: Any,
+    ) -> None:
         self.engine = engine
         self.clock = clock
-        self.key = engine.url.render_as_string(hide_password=True)
-        self._reviews: ReviewService | None = None
-        self._approvals: ApprovalEngine | None = None
-        self._decisions: RollbackDecisions | None = None
-        self._executions: ExecutionService | None = None
-        self._workers: list[JobWorker] = []
-        self._scheduler = BackgroundScheduler(
-            jobstores={"default": SharedEngineJobStore(engine=engine, tablename=JOB_TABLE)},
-            job_defaults={"coalesce": True, "misfire_grace_time": None, "max_instances": 1},
-            timezone="UTC",
+        self.units: UnitRunner = units if units is not None else DirectUnits(engine)
+        self.replica = replica or default_replica_id()
+        self.worker = TimerWorker(
+            engine=engine, clock=clock, replica=self.replica, units=self.units, **worker_options
         )
+        if registry is not None:
+            self.worker.observer = TimerMetrics(
+                registry, replica=self.replica, engine=engine, kinds=self.worker.kinds, clock=clock
+            )
 
     def bind(
         self,
@@ -66,98 +64,66 @@ class ReleaseScheduler:
         approvals: ApprovalEngine,
         decisions: RollbackDecisions,
         executions: ExecutionService,
-        workers: list[JobWorker],
+        after: Callable[[], None],
     ) -> None:
-        self._reviews = reviews
-        self._approvals = approvals
-        self._decisions = decisions
-        self._executions = executions
-        self._workers = workers
-
-    def reviews(self) -> ReviewService:
-        assert self._reviews is not None, "bind() the scheduler before starting it"
-        return self._reviews
-
-    def approvals(self) -> ApprovalEngine:
-        assert self._approvals is not None, "bind() the scheduler before starting it"
-        return self._approvals
-
-    def decisions(self) -> RollbackDecisions:
-        assert self._decisions is not None, "bind() the scheduler before starting it"
-        return self._decisions
-
-    def executions(self) -> ExecutionService:
-        assert self._executions is not None, "bind() the scheduler before starting it"
-        return self._executions
-
-    def wake_delivery(self) -> None:
-        for worker in self._workers:
-            worker.wake()
+        """Register the handlers of the reviews' and rollbacks' timers; ``after`` wakes the
+        workers that deliver what they queue."""
+        jobs.ReleaseJobs(
+            reviews=reviews,
+            approvals=approvals,
+            decisions=decisions,
+            executions=executions,
+            units=self.units,
+            after=after,
+        ).register(self.worker)
 
     def start(self) -> None:
-        jobs.bind(self.key, self)
-        self._scheduler.start()
-        self._scheduler.add_job(
-            "bot.scheduler.jobs:sweep",
-            "interval",
-            seconds=SWEEP_EVERY.total_seconds(),
-            args=[self.key],
-            id="sweep",
-            replace_existing=True,
-        )
+        self.worker.start()
 
     def stop(self) -> None:
-        if self._scheduler.running:
-            self._scheduler.shutdown(wait=False)
-        jobs.unbind(self.key, self)
+        self.worker.stop()
+
+    def run_due(self, now: datetime) -> int:
+        """Run every timer due at ``now`` on this thread (tests with a controllable clock)."""
+        return self.worker.run_due(now)
 
     # --- what the services ask for ----------------------------------------------------------
 
-    def schedule_expiry(self, *, request_id: int, at: datetime) -> None:
-        self._scheduler.add_job(
-            "bot.scheduler.jobs:expire_request",
-            "date",
-            run_date=at,
-            args=[self.key, request_id],
-            id=f"expire-request-{request_id}",
-            replace_existing=True,
+    def _plan(
+        self, kind: str, key: str, at: datetime, repeat_every: timedelta | None = None
+    ) -> None:
+        # Its worker is woken when this commits, should the timer be due soon.
+        now = self.clock()
+        self.units.run(
+            lambda uow: schedule_timer(
+                uow.session, kind=kind, key=key, due_at=at, repeat_every=repeat_every, now=now
+            )
         )
 
-    def _at(self, function: str, job_id: str, at: datetime, *args: object) -> None:
-        self._scheduler.add_job(
-            f"bot.scheduler.jobs:{function}",
-            "date",
-            run_date=at,
-            args=[self.key, *args],
-            id=job_id,
-            replace_existing=True,
-        )
+    def schedule_expiry(self, *, request_id: int, at: datetime) -> None:
+        self._plan(jobs.REQUEST_EXPIRE, f"request:{request_id}", at)
 
     def schedule_escalation(self, *, request_id: int, at: datetime) -> None:
-        self._at("escalate_request", f"escalate-request-{request_id}", at, request_id)
+        self._plan(jobs.REQUEST_ESCALATE, f"request:{request_id}", at)
 
     def schedule_auto_execute(self, *, request_id: int, at: datetime) -> None:
-        self._at("auto_execute", f"auto-execute-{request_id}", at, request_id)
+        self._plan(jobs.REQUEST_AUTO_EXECUTE, f"request:{request_id}", at)
 
     def schedule_validation(self, *, execution_id: int, at: datetime) -> None:
-        self._at("validate_execution", f"validate-execution-{execution_id}", at, execution_id)
+        self._plan(jobs.EXECUTION_VALIDATE, f"execution:{execution_id}", at)
 
     def schedule_reminders(self, *, review_id: int, every: timedelta, start: datetime) -> None:
-        self._scheduler.add_job(
-            "bot.scheduler.jobs:remind_review",
-            "interval",
-            seconds=every.total_seconds(),
-            start_date=start + every,
-            args=[self.key, review_id],
-            id=f"remind-review-{review_id}",
-            replace_existing=True,
-        )
+        self._plan(jobs.REVIEW_REMIND, f"review:{review_id}", start + every, repeat_every=every)
 
     def cancel_reminders(self, *, review_id: int) -> None:
-        try:
-            self._scheduler.remove_job(f"remind-review-{review_id}")
-        except JobLookupError:
-            pass
+        now = self.clock()
+        self.units.run(
+            lambda uow: cancel_timers(
+                uow.session, kind=jobs.REVIEW_REMIND, key=f"review:{review_id}", now=now
+            )
+        )
 
-    def job_ids(self) -> list[str]:
-        return [job.id for job in self._scheduler.get_jobs()]
+    def open_timers(self) -> list[tuple[str, str]]:
+        """(kind, key) of every timer still to run, earliest first."""
+        with read_connection(self.engine) as connection:
+            return [(row.kind, row.key) for row in timers_of(connection, open_only=True)]

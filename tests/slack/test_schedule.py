@@ -1,9 +1,10 @@
-"""Reminders and expiry run from APScheduler jobs kept in the bot's database, so a restart
+"""Reminders and expiry run from timers kept in the bot's database, so a restart
 loses no reminder and still enforces expiry."""
 
 from __future__ import annotations
 
 import time
+import urllib.request
 from pathlib import Path
 
 from bot.sandbox import Sandbox
@@ -19,7 +20,7 @@ def test_a_go_no_go_expires_even_across_a_restart(database_url: str, tmp_path: P
     try:
         bot.start_ranking_review()
         bot.pass_all_ranking_gates()
-        assert "expire-request-1" in first.runtime.scheduler.job_ids()
+        assert ("request.expire", "request:1") in first.runtime.scheduler.open_timers()
         bot.driver.click("U0BRUNO", RANKING, "Approve")  # one of the two approvals needed
         first.settle()
     finally:
@@ -67,3 +68,13 @@ def test_open_gates_are_reminded_on_the_runbook_schedule(database_url: str, tmp_
         assert reminders, bot.transcript()
         assert "3 gate(s) still open" in reminders[0].text
         assert "<@U0DMITRI>" in reminders[0].text and "<@U0CHIARA>" in reminders[0].text
+
+        # /metrics: who this replica is, and that it ran the reminders, on time or nearly
+        replica = sandbox.runtime.scheduler.replica
+        with urllib.request.urlopen(f"{sandbox.server.url}/metrics") as answer:
+            text = answer.read().decode()
+        assert f'releasebot_replica_info{{replica="{replica}"}} 1.0' in text
+        assert 'releasebot_timers_run_total{kind="review.remind",outcome="done"}' in text
+        assert 'releasebot_timer_lateness_seconds_count{kind="review.remind"}' in text
+        last_run = "releasebot_timer_last_run_timestamp_seconds"
+        assert f'{last_run}{{kind="review.remind",replica="{replica}"}}' in text
