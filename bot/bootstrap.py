@@ -43,6 +43,7 @@ from bot.store.outbox import pending_job_count
 from bot.store.units import GroupCommitter
 from bot.web.app import build_web_app
 from bot.web.metrics import BotMetrics
+from bot.web.site import WebPages
 
 
 class StartupError(Exception):
@@ -227,7 +228,12 @@ def build(
         with session_scope(engine) as session:
             return pending_job_count(session)
 
-    web_app = build_web_app(bolt_app=bolt_app, engine=engine, metrics=metrics, pending_jobs=pending)
+    pages = WebPages(
+        settings=settings, engine=engine, registry=registry, bot_client=client, clock=clock
+    )
+    web_app = build_web_app(
+        bolt_app=bolt_app, engine=engine, metrics=metrics, pending_jobs=pending, pages=pages
+    )
     register_hooks(
         web_app,
         hook_token=settings.hook_token,

@@ -1,0 +1,112 @@
+"""A person's visits to the bot's pages over real HTTP, signing in through the emulator's Sign in
+with Slack (its authorize page is a form: the visitor submits it as that person would)."""
+
+from __future__ import annotations
+
+import http.cookiejar
+import urllib.error
+import urllib.parse
+import urllib.request
+from dataclasses import dataclass
+from html.parser import HTMLParser
+
+
+@dataclass
+class Page:
+    status: int
+    url: str
+    headers: dict[str, str]
+    body: str
+
+    @property
+    def location(self) -> str:
+        return self.headers.get("Location", "")
+
+
+class _NoRedirects(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args: object, **kwargs: object) -> None:
+        return None
+
+
+class Visitor:
+    """Keeps cookies like a browser; follows no redirect on its own, so tests see each hop."""
+
+    def __init__(self, base_url: str) -> None:
+        self.base_url = base_url
+        self.cookies = http.cookiejar.CookieJar()
+        self.opener = urllib.request.build_opener(
+            urllib.request.HTTPCookieProcessor(self.cookies), _NoRedirects()
+        )
+
+    def get(self, path_or_url: str, headers: dict[str, str] | None = None) -> Page:
+        return self._send(urllib.request.Request(self._url(path_or_url), headers=headers or {}))
+
+    def post(self, path_or_url: str, form: dict[str, str]) -> Page:
+        data = urllib.parse.urlencode(form).encode()
+        return self._send(urllib.request.Request(self._url(path_or_url), data=data))
+
+    def follow(self, page: Page, hops: int = 10) -> Page:
+        while page.status in (301, 302, 303, 307) and hops:
+            page, hops = self.get(urllib.parse.urljoin(page.url, page.location)), hops - 1
+        return page
+
+    def sign_in(self, user_id: str, start: str = "/trail") -> Page:
+        """From a page to Slack's sign-in, as ``user_id``, and back: the page finally shown."""
+        to_sign_in = self.get(start)
+        assert to_sign_in.status == 302, to_sign_in
+        sign_in_page = self.follow(to_sign_in)
+        start_url = form_link(sign_in_page.body, "Sign in with Slack")
+        to_slack = self.get(urllib.parse.urljoin(sign_in_page.url, start_url))
+        assert to_slack.status == 302, to_slack
+        chooser = self.get(to_slack.location)
+        assert chooser.status == 200, chooser
+        fields = hidden_fields(chooser.body)
+        back = self.post(to_slack.location.split("?")[0], {**fields, "user": user_id})
+        assert back.status == 302, back
+        return self.follow(self.get(back.location))
+
+    def csrf_token(self, body: str) -> str:
+        return hidden_fields(body)["csrf_token"]
+
+    def _url(self, path_or_url: str) -> str:
+        return path_or_url if "://" in path_or_url else self.base_url + path_or_url
+
+    def _send(self, request: urllib.request.Request) -> Page:
+        try:
+            with self.opener.open(request, timeout=30) as response:
+                return Page(response.status, response.url, dict(response.headers),
+                            response.read().decode())  # fmt: skip
+        except urllib.error.HTTPError as error:
+            return Page(error.code, request.full_url, dict(error.headers), error.read().decode())
+
+
+class _Fields(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.fields: dict[str, str] = {}
+        self.links: list[tuple[str, str]] = []
+        self._href: str | None = None
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        found = dict(attrs)
+        if tag == "input" and found.get("type") == "hidden" and found.get("name"):
+            self.fields[str(found["name"])] = found.get("value") or ""
+        if tag == "a":
+            self._href = found.get("href")
+
+    def handle_data(self, data: str) -> None:
+        if self._href is not None and data.strip():
+            self.links.append((data.strip(), self._href))
+            self._href = None
+
+
+def hidden_fields(body: str) -> dict[str, str]:
+    parser = _Fields()
+    parser.feed(body)
+    return parser.fields
+
+
+def form_link(body: str, label: str) -> str:
+    parser = _Fields()
+    parser.feed(body)
+    return next(href for text, href in parser.links if text == label)
