@@ -10,12 +10,14 @@ import urllib.request
 from dataclasses import dataclass
 from html.parser import HTMLParser
 
+from werkzeug.datastructures import Headers
+
 
 @dataclass
 class Page:
     status: int
     url: str
-    headers: dict[str, str]
+    headers: Headers  # case-insensitive, as HTTP's are
     body: str
 
     @property
@@ -74,10 +76,11 @@ class Visitor:
     def _send(self, request: urllib.request.Request) -> Page:
         try:
             with self.opener.open(request, timeout=30) as response:
-                return Page(response.status, response.url, dict(response.headers),
+                return Page(response.status, response.url, Headers(list(response.headers.items())),
                             response.read().decode())  # fmt: skip
         except urllib.error.HTTPError as error:
-            return Page(error.code, request.full_url, dict(error.headers), error.read().decode())
+            headers = Headers(list(error.headers.items()))
+            return Page(error.code, request.full_url, headers, error.read().decode())
 
 
 class _Fields(HTMLParser):
