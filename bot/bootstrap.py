@@ -153,7 +153,7 @@ def build(
     # SQLite: the log is checkpointed by a thread of its own, not by the commits of clicks.
     checkpoints = BACKGROUND_AUTOCHECKPOINT_PAGES
     engine = make_engine(settings.database_url, sqlite_autocheckpoint=checkpoints)
-    renderer = make_renderer(settings.templates_dir)
+    renderer = make_renderer(settings.templates_dir, public_url=settings.public_url)
     client = make_web_client(settings)
     metrics = BotMetrics()
     directory = SlackGroupDirectory(client)

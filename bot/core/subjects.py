@@ -127,12 +127,45 @@ def summarise(event: EventFacts) -> SubjectSummary:
 
 def fold_events(events: Iterable[EventFacts]) -> list[SubjectSummary]:
     """One summary per subject of ``events`` (given in seq order), in order of first event."""
-    folded: dict[str, SubjectSummary] = {}
+    folded: dict[str, _Fold] = {}
     for event in events:
-        single = summarise(event)
-        known = folded.get(single.subject)
-        folded[single.subject] = single if known is None else known.merge(single)
-    return list(folded.values())
+        known = folded.get(event.subject)
+        if known is None:
+            folded[event.subject] = _Fold(summarise(event))
+        else:
+            known.add(event)
+    return [fold.summary() for fold in folded.values()]
+
+
+class _Fold:
+    """A subject's summary being built (mutable: one object per subject, not per event)."""
+
+    __slots__ = ("first", "runbook_id", "status", "outcome", "last_seq", "last_at", "events")
+
+    def __init__(self, first: SubjectSummary) -> None:
+        self.first = first
+        self.runbook_id, self.status, self.outcome = first.runbook_id, first.status, first.outcome
+        self.last_seq, self.last_at, self.events = first.last_seq, first.last_at, 1
+
+    def add(self, event: EventFacts) -> None:
+        self.last_seq, self.last_at, self.events = event.seq, event.at, self.events + 1
+        if self.runbook_id is None and isinstance(event.payload.get("runbook"), str):
+            self.runbook_id = event.payload["runbook"]
+        change = status_after(event.kind, event.payload)
+        if change is not None:
+            self.status = change[0]
+            self.outcome = change[1] or self.outcome
+
+    def summary(self) -> SubjectSummary:
+        return replace(
+            self.first,
+            runbook_id=self.runbook_id,
+            status=self.status,
+            outcome=self.outcome,
+            last_seq=self.last_seq,
+            last_at=self.last_at,
+            events=self.events,
+        )
 
 
 def suggest_subjects(typed: str, known: Sequence[str], *, limit: int = 3) -> list[str]:

@@ -199,6 +199,7 @@ class ApprovalState(TypedDict):
     request_id: str
     kind: Literal["rollback", "go_no_go"]
     subject: str
+    trail_subject: str  # e.g. rollback:42: its web page is linked when there are pages
     state: Literal["pending", "approved", "rejected", "expired", "cancelled", "escalated"]
     votes: list[Vote]
     ignored: list[IgnoredVote]

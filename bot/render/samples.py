@@ -176,6 +176,7 @@ def approval_state(runbook: Runbook) -> dict[str, Any]:
         "request_id": REQUEST_ID,
         "kind": "rollback",
         "subject": f"Rollback of {runbook.id}: {path.title}",
+        "trail_subject": "rollback:42",
         "state": "pending" if rule.required_total > 1 else "approved",
         "votes": [{"user": voter, "decision": "approve", "roles": [roles[0]], "at": ago(1)}],
         "ignored": [

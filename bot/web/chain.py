@@ -14,12 +14,12 @@ from __future__ import annotations
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
 from sqlalchemy import Engine, select
 
-from bot.core.trail import GENESIS_HASH, BadEvent, ChainVerifier, TrailEvent, format_time
+from bot.core.trail import GENESIS_HASH, BadEvent, ChainVerifier, TrailEvent
 from bot.store import TrailEventRow, read_connection, read_trail_head
+from bot.store.trail import _AT_SQL, _COLUMNS  # the verifier's row shape, as verify_trail
 from bot.store.transitions import table_of
 
 _EVENTS = table_of(TrailEventRow)
@@ -54,16 +54,21 @@ class ChainWatch:
             with read_connection(self.engine) as connection:
                 head = read_trail_head(connection) or (0, GENESIS_HASH)
                 verifier.head = head
-                while verifier.first_bad is None and verifier.last_seq < head[0]:
-                    rows = connection.execute(
-                        select(_EVENTS)
-                        .where(_EVENTS.c.seq > verifier.last_seq)
-                        .order_by(_EVENTS.c.seq)
-                        .limit(_BATCH)
-                    ).all()
-                    if not rows:
-                        break
-                    verifier.feed(_record(row) for row in rows)
+                # The trail's own verification query, from where this watch stopped.
+                sql = (
+                    f"SELECT {_COLUMNS.format(at=_AT_SQL[connection.dialect.name])} "
+                    "FROM trail_events WHERE seq > {after} ORDER BY seq LIMIT {limit}"
+                )
+                cursor = connection.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+                try:
+                    while verifier.first_bad is None and verifier.last_seq < head[0]:
+                        cursor.execute(sql.format(after=int(verifier.last_seq), limit=_BATCH))
+                        rows = cursor.fetchall()
+                        if not rows:
+                            break
+                        verifier.feed(rows)
+                finally:
+                    cursor.close()
             result = verifier.finish()
             self._state = ChainState(result.last_seq, head[0], result.first_bad)
             return self._state
@@ -79,14 +84,6 @@ class ChainWatch:
         running.join(wait)
         with self._lock:
             return self._state
-
-
-def _record(r: Any) -> tuple[Any, ...]:
-    """A stored row as the verifier reads it (``TrailRecord`` order, canonical time text)."""
-    return (
-        r.seq, r.kind, r.actor, r.actor_role, r.subject, r.channel_id, r.thread_ts,
-        r.message_ts, r.permalink, r.payload_json, format_time(r.at), r.prev_hash, r.hash,
-    )  # fmt: skip
 
 
 @dataclass(frozen=True)
