@@ -9,11 +9,15 @@ printed as a person would read it, followed by the decision trail.
 
 from __future__ import annotations
 
+import html
+import json
+import re
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
 from bot.emulator import Delivery
+from bot.emulator.visitor import Visitor
 from bot.sandbox import Sandbox
 from bot.store import export_subject, verify_trail
 
@@ -112,4 +116,17 @@ def run_demo(
             say(
                 f"\ntrail verify: {'intact' if result.intact else 'BROKEN'}, {result.events} events"
             )
+            say(web_pages(sandbox))
             return 0 if result.intact else 1
+
+
+def web_pages(sandbox: Sandbox) -> str:
+    """The trail's web page, reached as a person does: Sign in with Slack (the emulator's)."""
+    visitor = Visitor(sandbox.server.url)
+    shown = visitor.sign_in("U0CHIARA")
+    found = re.search(r'<span class="who">([^<]*)</span>', shown.body)
+    name = html.unescape(found.group(1)) if found else "nobody (sign-in failed)"
+    listed = json.loads(visitor.get("/trail?format=json").body)["subjects"]
+    lines = [f"\nweb pages: GET /trail asked to sign in; signed in with Slack as {name}; it lists:"]
+    lines += [f"  {s['subject']}  {s['status']}  ({s['events']} events)" for s in listed]
+    return "\n".join(lines)

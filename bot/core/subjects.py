@@ -88,6 +88,9 @@ class SubjectSummary:
         )
 
 
+STATUS_KINDS = frozenset(_STATUS) | {"rollback.executed", "rollback.validated"}
+
+
 def status_after(kind: str, payload: Mapping[str, Any]) -> tuple[str, str | None] | None:
     """The (status, outcome) an event of ``kind`` leaves its subject in; None: unchanged."""
     if kind == "rollback.executed":
@@ -101,27 +104,42 @@ def status_after(kind: str, payload: Mapping[str, Any]) -> tuple[str, str | None
 
 def summarise(event: EventFacts) -> SubjectSummary:
     """The summary of a subject that has only this event."""
-    subject = parse_subject(event.subject)
-    if subject.kind is SubjectKind.RELEASE:
-        runbook_id: str | None = subject.parts[0]
-        name = subject.parts[1]
-    else:
-        found = event.payload.get("runbook")
-        runbook_id = found if isinstance(found, str) else None
-        name = subject.parts[0]
-    status, outcome = status_after(event.kind, event.payload) or (None, None)
+    single = bare_summary(event.subject, (event.seq, event.at), (event.seq, event.at), 1)
+    return with_event(single, event.kind, event.payload)
+
+
+def bare_summary(
+    subject_text: str, first: tuple[int, datetime], last: tuple[int, datetime], events: int
+) -> SubjectSummary:
+    """A subject's summary from its first and last events (seq, time) and their count, before
+    any status: what its name says (the kind; a release's runbook and version)."""
+    subject = parse_subject(subject_text)
+    release = subject.kind is SubjectKind.RELEASE
     return SubjectSummary(
         subject=str(subject),
         kind=subject.kind.value,
+        runbook_id=subject.parts[0] if release else None,
+        name=subject.parts[-1],
+        status=None,
+        outcome=None,
+        first_seq=first[0],
+        last_seq=last[0],
+        first_at=first[1],
+        last_at=last[1],
+        events=events,
+    )
+
+
+def with_event(summary: SubjectSummary, kind: str, payload: Mapping[str, Any]) -> SubjectSummary:
+    """``summary`` after an event of ``kind`` (its status, and a runbook it names)."""
+    found = payload.get("runbook")
+    runbook_id = summary.runbook_id or (found if isinstance(found, str) else None)
+    status, outcome = status_after(kind, payload) or (None, None)
+    return replace(
+        summary,
         runbook_id=runbook_id,
-        name=name,
-        status=status,
-        outcome=outcome,
-        first_seq=event.seq,
-        last_seq=event.seq,
-        first_at=event.at,
-        last_at=event.at,
-        events=1,
+        status=status or summary.status,
+        outcome=outcome or summary.outcome,
     )
 
 

@@ -25,10 +25,19 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection
 from sqlmodel import Field, Session, SQLModel
 
-from bot.core.subjects import EventFacts, SubjectSummary, fold_events, suggest_subjects
+from bot.core.subjects import (
+    STATUS_KINDS,
+    EventFacts,
+    SubjectSummary,
+    bare_summary,
+    fold_events,
+    suggest_subjects,
+    with_event,
+)
 from bot.core.trail import TrailEventDraft, TrailRecord
 from bot.store.engine import UTCDateTime
 from bot.store.pipeline import QUEUE
+from bot.store.tables import TrailEventRow
 from bot.store.transitions import connection_of, table_of
 
 PAGE_SIZE = 50
@@ -59,6 +68,7 @@ class TrailSubject(SQLModel, table=True):
 
 
 _SUBJECTS = table_of(TrailSubject)
+_EVENTS = table_of(TrailEventRow)
 _COLUMNS = [column.name for column in _SUBJECTS.c]
 
 
@@ -100,38 +110,33 @@ def _merge(connection: Connection, summaries: Sequence[SubjectSummary], *, queue
         connection.execute(_UPSERT[connection.dialect.name], rows, execution_options=options)
 
 
-def rebuild_subjects(connection: Connection, *, batch_size: int = 20_000) -> int:
-    """Recompute the whole index from the trail (one pass, in seq order); returns the subjects.
+def rebuild_subjects(connection: Connection) -> int:
+    """Recompute the whole index from the trail; returns the number of subjects.
 
-    Memory grows with the number of subjects, not of events. Run it in a write transaction.
+    Counts and first and last events come from one aggregate over the (subject, seq) index;
+    only the events that change a status (or name a runbook) are read in Python, in seq
+    order. Memory grows with the subjects, not the events. Run it in a write transaction.
     """
     connection.execute(_SUBJECTS.delete())
-    folded: dict[str, SubjectSummary] = {}
-    after = 0
-    while True:
-        rows = connection.exec_driver_sql(
-            "SELECT seq, kind, subject, payload_json, at FROM trail_events WHERE seq > "
-            f"{int(after)} ORDER BY seq LIMIT {int(batch_size)}"
-        ).all()
-        if not rows:
-            break
-        facts = [EventFacts(r[0], r[1], r[2], _payload(r[1], r[3]), _aware(r[4])) for r in rows]
-        for summary in fold_events(facts):
-            known = folded.get(summary.subject)
-            folded[summary.subject] = summary if known is None else known.merge(summary)
-        after = rows[-1][0]
-    summaries = list(folded.values())
-    for start in range(0, len(summaries), 1000):
-        _merge(connection, summaries[start : start + 1000], queue=False)
-    return len(summaries)
-
-
-def _payload(kind: str, payload_json: str) -> dict[str, Any]:
-    """The payload, parsed only where the index reads it (the runbook, a status change)."""
-    if kind.startswith(("rollback.", "drill.")):
-        parsed: dict[str, Any] = json.loads(payload_json)
-        return parsed
-    return {}
+    summaries: dict[str, SubjectSummary] = {}
+    for subject, first_seq, first_at, last_seq, last_at, events in connection.exec_driver_sql(
+        "SELECT s.subject, s.first_seq, f.at, s.last_seq, l.at, s.events FROM ("
+        " SELECT subject, MIN(seq) AS first_seq, MAX(seq) AS last_seq, COUNT(*) AS events"
+        " FROM trail_events GROUP BY subject) s"
+        " JOIN trail_events f ON f.seq = s.first_seq JOIN trail_events l ON l.seq = s.last_seq"
+    ):
+        summaries[subject] = bare_summary(
+            subject, (first_seq, _aware(first_at)), (last_seq, _aware(last_at)), events
+        )
+    deciding = select(_EVENTS.c.subject, _EVENTS.c.kind, _EVENTS.c.payload_json).where(
+        _EVENTS.c.kind.in_(sorted(STATUS_KINDS))
+    )
+    for subject, kind, payload_json in connection.execute(deciding.order_by(_EVENTS.c.seq)):
+        summaries[subject] = with_event(summaries[subject], kind, json.loads(payload_json))
+    ordered = list(summaries.values())
+    for start in range(0, len(ordered), 1000):
+        _merge(connection, ordered[start : start + 1000], queue=False)
+    return len(ordered)
 
 
 def _aware(at: datetime | str) -> datetime:

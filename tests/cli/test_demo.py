@@ -25,3 +25,5 @@ def test_the_demo_reads_like_the_channel_and_ends_with_a_verified_trail(
     assert "`gate.refused` by U0BRUNO" in out
     assert "`conversation.reply` by U0DMITRI" in out
     assert "trail verify: intact" in out
+    assert "signed in with Slack as Chiara Rossi" in out
+    assert "release:ranking-model:v2.4.0  go  (" in out

@@ -99,7 +99,7 @@ def test_the_index_rebuilt_from_the_trail_is_the_one_kept(engine: Engine, now: d
     with read_connection(engine) as connection:
         kept = list_subjects(connection, limit=100).subjects
     with engine.begin() as connection:
-        assert rebuild_subjects(connection, batch_size=7) == len(kept) == 9
+        assert rebuild_subjects(connection) == len(kept) == 9
     with read_connection(engine) as connection:
         assert list_subjects(connection, limit=100).subjects == kept
 

@@ -8,8 +8,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from bot.emulator.visitor import Visitor
 from bot.sandbox import Sandbox
-from tests.web.visitor import Visitor
 
 
 class Clock:

@@ -9,10 +9,10 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import text
 
+from bot.emulator.visitor import Page, Visitor, form_link
 from bot.sandbox import Sandbox
 from bot.store import append_only, append_trail_event, export_subject, session_scope
 from tests.slack.support import RANKING, Bot
-from tests.web.visitor import Page, Visitor, form_link
 
 HOSTILE_VERSION = "v1<script>alert('x')</script>"
 HOSTILE_REASON = '<img src=x onerror="alert(1)"> <!channel> @here'

@@ -1,5 +1,6 @@
-"""A person's visits to the bot's pages over real HTTP, signing in through the emulator's Sign in
-with Slack (its authorize page is a form: the visitor submits it as that person would)."""
+"""A person's visits to the bot's web pages over real HTTP, without JavaScript, signing in
+through the emulator's Sign in with Slack (its authorize page is a form: the visitor submits
+it as that person would). Used by ``releasebot demo`` and the web tests."""
 
 from __future__ import annotations
 
@@ -55,16 +56,13 @@ class Visitor:
     def sign_in(self, user_id: str, start: str = "/trail") -> Page:
         """From a page to Slack's sign-in, as ``user_id``, and back: the page finally shown."""
         to_sign_in = self.get(start)
-        assert to_sign_in.status == 302, to_sign_in
+        _expect(to_sign_in, 302)
         sign_in_page = self.follow(to_sign_in)
         start_url = form_link(sign_in_page.body, "Sign in with Slack")
-        to_slack = self.get(urllib.parse.urljoin(sign_in_page.url, start_url))
-        assert to_slack.status == 302, to_slack
-        chooser = self.get(to_slack.location)
-        assert chooser.status == 200, chooser
+        to_slack = _expect(self.get(urllib.parse.urljoin(sign_in_page.url, start_url)), 302)
+        chooser = _expect(self.get(to_slack.location), 200)
         fields = hidden_fields(chooser.body)
-        back = self.post(to_slack.location.split("?")[0], {**fields, "user": user_id})
-        assert back.status == 302, back
+        back = _expect(self.post(to_slack.location.split("?")[0], {**fields, "user": user_id}), 302)
         return self.follow(self.get(back.location))
 
     def csrf_token(self, body: str) -> str:
@@ -81,6 +79,12 @@ class Visitor:
         except urllib.error.HTTPError as error:
             headers = Headers(list(error.headers.items()))
             return Page(error.code, request.full_url, headers, error.read().decode())
+
+
+def _expect(page: Page, status: int) -> Page:
+    if page.status != status:
+        raise RuntimeError(f"{page.url} answered {page.status}, not {status}: {page.body[:200]}")
+    return page
 
 
 class _Fields(HTMLParser):
