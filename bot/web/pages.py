@@ -26,6 +26,7 @@ from bot.store.subjects import (
 )
 from bot.web.chain import check_events
 from bot.web.figures import FigureSources
+from bot.web.html import subject_path
 from bot.web.policy_view import SAMPLE_WINDOW, runbook_view
 from bot.web.site_context import SiteContext
 from bot.web.timeline import lay_out
@@ -210,7 +211,7 @@ def _subject_json(summary: SubjectSummary) -> dict[str, Any]:
         format_time(summary.first_at),
         format_time(summary.last_at),
     )
-    shown["url"] = "/trail/" + summary.subject
+    shown["url"] = subject_path(summary.subject)
     return shown
 
 

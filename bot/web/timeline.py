@@ -18,7 +18,7 @@ _FIRST = (
     "path", "severity", "decision", "outcome", "why", "reason", "explanation", "criteria",
     "votes", "ignored", "roles_held", "gate", "title", "metric", "detail", "output_excerpt",
 )  # fmt: skip
-_HTTPS = re.compile(r"https?://[^\s<>\"']+\Z")
+_WEB_URL = re.compile(r"https?://[^\s<>\"']+\Z")
 
 
 @dataclass(frozen=True)
@@ -103,10 +103,10 @@ def _verdict(seq: int, check: EventCheck | None, chain: ChainState) -> tuple[Ver
 def slack_url(event: TrailEvent, workspace_url: str | None) -> str | None:
     """The event's Slack permalink, or one built from its channel and message (Slack's
     ``/archives/CHANNEL/pTS`` form); None without a message to point at."""
-    if event.permalink and _HTTPS.match(event.permalink):
+    if event.permalink and _WEB_URL.match(event.permalink):
         return event.permalink
     ts = event.message_ts or event.thread_ts
-    if not (workspace_url and _HTTPS.match(workspace_url) and event.channel_id and ts):
+    if not (workspace_url and _WEB_URL.match(workspace_url) and event.channel_id and ts):
         return None
     url = f"{workspace_url.rstrip('/')}/archives/{event.channel_id}/p{ts.replace('.', '')}"
     if event.thread_ts and event.message_ts and event.thread_ts != event.message_ts:
