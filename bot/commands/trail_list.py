@@ -13,13 +13,12 @@ from collections.abc import Iterator
 from datetime import date
 
 from sqlalchemy import Engine
-from sqlalchemy.exc import SQLAlchemyError
 
+from bot.commands.trail_database import open_trail_database
 from bot.config import Settings
 from bot.core.subjects import SubjectSummary
 from bot.core.trail import format_time
 from bot.store import read_connection
-from bot.store.migrate import DatabaseNotInitialisedError, open_initialised
 from bot.store.subjects import SubjectFilter, list_subjects
 
 COLUMNS = (
@@ -40,13 +39,8 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         print(f"releasebot: trail list: --since {args.since!r} is not a date (YYYY-MM-DD)",
               file=sys.stderr)  # fmt: skip
         return 2
-    try:
-        engine = open_initialised(settings.database_url)
-    except DatabaseNotInitialisedError as error:
-        print(f"releasebot: {error}; run `releasebot db upgrade` first", file=sys.stderr)
-        return 2
-    except SQLAlchemyError as error:
-        print(f"releasebot: cannot open the database: {error}", file=sys.stderr)
+    engine = open_trail_database(settings)
+    if engine is None:
         return 2
     where = SubjectFilter(
         runbook_id=args.runbook, kind=args.kind, active_from=since, search=args.search
