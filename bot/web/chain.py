@@ -29,12 +29,12 @@ _BATCH = 20_000
 @dataclass(frozen=True)
 class ChainState:
     verified_seq: int  # the chain is intact from the first event through this one
-    head_seq: int  # the last event recorded when it was last looked at
+    head_seq: int  # the last event recorded when it was last looked at (-1: not yet)
     first_bad: BadEvent | None
 
     @property
     def complete(self) -> bool:
-        return self.first_bad is not None or self.verified_seq >= self.head_seq
+        return self.first_bad is not None or 0 <= self.head_seq <= self.verified_seq
 
 
 class ChainWatch:
@@ -43,13 +43,14 @@ class ChainWatch:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self._verifier = ChainVerifier()
-        self._state = ChainState(0, 0, None)
-        self._lock = threading.Lock()
+        self._state = ChainState(0, -1, None)
+        self._verifying = threading.Lock()  # held for a whole pass
+        self._lock = threading.Lock()  # held briefly: the state and the running thread
         self._running: threading.Thread | None = None
 
     def catch_up(self) -> ChainState:
         """Verify every event appended since the last call (all of them, the first time)."""
-        with self._lock:
+        with self._verifying:
             verifier = self._verifier
             with read_connection(self.engine) as connection:
                 head = read_trail_head(connection) or (0, GENESIS_HASH)
@@ -67,11 +68,17 @@ class ChainWatch:
                         if not rows:
                             break
                         verifier.feed(rows)
+                        self._publish(ChainState(verifier.last_seq, head[0], verifier.first_bad))
                 finally:
                     cursor.close()
             result = verifier.finish()
-            self._state = ChainState(result.last_seq, head[0], result.first_bad)
-            return self._state
+            state = ChainState(result.last_seq, head[0], result.first_bad)
+            self._publish(state)
+            return state
+
+    def _publish(self, state: ChainState) -> None:
+        with self._lock:
+            self._state = state
 
     def state(self, *, wait: float = 2.0) -> ChainState:
         """Catch up in the background and wait up to ``wait`` seconds for it."""
