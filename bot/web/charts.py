@@ -17,7 +17,7 @@ from bot.core.criteria import Sample
 from bot.core.runbook import Criterion
 
 WIDTH, HEIGHT = 640, 200
-LEFT, RIGHT, TOP, BOTTOM = 64, 12, 12, 28
+LEFT, RIGHT, TOP, BOTTOM = 112, 12, 12, 28
 BEYOND, BAND, INSIDE = "#c01343", "#a05a00", "#007a5a"
 
 
@@ -90,7 +90,7 @@ def criterion_chart(criterion: Criterion, samples: Sequence[Sample], *, now: dat
         parts.append(_axis_label(LEFT + inner_w, now, "end"))
     else:
         parts.append(
-            f'<text x="{LEFT + inner_w / 2}" y="{TOP + inner_h / 2}" font-size="13" '
+            f'<text x="{LEFT + inner_w / 2}" y="{TOP + inner_h / 2 - 8}" font-size="13" '
             'text-anchor="middle" fill="#616061">no samples received in this window</text>'
         )
     parts.append("</svg>")
