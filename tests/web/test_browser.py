@@ -15,6 +15,7 @@ from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
+from selenium.webdriver.support.ui import WebDriverWait
 
 from bot.sandbox import Sandbox
 from tests.slack.support import RANKING, Bot
@@ -52,6 +53,12 @@ def browser(tmp_path: Path) -> Iterator[WebDriver]:
         yield driver
     finally:
         driver.quit()
+
+
+def arrive(browser: WebDriver, url: str) -> None:
+    """Wait until the browser has gone where a click leads (a form's submission is not
+    finished when ``click`` returns)."""
+    WebDriverWait(browser, 15).until(lambda shown: shown.current_url.startswith(url))
 
 
 def screenshot(browser: WebDriver, path: Path, width: int) -> None:
@@ -101,12 +108,12 @@ def read_the_pages(sandbox: Sandbox, browser: WebDriver, shots: Path) -> None:
     browser.get(base + "/trail")
     assert browser.current_url.startswith(base + "/auth/sign-in")  # nothing before signing in
     browser.find_element(By.LINK_TEXT, "Sign in with Slack").click()
-    assert browser.current_url.startswith(sandbox.slack.url + "/openid/connect/authorize")
+    arrive(browser, sandbox.slack.url + "/openid/connect/authorize")
     assert "Sign in to Acme ML" in browser.page_source
     browser.find_element(
         By.XPATH, "//button[normalize-space()='Continue as Dmitri Volkov']"
     ).click()
-
+    arrive(browser, base + "/trail")
     assert browser.current_url == base + "/trail"
     header = browser.find_element(By.CSS_SELECTOR, "header.site").text
     assert "Dmitri Volkov" in header and "Sign out" in header
@@ -116,7 +123,7 @@ def read_the_pages(sandbox: Sandbox, browser: WebDriver, shots: Path) -> None:
     screenshot(browser, shots / "trail.png", 1100)
 
     browser.find_element(By.LINK_TEXT, "rollback:1").click()
-    assert browser.current_url == base + "/trail/rollback:1"
+    arrive(browser, base + "/trail/rollback:1")
     banner = browser.find_element(By.CSS_SELECTOR, ".banner").text
     assert banner.startswith("✔ Hash chain verified")
     kinds = [e.text for e in browser.find_elements(By.CSS_SELECTOR, ".event-kind")]
@@ -151,11 +158,13 @@ def read_the_pages(sandbox: Sandbox, browser: WebDriver, shots: Path) -> None:
     browser.set_window_size(1100, 900)
     browser.get(base + "/trail?kind=release")
     browser.find_element(By.LINK_TEXT, "release:ranking-model:v2.4.0").click()
+    arrive(browser, base + "/trail/release:ranking-model:v2.4.0")
     text = browser.find_element(By.TAG_NAME, "main").text
     assert "release.started" in text and "eval-metrics" in text
     screenshot(browser, shots / "release.png", 1100)
 
     browser.find_element(By.XPATH, "//button[normalize-space()='Sign out']").click()
+    arrive(browser, base + "/auth/sign-in?signed_out=1")
     assert "You are signed out." in browser.find_element(By.TAG_NAME, "main").text
     browser.get(base + "/trail/rollback:1")
     assert browser.current_url.startswith(base + "/auth/sign-in")
