@@ -52,6 +52,7 @@ from bot.store.outbox import pending_job_count
 from bot.store.units import DirectUnits, GroupCommitter
 from bot.web.app import build_web_app
 from bot.web.metrics import BotMetrics
+from bot.web.site import WebPages
 
 __all__ = ["Runtime", "StartupError", "build", "load_registry", "require_slack_settings"]
 
@@ -164,7 +165,7 @@ def build(
     # SQLite: the log is checkpointed by a thread of its own, not by the commits of clicks.
     checkpoints = BACKGROUND_AUTOCHECKPOINT_PAGES
     engine = make_engine(settings.database_url, sqlite_autocheckpoint=checkpoints)
-    renderer = make_renderer(settings.templates_dir)
+    renderer = make_renderer(settings.templates_dir, public_url=settings.public_url)
     client = make_web_client(settings)
     metrics = BotMetrics()
     directory = SlackGroupDirectory(client)
@@ -262,7 +263,12 @@ def build(
         with read_connection(engine) as connection:
             return pending_job_count(connection)
 
-    web_app = build_web_app(bolt_app=bolt_app, engine=engine, metrics=metrics, pending_jobs=pending)
+    pages = WebPages(
+        settings=settings, engine=engine, registry=registry, bot_client=client, clock=clock
+    )
+    web_app = build_web_app(
+        bolt_app=bolt_app, engine=engine, metrics=metrics, pending_jobs=pending, pages=pages
+    )
     register_hooks(
         web_app,
         hook_token=settings.hook_token,

@@ -96,6 +96,19 @@ def build_parser() -> argparse.ArgumentParser:
         "terminal, md otherwise",
     )
     export.set_defaults(module="trail_export")
+    listing = trail_commands.add_parser(
+        "list",
+        help="list the subjects in the trail, with status and dates",
+        description="List the releases, rollbacks and drills in the trail, newest first, with "
+        "status, outcome and the dates of their first and last events. Read-only.",
+    )
+    listing.add_argument("--runbook", metavar="ID", help="only this runbook's subjects")
+    listing.add_argument("--kind", choices=["release", "rollback", "drill"], help="only this kind")
+    listing.add_argument("--search", metavar="TEXT", help="part of the subject: a version, an id")
+    listing.add_argument("--since", metavar="YYYY-MM-DD", help="with an event on or after (UTC)")
+    listing.add_argument("--limit", type=int, metavar="N", help="at most N subjects")
+    listing.add_argument("--format", choices=["text", "json"], default="text")
+    listing.set_defaults(module="trail_list")
 
     serve = commands.add_parser(
         "serve",

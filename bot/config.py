@@ -51,6 +51,20 @@ class Settings(BaseSettings):
         "text", validation_alias=_env("RELEASEBOT_LOG_FORMAT")
     )
 
+    # The web pages (bot.web.pages): links from Slack, Sign in with Slack, sessions, automation.
+    public_url: str | None = Field(None, validation_alias=_env("RELEASEBOT_PUBLIC_URL"))
+    slack_client_id: str | None = Field(None, validation_alias=_env("SLACK_CLIENT_ID"))
+    slack_client_secret: SecretStr | None = Field(
+        None, validation_alias=_env("SLACK_CLIENT_SECRET")
+    )
+    session_secret: SecretStr | None = Field(
+        None, validation_alias=_env("RELEASEBOT_SESSION_SECRET")
+    )
+    session_hours: float = Field(
+        12.0, gt=0, le=24 * 30, validation_alias=_env("RELEASEBOT_SESSION_HOURS")
+    )
+    web_token: SecretStr | None = Field(None, validation_alias=_env("RELEASEBOT_WEB_TOKEN"))
+
     @classmethod
     def settings_customise_sources(
         cls,
@@ -75,7 +89,15 @@ class Settings(BaseSettings):
     def _lower_format(cls, value: object) -> object:
         return value.strip().lower() if isinstance(value, str) else value
 
-    @field_validator("slack_bot_token", "slack_signing_secret", "slack_app_token", "hook_token")
+    @field_validator(
+        "slack_bot_token",
+        "slack_signing_secret",
+        "slack_app_token",
+        "hook_token",
+        "slack_client_secret",
+        "session_secret",
+        "web_token",
+    )
     @classmethod
     def _refuse_placeholders(cls, value: SecretStr | None) -> SecretStr | None:
         if value is None or not value.get_secret_value().strip():
@@ -83,6 +105,28 @@ class Settings(BaseSettings):
         if value.get_secret_value().strip().lower() in _PLACEHOLDERS:
             raise ValueError("is a placeholder, not a real secret")
         return value
+
+    @field_validator("session_secret", "web_token")
+    @classmethod
+    def _long_enough(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value()) < 32:
+            raise ValueError("must be at least 32 characters (e.g. `openssl rand -hex 32`)")
+        return value
+
+    @field_validator("public_url")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        value = value.strip().rstrip("/")
+        if not value.startswith(("https://", "http://")) or " " in value:
+            raise ValueError("must be an http(s) URL such as https://releasebot.example.com")
+        return value
+
+    @field_validator("slack_client_id")
+    @classmethod
+    def _blank_is_none(cls, value: str | None) -> str | None:
+        return value.strip() or None if value is not None else None
 
     @field_validator("slack_api_url")
     @classmethod

@@ -14,6 +14,9 @@ for ``releasebot trail`` to explore.
 
 from __future__ import annotations
 
+import html
+import json
+import re
 import tempfile
 import time
 from collections.abc import Callable
@@ -24,6 +27,7 @@ from sqlalchemy import select
 
 from bot.demo_runbooks import write_demo_runbooks
 from bot.emulator import Delivery
+from bot.emulator.visitor import Visitor
 from bot.sandbox import Sandbox
 from bot.store import read_connection, trail_for_subject, verify_trail
 from bot.store.tables import TrailEventRow
@@ -222,13 +226,27 @@ def run_demo(
                     events = trail_for_subject(connection, subject=subject)
                 console.print(trail_view(events, subject=subject))
             result = verify_trail(sb.runtime.engine)
+            say(web_pages(sb))
     say(f"\ntrail verify: {'intact' if result.intact else 'BROKEN'}, {result.events} events")
     say(
         f"\nThe demo's database is kept at {database}. Explore it:\n"
         f"  export RELEASEBOT_DATABASE_URL={url}\n"
         f"  {program} trail verify\n"
+        f"  {program} trail list\n"
         f"  {program} trail export {RELEASE}\n"
         f"  {program} trail export {rollback} --format md\n"
         f"  {program} trail export {rollback} --format json"
     )
     return 0 if result.intact else 1
+
+
+def web_pages(sandbox: Sandbox) -> str:
+    """The trail's web page, reached as a person does: Sign in with Slack (the emulator's)."""
+    visitor = Visitor(sandbox.server.url)
+    shown = visitor.sign_in("U0CHIARA")
+    found = re.search(r'<span class="who">([^<]*)</span>', shown.body)
+    name = html.unescape(found.group(1)) if found else "nobody (sign-in failed)"
+    listed = json.loads(visitor.get("/trail?format=json").body)["subjects"]
+    lines = [f"\nweb pages: GET /trail asked to sign in; signed in with Slack as {name}; it lists:"]
+    lines += [f"  {s['subject']}  {s['status']}  ({s['events']} events)" for s in listed]
+    return "\n".join(lines)

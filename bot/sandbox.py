@@ -19,6 +19,7 @@ from bot.bootstrap import Runtime, build
 from bot.clock import Clock, utc_now
 from bot.config import Settings, load_settings
 from bot.emulator import SlackDriver, SlackEmulator, WorkspaceSeed, default_seed
+from bot.emulator.sign_in import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET
 from bot.resources import shipped
 from bot.slack.socket_mode import MeasuredSocketModeHandler
 from bot.store import session_scope
@@ -27,6 +28,9 @@ from bot.web.server import DEFAULT_THREADS, BackgroundServer
 
 SIGNING_SECRET = "sandbox-signing-secret-0123456789"
 HOOK_TOKEN = "sandbox-hook-token-0123456789"
+# The web pages: the emulator's Sign in with Slack client, and secrets for sessions and automation.
+SESSION_SECRET = "sandbox-session-secret-0123456789abcdef"
+WEB_TOKEN = "sandbox-web-token-0123456789abcdefghij"
 
 
 @dataclass
@@ -64,6 +68,10 @@ class Sandbox:
             slack_signing_secret=SIGNING_SECRET,
             hook_token=HOOK_TOKEN,
             slack_app_token=slack.app_token if socket_mode else None,
+            slack_client_id=DEFAULT_CLIENT_ID,
+            slack_client_secret=DEFAULT_CLIENT_SECRET,
+            session_secret=SESSION_SECRET,
+            web_token=WEB_TOKEN,
         )
         runtime = build(settings, clock=clock, socket_mode=socket_mode)
         runtime.start()

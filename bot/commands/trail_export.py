@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from bot.config import Settings
@@ -18,6 +19,7 @@ from bot.core.subjects import parse_subject
 from bot.core.trail_export import export_events
 from bot.store import read_connection, trail_for_subject
 from bot.store.migrate import DatabaseNotInitialisedError, open_initialised
+from bot.store.subjects import similar_subjects
 from bot.terminal import print_trail
 
 
@@ -38,12 +40,17 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     except ValueError as error:
         message = error.args[0] if error.args else str(error)
         print(f"releasebot: trail export: {message}", file=sys.stderr)
-        return 1
-    finally:
         engine.dispose()
-    if not events:
-        print(f"releasebot: trail export: no trail events for subject {subject!r}", file=sys.stderr)
         return 1
+    if not events:
+        hint = did_you_mean(engine, subject)
+        engine.dispose()
+        print(
+            f"releasebot: trail export: no trail events for subject {subject!r}{hint}",
+            file=sys.stderr,
+        )
+        return 1
+    engine.dispose()
     if fmt == "text":
         print_trail(events, subject=subject)
     else:
@@ -51,3 +58,10 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
             export_events(events, subject=subject, fmt="json" if fmt == "json" else "md")
         )
     return 0
+
+
+def did_you_mean(engine: Engine, typed: str) -> str:
+    """``"; did you mean ...?"`` naming known subjects close to ``typed``, or nothing."""
+    with read_connection(engine) as connection:
+        close = similar_subjects(connection, typed=typed)
+    return f"; did you mean {' or '.join(close)}?" if close else ""

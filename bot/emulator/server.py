@@ -12,6 +12,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+from bot.emulator import sign_in
 from bot.emulator.methods import METHODS, SlackError, decode_json_fields
 from bot.emulator.state import ApiCall, EmulatorState, Json, ResponseUrlPost
 
@@ -55,6 +56,8 @@ class SlackRequestHandler(BaseHTTPRequestHandler):
             self._api(path.removeprefix("/api/"))
         elif path.startswith("/response_url/"):
             self._response_url(path.removeprefix("/response_url/"))
+        elif path == sign_in.AUTHORIZE_PATH:
+            sign_in.serve_authorize(self, self.server.state)
         else:
             self._answer(404, {"ok": False, "error": "not_found"})
 
@@ -93,7 +96,8 @@ class SlackRequestHandler(BaseHTTPRequestHandler):
         args: Json = {}
         try:
             args = decode_json_fields(self._arguments())
-            token = self._token(args)
+            by_client = method_name in sign_in.CLIENT_CREDENTIAL_METHODS  # no token: id+secret
+            token = None if by_client else self._token(args)
             args.pop("token", None)
             fault = state.take_fault(method_name)
             if fault is not None:
@@ -104,7 +108,11 @@ class SlackRequestHandler(BaseHTTPRequestHandler):
             handler = METHODS.get(method_name)
             if handler is None:
                 raise SlackError("unknown_method")
-            caller = self._caller(method_name, token)
+            caller = (
+                sign_in.client_caller(state, self.headers.get("Authorization"), args)
+                if token is None
+                else self._caller(method_name, token)
+            )
             with state.lock:
                 body = {"ok": True, **handler(state, args, caller)}
         except SlackError as error:

@@ -206,6 +206,7 @@ class ApprovalStateContext(TypedDict):
     request_id: str
     kind: str  # the request's kind: go_no_go, rollback (ApprovalRequest.action)
     subject: str
+    trail_subject: str  # e.g. rollback:42: its web page is linked when there are pages
     state: str  # what the votes say: a bot.core.approvals.ApprovalState
     votes: list[VoteView]
     ignored: list[IgnoredVoteView]

@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from types import TracebackType
 from typing import Any
+from urllib.parse import quote
 
 from jinja2 import FileSystemLoader, StrictUndefined, TemplateNotFound, TemplateSyntaxError
 from jinja2.exceptions import TemplateError, UndefinedError
@@ -81,8 +82,12 @@ class UnknownTemplateError(RenderError):
         self.available = available
 
 
-def make_environment(templates_dir: Path) -> SandboxedEnvironment:
-    """The sandboxed environment: strict, escaping every ``{{ }}`` for Slack and JSON."""
+def make_environment(templates_dir: Path, public_url: str | None = None) -> SandboxedEnvironment:
+    """The sandboxed environment: strict, escaping every ``{{ }}`` for Slack and JSON.
+
+    ``page_url(subject)`` is the subject's web page under ``public_url``
+    (``RELEASEBOT_PUBLIC_URL``), or ``""`` without one: "View in browser" only where there are
+    pages."""
     environment = SandboxedEnvironment(
         loader=FileSystemLoader(str(templates_dir)),
         undefined=StrictUndefined,
@@ -94,6 +99,9 @@ def make_environment(templates_dir: Path) -> SandboxedEnvironment:
     )
     environment.filters.update(escaping.FILTERS)
     environment.globals.update(gate_icons=GATE_ICONS, state_icons=STATE_ICONS)
+    environment.globals["page_url"] = lambda subject: (
+        f"{public_url}/trail/{quote(str(subject), safe=':')}" if public_url else ""
+    )
     return environment
 
 
@@ -187,6 +195,6 @@ class Renderer:
         return result
 
 
-def make_renderer(templates_dir: Path) -> Renderer:
+def make_renderer(templates_dir: Path, *, public_url: str | None = None) -> Renderer:
     """A renderer over ``templates_dir``; each call builds its own environment."""
-    return Renderer(make_environment(Path(templates_dir)), Path(templates_dir))
+    return Renderer(make_environment(Path(templates_dir), public_url), Path(templates_dir))

@@ -1,7 +1,7 @@
 """The scheduler of one process: what the services ask for, planned as timers.
 
 ``ReleaseScheduler`` implements the services' scheduling protocols
-(``bot.services.scheduling.RollbackScheduling``, ``bot.services.reviews.Scheduling``) on
+(``bot.services.scheduling``: ``RollbackScheduling``, ``ReviewScheduling``) on
 timers (``bot.store.timers``) and runs this process's ``TimerWorker``. Any number of
 replicas may run one on the same database: each due timer is claimed by one of them.
 

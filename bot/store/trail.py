@@ -30,6 +30,7 @@ from bot.core.trail import (
 from bot.core.trail_export import export_events
 from bot.store.engine import SQLITE_BEGIN_OPTION, read_connection
 from bot.store.pipeline import QUEUE
+from bot.store.subjects import note_appended
 from bot.store.tables import TrailEventRow, TrailHead
 from bot.store.transitions import connection_of, table_of
 
@@ -117,6 +118,7 @@ def append_trail_records(
         rows.append(_row_values(record, draft.at))
         prev_hash = record.hash
     connection.execute(_INSERT_EVENT, rows, execution_options=QUEUE)
+    note_appended(connection, drafts, records)  # the subjects index, in the same transaction
     last_at = drafts[-1].at
     if head is None:
         connection.execute(insert(_HEAD).values(id=1, seq=seq, hash=prev_hash, updated_at=last_at))

@@ -26,6 +26,8 @@ from bot.web.slack_request import PAYLOAD_FIELD, SlackRequest
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
 
+    from bot.web.site import WebPages
+
 SLACK_PATH = "/slack/events"
 
 
@@ -74,10 +76,13 @@ def build_web_app(
     engine: Engine,
     metrics: BotMetrics,
     pending_jobs: Callable[[], int] | None = None,
+    pages: WebPages | None = None,
 ) -> Flask:
     web = Flask("releasebot")
     slack_or_flask = SlackEvents(bolt_app, metrics, web.wsgi_app)
     web.wsgi_app = RequestIds(slack_or_flask)  # type: ignore[method-assign]
+    if pages is not None:  # the trail, runbook and figures pages (bot.web.site)
+        pages.register(web)
 
     @web.get("/healthz")
     def healthz() -> tuple[Response, int]:

@@ -44,6 +44,8 @@ def test_the_demo_reads_like_the_channel_and_ends_with_a_verified_trail(
     for kind in ("gate.refused", "conversation.reply", "rollback.executed", "rollback.endorsed"):
         assert kind in out
     assert "trail verify: intact" in out
+    assert "signed in with Slack as Chiara Rossi" in out
+    assert "release:ranking-model:v2.4.0  go  (" in out
     # and how to explore what was kept
     assert kept.exists()
     assert f"export RELEASEBOT_DATABASE_URL=sqlite:///{kept}" in out

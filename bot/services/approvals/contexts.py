@@ -53,6 +53,7 @@ def approval_state_context(
         "request_id": str(request.id),
         "kind": kind,
         "subject": subject_text,
+        "trail_subject": request.subject,
         "state": str(outcome.state),
         "votes": approvals + rejections,
         "ignored": [

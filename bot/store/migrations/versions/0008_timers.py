@@ -7,7 +7,7 @@ are deleted from ``apscheduler_jobs``; the table itself is left for replicas of 
 version still running during a rolling upgrade (it can be dropped once none is).
 
 Revision ID: 0008_timers
-Revises: 0004_outbox_open_jobs
+Revises: 0007_subjects
 Create Date: 2026-11-27
 """
 
@@ -24,7 +24,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0008_timers"
-down_revision: str | Sequence[str] | None = "0004_outbox_open_jobs"
+down_revision: str | Sequence[str] | None = "0007_subjects"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
