@@ -2,6 +2,9 @@
 
 Every method that reads or changes the state takes ``self.lock`` (re-entrant), and every change
 notifies waiters, so tests can :meth:`EmulatorState.wait_for` what the bot does after its ack.
+Time is read from one clock (``clock``, the wall clock unless a test gives a
+:class:`~bot.emulator.clock.ManualClock`): message timestamps, the age of ``trigger_id`` values
+(Slack honours them for ``trigger_ttl`` = 3 seconds) and, when switched on, the rate limits.
 """
 
 from __future__ import annotations
@@ -14,10 +17,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+from bot.emulator.rate_limits import RateLimiter
 from bot.emulator.seed import SeedChannel, SeedGroup, SeedUser, WorkspaceSeed
 
 T = TypeVar("T")
 Json = dict[str, Any]
+# Slack: "Triggers expire in three seconds. Use it before you lose it."
+TRIGGER_TTL_S = 3.0
 
 
 @dataclass
@@ -27,11 +33,15 @@ class MessageVersion:
     text: str
     blocks: list[Json]
     replaced_at: str
+    metadata: Json | None = None
 
 
 @dataclass
 class Message:
-    """A message in a channel; a thread reply has ``thread_ts`` set to its root's ts."""
+    """A message in a channel; a thread reply has ``thread_ts`` set to its root's ts.
+
+    ``metadata`` is the message metadata an app attached (``{"event_type", "event_payload"}``).
+    """
 
     channel: str
     ts: str
@@ -45,13 +55,15 @@ class Message:
     edits: list[MessageVersion] = field(default_factory=list)
     edited_ts: str | None = None
     deleted: bool = False
+    metadata: Json | None = None
 
     @property
     def is_reply(self) -> bool:
         return self.thread_ts is not None and self.thread_ts != self.ts
 
-    def to_slack(self, team_id: str) -> Json:
-        """The message as Slack's Web API and payloads show it."""
+    def to_slack(self, team_id: str, *, include_metadata: bool = False) -> Json:
+        """The message as Slack's Web API and payloads show it; its ``metadata`` only when
+        asked (``include_all_metadata``, or the poster's own answer)."""
         shown: Json = {"type": "message", "user": self.user, "text": self.text, "ts": self.ts}
         shown["team"] = team_id
         if self.bot_id:
@@ -62,6 +74,8 @@ class Message:
             shown["thread_ts"] = self.thread_ts
         if self.edited_ts:
             shown["edited"] = {"user": self.user, "ts": self.edited_ts}
+        if include_metadata and self.metadata is not None:
+            shown["metadata"] = self.metadata
         return shown
 
 
@@ -131,20 +145,37 @@ class SocketEnvelope:
 
 
 @dataclass
+class Trigger:
+    """A ``trigger_id`` given to ``user`` at ``issued_at`` (the state's clock); one use only."""
+
+    user: str
+    issued_at: float
+    exchanged: bool = False
+
+
+@dataclass
 class Fault:
-    """Answer the next ``remaining`` calls of ``method`` (None: any) with a failure."""
+    """Answer the next ``remaining`` calls of ``method`` (None: any) with a failure; with
+    ``channel``, only calls naming that channel (an id, a ``#name``, or a user's DM)."""
 
     method: str | None
     remaining: int
     status: int = 200
     error: str | None = None
     retry_after: int | None = None
+    channel: str | None = None
 
 
 class EmulatorState:
     """The workspace and everything that happened in it; thread-safe."""
 
-    def __init__(self, seed: WorkspaceSeed, clock: Callable[[], float] | None = None) -> None:
+    def __init__(
+        self,
+        seed: WorkspaceSeed,
+        clock: Callable[[], float] | None = None,
+        *,
+        trigger_ttl: float | None = TRIGGER_TTL_S,
+    ) -> None:
         self.seed = seed
         self.bot = seed.bot
         self.team_id, self.domain = seed.team_id, seed.domain
@@ -164,11 +195,13 @@ class EmulatorState:
         self.ephemerals: list[Ephemeral] = []
         self.views: dict[str, View] = {}
         self.home_views: dict[str, View] = {}
-        self.triggers: dict[str, str] = {}
+        self.triggers: dict[str, Trigger] = {}
+        self.trigger_ttl = trigger_ttl  # None: triggers never expire
         self.response_urls: dict[str, Json] = {}
         self.response_posts: list[ResponseUrlPost] = []
         self.calls: list[ApiCall] = []
         self.faults: list[Fault] = []
+        self.rate_limiter: RateLimiter | None = None  # None: no rate limits (the default)
         self.lock = threading.RLock()
         self.changed = threading.Condition(self.lock)
         self._clock = clock or time.time
@@ -191,10 +224,11 @@ class EmulatorState:
         return f"{prefix}0EMU{next(self._ids):05d}"
 
     def issue_trigger(self, user: str) -> str:
-        """A ``trigger_id`` for ``user``; ``views.open`` accepts only issued ones."""
+        """A ``trigger_id`` for ``user``, valid for ``trigger_ttl`` seconds from now, once."""
         with self.lock:
-            trigger = f"{next(self._ids)}.{int(self.now())}.{secrets.token_hex(16)}"
-            self.triggers[trigger] = user
+            now = self.now()
+            trigger = f"{next(self._ids)}.{int(now)}.{secrets.token_hex(16)}"
+            self.triggers[trigger] = Trigger(user, now)
             return trigger
 
     def issue_socket_ticket(self) -> str:
@@ -273,15 +307,25 @@ class EmulatorState:
             self.changed.notify_all()
             return message
 
-    def edit_message(self, message: Message, text: str | None, blocks: list[Json] | None) -> None:
-        """Replace a message's text/blocks, keeping the previous version in ``edits``."""
+    def edit_message(
+        self,
+        message: Message,
+        text: str | None,
+        blocks: list[Json] | None,
+        metadata: Json | None = None,
+    ) -> None:
+        """Replace a message's text/blocks/metadata (None: keep), keeping the previous version
+        in ``edits``."""
         with self.lock:
             edited_ts = self.next_ts()
-            message.edits.append(MessageVersion(message.text, message.blocks, edited_ts))
+            previous = MessageVersion(message.text, message.blocks, edited_ts, message.metadata)
+            message.edits.append(previous)
             if text is not None:
                 message.text = text
             if blocks is not None:
                 message.blocks = blocks
+            if metadata is not None:
+                message.metadata = metadata
             message.edited_ts = edited_ts
             self.changed.notify_all()
 
@@ -304,14 +348,21 @@ class EmulatorState:
                 self.response_posts.append(entry)
             self.changed.notify_all()
 
-    def take_fault(self, method: str) -> Fault | None:
-        """The first pending fault matching ``method``, with one use consumed."""
+    def take_fault(self, method: str, channel: str | None = None) -> Fault | None:
+        """The first pending fault matching ``method`` (and ``channel``, the call's channel
+        id if it names one), with one use consumed."""
         with self.lock:
             for fault in self.faults:
-                if fault.remaining > 0 and fault.method in (None, method):
-                    fault.remaining -= 1
-                    return fault
+                if fault.remaining <= 0 or fault.method not in (None, method):
+                    continue
+                if fault.channel is not None and self._channel_id(fault.channel) != channel:
+                    continue
+                fault.remaining -= 1
+                return fault
             return None
+
+    def _channel_id(self, channel: str) -> str:
+        return self.resolve_channel(channel) or channel
 
     def wait_for(self, condition: Callable[[], T], timeout: float = 5.0) -> T:
         """Block until ``condition()`` is truthy (re-checked on every change); return it.
