@@ -20,6 +20,7 @@ from __future__ import annotations
 import base64
 import binascii
 from collections import defaultdict
+from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 
 from bot.emulator.calls import Method, SlackError, channel_of, flag, registry
@@ -52,17 +53,15 @@ def conversations_open(state: EmulatorState, args: Json, caller: str) -> Json:
 
 @method("conversations.history")
 def conversations_history(state: EmulatorState, args: Json, caller: str) -> Json:
-    channel = channel_of(state, args)
-    window = Window.of(args)
-    limit, after = page_limit(args, *HISTORY_LIMIT), cursor_micros(args)
+    channel, listing = channel_of(state, args), Listing.of(args, *HISTORY_LIMIT)
     with state.lock:
-        threads = Threads(state, channel, include_metadata=flag(args, "include_all_metadata"))
+        threads = Threads(state, channel, include_metadata=listing.include_metadata)
         roots = [m for m in threads.messages if not m.is_reply or m.reply_broadcast]
-        listed = [m for m in reversed(roots) if window.holds(m.ts)]
-        if after is not None:
-            listed = [m for m in listed if micros(m.ts) <= after]
-        page = [threads.render(m) for m in listed[:limit]]
-    answer: Json = {"messages": page, **paging(listed, limit), "pin_count": 0}
+        listed = [m for m in reversed(roots) if listing.window.holds(m.ts)]
+        if listing.cursor is not None:
+            listed = [m for m in listed if micros(m.ts) <= listing.cursor]
+        answer = listing.page(listed, threads)
+    answer["pin_count"] = 0
     if args.get("latest") not in (None, ""):
         answer["latest"] = str(args["latest"])
     return answer
@@ -70,22 +69,19 @@ def conversations_history(state: EmulatorState, args: Json, caller: str) -> Json
 
 @method("conversations.replies")
 def conversations_replies(state: EmulatorState, args: Json, caller: str) -> Json:
-    channel = channel_of(state, args)
-    window = Window.of(args)
-    limit, after = page_limit(args, *REPLIES_LIMIT), cursor_micros(args)
+    channel, listing = channel_of(state, args), Listing.of(args, *REPLIES_LIMIT)
     with state.lock:
-        threads = Threads(state, channel, include_metadata=flag(args, "include_all_metadata"))
+        threads = Threads(state, channel, include_metadata=listing.include_metadata)
         found = threads.by_ts.get(str(args.get("ts") or ""))
         if found is None:
             raise SlackError("thread_not_found")
         parent = threads.by_ts.get(found.thread_ts or found.ts, found)
-        replies = [m for m in threads.replies[parent.ts] if window.holds(m.ts)]
-        if after is None:
+        replies = [m for m in threads.replies[parent.ts] if listing.window.holds(m.ts)]
+        if listing.cursor is None:
             listed = [parent, *replies]
         else:
-            listed = [m for m in replies if micros(m.ts) >= after]
-        page = [threads.render(m) for m in listed[:limit]]
-    return {"messages": page, **paging(listed, limit)}
+            listed = [m for m in replies if micros(m.ts) >= listing.cursor]
+        return listing.page(listed, threads)
 
 
 class Threads:
@@ -113,13 +109,6 @@ class Threads:
             shown.update(reply_count=len(replies), reply_users_count=len(users))
             shown.update(reply_users=users, latest_reply=replies[-1].ts)
         return shown
-
-
-def paging(listed: list[Message], limit: int) -> Json:
-    """``has_more`` and the cursor of the first message not on this page."""
-    has_more = len(listed) > limit
-    next_cursor = encode_cursor(listed[limit].ts) if has_more else ""
-    return {"has_more": has_more, "response_metadata": {"next_cursor": next_cursor}}
 
 
 def micros(ts: str) -> int:
@@ -158,6 +147,31 @@ def page_limit(args: Json, default: int, most: int) -> int:
     except ValueError as error:
         raise SlackError("invalid_limit") from error
     return default if limit <= 0 else min(limit, most)
+
+
+@dataclass(frozen=True)
+class Listing:
+    """What a call asks to list: its bounds, page size, cursor position and metadata."""
+
+    window: Window
+    limit: int
+    cursor: int | None
+    include_metadata: bool
+
+    @classmethod
+    def of(cls, args: Json, default_limit: int, most: int) -> Listing:
+        window, limit = Window.of(args), page_limit(args, default_limit, most)
+        return cls(window, limit, cursor_micros(args), flag(args, "include_all_metadata"))
+
+    def page(self, listed: list[Message], threads: Threads) -> Json:
+        """This page of ``listed``, ``has_more`` and the cursor of the first one left out."""
+        has_more = len(listed) > self.limit
+        next_cursor = encode_cursor(listed[self.limit].ts) if has_more else ""
+        return {
+            "messages": [threads.render(message) for message in listed[: self.limit]],
+            "has_more": has_more,
+            "response_metadata": {"next_cursor": next_cursor},
+        }
 
 
 class Window:

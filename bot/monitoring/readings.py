@@ -14,6 +14,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
+from typing import TypeVar
 
 SHOWN_SERIES = 3  # how many label sets a MANY_SERIES explanation names
 
@@ -61,6 +62,9 @@ class Series:
     points: tuple[Sample, ...]
 
 
+_Labelled = TypeVar("_Labelled", Sample, Series)
+
+
 @dataclass(frozen=True)
 class InstantResult:
     """An instant query's answer: ``vector`` or ``scalar`` samples (``matrix`` and ``string``
@@ -106,39 +110,45 @@ def one_value(result: InstantResult | InsufficientData) -> Reading | Insufficien
     """The single finite value of an instant query, or why there is none."""
     if isinstance(result, InsufficientData):
         return result
-    query, samples = result.query, result.samples
-    if not samples:
-        return InsufficientData(query, Reason.EMPTY, "the query returned no series")
-    if len(samples) > 1:
-        return _many(query, [sample.labels for sample in samples])
-    (sample,) = samples
-    unusable = _not_finite(query, sample.value, sample.raw)
+    sample = _the_only(result.query, result.samples)
+    if isinstance(sample, InsufficientData):
+        return sample
+    unusable = _not_finite(result.query, sample.value, sample.raw)
     if unusable is not None:
         return unusable
-    return Reading(query, sample.value, sample.raw, sample.at, sample.labels)
+    return Reading(result.query, sample.value, sample.raw, sample.at, sample.labels)
 
 
 def one_series(result: RangeResult | InsufficientData) -> SeriesReading | InsufficientData:
     """The single series of a range query with its finite points, or why there is none."""
     if isinstance(result, InsufficientData):
         return result
-    query, found = result.query, result.series
+    query, series = result.query, _the_only(result.query, result.series)
+    if isinstance(series, InsufficientData):
+        return series
+    finite = tuple(point for point in series.points if math.isfinite(point.value))
+    if finite:
+        return SeriesReading(query, series.labels, finite, len(series.points) - len(finite))
+    if not series.points:
+        return InsufficientData(query, Reason.EMPTY, "the series has no points")
+    last = series.points[-1]
+    unusable = _not_finite(query, last.value, last.raw)
+    assert unusable is not None
+    detail = f"every one of its {len(series.points)} points is {last.raw}"
+    return InsufficientData(query, unusable.reason, detail)
+
+
+def _the_only(query: str, found: Sequence[_Labelled]) -> _Labelled | InsufficientData:
+    """The one sample or series a query was expected to give."""
     if not found:
         return InsufficientData(query, Reason.EMPTY, "the query returned no series")
     if len(found) > 1:
-        return _many(query, [series.labels for series in found])
-    (series,) = found
-    finite = tuple(point for point in series.points if math.isfinite(point.value))
-    if not finite:
-        if not series.points:
-            return InsufficientData(query, Reason.EMPTY, "the series has no points")
-        last = series.points[-1]
-        unusable = _not_finite(query, last.value, last.raw)
-        assert unusable is not None
-        return InsufficientData(
-            query, unusable.reason, f"every one of its {len(series.points)} points is {last.raw}"
-        )
-    return SeriesReading(query, series.labels, finite, len(series.points) - len(finite))
+        named = sorted(format_labels(one.labels) for one in found)
+        shown = ", ".join(named[:SHOWN_SERIES])
+        more = f" and {len(named) - SHOWN_SERIES} more" if len(named) > SHOWN_SERIES else ""
+        detail = f"the query returned {len(named)} series where one was expected: {shown}{more}"
+        return InsufficientData(query, Reason.MANY_SERIES, detail)
+    return found[0]
 
 
 def _not_finite(query: str, value: float, raw: str) -> InsufficientData | None:
@@ -147,14 +157,6 @@ def _not_finite(query: str, value: float, raw: str) -> InsufficientData | None:
     if math.isinf(value):
         return InsufficientData(query, Reason.INFINITE, f"the query returned {raw}")
     return None
-
-
-def _many(query: str, label_sets: Sequence[Mapping[str, str]]) -> InsufficientData:
-    named = sorted(format_labels(labels) for labels in label_sets)
-    shown = ", ".join(named[:SHOWN_SERIES])
-    more = f" and {len(named) - SHOWN_SERIES} more" if len(named) > SHOWN_SERIES else ""
-    detail = f"the query returned {len(named)} series where one was expected: {shown}{more}"
-    return InsufficientData(query, Reason.MANY_SERIES, detail)
 
 
 def format_labels(labels: Mapping[str, str]) -> str:

@@ -7,7 +7,6 @@ import base64
 import json
 import urllib.parse
 import urllib.request
-from collections.abc import Iterator
 
 import pytest
 from slack_sdk import WebClient
@@ -17,18 +16,6 @@ from bot.emulator import ManualClock, SlackEmulator
 
 CHANNEL = "C0RANKREL"
 JOB = {"event_type": "releasebot_outbox", "event_payload": {"job_id": 42, "kind": "post"}}
-
-
-@pytest.fixture
-def clock() -> ManualClock:
-    return ManualClock()
-
-
-@pytest.fixture
-def timed_slack(clock: ManualClock) -> Iterator[SlackEmulator]:
-    """An emulator on a clock the test moves, so that timestamps are known."""
-    with SlackEmulator(clock=clock) as emulator:
-        yield emulator
 
 
 def post(client: WebClient, text: str, **fields: object) -> str:

@@ -17,11 +17,6 @@ RANKING, FRAUD = "C0RANKREL", "C0FRAUDREL"
 
 
 @pytest.fixture
-def clock() -> ManualClock:
-    return ManualClock()
-
-
-@pytest.fixture
 def limited(clock: ManualClock) -> Iterator[SlackEmulator]:
     """Slack's own limits, on a clock that stands still unless the test moves it."""
     with SlackEmulator(clock=clock, rate_limits=RateLimits()) as emulator:

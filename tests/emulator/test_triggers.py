@@ -3,8 +3,6 @@ checked on a clock the test moves instead of sleeping."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 from slack_sdk.errors import SlackApiError
 
@@ -26,17 +24,6 @@ BUTTON_BLOCKS = [
         ],
     }
 ]
-
-
-@pytest.fixture
-def clock() -> ManualClock:
-    return ManualClock()
-
-
-@pytest.fixture
-def timed_slack(clock: ManualClock) -> Iterator[SlackEmulator]:
-    with SlackEmulator(clock=clock) as emulator:
-        yield emulator
 
 
 def open_error(slack: SlackEmulator, trigger_id: str) -> str | None:
