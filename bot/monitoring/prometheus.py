@@ -97,7 +97,7 @@ class PrometheusClient:
     # ---- the two endpoints ------------------------------------------------------------------
     def instant(self, query: str, *, at: datetime) -> InstantResult | InsufficientData:
         """``/api/v1/query`` at ``at``: every sample it returned."""
-        form = {"query": query, "time": _unix(at), "timeout": f"{self.timeout:g}s"}
+        form = {"query": query, "time": _unix(at), "timeout": f"{self.timeout:g}"}
         answer = self._call("/api/v1/query", form, query)
         if isinstance(answer, InsufficientData):
             return answer
@@ -122,7 +122,7 @@ class PrometheusClient:
             raise ValueError("a range needs start <= end and a positive step")
         form = {
             "query": query, "start": _unix(start), "end": _unix(end),
-            "step": f"{step.total_seconds():g}", "timeout": f"{self.timeout:g}s",
+            "step": f"{step.total_seconds():g}", "timeout": f"{self.timeout:g}",
         }  # fmt: skip
         answer = self._call("/api/v1/query_range", form, query)
         if isinstance(answer, InsufficientData):

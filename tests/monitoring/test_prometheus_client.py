@@ -123,9 +123,9 @@ def test_a_range_of_nothing_but_nan_is_not_a_number(client: PrometheusClient) ->
 
 
 def test_ranges_with_no_or_many_series_are_insufficient(client: PrometheusClient) -> None:
-    window = {"start": T0, "end": T0 + timedelta(minutes=4), "step": timedelta(minutes=1)}
-    insufficient(client.series("no_such_metric", **window), Reason.EMPTY)  # type: ignore[arg-type]
-    insufficient(client.series("error_rate", **window), Reason.MANY_SERIES)  # type: ignore[arg-type]
+    end, step = T0 + timedelta(minutes=4), timedelta(minutes=1)
+    insufficient(client.series("no_such_metric", start=T0, end=end, step=step), Reason.EMPTY)
+    insufficient(client.series("error_rate", start=T0, end=end, step=step), Reason.MANY_SERIES)
 
 
 def test_too_many_points_is_prometheus_refusing_the_range(client: PrometheusClient) -> None:
@@ -143,3 +143,11 @@ def test_query_times_must_say_their_zone(client: PrometheusClient) -> None:
         client.value(RANKING, at=AT.replace(tzinfo=None))
     with pytest.raises(ValueError):
         PrometheusClient("prometheus:9090")
+
+
+def test_a_fractional_timeout_is_one_prometheus_accepts(prometheus: PrometheusServer) -> None:
+    """The timeout is also Prometheus's evaluation timeout: sent as seconds it parses."""
+    client = PrometheusClient(prometheus.url, timeout=2.5)
+    assert isinstance(client.value(RANKING, at=AT), Reading)
+    series = client.series(RANKING, start=T0, end=AT, step=timedelta(seconds=30))
+    assert isinstance(series, SeriesReading)
