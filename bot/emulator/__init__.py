@@ -4,11 +4,15 @@
 - :class:`SlackDriver` (``emulator.driver(url, secret)``) sends Slack's signed requests to
   the bot: slash commands, button clicks by label, view submissions, events; the same driver
   from ``emulator.socket_driver()`` sends them over Socket Mode instead;
-- ``emulator.transcript(channel)`` shows the channel as a person reads it.
+- ``emulator.transcript(channel)`` shows the channel as a person reads it;
+- :class:`ManualClock` is time a test moves (trigger expiry, rate limits), and
+  :class:`RateLimits` switches on and tunes Slack's rate limits.
 """
 
+from bot.emulator.clock import ManualClock
 from bot.emulator.driver import Button, Delivery, SignedHttp, SlackDriver, SocketModeLink, sign
 from bot.emulator.emulator import SlackEmulator
+from bot.emulator.rate_limits import RateLimits, Tier
 from bot.emulator.seed import DEFAULT_APP_TOKEN, DEFAULT_BOT_TOKEN, WorkspaceSeed, default_seed
 from bot.emulator.state import (
     ApiCall,
@@ -29,13 +33,16 @@ __all__ = [
     "Delivery",
     "Ephemeral",
     "Fault",
+    "ManualClock",
     "Message",
+    "RateLimits",
     "ResponseUrlPost",
     "SignedHttp",
     "SlackDriver",
     "SlackEmulator",
     "SocketEnvelope",
     "SocketModeLink",
+    "Tier",
     "View",
     "WorkspaceSeed",
     "default_seed",

@@ -5,6 +5,13 @@ Start it (``with SlackEmulator() as slack`` or ``start()``/``stop()``), point th
 ``slack.driver(request_url, signing_secret)`` (HTTP mode) or ``slack.socket_driver()``
 (Socket Mode, once the bot has connected with ``slack.app_token``), inject faults
 (``slack.rate_limit(...)``), then read ``slack.calls(method)`` and ``slack.transcript(channel)``.
+
+As Slack does, it keeps message metadata (``conversations.history`` / ``replies`` with
+``include_all_metadata``), expires a ``trigger_id`` 3 seconds after the interaction
+(``trigger_ttl``; None: never), and, once switched on (``rate_limits=RateLimits()`` or
+:meth:`SlackEmulator.enable_rate_limits`), answers HTTP 429 past Slack's rate limits. All of it
+runs on ``clock``: a :class:`~bot.emulator.clock.ManualClock` lets a test expire a trigger or
+refill a limit by moving time instead of sleeping.
 """
 
 from __future__ import annotations
@@ -16,10 +23,12 @@ from typing import TypeVar
 from slack_sdk import WebClient
 
 from bot.emulator.driver import ACK_WAIT_S, SignedHttp, SlackDriver, SocketModeLink
+from bot.emulator.rate_limits import RateLimiter, RateLimits
 from bot.emulator.seed import WorkspaceSeed, default_seed
 from bot.emulator.server import EmulatorServer
 from bot.emulator.socket_mode import SocketModeServer
 from bot.emulator.state import (
+    TRIGGER_TTL_S,
     ApiCall,
     EmulatorState,
     Ephemeral,
@@ -45,10 +54,14 @@ class SlackEmulator:
         host: str = "127.0.0.1",
         port: int = 0,
         clock: Callable[[], float] | None = None,
+        rate_limits: RateLimits | None = None,
+        trigger_ttl: float | None = TRIGGER_TTL_S,
     ) -> None:
-        self.state = EmulatorState(seed or default_seed(), clock=clock)
+        self.state = EmulatorState(seed or default_seed(), clock=clock, trigger_ttl=trigger_ttl)
         self._server = EmulatorServer(self.state, host, port)
         self._socket_mode = SocketModeServer(self.state, host)
+        if rate_limits is not None:
+            self.enable_rate_limits(rate_limits)
 
     # ---- lifecycle ----------------------------------------------------------------------
     def start(self) -> SlackEmulator:
@@ -135,10 +148,31 @@ class SlackEmulator:
         with self.state.lock:
             return list(self.state.envelopes)
 
+    # ---- rate limits --------------------------------------------------------------------
+    def enable_rate_limits(self, limits: RateLimits | None = None) -> RateLimits:
+        """Enforce Slack's rate limits from now on (``limits``: Slack's, see
+        :mod:`bot.emulator.rate_limits`); every bucket starts full."""
+        limits = limits or RateLimits()
+        with self.state.lock:
+            self.state.rate_limiter = RateLimiter(limits, self.state.now)
+        return limits
+
+    def disable_rate_limits(self) -> None:
+        with self.state.lock:
+            self.state.rate_limiter = None
+
     # ---- fault injection ----------------------------------------------------------------
-    def rate_limit(self, method: str | None = None, times: int = 1, retry_after: int = 0) -> Fault:
-        """The next ``times`` calls of ``method`` (None: any) get HTTP 429 + ``Retry-After``."""
-        return self.inject(Fault(method, times, 429, "ratelimited", retry_after))
+    def rate_limit(
+        self,
+        method: str | None = None,
+        times: int = 1,
+        retry_after: int = 0,
+        *,
+        channel: str | None = None,
+    ) -> Fault:
+        """The next ``times`` calls of ``method`` (None: any), naming ``channel`` if given, get
+        HTTP 429 ``{"ok": false, "error": "ratelimited"}`` with ``Retry-After: retry_after``."""
+        return self.inject(Fault(method, times, 429, "ratelimited", retry_after, channel))
 
     def server_error(self, method: str | None = None, times: int = 1, status: int = 500) -> Fault:
         """The next ``times`` calls of ``method`` get HTTP ``status`` (500 or 503)."""
@@ -171,6 +205,13 @@ class SlackEmulator:
         with self.state.lock:
             shown = [m for m in self.state.messages.get(channel, []) if not m.deleted]
             return shown if replies else [m for m in shown if not m.is_reply]
+
+    def messages_with_metadata(self, channel: str, event_type: str | None = None) -> list[Message]:
+        """The channel's messages and replies that carry metadata (of ``event_type``)."""
+        return [
+            m for m in self.messages(channel)
+            if m.metadata is not None and event_type in (None, m.metadata["event_type"])
+        ]  # fmt: skip
 
     def latest_message(self, channel: str) -> Message | None:
         shown = self.messages(channel)

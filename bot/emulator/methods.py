@@ -1,68 +1,27 @@
-"""The Web API methods the emulator answers, each a function of the state and the arguments.
+"""The Web API methods the emulator answers (but ``conversations.*``, in
+:mod:`bot.emulator.conversations`): chat, views, users, user groups, auth and Socket Mode.
 
-A method returns the body of a successful answer (``ok`` is added) or raises
-:class:`SlackError`, which becomes ``{"ok": false, "error": ...}`` as Slack answers it.
+``chat.postMessage`` and ``chat.update`` keep message metadata (:mod:`bot.emulator.metadata`);
+``views.open`` exchanges a ``trigger_id`` once, within ``state.trigger_ttl`` seconds of the
+interaction that issued it (Slack's 3 seconds), else ``expired_trigger_id``.
 """
 
 from __future__ import annotations
 
-import json
-from collections.abc import Callable
-from typing import Any
+from bot.emulator.calls import (
+    Method,
+    SlackError,
+    channel_of,
+    flag,
+    message_in,
+    registry,
+    require,
+)
+from bot.emulator.metadata import parse_metadata, with_warnings
+from bot.emulator.state import EmulatorState, Json, View
 
-from bot.emulator.state import EmulatorState, Json, Message, View
-
-
-class SlackError(Exception):
-    """A Slack API error code such as ``channel_not_found``."""
-
-    def __init__(self, error: str) -> None:
-        super().__init__(error)
-        self.error = error
-
-
-Method = Callable[[EmulatorState, Json, str], Json]
 METHODS: dict[str, Method] = {}
-JSON_FIELDS = ("blocks", "attachments", "view", "metadata", "users")
-
-
-def method(name: str) -> Callable[[Method], Method]:
-    def register(function: Method) -> Method:
-        METHODS[name] = function
-        return function
-
-    return register
-
-
-def decode_json_fields(args: Json) -> Json:
-    """Blocks, views... arrive as JSON strings inside form posts: parse them."""
-    decoded = dict(args)
-    for key in JSON_FIELDS:
-        value = decoded.get(key)
-        if isinstance(value, str) and value[:1] in "[{":
-            try:
-                decoded[key] = json.loads(value)
-            except ValueError as error:
-                raise SlackError(f"invalid_{key}") from error
-    return decoded
-
-
-def _require(args: Json, name: str) -> Any:
-    value = args.get(name)
-    if value in (None, ""):
-        raise SlackError("channel_not_found" if name == "channel" else "invalid_arguments")
-    return value
-
-
-def _flag(args: Json, name: str) -> bool:
-    return str(args.get(name, "")).lower() in ("1", "true")
-
-
-def _channel(state: EmulatorState, args: Json) -> str:
-    channel = state.resolve_channel(str(_require(args, "channel")))
-    if channel is None:
-        raise SlackError("channel_not_found")
-    return channel
+method = registry(METHODS)
 
 
 def _content(args: Json) -> tuple[str, list[Json]]:
@@ -74,13 +33,6 @@ def _content(args: Json) -> tuple[str, list[Json]]:
     if not text and not blocks:
         raise SlackError("no_text")
     return text, blocks
-
-
-def _message(state: EmulatorState, channel: str, ts: str) -> Message:
-    message = state.find_message(channel, ts)
-    if message is None:
-        raise SlackError("message_not_found")
-    return message
 
 
 def user_json(state: EmulatorState, user_id: str) -> Json:
@@ -119,37 +71,41 @@ def auth_test(state: EmulatorState, args: Json, caller: str) -> Json:
 
 @method("chat.postMessage")
 def chat_post_message(state: EmulatorState, args: Json, caller: str) -> Json:
-    channel = _channel(state, args)
+    channel = channel_of(state, args)
     text, blocks = _content(args)
+    metadata, warnings = parse_metadata(args)
     thread_ts = str(args.get("thread_ts") or "") or None
     if thread_ts:
-        _message(state, channel, thread_ts)
+        message_in(state, channel, thread_ts)
     message = state.add_message(
-        channel, caller, text, blocks=blocks, thread_ts=thread_ts,
-        reply_broadcast=bool(thread_ts) and _flag(args, "reply_broadcast"),
+        channel, caller, text, blocks=blocks, thread_ts=thread_ts, metadata=metadata,
+        reply_broadcast=bool(thread_ts) and flag(args, "reply_broadcast"),
     )  # fmt: skip
-    return {"channel": channel, "ts": message.ts, "message": message.to_slack(state.team_id)}
+    shown = message.to_slack(state.team_id, include_metadata=True)
+    return with_warnings({"channel": channel, "ts": message.ts, "message": shown}, warnings)
 
 
 @method("chat.update")
 def chat_update(state: EmulatorState, args: Json, caller: str) -> Json:
-    channel = _channel(state, args)
-    message = _message(state, channel, str(_require(args, "ts")))
+    channel = channel_of(state, args)
+    message = message_in(state, channel, str(require(args, "ts")))
     if message.user != caller:
         raise SlackError("cant_update_message")
     text = args.get("text")
     blocks = args.get("blocks")
     if text is None and blocks is None:
         raise SlackError("no_text")
-    state.edit_message(message, None if text is None else str(text), blocks)
-    shown = message.to_slack(state.team_id)
-    return {"channel": channel, "ts": message.ts, "text": message.text, "message": shown}
+    metadata, warnings = parse_metadata(args)
+    state.edit_message(message, None if text is None else str(text), blocks, metadata)
+    shown = message.to_slack(state.team_id, include_metadata=True)
+    answer = {"channel": channel, "ts": message.ts, "text": message.text, "message": shown}
+    return with_warnings(answer, warnings)
 
 
 @method("chat.delete")
 def chat_delete(state: EmulatorState, args: Json, caller: str) -> Json:
-    channel = _channel(state, args)
-    message = _message(state, channel, str(_require(args, "ts")))
+    channel = channel_of(state, args)
+    message = message_in(state, channel, str(require(args, "ts")))
     if message.user != caller:
         raise SlackError("cant_delete_message")
     with state.lock:
@@ -160,8 +116,8 @@ def chat_delete(state: EmulatorState, args: Json, caller: str) -> Json:
 
 @method("chat.postEphemeral")
 def chat_post_ephemeral(state: EmulatorState, args: Json, caller: str) -> Json:
-    channel = _channel(state, args)
-    user = str(_require(args, "user"))
+    channel = channel_of(state, args)
+    user = str(require(args, "user"))
     if user not in state.users:
         raise SlackError("user_not_in_channel")
     text, blocks = _content(args)
@@ -171,8 +127,8 @@ def chat_post_ephemeral(state: EmulatorState, args: Json, caller: str) -> Json:
 
 @method("chat.getPermalink")
 def chat_get_permalink(state: EmulatorState, args: Json, caller: str) -> Json:
-    channel = _channel(state, args)
-    message = _message(state, channel, str(_require(args, "message_ts")))
+    channel = channel_of(state, args)
+    message = message_in(state, channel, str(require(args, "message_ts")))
     link = f"https://{state.domain}.slack.com/archives/{channel}/p{message.ts.replace('.', '')}"
     if message.is_reply:
         link += f"?thread_ts={message.thread_ts}&cid={channel}"
@@ -199,15 +155,26 @@ def _view_json(state: EmulatorState, view_id: str, view: Json, previous: Json | 
 
 @method("views.open")
 def views_open(state: EmulatorState, args: Json, caller: str) -> Json:
-    trigger = str(_require(args, "trigger_id"))
     with state.lock:
-        if trigger not in state.triggers:
-            raise SlackError("invalid_trigger_id")
+        user = _exchange_trigger(state, str(require(args, "trigger_id")))
         view_id = state.next_id("V")
         shown = _view_json(state, view_id, args.get("view") or {}, None)
-        state.views[view_id] = View(view_id, "modal", state.triggers.pop(trigger), shown)
+        state.views[view_id] = View(view_id, "modal", user, shown)
         state.changed.notify_all()
     return {"view": shown}
+
+
+def _exchange_trigger(state: EmulatorState, trigger_id: str) -> str:
+    """The user a trigger was issued to; it cannot be used again, nor after its life."""
+    trigger = state.triggers.get(trigger_id)
+    if trigger is None:
+        raise SlackError("invalid_trigger_id")
+    if trigger.exchanged:
+        raise SlackError("exchanged_trigger_id")
+    if state.trigger_ttl is not None and state.now() - trigger.issued_at > state.trigger_ttl:
+        raise SlackError("expired_trigger_id")
+    trigger.exchanged = True
+    return trigger.user
 
 
 @method("views.update")
@@ -232,7 +199,7 @@ def views_update(state: EmulatorState, args: Json, caller: str) -> Json:
 
 @method("views.publish")
 def views_publish(state: EmulatorState, args: Json, caller: str) -> Json:
-    user = str(_require(args, "user_id"))
+    user = str(require(args, "user_id"))
     if user not in state.users:
         raise SlackError("user_not_found")
     with state.lock:
@@ -250,7 +217,7 @@ def views_publish(state: EmulatorState, args: Json, caller: str) -> Json:
 
 @method("users.info")
 def users_info(state: EmulatorState, args: Json, caller: str) -> Json:
-    user = str(_require(args, "user"))
+    user = str(require(args, "user"))
     if user not in state.users:
         raise SlackError("user_not_found")
     return {"user": user_json(state, user)}
@@ -263,7 +230,7 @@ def users_list(state: EmulatorState, args: Json, caller: str) -> Json:
 
 @method("usergroups.users.list")
 def usergroups_users_list(state: EmulatorState, args: Json, caller: str) -> Json:
-    group = state.groups.get(str(_require(args, "usergroup")))
+    group = state.groups.get(str(require(args, "usergroup")))
     if group is None:
         raise SlackError("no_such_subteam")
     return {"users": list(group.members)}
@@ -275,45 +242,7 @@ def usergroups_list(state: EmulatorState, args: Json, caller: str) -> Json:
     for group in state.groups.values():
         shown: Json = {"id": group.id, "team_id": state.team_id, "handle": group.handle}
         shown.update(name=group.name, user_count=len(group.members))
-        if _flag(args, "include_users"):
+        if flag(args, "include_users"):
             shown["users"] = list(group.members)
         groups.append(shown)
     return {"usergroups": groups}
-
-
-@method("conversations.info")
-def conversations_info(state: EmulatorState, args: Json, caller: str) -> Json:
-    channel = state.channels[_channel(state, args)]
-    is_dm = channel.id.startswith("D")
-    shown = {"id": channel.id, "name": channel.name, "is_channel": not is_dm}
-    shown.update(is_im=is_dm, is_private=False, is_archived=False, is_member=True)
-    return {"channel": shown}
-
-
-@method("conversations.open")
-def conversations_open(state: EmulatorState, args: Json, caller: str) -> Json:
-    users = str(args.get("users") or "").split(",")
-    if len(users) != 1 or state.resolve_channel(users[0]) is None or users[0][:1] != "U":
-        raise SlackError("user_not_found")
-    return {"channel": {"id": state.resolve_channel(users[0])}}
-
-
-@method("conversations.replies")
-def conversations_replies(state: EmulatorState, args: Json, caller: str) -> Json:
-    channel = _channel(state, args)
-    message = _message(state, channel, str(_require(args, "ts")))
-    thread = state.thread(channel, message.thread_ts or message.ts)
-    shown = [m.to_slack(state.team_id) for m in thread]
-    if shown and len(thread) > 1:
-        shown[0].update(reply_count=len(thread) - 1, latest_reply=thread[-1].ts)
-    return {"messages": shown, "has_more": False}
-
-
-@method("conversations.history")
-def conversations_history(state: EmulatorState, args: Json, caller: str) -> Json:
-    channel = _channel(state, args)
-    with state.lock:
-        roots = [m for m in state.messages[channel] if not m.deleted]
-        roots = [m for m in roots if not m.is_reply or m.reply_broadcast]
-        shown = [m.to_slack(state.team_id) for m in reversed(roots)]
-    return {"messages": shown[: int(args.get("limit") or 100)], "has_more": False}

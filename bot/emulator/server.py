@@ -2,6 +2,8 @@
 
 It is a real ``ThreadingHTTPServer`` on 127.0.0.1 in a background thread, so the bot's own
 ``slack_sdk.WebClient(base_url=emulator.api_url)`` talks to it exactly as it talks to Slack.
+A call is authenticated, then meets any injected fault (for its method, and channel if it
+names one), then the rate limits when they are switched on, then its method.
 """
 
 from __future__ import annotations
@@ -12,12 +14,13 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from bot.emulator import sign_in
-from bot.emulator.methods import METHODS, SlackError, decode_json_fields
+from bot.emulator import conversations, methods, sign_in
+from bot.emulator.calls import Method, SlackError, decode_json_fields
 from bot.emulator.state import ApiCall, EmulatorState, Json, ResponseUrlPost
 
 HTTP_REASONS = {429: "ratelimited", 500: "internal_error", 503: "service_unavailable"}
 APP_TOKEN_METHODS = frozenset({"apps.connections.open"})
+METHODS: dict[str, Method] = {**methods.METHODS, **conversations.METHODS}
 
 
 class EmulatorHTTPServer(ThreadingHTTPServer):
@@ -99,7 +102,8 @@ class SlackRequestHandler(BaseHTTPRequestHandler):
             by_client = method_name in sign_in.CLIENT_CREDENTIAL_METHODS  # no token: id+secret
             token = None if by_client else self._token(args)
             args.pop("token", None)
-            fault = state.take_fault(method_name)
+            channel = self._channel(args)
+            fault = state.take_fault(method_name, channel)
             if fault is not None:
                 status = fault.status
                 if fault.retry_after is not None:
@@ -113,6 +117,11 @@ class SlackRequestHandler(BaseHTTPRequestHandler):
                 if token is None
                 else self._caller(method_name, token)
             )
+            limiter = state.rate_limiter
+            retry_after = limiter.admit(method_name, channel) if limiter is not None else None
+            if retry_after is not None:
+                status, headers["Retry-After"] = 429, str(retry_after)
+                raise SlackError("ratelimited")
             with state.lock:
                 body = {"ok": True, **handler(state, args, caller)}
         except SlackError as error:
@@ -129,6 +138,13 @@ class SlackRequestHandler(BaseHTTPRequestHandler):
         if token not in state.tokens and token not in state.app_tokens:
             raise SlackError("invalid_auth")
         return token
+
+    def _channel(self, args: Json) -> str | None:
+        """The channel id a call names, if any (an unknown channel as given)."""
+        named = args.get("channel")
+        if not isinstance(named, str) or not named:
+            return None
+        return self.server.state.resolve_channel(named) or named
 
     def _caller(self, method_name: str, token: str) -> str:
         """Who calls: a user (bot or user token) or, for ``apps.connections.open`` only, an

@@ -28,7 +28,8 @@ from typing import TYPE_CHECKING
 from urllib.parse import parse_qs, urlencode, urlsplit
 from weakref import WeakKeyDictionary
 
-from bot.emulator.methods import SlackError, method
+from bot.emulator.calls import SlackError
+from bot.emulator.methods import method
 from bot.emulator.state import EmulatorState, Json
 
 if TYPE_CHECKING:

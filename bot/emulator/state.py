@@ -2,6 +2,9 @@
 
 Every method that reads or changes the state takes ``self.lock`` (re-entrant), and every change
 notifies waiters, so tests can :meth:`EmulatorState.wait_for` what the bot does after its ack.
+Time is read from one clock (``clock``, the wall clock unless a test gives a
+:class:`~bot.emulator.clock.ManualClock`): message timestamps, the age of ``trigger_id`` values
+(Slack honours them for ``trigger_ttl`` = 3 seconds) and, when switched on, the rate limits.
 """
 
 from __future__ import annotations
@@ -11,140 +14,52 @@ import secrets
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+from bot.emulator.rate_limits import RateLimiter
+from bot.emulator.records import (
+    ApiCall,
+    Ephemeral,
+    Fault,
+    Json,
+    Message,
+    MessageVersion,
+    ResponseUrlPost,
+    SocketEnvelope,
+    Trigger,
+    View,
+)
 from bot.emulator.seed import SeedChannel, SeedGroup, SeedUser, WorkspaceSeed
 
 T = TypeVar("T")
-Json = dict[str, Any]
-
-
-@dataclass
-class MessageVersion:
-    """One earlier version of an edited message."""
-
-    text: str
-    blocks: list[Json]
-    replaced_at: str
-
-
-@dataclass
-class Message:
-    """A message in a channel; a thread reply has ``thread_ts`` set to its root's ts."""
-
-    channel: str
-    ts: str
-    user: str
-    text: str
-    blocks: list[Json] = field(default_factory=list)
-    thread_ts: str | None = None
-    bot_id: str | None = None
-    app_id: str | None = None
-    reply_broadcast: bool = False
-    edits: list[MessageVersion] = field(default_factory=list)
-    edited_ts: str | None = None
-    deleted: bool = False
-
-    @property
-    def is_reply(self) -> bool:
-        return self.thread_ts is not None and self.thread_ts != self.ts
-
-    def to_slack(self, team_id: str) -> Json:
-        """The message as Slack's Web API and payloads show it."""
-        shown: Json = {"type": "message", "user": self.user, "text": self.text, "ts": self.ts}
-        shown["team"] = team_id
-        if self.bot_id:
-            shown.update(bot_id=self.bot_id, app_id=self.app_id)
-        if self.blocks:
-            shown["blocks"] = self.blocks
-        if self.thread_ts:
-            shown["thread_ts"] = self.thread_ts
-        if self.edited_ts:
-            shown["edited"] = {"user": self.user, "ts": self.edited_ts}
-        return shown
-
-
-@dataclass
-class Ephemeral:
-    """A message only ``user`` sees (``chat.postEphemeral`` or an ephemeral response)."""
-
-    channel: str
-    user: str
-    ts: str
-    text: str
-    blocks: list[Json]
-    author: str
-    thread_ts: str | None = None
-
-
-@dataclass
-class View:
-    """A modal opened with a trigger, or a user's App Home; ``history`` holds earlier views."""
-
-    id: str
-    kind: str  # "modal" or "home"
-    user: str | None
-    view: Json
-    history: list[Json] = field(default_factory=list)
-    closed: bool = False
-
-
-@dataclass
-class ApiCall:
-    """One Web API request the emulator answered."""
-
-    method: str
-    args: Json
-    at: float
-    status: int
-    response: Json
-    token: str | None = None
-
-
-@dataclass
-class ResponseUrlPost:
-    """One request to a ``response_url``, with the context it was issued for."""
-
-    url_id: str
-    context: Json
-    body: Json
-    at: float
-
-    @property
-    def response_type(self) -> str:
-        return str(self.body.get("response_type") or "ephemeral")
-
-
-@dataclass
-class SocketEnvelope:
-    """One request sent to the bot over Socket Mode, and its acknowledgement if it came."""
-
-    envelope: Json
-    sent_at: float
-    acked_at: float | None = None
-    ack: Json | None = None
-
-    @property
-    def envelope_id(self) -> str:
-        return str(self.envelope["envelope_id"])
-
-
-@dataclass
-class Fault:
-    """Answer the next ``remaining`` calls of ``method`` (None: any) with a failure."""
-
-    method: str | None
-    remaining: int
-    status: int = 200
-    error: str | None = None
-    retry_after: int | None = None
+__all__ = [  # the state, and its records importable from here as before
+    "TRIGGER_TTL_S",
+    "ApiCall",
+    "EmulatorState",
+    "Ephemeral",
+    "Fault",
+    "Json",
+    "Message",
+    "MessageVersion",
+    "ResponseUrlPost",
+    "SocketEnvelope",
+    "Trigger",
+    "View",
+]
+# Slack: "Triggers expire in three seconds. Use it before you lose it."
+TRIGGER_TTL_S = 3.0
 
 
 class EmulatorState:
     """The workspace and everything that happened in it; thread-safe."""
 
-    def __init__(self, seed: WorkspaceSeed, clock: Callable[[], float] | None = None) -> None:
+    def __init__(
+        self,
+        seed: WorkspaceSeed,
+        clock: Callable[[], float] | None = None,
+        *,
+        trigger_ttl: float | None = TRIGGER_TTL_S,
+    ) -> None:
         self.seed = seed
         self.bot = seed.bot
         self.team_id, self.domain = seed.team_id, seed.domain
@@ -164,11 +79,13 @@ class EmulatorState:
         self.ephemerals: list[Ephemeral] = []
         self.views: dict[str, View] = {}
         self.home_views: dict[str, View] = {}
-        self.triggers: dict[str, str] = {}
+        self.triggers: dict[str, Trigger] = {}
+        self.trigger_ttl = trigger_ttl  # None: triggers never expire
         self.response_urls: dict[str, Json] = {}
         self.response_posts: list[ResponseUrlPost] = []
         self.calls: list[ApiCall] = []
         self.faults: list[Fault] = []
+        self.rate_limiter: RateLimiter | None = None  # None: no rate limits (the default)
         self.lock = threading.RLock()
         self.changed = threading.Condition(self.lock)
         self._clock = clock or time.time
@@ -191,10 +108,11 @@ class EmulatorState:
         return f"{prefix}0EMU{next(self._ids):05d}"
 
     def issue_trigger(self, user: str) -> str:
-        """A ``trigger_id`` for ``user``; ``views.open`` accepts only issued ones."""
+        """A ``trigger_id`` for ``user``, valid for ``trigger_ttl`` seconds from now, once."""
         with self.lock:
-            trigger = f"{next(self._ids)}.{int(self.now())}.{secrets.token_hex(16)}"
-            self.triggers[trigger] = user
+            now = self.now()
+            trigger = f"{next(self._ids)}.{int(now)}.{secrets.token_hex(16)}"
+            self.triggers[trigger] = Trigger(user, now)
             return trigger
 
     def issue_socket_ticket(self) -> str:
@@ -273,15 +191,25 @@ class EmulatorState:
             self.changed.notify_all()
             return message
 
-    def edit_message(self, message: Message, text: str | None, blocks: list[Json] | None) -> None:
-        """Replace a message's text/blocks, keeping the previous version in ``edits``."""
+    def edit_message(
+        self,
+        message: Message,
+        text: str | None,
+        blocks: list[Json] | None,
+        metadata: Json | None = None,
+    ) -> None:
+        """Replace a message's text/blocks/metadata (None: keep), keeping the previous version
+        in ``edits``."""
         with self.lock:
             edited_ts = self.next_ts()
-            message.edits.append(MessageVersion(message.text, message.blocks, edited_ts))
+            previous = MessageVersion(message.text, message.blocks, edited_ts, message.metadata)
+            message.edits.append(previous)
             if text is not None:
                 message.text = text
             if blocks is not None:
                 message.blocks = blocks
+            if metadata is not None:
+                message.metadata = metadata
             message.edited_ts = edited_ts
             self.changed.notify_all()
 
@@ -304,14 +232,21 @@ class EmulatorState:
                 self.response_posts.append(entry)
             self.changed.notify_all()
 
-    def take_fault(self, method: str) -> Fault | None:
-        """The first pending fault matching ``method``, with one use consumed."""
+    def take_fault(self, method: str, channel: str | None = None) -> Fault | None:
+        """The first pending fault matching ``method`` (and ``channel``, the call's channel
+        id if it names one), with one use consumed."""
         with self.lock:
             for fault in self.faults:
-                if fault.remaining > 0 and fault.method in (None, method):
-                    fault.remaining -= 1
-                    return fault
+                if fault.remaining <= 0 or fault.method not in (None, method):
+                    continue
+                if fault.channel is not None and self._channel_id(fault.channel) != channel:
+                    continue
+                fault.remaining -= 1
+                return fault
             return None
+
+    def _channel_id(self, channel: str) -> str:
+        return self.resolve_channel(channel) or channel
 
     def wait_for(self, condition: Callable[[], T], timeout: float = 5.0) -> T:
         """Block until ``condition()`` is truthy (re-checked on every change); return it.

@@ -1,4 +1,5 @@
-"""Fixtures: a running emulator, a WebClient on it, and a fake bot that records signed requests."""
+"""Fixtures: a running emulator (on the wall clock, or on a clock the test moves), a WebClient
+on it, and a fake bot that records signed requests."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import pytest
 from slack_sdk import WebClient
 from slack_sdk.signature import SignatureVerifier
 
-from bot.emulator import SlackEmulator, default_seed
+from bot.emulator import ManualClock, SlackEmulator, default_seed
 
 SIGNING_SECRET = "emulator-test-signing-secret"
 
@@ -26,6 +27,20 @@ def signing_secret() -> str:
 @pytest.fixture
 def slack() -> Iterator[SlackEmulator]:
     with SlackEmulator(default_seed()) as emulator:
+        yield emulator
+
+
+@pytest.fixture
+def clock() -> ManualClock:
+    """Slack's time in ``timed_slack``: it moves only when the test says so."""
+    return ManualClock()
+
+
+@pytest.fixture
+def timed_slack(clock: ManualClock) -> Iterator[SlackEmulator]:
+    """An emulator on ``clock``: known timestamps, triggers that expire when the test moves
+    the clock past their 3 seconds."""
+    with SlackEmulator(default_seed(), clock=clock) as emulator:
         yield emulator
 
 
