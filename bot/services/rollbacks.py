@@ -1,7 +1,7 @@
 """From metric samples to a rollback recommendation in the release channel.
 
 ``on_samples`` is called after monitoring's samples are stored: it evaluates the runbook's
-criteria over the recent samples, and on a breach posts (or updates) the recommendation with
+criteria from their stored states, and on a breach posts (or updates) the recommendation with
 its approval request. A recommendation is bound to its evidence (path, severity, breached
 metrics): when the evidence changes before quorum, the old request is superseded and its
 votes are void, and the thread says so.
@@ -9,13 +9,13 @@ votes are void, and the thread says so.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 
-from bot.core.decision import Decision, auto_execute_at, decide
+from bot.core.decision import Decision, auto_execute_at, decide_on
 from bot.core.runbook import Runbook
 from bot.core.trail import ACTOR_BOT, rollback_subject
 from bot.render.escaping import mrkdwn_text as esc
@@ -27,12 +27,11 @@ from bot.services.replies import Reply
 from bot.services.rollback_views import recommendation_context
 from bot.services.scheduling import RollbackScheduling
 from bot.store import session_scope, transition_state
+from bot.store.criterion_states import current_evaluations
 from bot.store.inbox import claim_delivery
 from bot.store.locks import lock_key
-from bot.store.samples import recent_samples
 from bot.store.tables import ApprovalRequest, Release, RollbackRecommendation
 
-LOOKBACK = timedelta(hours=6)
 MONITORING = "monitoring"
 
 
@@ -58,10 +57,10 @@ class RollbackService:
         self.scheduling = scheduling
 
     def evaluate(self, session: Session, *, runbook: Runbook, now: datetime) -> Decision:
-        samples = recent_samples(session, runbook_id=runbook.id, since=now - LOOKBACK)
-        return decide(
+        # Each criterion's stored replay: a few rows, however long the history.
+        return decide_on(
             runbook,
-            samples,
+            current_evaluations(session, runbook=runbook, now=now),
             now,
             records=path_records(session, runbook_id=runbook.id),
             last_rollback_at=last_rollback_at(session, runbook_id=runbook.id),
