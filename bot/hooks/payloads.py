@@ -180,7 +180,8 @@ class PayloadError(ValueError):
 
 def payload_error(error: ValidationError) -> PayloadError:
     """pydantic's errors as ``field.path: message`` lines (``document`` for the top level)."""
-    lines, timestamps = [], False
+    lines: list[str] = []
+    timestamps = False
     details = error.errors(include_url=False)
     for detail in details:
         timestamps |= detail["type"] == TIMESTAMP_ERROR

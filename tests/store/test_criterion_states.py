@@ -11,13 +11,13 @@ from pathlib import Path
 
 import pytest
 from ruamel.yaml import YAML
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, func, select, text
 
 from bot.core.criteria import evaluate_criterion
 from bot.core.replay import CriterionState, Sample, initial_state, replay
 from bot.core.resume import CHECKPOINT_EVERY
 from bot.core.runbook import Runbook
-from bot.store import read_connection, session_scope
+from bot.store import make_engine, read_connection, session_scope, upgrade_database
 from bot.store.criterion_states import (
     CHECKPOINTS,
     HEADS,
@@ -192,3 +192,41 @@ def test_a_breach_is_held_for_eight_hours_of_band_values_and_cleared_by_hysteres
         at += timedelta(minutes=5)
     assert evaluation.state is CLEAR
     assert evaluation.explanation.startswith("error_rate clear: the breach cleared at 18:13")
+
+
+def test_samples_stored_before_the_upgrade_count_in_the_first_state(database_url: str) -> None:
+    upgrade_database(database_url, revision="0004_outbox_open_jobs")
+    engine = make_engine(database_url)
+    try:
+        with engine.begin() as connection:
+            for i, (value, source) in enumerate(
+                [(0.03, "metrics"), (0.04, "alertmanager"), (0.9, "drill")]
+            ):
+                connection.execute(
+                    text(
+                        "INSERT INTO metric_samples (runbook_id, metric, value, at, source, "
+                        "received_at) VALUES ('ranking-model', 'error_rate', :value, :at, "
+                        ":source, :at)"
+                    ),
+                    {
+                        "value": value,
+                        "at": (T0 + timedelta(minutes=i)).replace(tzinfo=None),
+                        "source": source,
+                    },
+                )
+        upgrade_database(database_url)
+        with read_connection(engine) as connection:
+            streams = dict(
+                connection.execute(text("SELECT source, stream FROM metric_samples")).all()
+            )
+        assert streams == {"metrics": "live", "alertmanager": "live", "drill": "drill"}
+        recorded = record(engine, [Sample("error_rate", 0.05, T0 + timedelta(minutes=3))])
+        assert recorded.replayed == 3  # the two from before the upgrade, and the new one
+        assert head_state(engine) == full_replay(engine)
+        with read_connection(engine) as connection:
+            [evaluation, *_] = current_evaluations(
+                connection, runbook=ranking(), now=T0 + timedelta(minutes=3)
+            )
+        assert evaluation.state is BREACH
+    finally:
+        engine.dispose()

@@ -34,6 +34,10 @@ def upgrade() -> None:
         table.add_column(sa.Column("since", sa.DateTime(timezone=True), nullable=True))
         table.add_column(sa.Column("seen_until", sa.DateTime(timezone=True), nullable=True))
         table.add_column(sa.Column("alert_key", sa.String(), nullable=True))
+    # Existing drill samples (if any) move to a stream of their own.
+    op.execute("UPDATE metric_samples SET stream = 'drill' WHERE source = 'drill'")
+    with op.batch_alter_table("metric_samples") as table:
+        table.alter_column("stream", server_default=None)
         table.drop_constraint("uq_metric_samples_observation", type_="unique")
         table.create_unique_constraint(
             "uq_metric_samples_observation", ["runbook_id", "metric", "stream", "at", "value"]
@@ -41,10 +45,6 @@ def upgrade() -> None:
         table.create_check_constraint(
             "ck_metric_samples_drill_stream", "(source = 'drill') = (stream <> 'live')"
         )
-    # Existing drill samples (if any) move to a stream of their own.
-    op.execute("UPDATE metric_samples SET stream = 'drill' WHERE source = 'drill'")
-    with op.batch_alter_table("metric_samples") as table:
-        table.alter_column("stream", server_default=None)
     op.create_index(
         "uq_metric_samples_alert",
         "metric_samples",
