@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 
+from bot.core.criteria import CriterionState
 from bot.core.decision import Decision, auto_execute_at, decide_on
 from bot.core.runbook import Runbook
 from bot.core.trail import ACTOR_BOT, rollback_subject
@@ -57,13 +58,16 @@ class RollbackService:
         self.scheduling = scheduling
 
     def evaluate(self, session: Session, *, runbook: Runbook, now: datetime) -> Decision:
-        # Each criterion's stored replay: a few rows, however long the history.
+        # Each criterion's stored replay: a few rows, however long the history. The past
+        # rollbacks matter only to a breach (cooldown, ranking): read them only then.
+        evaluations = current_evaluations(session, runbook=runbook, now=now)
+        breach = any(e.state is CriterionState.BREACH for e in evaluations)
         return decide_on(
             runbook,
-            current_evaluations(session, runbook=runbook, now=now),
+            evaluations,
             now,
-            records=path_records(session, runbook_id=runbook.id),
-            last_rollback_at=last_rollback_at(session, runbook_id=runbook.id),
+            records=path_records(session, runbook_id=runbook.id) if breach else None,
+            last_rollback_at=last_rollback_at(session, runbook_id=runbook.id) if breach else None,
         )
 
     def on_samples(self, runbook_id: str, now: datetime) -> str:

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final
 
-from sqlalchemy import JSON, delete, select, tuple_, update
+from sqlalchemy import JSON, bindparam, delete, select, tuple_, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection
@@ -80,6 +80,27 @@ class CriterionCheckpoint(SQLModel, table=True):
 
 HEADS = table_of(CriterionHead)
 CHECKPOINTS = table_of(CriterionCheckpoint)
+# The intake's statements, built once: each sample's write executes them without compiling.
+_THIS_HEAD = (
+    HEADS.c.runbook_id == bindparam("of_runbook"),
+    HEADS.c.metric == bindparam("of_metric"),
+    HEADS.c.stream == bindparam("of_stream"),
+)
+_HEAD_FOR_UPDATE = select(HEADS).where(*_THIS_HEAD).with_for_update()
+_SAVE_HEAD = (
+    update(HEADS)
+    .where(*_THIS_HEAD)
+    .values(
+        policy=bindparam("new_policy"),
+        state=bindparam("new_state", type_=JSON),
+        base_at=bindparam("new_base_at", type_=UTCDateTime),
+        base_value=bindparam("new_base_value"),
+        updated_at=bindparam("new_updated_at", type_=UTCDateTime),
+    )
+)
+_RUNBOOK_HEADS = select(HEADS).where(
+    HEADS.c.runbook_id == bindparam("runbook_id"), HEADS.c.stream == bindparam("stream")
+)
 
 
 @dataclass(frozen=True)
@@ -87,6 +108,10 @@ class Stream:
     runbook_id: str
     metric: str
     stream: str = LIVE
+
+    def names(self) -> dict[str, str]:
+        """This stream as the parameters of the intake's prebuilt statements."""
+        return {"of_runbook": self.runbook_id, "of_metric": self.metric, "of_stream": self.stream}
 
     def of(self, table: Any) -> list[Any]:
         """The WHERE clauses that select this stream's rows of ``table``."""
@@ -142,8 +167,7 @@ def _head(metric: str, row: Any) -> Head:
 
 def _locked_head(connection: Connection, stream: Stream) -> Head | None:
     """The stream's head, locked until the transaction ends; None when it has none yet."""
-    query = select(HEADS).where(*stream.of(HEADS)).with_for_update()
-    row = connection.execute(query).first()
+    row = connection.execute(_HEAD_FOR_UPDATE, stream.names()).first()
     return None if row is None else _head(stream.metric, row)
 
 
@@ -173,15 +197,15 @@ def save_progress(
 ) -> None:
     head = progress.head
     connection.execute(
-        update(HEADS)
-        .where(*stream.of(HEADS))
-        .values(
-            policy=head.policy,
-            state=state_to_json(head.state),
-            base_at=head.base[0] if head.base else None,
-            base_value=head.base[1] if head.base else None,
-            updated_at=now,
-        )
+        _SAVE_HEAD,
+        {
+            **stream.names(),
+            "new_policy": head.policy,
+            "new_state": state_to_json(head.state),
+            "new_base_at": head.base[0] if head.base else None,
+            "new_base_value": head.base[1] if head.base else None,
+            "new_updated_at": now,
+        },
     )
     if progress.drop_checkpoints:
         dropping = delete(CHECKPOINTS).where(*stream.of(CHECKPOINTS))
@@ -283,9 +307,7 @@ def current_evaluations(
 ) -> list[CriterionEvaluation]:
     """Every criterion of ``runbook`` judged at ``now`` from its stored state, in order."""
     connection = connection_of(db)
-    rows = connection.execute(
-        select(HEADS).where(HEADS.c.runbook_id == runbook.id, HEADS.c.stream == stream)
-    ).all()
+    rows = connection.execute(_RUNBOOK_HEADS, {"runbook_id": runbook.id, "stream": stream}).all()
     heads = {row.metric: _head(row.metric, row) for row in rows}
     evaluations = []
     for criterion in runbook.criteria:

@@ -102,6 +102,16 @@ _COLUMNS = (
 )
 
 
+# No conflict target: a repeat of either the key or the alert's identity is skipped. Built
+# once; run with many rows, SQLAlchemy sends them as one multi-row INSERT ... RETURNING.
+_INSERT = {
+    name: dialect_insert(SAMPLES)
+    .on_conflict_do_nothing()
+    .returning(*_COLUMNS, sort_by_parameter_order=True)
+    for name, dialect_insert in (("postgresql", postgresql_insert), ("sqlite", sqlite_insert))
+}
+
+
 @dataclass(frozen=True)
 class Observation:
     """A sample to store, and the alert it came from (None: a plain sample)."""
@@ -169,17 +179,12 @@ def store_observations(
         for o in observations
     ]
     connection = connection_of(db)
-    insert = postgresql_insert if connection.dialect.name == "postgresql" else sqlite_insert
+    statement = _INSERT[connection.dialect.name]
     result = StoredObservations()
     for start in range(0, len(rows), _CHUNK):
-        # No conflict target: a repeat of either the key or the alert's identity is skipped.
-        statement = (
-            insert(SAMPLES)
-            .values(rows[start : start + _CHUNK])
-            .on_conflict_do_nothing()
-            .returning(*_COLUMNS)
-        )
-        result.inserted += [(row.id, _sample(row)) for row in connection.execute(statement)]
+        chunk = rows[start : start + _CHUNK]
+        found = connection.execute(statement, chunk[0] if len(chunk) == 1 else chunk)
+        result.inserted += [(row.id, _sample(row)) for row in found]
     new = {(sample.metric, sample.key) for _, sample in result.inserted}
     for observation in observations:
         sample = observation.sample
