@@ -12,9 +12,10 @@ The algorithm is ``bot.core.resume.advance`` (pure); this module only reads and 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Final
 
 from sqlalchemy import JSON, bindparam, delete, select, tuple_, update
@@ -48,6 +49,9 @@ from bot.store.samples import (
 from bot.store.transitions import connection_of, table_of
 
 _PAGE: Final = 2_000  # samples read at a time when a late sample is replayed
+# A stream's first state replays the samples of this last stretch (what releasebot replayed
+# on every push before 0005): a bounded cost, once, for a deployment upgraded with history.
+FIRST_LOOKBACK: Final = timedelta(hours=6)
 
 
 class CriterionHead(SQLModel, table=True):
@@ -285,7 +289,12 @@ def record_samples(
         head = _locked_head(connection, where)
         if head is None:  # the stream's first samples (or the first since an upgrade)
             replayed += rebuild_state(
-                connection, runbook_id=runbook.id, criterion=criterion, now=now, stream=stream
+                connection,
+                runbook_id=runbook.id,
+                criterion=criterion,
+                now=now,
+                stream=stream,
+                since=now - FIRST_LOOKBACK,
             )
             continue
         progress = advance(criterion, head, changed[metric], StoredHistory(connection, where))
@@ -325,16 +334,19 @@ def rebuild_state(
     now: datetime,
     stream: str = LIVE,
     every: int = CHECKPOINT_EVERY,
+    since: datetime | None = None,
 ) -> int:
-    """Replay a stream's stored samples from the first one and store the result as its head
-    (a repair, or the state of samples loaded in bulk); returns the samples replayed."""
+    """Replay a stream's stored samples (all, or those from ``since`` on, which then is the
+    stream's base) and store the result as its head (a repair, the state of samples loaded in
+    bulk, or a stream's first); returns the samples replayed."""
     connection = connection_of(db)
     where = Stream(runbook_id, criterion.metric, stream)
     _create_head(connection, where, criterion, now)
     connection.execute(delete(CHECKPOINTS).where(*where.of(CHECKPOINTS)))
     state = initial_state()
+    base = None if since is None else (since, -math.inf)
     pending: list[Checkpoint] = []
-    for sample in StoredHistory(connection, where).samples_after(None):
+    for sample in StoredHistory(connection, where).samples_after(base):
         state = step(criterion, state, sample)
         if state.count % every == 0:
             pending.append(Checkpoint(sample.key, state))
@@ -342,5 +354,5 @@ def rebuild_state(
                 write_checkpoints(connection, where, pending)
                 pending = []
     write_checkpoints(connection, where, pending)
-    save_progress(connection, where, Progress(head=Head(policy_of(criterion), state)), now)
+    save_progress(connection, where, Progress(head=Head(policy_of(criterion), state, base)), now)
     return state.count

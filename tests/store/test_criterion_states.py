@@ -27,7 +27,7 @@ from bot.store.criterion_states import (
     current_evaluations,
     record_samples,
 )
-from bot.store.samples import Observation, recent_samples
+from bot.store.samples import Observation, add_samples, recent_samples
 
 RUNBOOKS = Path(__file__).resolve().parents[2] / "runbooks"
 T0 = datetime(2026, 11, 22, 10, 0, tzinfo=UTC)
@@ -230,3 +230,18 @@ def test_samples_stored_before_the_upgrade_count_in_the_first_state(database_url
         assert evaluation.state is BREACH
     finally:
         engine.dispose()
+
+
+def test_a_streams_first_state_replays_its_last_six_hours_of_stored_samples(
+    engine: Engine,
+) -> None:
+    """Samples stored without a state (before the upgrade to 0005): the first sample after
+    replays the last six hours of them, as every push did before, and never more."""
+    history = errors([0.02] * 8 * 60, every=timedelta(minutes=1))  # 8 hours, one a minute
+    with session_scope(engine) as session:
+        add_samples(session, runbook_id="ranking-model", samples=history, source="metrics", now=T0)
+    now = history[-1].at + timedelta(minutes=1)
+    recorded = record(engine, [Sample("error_rate", 0.02, now)], now=now)
+    assert recorded.replayed == 6 * 60 + 1
+    old = Sample("error_rate", 0.9, now - timedelta(hours=7))
+    assert record(engine, [old], now=now).too_old == 1
