@@ -31,13 +31,14 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+from alert_latency_benchmark import POSTGRES, drop_schema, postgres_url  # noqa: E402
 
 from bot.core.runbook import Runbook  # noqa: E402
 from bot.emulator import SlackEmulator, default_seed  # noqa: E402
@@ -46,7 +47,6 @@ from bot.sandbox import HOOK_TOKEN, SIGNING_SECRET  # noqa: E402
 from bot.store import make_engine, session_scope, upgrade_database  # noqa: E402
 from bot.store.criterion_states import rebuild_state  # noqa: E402
 
-POSTGRES = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 RUNBOOK = "ranking-model"
 OTHER_RUNBOOKS = 9
 HEALTHY = {"error_rate": 0.004, "p99_latency_ms": 180.0, "ctr": 0.42}
@@ -220,22 +220,6 @@ def measure(port: int, posts: int, warmup: int, start: datetime) -> tuple[list[f
 def percentile(values: list[float], fraction: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
-
-
-def postgres_url() -> tuple[str, str]:
-    schema = f"bench_{uuid.uuid4().hex[:12]}"
-    admin = make_engine(POSTGRES)
-    with admin.begin() as connection:
-        connection.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
-    admin.dispose()
-    return f"{POSTGRES}?options=-csearch_path%3D{schema}", schema
-
-
-def drop_schema(schema: str) -> None:
-    admin = make_engine(POSTGRES)
-    with admin.begin() as connection:
-        connection.exec_driver_sql(f'DROP SCHEMA "{schema}" CASCADE')
-    admin.dispose()
 
 
 def run_one(database: str, size: int, posts: int, warmup: int) -> dict[str, float]:

@@ -11,7 +11,7 @@ import subprocess
 import time
 import urllib.request
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -173,3 +173,26 @@ def ranking_alert(value: float, starts_at: datetime) -> dict[str, Any]:
         "generatorURL": "http://prometheus.example:9090/graph?g0.expr=error_rate",
         "startsAt": iso(starts_at),
     }
+
+
+def three_values_re_sent(
+    manager: Alertmanager,
+    *,
+    values: Callable[[], list[float]],
+    recommendations: Callable[[], int],
+    deliveries: int,
+) -> None:
+    """The scenario of the re-send tests, for a runbook whose rule needs 3 samples: each of
+    two values is stored once, then re-sent ``deliveries`` times without a recommendation;
+    the third value makes the recommendation."""
+    starts = datetime.now(UTC) - timedelta(minutes=1)
+    for sent in ([0.041], [0.041, 0.05]):
+        manager.post_alerts([ranking_alert(sent[-1], starts)])
+        wait_for(f"value {sent[-1]} stored", lambda s=sent: values() == s, 30, manager.log)
+        manager.wait_for_notifications(manager.notifications() + deliveries)
+        assert values() == sent  # the re-sends are no new observation
+        assert recommendations() == 0, "a breach before the rule's third sample"
+    manager.post_alerts([ranking_alert(0.06, starts)])
+    wait_for("the recommendation", recommendations, 30, manager.log)
+    assert values() == [0.041, 0.05, 0.06]
+    manager.wait_for_notifications(manager.notifications() + deliveries)

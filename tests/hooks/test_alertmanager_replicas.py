@@ -7,21 +7,19 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 from sqlalchemy import Engine, func, select
 
-from bot.clock import utc_now
 from bot.core.criteria import Sample
 from bot.emulator import SlackEmulator, default_seed
 from bot.sandbox import HOOK_TOKEN, SIGNING_SECRET
 from bot.store import make_engine, read_connection, trail_for_subject
 from bot.store.samples import recent_samples
 from bot.store.tables import RollbackRecommendation
-from tests.hooks.alertmanager import Alertmanager, alertmanager_binary, ranking_alert, wait_for
+from tests.hooks.alertmanager import Alertmanager, alertmanager_binary, three_values_re_sent
 from tests.hooks.support import EPOCH
 from tests.slack.processes import free_port, serve, stop
 from tests.slack.support import RANKING
@@ -82,22 +80,12 @@ def test_two_replicas_receiving_every_notification_breach_on_the_third_value_onc
     slack, urls, engine = replicas
     binary = alertmanager_binary()
     with Alertmanager(binary, tmp_path, urls, HOOK_TOKEN, repeat_interval="1s") as manager:
-        starts = utc_now() - timedelta(minutes=1)
-        for number, value in enumerate([0.041, 0.05]):
-            manager.post_alerts([ranking_alert(value, starts)])
-            wait_for(
-                f"value {value} stored",
-                lambda n=number: len(stored(engine)) == n + 1,
-                30,
-                manager.log,
-            )
-            # each notification goes to both replicas: 6 deliveries, 3 re-sends each
-            manager.wait_for_notifications(manager.notifications() + 6)
-            assert len(stored(engine)) == number + 1
-            assert recommendations(engine) == 0, "a breach before the rule's third sample"
-        manager.post_alerts([ranking_alert(0.06, starts)])
-        wait_for("the recommendation", lambda: recommendations(engine), 30, manager.log)
-        manager.wait_for_notifications(manager.notifications() + 6)
+        three_values_re_sent(  # every notification to both replicas: 6 deliveries, 3 re-sends
+            manager,
+            values=lambda: [s.value for s in stored(engine)],
+            recommendations=lambda: recommendations(engine),
+            deliveries=6,
+        )
     assert [s.value for s in stored(engine)] == [0.041, 0.05, 0.06]
     assert recommendations(engine) == 1
     slack.wait_for(lambda: slack.latest_message(RANKING) is not None, timeout=10)

@@ -28,7 +28,7 @@ from tests.hooks.alertmanager import (
     Alertmanager,
     alertmanager_binary,
     iso,
-    ranking_alert,
+    three_values_re_sent,
     wait_for,
 )
 from tests.hooks.support import EPOCH, TOKEN, build_runtime
@@ -152,26 +152,15 @@ def test_alertmanager_re_sending_one_alert_is_one_observation(
         url = server.url + "/hooks/alertmanager"
         try:
             with Alertmanager(binary, tmp_path, [url], TOKEN, repeat_interval="1s") as manager:
-                starts = utc_now() - timedelta(minutes=1)
-                for number, value in enumerate([0.041, 0.05]):
-                    manager.post_alerts([ranking_alert(value, starts)])
-                    wait_for(
-                        f"value {value} stored",
-                        lambda n=number: len(stored(runtime)) == n + 1,
-                        30,
-                        manager.log,
-                    )
-                    manager.wait_for_notifications(manager.notifications() + 4)
-                    assert len(stored(runtime)) == number + 1  # re-sends: no new observation
-                    assert recommendations(runtime) == 0
-                first = stored(runtime)[0]
-                assert first.seen_until is not None and first.seen_until > first.at + timedelta(
-                    seconds=2
+                three_values_re_sent(
+                    manager,
+                    values=lambda: [s.value for s in stored(runtime)],
+                    recommendations=lambda: recommendations(runtime),
+                    deliveries=4,
                 )
-                manager.post_alerts([ranking_alert(0.06, starts)])
-                wait_for("the recommendation", lambda: recommendations(runtime), 30, manager.log)
-                assert [s.value for s in stored(runtime)] == [0.041, 0.05, 0.06]
-                manager.wait_for_notifications(manager.notifications() + 3)
+            first = stored(runtime)[0]
+            assert first.seen_until is not None  # confirmed by every re-send
+            assert first.seen_until > first.at + timedelta(seconds=2)
             slack.wait_for_calls("chat.postMessage", count=1, timeout=10)
         finally:
             server.stop()
