@@ -8,18 +8,22 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable
+from datetime import timedelta
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic import AliasChoices, Field, SecretStr, ValidationInfo, field_validator
 from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from bot.core.durations import format_duration, parse_duration
 from bot.core.runbook import Runbook
 from bot.resources import default_templates_dir
 
 SLACK_API_URL = "https://slack.com/api/"
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+MIN_HOOK_TOKEN = 16
+MIN_RETENTION = timedelta(hours=1)
 _PLACEHOLDERS = {"changeme", "change-me", "xoxb-your-token", "secret", "placeholder", "todo"}
 
 
@@ -49,6 +53,9 @@ class Settings(BaseSettings):
     log_level: str = Field("INFO", validation_alias=_env("RELEASEBOT_LOG_LEVEL"))
     log_format: Literal["text", "json"] = Field(
         "text", validation_alias=_env("RELEASEBOT_LOG_FORMAT")
+    )
+    sample_retention: timedelta = Field(
+        timedelta(days=7), validation_alias=_env("RELEASEBOT_SAMPLE_RETENTION")
     )
 
     # The web pages (bot.web.pages): links from Slack, Sign in with Slack, sessions, automation.
@@ -99,11 +106,16 @@ class Settings(BaseSettings):
         "web_token",
     )
     @classmethod
-    def _refuse_placeholders(cls, value: SecretStr | None) -> SecretStr | None:
+    def _refuse_placeholders(
+        cls, value: SecretStr | None, info: ValidationInfo
+    ) -> SecretStr | None:
         if value is None or not value.get_secret_value().strip():
             return None
         if value.get_secret_value().strip().lower() in _PLACEHOLDERS:
             raise ValueError("is a placeholder, not a real secret")
+        if info.field_name == "hook_token" and len(value.get_secret_value()) < MIN_HOOK_TOKEN:
+            # anyone may knock on /hooks/*: a short bearer token is guessed
+            raise ValueError(f"is too short: use at least {MIN_HOOK_TOKEN} random characters")
         return value
 
     @field_validator("session_secret", "web_token")
@@ -127,6 +139,14 @@ class Settings(BaseSettings):
     @classmethod
     def _blank_is_none(cls, value: str | None) -> str | None:
         return value.strip() or None if value is not None else None
+
+    @field_validator("sample_retention", mode="before")
+    @classmethod
+    def _retention(cls, value: object) -> timedelta:
+        retention = parse_duration(value)  # "7d", "36h", or seconds
+        if retention < MIN_RETENTION:
+            raise ValueError(f"must be at least {format_duration(MIN_RETENTION)}")
+        return retention
 
     @field_validator("slack_api_url")
     @classmethod

@@ -10,11 +10,15 @@
 * A *run* is consecutive samples of one kind with no two neighbours more than ``stale_after``
   apart (a longer gap ends every run). It *is sustained* when it holds ``sustain`` samples (an
   int) or, for a duration, when its first sample is at least ``sustain`` before its last: the
-  samples themselves must span the duration (so at least two), no value is assumed to hold on.
+  samples themselves must span the duration (so at least two), no value is assumed to hold on
+  (unless the source vouches for it: a sample's ``since`` and ``seen_until``, see
+  ``bot.core.replay``).
 * The samples are replayed in time order through a state machine starting at ``prior_state``
   (breach, or else clear): clear -> breach when a run of beyond samples is sustained, breach ->
   clear when a run of inside samples is. Noise within threshold +- margin, or a gap in the data,
-  therefore never declares a breach and never clears one.
+  therefore never declares a breach and never clears one. The replay is ``bot.core.replay``;
+  ``judge`` reports on its state, however it was reached (all at once here, or one sample at
+  a time as they arrive, see ``bot.core.resume``).
 * Reported state: ``insufficient_data`` when there is no sample, or the newest one is more than
   ``stale_after`` older than ``now``; else ``breach`` when the machine is in breach; else
   ``clear`` only when there is *enough to judge*: the newest run of samples of any kind (ending
@@ -30,31 +34,31 @@ import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from enum import StrEnum
 
 from bot.core.durations import format_duration
+from bot.core.replay import (
+    CriterionState,
+    Excerpt,
+    ReplayState,
+    Run,
+    Sample,
+    deciding,
+    initial_state,
+    replay,
+    sustained,
+)
 from bot.core.runbook import SEVERITY_ORDER, Criterion, Runbook, Severity
 
-
-class CriterionState(StrEnum):
-    BREACH = "breach"
-    CLEAR = "clear"
-    INSUFFICIENT_DATA = "insufficient_data"
-
-
-@dataclass(frozen=True)
-class Sample:
-    """One observation of a metric; ``at`` must be time-zone aware and is stored in UTC."""
-
-    metric: str
-    value: float
-    at: datetime
-
-    def __post_init__(self) -> None:
-        if self.at.tzinfo is None or self.at.utcoffset() is None:
-            raise ValueError(f"sample time {self.at.isoformat()} has no time zone")
-        object.__setattr__(self, "at", self.at.astimezone(UTC))
-        object.__setattr__(self, "value", float(self.value))
+__all__ = [
+    "CriterionEvaluation",
+    "CriterionState",
+    "Sample",
+    "evaluate_all",
+    "evaluate_criterion",
+    "judge",
+    "ordered_samples",
+    "overall_severity",
+]
 
 
 @dataclass(frozen=True)
@@ -62,7 +66,7 @@ class CriterionEvaluation:
     metric: str
     state: CriterionState
     explanation: str
-    samples: tuple[Sample, ...]  # the samples that decided the state
+    samples: tuple[Sample, ...]  # the samples that decided the state (an excerpt when many)
     latest_value: float | None
     latest_at: datetime | None
     breach_point: float
@@ -72,70 +76,16 @@ class CriterionEvaluation:
     changed_at: datetime | None = None  # when the replay last switched breach <-> clear
 
 
-@dataclass(frozen=True)
-class _Replay:
-    state: CriterionState
-    beyond: tuple[Sample, ...]  # the newest run of beyond samples (empty if the last isn't)
-    inside: tuple[Sample, ...]
-    trigger: tuple[Sample, ...]  # the run that caused the last switch
-    changed_at: datetime | None
+def ordered_samples(samples: Iterable[Sample]) -> list[Sample]:
+    """``samples`` in replay order, one per key (time and value): a repeat counts once."""
+    unique: dict[tuple[datetime, float], Sample] = {}
+    for sample in sorted(samples, key=_tie_break):
+        unique.setdefault(sample.key, sample)
+    return list(unique.values())
 
 
-def _sustained(run: Sequence[Sample], sustain: int | timedelta) -> bool:
-    if not run:
-        return False
-    if isinstance(sustain, int):
-        return len(run) >= sustain
-    return run[0].at <= run[-1].at - sustain
-
-
-def _deciding(run: Sequence[Sample], sustain: int | timedelta) -> tuple[Sample, ...]:
-    """The shortest tail of ``run`` that sustains it (or all of it, if it does not)."""
-    if isinstance(sustain, int):
-        return tuple(run[-sustain:])
-    start = max((i for i, s in enumerate(run) if s.at <= run[-1].at - sustain), default=0)
-    return tuple(run[start:])
-
-
-def _replay(criterion: Criterion, ordered: Sequence[Sample], prior: CriterionState) -> _Replay:
-    state = CriterionState.BREACH if prior is CriterionState.BREACH else CriterionState.CLEAR
-    beyond: list[Sample] = []
-    inside: list[Sample] = []
-    trigger: tuple[Sample, ...] = ()
-    changed_at: datetime | None = None
-    for i, sample in enumerate(ordered):
-        if i and sample.at - ordered[i - 1].at > criterion.stale_after:
-            beyond, inside = [], []  # a gap in the data ends every run
-        side = _side_of(criterion, sample.value)
-        if side > 0:
-            beyond.append(sample)
-            inside = []
-        elif side < 0:
-            inside.append(sample)
-            beyond = []
-        else:
-            beyond, inside = [], []
-        run = beyond if state is CriterionState.CLEAR else inside
-        if _sustained(run, criterion.sustain):
-            state = CriterionState.BREACH if run is beyond else CriterionState.CLEAR
-            trigger, changed_at = _deciding(run, criterion.sustain), sample.at
-    return _Replay(state, tuple(beyond), tuple(inside), trigger, changed_at)
-
-
-def _side_of(criterion: Criterion, value: float) -> int:
-    """1 when beyond the breach point, -1 when inside the clear point, 0 in the band."""
-    sign = 1 if criterion.direction == "above" else -1
-    if sign * value > sign * criterion.breach_point:
-        return 1
-    return -1 if sign * value < sign * criterion.clear_point else 0
-
-
-def _newest_run(ordered: Sequence[Sample], stale_after: timedelta) -> list[Sample]:
-    """The newest samples whose neighbours are at most ``stale_after`` apart."""
-    start = len(ordered) - 1
-    while start > 0 and ordered[start].at - ordered[start - 1].at <= stale_after:
-        start -= 1
-    return list(ordered[start:])
+def _tie_break(sample: Sample) -> tuple[datetime, float, datetime, datetime]:
+    return (sample.at, sample.value, sample.since or sample.at, sample.end)
 
 
 def evaluate_criterion(
@@ -147,87 +97,110 @@ def evaluate_criterion(
 ) -> CriterionEvaluation:
     """The state of ``criterion`` at ``now``, with the reason; see the module docstring."""
     mine = [s for s in samples if s.metric == criterion.metric and s.at <= now]
-    note = _nan_note(sum(1 for s in mine if math.isnan(s.value)))
-    ordered = sorted({s for s in mine if not math.isnan(s.value)}, key=lambda s: (s.at, s.value))
-    sustain, stale_after = criterion.sustain, criterion.stale_after
-    replay = _replay(criterion, ordered, prior_state or CriterionState.CLEAR)
-    latest = ordered[-1] if ordered else None
+    missing = sum(1 for s in mine if math.isnan(s.value))
+    ordered = ordered_samples(s for s in mine if not math.isnan(s.value))
+    state = replay(criterion, ordered, initial_state(prior_state))
+    return judge(criterion, state, now, missing=missing)
 
-    def result(state: CriterionState, text: str, deciding: Sequence[Sample]) -> CriterionEvaluation:
-        if state is CriterionState.INSUFFICIENT_DATA:
+
+def _whole(run: Run, tail: tuple[Sample, ...]) -> Excerpt:
+    known = tail[-min(run.count, len(tail)) :]
+    return Excerpt(run.count, run.first, known)
+
+
+def judge(
+    criterion: Criterion, state: ReplayState, now: datetime, *, missing: int = 0
+) -> CriterionEvaluation:
+    """Report on a replay's ``state`` at ``now`` (``missing``: NaN samples left out)."""
+    note = _nan_note(missing)
+    sustain, stale_after = criterion.sustain, criterion.stale_after
+    latest = state.latest
+
+    def result(
+        state_now: CriterionState, text: str, deciding: Sequence[Sample]
+    ) -> CriterionEvaluation:
+        if state_now is CriterionState.INSUFFICIENT_DATA:
             text += "; missing data is never taken as healthy"
         return CriterionEvaluation(
             metric=criterion.metric,
-            state=state,
+            state=state_now,
             samples=tuple(deciding),
-            explanation=f"{criterion.metric} {state.replace('_', ' ')}: {text}{note}",
+            explanation=f"{criterion.metric} {state_now.replace('_', ' ')}: {text}{note}",
             latest_value=latest.value if latest else None,
             latest_at=latest.at if latest else None,
             breach_point=criterion.breach_point,
             clear_point=criterion.clear_point,
-            machine_state=replay.state,
-            severity=criterion.severity if state is CriterionState.BREACH else None,
-            changed_at=replay.changed_at,
+            machine_state=state.machine,
+            severity=criterion.severity if state_now is CriterionState.BREACH else None,
+            changed_at=state.changed_at,
         )
 
-    if latest is None:
+    if latest is None or state.covered_until is None:
         return result(CriterionState.INSUFFICIENT_DATA, f"no samples at or before {_time(now)}", ())
-    if now - latest.at > stale_after:
-        held = " (last decided state: breach)" if replay.state is CriterionState.BREACH else ""
+    age = now - state.covered_until
+    if age > stale_after:
+        held = " (last decided state: breach)" if state.machine is CriterionState.BREACH else ""
         return result(
             CriterionState.INSUFFICIENT_DATA,
-            f"the newest sample ({_sample(latest)}) is {format_duration(now - latest.at)} old, "
+            f"the newest sample ({_sample(latest)}) is {format_duration(age)} old, "
             f"older than stale_after {format_duration(stale_after)}{held}",
             (latest,),
         )
     beyond = f"{_side(criterion, beyond=True)} ({_points(criterion)})"
     inside = _side(criterion, beyond=False)
     clears = f"clears only after {_rule(sustain)} {inside}"
-    if replay.state is CriterionState.BREACH:
-        if _sustained(replay.beyond, sustain):
-            run = _deciding(replay.beyond, sustain)
-            verb = "is" if len(run) == 1 else "are"
+    if state.machine is CriterionState.BREACH:
+        if state.side == 1 and state.run is not None and sustained(state.run, sustain):
+            run = deciding(state.run, state.tail, sustain)
+            verb = "is" if run.count == 1 else "are"
             text = f"{_listing(run)} {verb} {beyond}, sustained {_span(sustain)}; {clears}"
-            return result(CriterionState.BREACH, text, run)
+            return result(CriterionState.BREACH, text, run.samples)
         when = "declared before these samples"
-        if replay.changed_at is not None:
+        if state.changed_at is not None and state.trigger is not None:
             when = (
-                f"declared at {_time(replay.changed_at)} when {_values(replay.trigger)} "
-                f"were {beyond}"
+                f"declared at {_time(state.changed_at)} when {_values(state.trigger)} were {beyond}"
             )
+        inside_now = state.run.count if state.side == -1 and state.run is not None else 0
         progress = (
-            f"only {_count(len(replay.inside))} {inside} so far"
-            if replay.inside
+            f"only {_count(inside_now)} {inside} so far"
+            if inside_now
             else f"the latest, {_sample(latest)}, is not {inside}"
         )
         text = f"{when}; not cleared: {progress}; {clears}"
-        return result(CriterionState.BREACH, text, replay.trigger or (latest,))
-    recent = _newest_run(ordered, stale_after)
-    if not _sustained(recent, sustain):
-        need = (
-            _rule(sustain)
-            if isinstance(sustain, int)
-            else f"samples spanning {format_duration(sustain)}"
+        shown = state.trigger.samples if state.trigger is not None else (latest,)
+        return result(CriterionState.BREACH, text, shown)
+    need = (
+        _rule(sustain)
+        if isinstance(sustain, int)
+        else f"samples spanning {format_duration(sustain)}"
+    )
+    if state.recent is None:
+        text = (
+            f"the criterion changed after the newest sample ({_sample(latest)}); judging needs "
+            f"{need} under the new rule"
         )
+        return result(CriterionState.INSUFFICIENT_DATA, text, (latest,))
+    if not sustained(state.recent, sustain):
+        recent = _whole(state.recent, state.tail)
         text = (
             f"only {_values(recent)}; judging needs {need} "
             f"with no gap over {format_duration(stale_after)}"
         )
-        return result(CriterionState.INSUFFICIENT_DATA, text, recent)
-    run = _deciding(recent, sustain)
-    if replay.changed_at is not None:
+        return result(CriterionState.INSUFFICIENT_DATA, text, recent.samples)
+    run = deciding(state.recent, state.tail, sustain)
+    if state.changed_at is not None and state.trigger is not None:
         text = (
-            f"the breach cleared at {_time(replay.changed_at)} after "
-            f"{_values(replay.trigger)} {inside}; latest {_sample(latest)}"
+            f"the breach cleared at {_time(state.changed_at)} after "
+            f"{_values(state.trigger)} {inside}; latest {_sample(latest)}"
         )
     else:
-        verb = "shows" if len(run) == 1 else "show"
+        verb = "shows" if run.count == 1 else "show"
         text = f"{_listing(run)} {verb} no breach; a breach needs {_rule(sustain)} {beyond}"
-        if replay.beyond:
-            n = len(replay.beyond)
+        if state.side == 1 and state.run is not None:
+            n = state.run.count
             lead = "the latest sample is" if n == 1 else f"the last {n} samples are"
             text += f"; {lead} {_side(criterion, beyond=True)} so far"
-    return result(CriterionState.CLEAR, text, run)
+    return result(CriterionState.CLEAR, text, run.samples)
 
 
 def evaluate_all(
@@ -286,19 +259,23 @@ def _time(at: datetime) -> str:
 
 
 def _sample(sample: Sample) -> str:
-    return f"{sample.value:g} at {_time(sample.at)}"
+    confirmed = f", still so at {_time(sample.seen_until)}" if sample.seen_until else ""
+    return f"{sample.value:g} at {_time(sample.at)}{confirmed}"
 
 
-def _values(run: Sequence[Sample]) -> str:
+def _values(run: Excerpt) -> str:
     """``3 samples (0.031 at 10:01, ...)``, shortened in the middle when long."""
-    shown = (
-        [_sample(s) for s in run]
-        if len(run) <= 5
-        else [_sample(run[0]), "...", *(_sample(s) for s in run[-3:])]
-    )
-    return f"{_count(len(run))} ({', '.join(shown)})"
+    newest = run.newest
+    if run.complete and len(newest) <= 5:
+        shown = [_sample(s) for s in newest]
+    else:
+        first = [_sample(run.first)] if run.first is not None else []
+        shown = [*first, "...", *(_sample(s) for s in newest[-3:])]
+    return f"{_count(run.count)} ({', '.join(shown)})"
 
 
-def _listing(run: Sequence[Sample]) -> str:
+def _listing(run: Excerpt) -> str:
     """``the last 3 samples (0.031 at 10:01, ...)``."""
-    return f"the latest sample ({_sample(run[0])})" if len(run) == 1 else f"the last {_values(run)}"
+    if run.count == 1 and run.newest:
+        return f"the latest sample ({_sample(run.newest[-1])})"
+    return f"the last {_values(run)}"

@@ -101,7 +101,20 @@ def decide(
     ``last_rollback_at`` starts the runbook's cooldown: while it runs, breaches are reported
     but no new recommendation is made.
     """
-    evaluations = tuple(evaluate_all(runbook, samples, now, prior_states))
+    evaluations = evaluate_all(runbook, samples, now, prior_states)
+    return decide_on(runbook, evaluations, now, records=records, last_rollback_at=last_rollback_at)
+
+
+def decide_on(
+    runbook: Runbook,
+    criteria: Sequence[CriterionEvaluation],
+    now: datetime,
+    *,
+    records: Mapping[str, PathRecord] | None = None,
+    last_rollback_at: datetime | None = None,
+) -> Decision:
+    """``decide`` from criteria already evaluated (e.g. from their stored states)."""
+    evaluations = tuple(criteria)
     severity = overall_severity(evaluations)
     breached = [e.metric for e in evaluations if e.state is CriterionState.BREACH]
     cooldown = None

@@ -9,7 +9,7 @@ and the hook still answers 2xx, so that Alertmanager does not retry it forever.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
@@ -20,7 +20,8 @@ from bot.core.criteria import Sample
 from bot.core.runbook import Runbook
 from bot.runbooks.registry import RunbookRegistry
 from bot.store import session_scope
-from bot.store.samples import add_samples
+from bot.store.criterion_states import record_samples
+from bot.store.samples import Observation
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +36,7 @@ class IngestResult:
     unknown_metrics: list[str] = field(default_factory=list)
     stored: int = 0  # new samples (exact repeats of stored ones are not counted)
     decision: str = ""  # short text for the sender and the log
+    too_old: int = 0  # samples older than the history kept: they can no longer count
 
 
 class MetricIntake(Protocol):
@@ -46,9 +48,12 @@ class MetricIntake(Protocol):
         source: str,
         now: datetime,
         alerts: list[dict[str, Any]] | None = None,
+        alert_keys: Sequence[str | None] | None = None,
     ) -> IngestResult:
         """Take ``samples`` of ``runbook_id`` (``alerts``: the Alertmanager alerts they came
-        from, as JSON-ready summaries); never raises for unknown names, only for faults."""
+        from, as JSON-ready summaries; ``alert_keys``: each sample's alert identity, so that
+        a re-sent alert is the same observation); never raises for unknown names, only for
+        faults."""
         ...
 
 
@@ -78,6 +83,7 @@ class StoringIntake:
         source: str,
         now: datetime,
         alerts: list[dict[str, Any]] | None = None,
+        alert_keys: Sequence[str | None] | None = None,
     ) -> IngestResult:
         runbook = self._registry.get(runbook_id)
         if runbook is None:
@@ -90,7 +96,12 @@ class StoringIntake:
             )
             return IngestResult(known_runbook=False, decision="ignored: unknown runbook")
         readable = accepted_metrics(runbook)
-        known = [sample for sample in samples if sample.metric in readable]
+        keys = list(alert_keys) if alert_keys is not None else [None] * len(samples)
+        known = [
+            Observation(sample, key)
+            for sample, key in zip(samples, keys, strict=True)
+            if sample.metric in readable
+        ]
         unknown = sorted({s.metric for s in samples if s.metric not in readable})
         if unknown:
             log.warning(
@@ -103,15 +114,25 @@ class StoringIntake:
                 known_runbook=True, unknown_metrics=unknown, decision="nothing to evaluate"
             )
         with session_scope(self._engine) as session:
-            stored = add_samples(
-                session, runbook_id=runbook_id, samples=known, source=source, now=now
+            recorded = record_samples(
+                session, runbook=runbook, observations=known, source=source, now=now
             )
-        log.info("stored %d of %d sample(s) for %s from %s", stored, len(known), runbook_id, source)
+        stored = recorded.stored
+        log.info(
+            "stored %d of %d sample(s) for %s from %s (%d alert(s) seen again, %d too old)",
+            stored,
+            len(known),
+            runbook_id,
+            source,
+            recorded.refreshed,
+            recorded.too_old,
+        )
         return IngestResult(
             known_runbook=True,
             unknown_metrics=unknown,
             stored=stored,
             decision=self._evaluate(runbook_id, now, stored=stored),
+            too_old=recorded.too_old,
         )
 
     def _evaluate(self, runbook_id: str, now: datetime, *, stored: int) -> str:

@@ -5,34 +5,103 @@ Pure: pydantic and the standard library only, ``now`` passed in.
 How an alert becomes a sample (the SPEC's contract): the label ``runbook`` names the runbook,
 the label ``metric`` the criterion, the annotation ``value`` the observed value.
 
-- A **firing** alert's value becomes a sample at ``now`` (the time the bot received it).
-  Alertmanager does not say when the value was observed: ``startsAt`` is when the alert
-  began firing, not when this value was measured, and Prometheus refreshes the annotation at
-  each evaluation, so "the latest value, as of its delivery" is the honest reading.
+What a notification means as evidence. Alertmanager sends the same alert again and again:
+at every ``group_interval`` while its group changes, at every ``repeat_interval``, on retries,
+from each peer of an HA cluster, and to every replica of the bot. None of that is a new
+observation, so:
+
+- A **firing** alert's observation is identified by its fingerprint, its ``startsAt`` (the
+  episode) and its value: its ``alert_key``. It is timed at its first arrival (``now``; the
+  i-th alert of a notification at ``now`` + i microseconds, so two alerts stay two), carries
+  ``since = startsAt`` (Prometheus vouches the condition has held since then), and every later
+  delivery of the same key is the same observation: it only moves the sample's
+  ``seen_until`` forward. So a count ``sustain`` counts distinct values, never re-sends; a
+  duration ``sustain`` is measured from ``startsAt`` to the latest delivery; and an alert that
+  keeps firing unchanged keeps the data fresh. A new value in the same episode is a new
+  observation. Alertmanager does not say when a value was measured (Prometheus refreshes
+  the annotation at each evaluation), so "the value, as of its delivery" is the honest reading.
 - A **resolved** alert's value becomes a sample at ``endsAt`` (the moment Alertmanager
-  declared it resolved), or at ``now`` when ``endsAt`` is unset or later than ``now``. The
-  same resolution delivered twice therefore maps to the same sample and is stored once.
+  declared it resolved), or at ``now`` when ``endsAt`` is unset or later than ``now``; its
+  key is the episode's, so a resolution delivered again (or to two replicas) is stored once.
 - An alert without the ``runbook`` or ``metric`` label, or without a finite numeric
   ``value``, is not an error: it is listed in ``AlertIntake.skipped`` with the reason, so the
   hook can log it and still answer 2xx (Alertmanager retries anything else, for nothing).
+- Times must be ISO-8601 with a zone, from 1970 on (``endsAt`` of year 1 means "unset"), and
+  ``startsAt`` at most ``MAX_AHEAD`` after ``now``: anything else is refused (400).
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import math
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic_core import PydanticCustomError
 
 from bot.core.criteria import Sample
+from bot.core.durations import format_duration
 
 SUPPORTED_VERSION = "4"
 RUNBOOK_LABEL = "runbook"
 METRIC_LABEL = "metric"
 VALUE_ANNOTATION = "value"
 MAX_ALERTS = 10_000
+MAX_PROBLEMS = 100  # problems listed in a refusal (a body may hold 100,000 bad samples)
+MAX_AHEAD = timedelta(minutes=5)  # how far ahead of the bot's clock a sample may be
+EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+TIMESTAMP_ERROR = "timestamp"  # pydantic error type of a refused time: answered 400
+ISO_EXAMPLE = "2026-11-22T10:03:00Z"
+
+
+def _refused(message: str) -> PydanticCustomError:
+    return PydanticCustomError(TIMESTAMP_ERROR, message)  # no context: shown as written
+
+
+def hook_instant(raw: object, *, unset_allowed: bool = False) -> datetime:
+    """A time from a webhook body: an ISO-8601 string with a zone, from 1970 on.
+
+    ``unset_allowed``: year 1 (Go's zero time, Alertmanager's "not set") passes as is.
+    Raises ``PydanticCustomError`` of type ``timestamp`` with the reason.
+    """
+    if not isinstance(raw, str):
+        kind = "a boolean" if isinstance(raw, bool) else type(raw).__name__
+        if isinstance(raw, int | float) and not isinstance(raw, bool):
+            kind = "an epoch number"
+        raise _refused(
+            f"{kind} is not a time: give an ISO-8601 time with its zone, e.g. {ISO_EXAMPLE}"
+        )
+    shown = repr(raw[:40])
+    try:
+        moment = datetime.fromisoformat(raw.strip())
+    except ValueError:
+        raise _refused(
+            f"{shown} is not an ISO-8601 time with a zone (e.g. {ISO_EXAMPLE})"
+        ) from None
+    if moment.tzinfo is None or moment.utcoffset() is None:
+        raise _refused(f"{shown} has no time zone: add Z (UTC) or an offset such as +01:00")
+    if unset_allowed and moment.year == 1:
+        return datetime(1, 1, 1, tzinfo=UTC)
+    try:
+        moment = moment.astimezone(UTC)
+    except OverflowError:  # past year 9999 (or before year 1) in UTC
+        raise _refused(f"{shown} is out of range") from None
+    if moment < EARLIEST:
+        raise _refused(f"{shown} is before 1970: not a time a sample can have")
+    return moment
+
+
+def too_far_ahead(moment: datetime, now: datetime) -> str | None:
+    """Why ``moment`` is refused as later than ``now`` allows, or None."""
+    if moment - now <= MAX_AHEAD:
+        return None
+    return (
+        f"{moment.isoformat()} is {format_duration(moment - now)} ahead of the bot's clock "
+        f"({now.isoformat()}); more than {format_duration(MAX_AHEAD)} ahead is refused"
+    )
 
 
 class _Tolerant(BaseModel):
@@ -49,12 +118,22 @@ class Alert(_Tolerant):
     generator_url: str = Field(default="", alias="generatorURL")
     fingerprint: str = ""
 
-    @field_validator("starts_at", "ends_at")
+    @field_validator("starts_at", mode="before")
     @classmethod
-    def _utc(cls, value: datetime | None) -> datetime | None:
-        if value is None:
-            return None
-        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    def _starts(cls, value: object) -> datetime:
+        return hook_instant(value)
+
+    @field_validator("ends_at", mode="before")
+    @classmethod
+    def _ends(cls, value: object) -> datetime | None:
+        return None if value is None else hook_instant(value, unset_allowed=True)
+
+    def identity(self) -> str:
+        """Alertmanager's fingerprint, or one made the same way from the labels."""
+        if self.fingerprint:
+            return self.fingerprint
+        labels = json.dumps(self.labels, sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(labels.encode()).hexdigest()[:16]
 
     def ended_at(self) -> datetime | None:
         """``endsAt`` when it means something: Alertmanager sends year 1 for "not set"."""
@@ -89,20 +168,29 @@ class AlertmanagerPayload(_Tolerant):
 
 
 class PayloadError(ValueError):
-    """The body is JSON but not a valid payload; ``problems`` are ``field: message`` lines."""
+    """The body is JSON but not a valid payload; ``problems`` are ``field: message`` lines.
 
-    def __init__(self, problems: list[str]) -> None:
+    ``timestamps``: some problem is a refused time (answered 400 rather than 422)."""
+
+    def __init__(self, problems: list[str], *, timestamps: bool = False) -> None:
         super().__init__("\n".join(problems))
         self.problems = problems
+        self.timestamps = timestamps
 
 
-def validation_problems(error: ValidationError) -> list[str]:
+def payload_error(error: ValidationError) -> PayloadError:
     """pydantic's errors as ``field.path: message`` lines (``document`` for the top level)."""
-    lines = []
-    for detail in error.errors(include_url=False):
-        where = ".".join(str(part) for part in detail["loc"]) or "document"
-        lines.append(f"{where}: {detail['msg'].removeprefix('Value error, ')}")
-    return lines
+    lines: list[str] = []
+    timestamps = False
+    details = error.errors(include_url=False)
+    for detail in details:
+        timestamps |= detail["type"] == TIMESTAMP_ERROR
+        if len(lines) < MAX_PROBLEMS:
+            where = ".".join(str(part) for part in detail["loc"]) or "document"
+            lines.append(f"{where}: {detail['msg'].removeprefix('Value error, ')}")
+    if len(details) > MAX_PROBLEMS:
+        lines.append(f"... and {len(details) - MAX_PROBLEMS} more")
+    return PayloadError(lines, timestamps=timestamps)
 
 
 def parse_alertmanager_payload(document: Any) -> AlertmanagerPayload:
@@ -110,7 +198,7 @@ def parse_alertmanager_payload(document: Any) -> AlertmanagerPayload:
     try:
         return AlertmanagerPayload.model_validate(document)
     except ValidationError as error:
-        raise PayloadError(validation_problems(error)) from None
+        raise payload_error(error) from None
 
 
 @dataclass(frozen=True)
@@ -123,6 +211,7 @@ class AlertSample:
     starts_at: datetime
     fingerprint: str
     alertname: str | None
+    alert_key: str  # the observation's identity: its re-sends are the same observation
 
     def summary(self) -> dict[str, Any]:
         """A JSON-ready description, for the service (and the trail) to record."""
@@ -201,18 +290,29 @@ def alertmanager_samples(payload: AlertmanagerPayload, now: datetime) -> AlertIn
                 )
             )
             continue
-        at = now
-        ended = alert.ended_at()
-        if alert.status == "resolved" and ended is not None and ended < now:
-            at = ended
+        ahead = too_far_ahead(alert.starts_at, now)
+        if ahead is not None:
+            skipped.append(SkippedAlert(alert.fingerprint, alertname, f"startsAt {ahead}"))
+            continue
+        episode = f"{alert.identity()}|{alert.starts_at.isoformat()}"
+        if alert.status == "firing":
+            # Arrival time, one microsecond apart per alert: distinct alerts stay distinct.
+            at = now + timedelta(microseconds=len(accepted))
+            sample = Sample(metric, value, at, since=alert.starts_at)
+            key = f"firing|{episode}|{value!r}"
+        else:
+            ended = alert.ended_at()
+            at = ended if ended is not None and ended < now else now
+            sample, key = Sample(metric, value, at), f"resolved|{episode}"
         accepted.append(
             AlertSample(
                 runbook_id=runbook_id,
-                sample=Sample(metric=metric, value=value, at=at),
+                sample=sample,
                 status=alert.status,
                 starts_at=alert.starts_at,
                 fingerprint=alert.fingerprint,
                 alertname=alertname,
+                alert_key=key,
             )
         )
     return AlertIntake(accepted, skipped, payload.truncated_alerts)

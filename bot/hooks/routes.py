@@ -6,8 +6,11 @@ Every request goes through the same gate, in this order, each answered with a JS
 - 401 with ``WWW-Authenticate: Bearer`` for a missing or wrong bearer token (compared in
   constant time), before a byte of the body is read;
 - 413 for a body over ``max_body_bytes`` (by Content-Length, and by what is actually read);
-- 415 for a content type that is not JSON, 400 for a body that is not JSON;
-- 422 for JSON of the wrong shape, with pydantic's errors as ``field: message`` lines.
+- 415 for a content type that is not JSON, 400 for a body that is not JSON (or that nests
+  deeper than the parser goes, or holds a number too long to be a measurement);
+- 400 for a time that cannot be a sample's (no zone, an epoch number, before 1970, more than
+  5 minutes ahead of the bot's clock), 422 for JSON of the wrong shape, both with pydantic's
+  errors as ``field: message`` lines.
 
 What passes goes to the ``MetricIntake``. Names it does not know (a runbook, a metric) and
 alerts without a usable value are logged and answered 202 with what was ignored: a sender
@@ -20,7 +23,6 @@ from __future__ import annotations
 import hmac
 import json
 import logging
-import math
 from collections.abc import Callable
 from datetime import datetime
 from typing import IO, Any
@@ -30,13 +32,14 @@ from pydantic import SecretStr
 
 from bot.clock import Clock
 from bot.hooks.intake import IngestResult, MetricIntake
-from bot.hooks.metrics_document import SamplesError, parse_samples_document
+from bot.hooks.metrics_body import parse_metrics_body
 from bot.hooks.payloads import PayloadError, alertmanager_samples, parse_alertmanager_payload
 from bot.web.metrics import BotMetrics
 
 log = logging.getLogger(__name__)
 
 DEFAULT_MAX_BODY_BYTES = 1_048_576
+MAX_NUMBER_CHARACTERS = 100  # a measurement never needs more; Python's int() gives up at 4,300
 
 
 class HookRefusal(Exception):
@@ -133,6 +136,7 @@ def register_hooks(
                 source="alertmanager",
                 now=now,
                 alerts=[a.summary() for a in accepted],
+                alert_keys=[a.alert_key for a in accepted],
             )
             stored += result.stored
             ignored += _ignored(runbook_id, result, count=len(accepted))
@@ -145,28 +149,15 @@ def register_hooks(
         }
 
     def generic(body: bytes) -> dict[str, Any]:
-        _decode(body)  # not JSON: 400, before the shape is judged
-        try:
-            document = parse_samples_document(body)
-        except SamplesError as error:
-            raise PayloadError(str(error).splitlines()) from None
-        problems = [
-            f"samples.{index}.value: must be a finite number"
-            for index, sample in enumerate(document.samples)
-            if not math.isfinite(sample.value)
-        ]
-        if document.runbook is None or not document.runbook.strip():
-            problems.insert(0, "runbook: required on /hooks/metrics (the runbook id)")
-        if problems:
-            raise PayloadError(problems)
-        runbook_id = (document.runbook or "").strip()
-        samples = document.to_samples()
+        now = clock()
+        document = parse_metrics_body(_decode(body), now)
         result = intake.ingest(
-            runbook_id=runbook_id, samples=samples, source="metrics", now=clock()
+            runbook_id=document.runbook_id, samples=document.samples, source="metrics", now=now
         )
+        ignored = _ignored(document.runbook_id, result, count=len(document.samples))
         return {
             "stored": result.stored,
-            "ignored": _ignored(runbook_id, result, count=len(samples)),
+            "ignored": document.missing + ignored,
             "decision": result.decision,
         }
 
@@ -175,6 +166,8 @@ def register_hooks(
             try:
                 return handler(body)
             except PayloadError as error:
+                if error.timestamps:
+                    raise HookRefusal(400, "invalid time", problems=error.problems) from None
                 raise HookRefusal(422, "invalid payload", problems=error.problems) from None
 
         return run
@@ -236,10 +229,34 @@ def _read_at_most(stream: IO[bytes], size: int) -> bytes:
     return b"".join(pieces)
 
 
+class _NumberTooLong(ValueError):
+    pass
+
+
+def _number(parse: Callable[[str], Any]) -> Callable[[str], Any]:
+    def bounded(text: str) -> Any:
+        if len(text) > MAX_NUMBER_CHARACTERS:
+            raise _NumberTooLong(f"a number of {len(text)} characters")
+        return parse(text)
+
+    return bounded
+
+
+_INT, _FLOAT = _number(int), _number(float)
+
+
 def _decode(body: bytes) -> Any:
+    """The body as JSON; anything that cannot be read is the sender's fault (400)."""
     try:
-        return json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        return json.loads(body, parse_int=_INT, parse_float=_FLOAT)
+    except RecursionError:
+        raise HookRefusal(400, "body is not valid JSON here: it nests too deeply") from None
+    except _NumberTooLong as error:
+        raise HookRefusal(
+            400,
+            f"body is not valid JSON here: {error}, more than {MAX_NUMBER_CHARACTERS}",
+        ) from None
+    except (UnicodeDecodeError, ValueError) as error:  # JSONDecodeError is a ValueError
         raise HookRefusal(400, f"body is not valid JSON: {error}") from None
 
 
@@ -247,7 +264,13 @@ def _ignored(runbook_id: str, result: IngestResult, *, count: int) -> list[str]:
     """What a runbook's batch left out, as sentences for the sender's log."""
     if not result.known_runbook:
         return [f"runbook {runbook_id!r} is unknown ({count} sample(s) ignored)"]
-    return [
+    ignored = [
         f"metric {metric!r} is not read by runbook {runbook_id!r}"
         for metric in result.unknown_metrics
     ]
+    if result.too_old:
+        ignored.append(
+            f"{result.too_old} sample(s) older than the history kept for runbook "
+            f"{runbook_id!r} (RELEASEBOT_SAMPLE_RETENTION): they can no longer count"
+        )
+    return ignored

@@ -52,8 +52,10 @@ def test_a_firing_alert_with_a_value_is_a_sample_at_delivery_time() -> None:
     assert found.skipped == []
     [accepted] = found.accepted
     assert accepted.runbook_id == "ranking-model"
-    assert accepted.sample == Sample("error_rate", 0.041, NOW)
+    starts_at = datetime(2026, 11, 22, 2, 50, 42, 667262, tzinfo=UTC)
+    assert accepted.sample == Sample("error_rate", 0.041, NOW, since=starts_at)
     assert accepted.status == "firing"
+    assert accepted.alert_key == f"firing|75a7997fd166ad46|{starts_at.isoformat()}|0.041"
     assert accepted.summary()["starts_at"] == "2026-11-22T02:50:42.667262+00:00"
 
 
@@ -149,7 +151,7 @@ def test_another_payload_version_is_refused_with_the_reason() -> None:
         (lambda d: d.pop("alerts"), "alerts: Field required"),
         (lambda d: d.pop("version"), "version: Field required"),
         (lambda d: d["alerts"][0].update(status="pending"), "alerts.0.status: Input should be"),
-        (lambda d: d["alerts"][0].update(startsAt="yesterday"), "alerts.0.startsAt: Input should"),
+        (lambda d: d["alerts"][0].update(startsAt="yesterday"), "alerts.0.startsAt: 'yesterday'"),
         (lambda d: d["alerts"][0]["labels"].update(n=1), "alerts.0.labels.n: Input should be"),
         (lambda d: d.update(truncatedAlerts=-1), "truncatedAlerts: Input should be greater"),
     ],

@@ -9,127 +9,48 @@ alert's end.
 
 from __future__ import annotations
 
-import json
-import shutil
-import socket
-import subprocess
-import time
-import urllib.error
-import urllib.request
-from collections.abc import Callable, Iterator
-from datetime import UTC, datetime
+from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
-from typing import Any, TypeVar
 
 import pytest
+from sqlalchemy import func, select
 
 from bot.bootstrap import Runtime
 from bot.clock import utc_now
 from bot.core.criteria import Sample
 from bot.emulator import SlackEmulator, default_seed
-from bot.store import read_connection
+from bot.store import read_connection, trail_for_subject
 from bot.store.samples import recent_samples
+from bot.store.tables import RollbackRecommendation
 from bot.web.server import BackgroundServer
+from tests.hooks.alertmanager import (
+    Alertmanager,
+    alertmanager_binary,
+    iso,
+    three_values_re_sent,
+    wait_for,
+)
 from tests.hooks.support import EPOCH, TOKEN, build_runtime
 from tests.slack.support import copy_runbooks
 
-BINARY = "/usr/bin/prometheus-alertmanager"
-T = TypeVar("T")
+RUNBOOKS = Path(__file__).resolve().parents[2] / "runbooks"
 
 
-def alertmanager_binary() -> str | None:
-    return BINARY if Path(BINARY).exists() else shutil.which("prometheus-alertmanager")
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def wait_for(what: str, check: Callable[[], T | None], timeout: float, log: Path) -> T:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        found = check()
-        if found:
-            return found
-        time.sleep(0.1)
-    pytest.fail(f"{what} within {timeout:.0f} s; Alertmanager's log:\n{log.read_text()[-4000:]}")
-
-
-class Alertmanager:
-    """One Alertmanager process on 127.0.0.1, gossip off, its state in ``workdir``."""
-
-    def __init__(self, binary: str, workdir: Path, webhook_url: str, token: str) -> None:
-        self.url = f"http://127.0.0.1:{free_port()}"
-        self.log = workdir / "alertmanager.log"
-        config = {
-            "route": {
-                "receiver": "releasebot",
-                "group_by": ["alertname", "runbook"],
-                "group_wait": "1s",
-                "group_interval": "1s",
-                "repeat_interval": "1h",
-            },
-            "receivers": [
-                {
-                    "name": "releasebot",
-                    "webhook_configs": [
-                        {
-                            "url": webhook_url,
-                            "send_resolved": True,
-                            "http_config": {"authorization": {"credentials": token}},
-                        }
-                    ],
-                }
-            ],
-        }
-        config_file = workdir / "alertmanager.yml"
-        config_file.write_text(json.dumps(config, indent=2))  # JSON is YAML
-        self.command = [
-            binary,
-            f"--config.file={config_file}",
-            f"--storage.path={workdir / 'data'}",
-            f"--web.listen-address={self.url.removeprefix('http://')}",
-            "--cluster.listen-address=",
-            "--log.level=debug",
-        ]
-        self.process: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        with self.log.open("wb") as output:
-            self.process = subprocess.Popen(self.command, stdout=output, stderr=subprocess.STDOUT)
-        wait_for("Alertmanager ready", self._ready, 30, self.log)
-
-    def _ready(self) -> bool:
-        if self.process is not None and self.process.poll() is not None:
-            pytest.fail(f"Alertmanager exited {self.process.returncode}:\n{self.log.read_text()}")
-        try:
-            with urllib.request.urlopen(self.url + "/-/ready", timeout=1) as answer:
-                return bool(answer.status == 200)
-        except OSError:
-            return False
-
-    def post_alerts(self, alerts: list[dict[str, Any]]) -> None:
-        request = urllib.request.Request(
-            self.url + "/api/v2/alerts",
-            data=json.dumps(alerts).encode(),
-            headers={"Content-Type": "application/json"},
-            method="POST",
-        )
-        with urllib.request.urlopen(request, timeout=5) as answer:
-            assert answer.status == 200
-
-    def stop(self) -> None:
-        """Terminate by PID, then kill if it does not exit in time."""
-        if self.process is None or self.process.poll() is not None:
-            return
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait(timeout=10)
+def start_bot(
+    database_url: str, runbooks: Path, slack: SlackEmulator
+) -> tuple[Runtime, BackgroundServer]:
+    runtime = build_runtime(
+        database_url,
+        hook_token=TOKEN,
+        clock=utc_now,
+        slack_api_url=slack.api_url,
+        slack_bot_token=slack.bot_token,
+        token_verification=True,
+        runbooks_dir=runbooks,
+    )
+    runtime.start()
+    return runtime, BackgroundServer(runtime.web_app).start()
 
 
 @pytest.fixture
@@ -147,17 +68,7 @@ def running_bot(
         },
     )
     with SlackEmulator(default_seed()) as slack:
-        runtime = build_runtime(
-            database_url,
-            hook_token=TOKEN,
-            clock=utc_now,
-            slack_api_url=slack.api_url,
-            slack_bot_token=slack.bot_token,
-            token_verification=True,
-            runbooks_dir=runbooks,
-        )
-        runtime.start()
-        server = BackgroundServer(runtime.web_app).start()
+        runtime, server = start_bot(database_url, runbooks, slack)
         try:
             yield runtime, server, slack
         finally:
@@ -170,20 +81,12 @@ def stored(runtime: Runtime) -> list[Sample]:
         return recent_samples(connection, runbook_id="ranking-model", since=EPOCH)
 
 
-def iso(moment: datetime) -> str:
-    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
-
-
 def test_alertmanager_notifies_the_bot_which_recommends_a_rollback(
     running_bot: tuple[Runtime, BackgroundServer, SlackEmulator], tmp_path: Path
 ) -> None:
     binary = alertmanager_binary()
-    if binary is None:
-        pytest.skip(
-            f"Alertmanager is not installed ({BINARY}: apt-get install prometheus-alertmanager)"
-        )
     runtime, server, slack = running_bot
-    alertmanager = Alertmanager(binary, tmp_path, server.url + "/hooks/alertmanager", TOKEN)
+    alertmanager = Alertmanager(binary, tmp_path, [server.url + "/hooks/alertmanager"], TOKEN)
     alert = {
         "labels": {
             "alertname": "RankingErrorRate",
@@ -203,6 +106,7 @@ def test_alertmanager_notifies_the_bot_which_recommends_a_rollback(
         )
         assert (firing.metric, firing.value) == ("error_rate", 0.041)
         assert posted <= firing.at <= utc_now()  # received "now": Alertmanager gives no time
+        assert firing.since == posted  # the alert vouches for its condition since startsAt
         [recommendation] = slack.wait_for_calls("chat.postMessage", count=1, timeout=10)
         assert recommendation.args["channel"] == "C0RANKREL"
         assert "Rollback recommended" in str(recommendation.args["text"])
@@ -226,3 +130,44 @@ def test_alertmanager_notifies_the_bot_which_recommends_a_rollback(
     )
     assert counted is not None and counted >= 2
     assert alertmanager.process is not None and alertmanager.process.poll() is not None
+
+
+def recommendations(runtime: Runtime) -> int:
+    with read_connection(runtime.engine) as connection:
+        return int(
+            connection.execute(
+                select(func.count()).select_from(RollbackRecommendation)
+            ).scalar_one()
+        )
+
+
+def test_alertmanager_re_sending_one_alert_is_one_observation(
+    database_url: str, tmp_path: Path
+) -> None:
+    """Alertmanager re-sends the firing alert every second (group_interval and repeat_interval
+    of 1s); the runbook needs 3 samples: only the third distinct value declares the breach."""
+    binary = alertmanager_binary()
+    with SlackEmulator(default_seed()) as slack:
+        runtime, server = start_bot(database_url, RUNBOOKS, slack)
+        url = server.url + "/hooks/alertmanager"
+        try:
+            with Alertmanager(binary, tmp_path, [url], TOKEN, repeat_interval="1s") as manager:
+                three_values_re_sent(
+                    manager,
+                    values=lambda: [s.value for s in stored(runtime)],
+                    recommendations=lambda: recommendations(runtime),
+                    deliveries=4,
+                )
+            first = stored(runtime)[0]
+            assert first.seen_until is not None  # confirmed by every re-send
+            assert first.seen_until > first.at + timedelta(seconds=2)
+            slack.wait_for_calls("chat.postMessage", count=1, timeout=10)
+        finally:
+            server.stop()
+            runtime.stop()
+    assert recommendations(runtime) == 1
+    with read_connection(runtime.engine) as connection:
+        [recommended, *_] = trail_for_subject(connection, subject="rollback:1")
+    assert recommended.kind == "rollback.recommended"
+    [error_rate] = [c for c in recommended.payload["criteria"] if c[0] == "error_rate"]
+    assert error_rate[1] == "breach" and "the last 3 samples (0.041 at" in error_rate[2]

@@ -10,7 +10,8 @@ from pathlib import Path
 from bot.core.criteria import Sample
 from bot.sandbox import Sandbox
 from bot.store import export_subject, session_scope, verify_trail
-from bot.store.samples import add_samples
+from bot.store.criterion_states import record_samples
+from bot.store.samples import Observation
 from tests.slack.rollback_support import (
     ROLLBACK,
     Receiver,
@@ -128,14 +129,16 @@ def test_asking_by_hand_during_a_breach_refreshes_the_same_recommendation(bot: B
 
 def test_a_requester_by_hand_cannot_approve_their_own_rollback(bot: Bot) -> None:
     end = datetime.now(UTC)
+    runbook = bot.sandbox.runtime.registry.get("ranking-model")
+    assert runbook is not None
     with session_scope(bot.sandbox.runtime.engine) as session:  # samples no hook announced
-        add_samples(
+        record_samples(
             session,
-            runbook_id="ranking-model",
+            runbook=runbook,
             source="manual",
             now=end,
-            samples=[
-                Sample("error_rate", value, end - timedelta(minutes=2 - i))
+            observations=[
+                Observation(Sample("error_rate", value, end - timedelta(minutes=2 - i)))
                 for i, value in enumerate([0.03, 0.04, 0.05])
             ],
         )

@@ -1,7 +1,7 @@
 """From metric samples to a rollback recommendation in the release channel.
 
 ``on_samples`` is called after monitoring's samples are stored: it evaluates the runbook's
-criteria over the recent samples, and on a breach posts (or updates) the recommendation with
+criteria from their stored states, and on a breach posts (or updates) the recommendation with
 its approval request. A recommendation is bound to its evidence (path, severity, breached
 metrics): when the evidence changes before quorum, the old request is superseded and its
 votes are void, and the thread says so (``bot.services.rollbacks.requesting``).
@@ -9,13 +9,14 @@ votes are void, and the thread says so (``bot.services.rollbacks.requesting``).
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 
-from bot.core.decision import Decision, auto_execute_at, decide
+from bot.core.criteria import CriterionState
+from bot.core.decision import Decision, auto_execute_at, decide_on
 from bot.core.releases import ReleaseState
 from bot.core.rollbacks import RECOMMENDATION, RecommendationState
 from bot.core.runbook import Runbook
@@ -36,13 +37,11 @@ from bot.services.rollbacks.requesting import (
 )
 from bot.services.scheduling import RollbackScheduling
 from bot.store import UnitOfWork
+from bot.store.criterion_states import current_evaluations
 from bot.store.inbox import claim_delivery
 from bot.store.locks import lock_key
-from bot.store.samples import recent_samples
 from bot.store.tables import Release, RollbackRecommendation, row_id
 from bot.store.units import DirectUnits, UnitRunner
-
-LOOKBACK = timedelta(hours=6)
 
 
 class RollbackService:
@@ -60,13 +59,16 @@ class RollbackService:
         self.units = units if units is not None else DirectUnits(engine)
 
     def evaluate(self, session: Session, *, runbook: Runbook, now: datetime) -> Decision:
-        samples = recent_samples(session, runbook_id=runbook.id, since=now - LOOKBACK)
-        return decide(
+        # Each criterion's stored replay: a few rows, however long the history. The past
+        # rollbacks matter only to a breach (cooldown, ranking): read them only then.
+        evaluations = current_evaluations(session, runbook=runbook, now=now)
+        breach = any(e.state is CriterionState.BREACH for e in evaluations)
+        return decide_on(
             runbook,
-            samples,
+            evaluations,
             now,
-            records=path_records(session, runbook_id=runbook.id),
-            last_rollback_at=last_rollback_at(session, runbook_id=runbook.id),
+            records=path_records(session, runbook_id=runbook.id) if breach else None,
+            last_rollback_at=last_rollback_at(session, runbook_id=runbook.id) if breach else None,
         )
 
     def on_samples(self, runbook_id: str, now: datetime) -> str:
