@@ -37,6 +37,8 @@ from bot.slack.client import make_web_client
 from bot.slack.delivery import SlackDelivery
 from bot.slack.directory import SlackGroupDirectory
 from bot.slack.home import register_home
+from bot.slack.payload_checks import Refusal
+from bot.slack.refusals import refusal_teller
 from bot.store import make_engine, session_scope, upgrade_database
 from bot.store.checkpoints import BACKGROUND_AUTOCHECKPOINT_PAGES, WalCheckpointer, has_log
 from bot.store.outbox import pending_job_count
@@ -64,6 +66,7 @@ class Runtime:
     web_app: Flask
     units: GroupCommitter
     directory: SlackGroupDirectory
+    tell_refusal: Callable[[Refusal], None]
     checkpointer: WalCheckpointer | None = None
 
     def start(self) -> None:
@@ -227,7 +230,16 @@ def build(
         with session_scope(engine) as session:
             return pending_job_count(session)
 
-    web_app = build_web_app(bolt_app=bolt_app, engine=engine, metrics=metrics, pending_jobs=pending)
+    tell_refusal = refusal_teller(engine=engine, clock=clock, wake=services.wake)
+    assert settings.slack_signing_secret is not None  # require_slack_settings saw to it
+    web_app = build_web_app(
+        bolt_app=bolt_app,
+        engine=engine,
+        metrics=metrics,
+        signing_secret=settings.slack_signing_secret.get_secret_value(),
+        pending_jobs=pending,
+        on_refused=tell_refusal,
+    )
     register_hooks(
         web_app,
         hook_token=settings.hook_token,
@@ -250,5 +262,6 @@ def build(
         web_app=web_app,
         units=units,
         directory=directory,
+        tell_refusal=tell_refusal,
         checkpointer=checkpointer,
     )
