@@ -7,6 +7,7 @@ WSGI app. Nothing is started until ``Runtime.start``; nothing here is module-glo
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -18,6 +19,7 @@ from sqlalchemy import Engine
 
 from bot.clock import Clock, utc_now
 from bot.config import Settings, executor_secrets
+from bot.core.trail_checkpoints import Checkpoint
 from bot.hooks.intake import StoringIntake
 from bot.hooks.routes import register_hooks
 from bot.render import Renderer, make_renderer, template_problems
@@ -31,6 +33,7 @@ from bot.services.registry import RunbookRegistry
 from bot.services.reviews import ReviewService
 from bot.services.rollback_decisions import RollbackDecisions
 from bot.services.rollbacks import RollbackService
+from bot.services.trail_checkpoints import CheckpointTimer, publish_checkpoint
 from bot.services.votes import APPROVAL_REQUEST, Votes
 from bot.slack.app import SlackServices, build_bolt_app
 from bot.slack.client import make_web_client
@@ -42,9 +45,13 @@ from bot.slack.refusals import refusal_teller
 from bot.store import make_engine, session_scope, upgrade_database
 from bot.store.checkpoints import BACKGROUND_AUTOCHECKPOINT_PAGES, WalCheckpointer, has_log
 from bot.store.outbox import pending_job_count
+from bot.store.trail import check_trail_key, use_trail_key
 from bot.store.units import GroupCommitter
+from bot.trail_keys import TrailKey, TrailKeyError, load_trail_key
 from bot.web.app import build_web_app
 from bot.web.metrics import BotMetrics
+
+log = logging.getLogger(__name__)
 
 
 class StartupError(Exception):
@@ -68,6 +75,8 @@ class Runtime:
     directory: SlackGroupDirectory
     tell_refusal: Callable[[Refusal], None]
     checkpointer: WalCheckpointer | None = None
+    trail_key: TrailKey | None = None
+    checkpoint_timer: CheckpointTimer | None = None
 
     def start(self) -> None:
         self.renderer.warm()
@@ -78,8 +87,12 @@ class Runtime:
         self.delivery.start()
         self.services.executor_worker.start()
         self.scheduler.start()
+        if self.checkpoint_timer is not None:
+            self.checkpoint_timer.start()
 
     def stop(self) -> None:
+        if self.checkpoint_timer is not None:
+            self.checkpoint_timer.stop()
         self.scheduler.stop()
         self.services.executor_worker.stop()
         self.delivery.stop()
@@ -105,6 +118,43 @@ def require_slack_settings(settings: Settings, *, socket_mode: bool = False) -> 
             "missing " + ", ".join(missing) + ": set them in the environment "
             "(see the README's configuration table)"
         )
+
+
+def open_trail_key(settings: Settings, engine: Engine) -> TrailKey | None:
+    """The trail key, set on ``engine``; refuses a key the trail was not sealed with, and a
+    keyed trail without its key (appending without MACs would break it)."""
+    secret = settings.trail_key.get_secret_value() if settings.trail_key is not None else None
+    try:
+        key = load_trail_key(secret, settings.trail_key_file)
+    except TrailKeyError as error:
+        raise StartupError(str(error)) from None
+    problem = check_trail_key(engine, None if key is None else key.mac_key)
+    if problem is not None:
+        raise StartupError(problem)
+    use_trail_key(engine, None if key is None else key.mac_key)
+    if key is None:
+        log.warning(
+            "the decision trail is not keyed (RELEASEBOT_TRAIL_KEY unset): its hash chain "
+            "shows accidental changes, not edits by someone with database access"
+        )
+    return key
+
+
+def _checkpoint_timer(
+    settings: Settings,
+    engine: Engine,
+    key: TrailKey | None,
+    clock: Clock,
+    after: Callable[[], None],
+) -> CheckpointTimer | None:
+    channel, file = settings.trail_checkpoint_channel, settings.trail_checkpoint_file
+    if key is None or settings.trail_checkpoint_every <= 0 or (channel is None and file is None):
+        return None
+
+    def publish() -> Checkpoint | None:
+        return publish_checkpoint(engine, key=key, now=clock(), channel_id=channel, file=file)
+
+    return CheckpointTimer(publish, every=settings.trail_checkpoint_every, after=after)
 
 
 def load_registry(settings: Settings) -> RunbookRegistry:
@@ -155,6 +205,7 @@ def build(
     # SQLite: the log is checkpointed by a thread of its own, not by the commits of clicks.
     checkpoints = BACKGROUND_AUTOCHECKPOINT_PAGES
     engine = make_engine(settings.database_url, sqlite_autocheckpoint=checkpoints)
+    trail_key = open_trail_key(settings, engine)
     renderer = make_renderer(settings.templates_dir)
     client = make_web_client(settings)
     metrics = BotMetrics()
@@ -264,4 +315,6 @@ def build(
         directory=directory,
         tell_refusal=tell_refusal,
         checkpointer=checkpointer,
+        trail_key=trail_key,
+        checkpoint_timer=_checkpoint_timer(settings, engine, trail_key, clock, delivery.wake),
     )

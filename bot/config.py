@@ -40,8 +40,24 @@ class Settings(BaseSettings):
     templates_dir: Path = Field(Path("templates"), validation_alias=_env("RELEASEBOT_TEMPLATES"))
     slack_api_url: str = Field(SLACK_API_URL, validation_alias=_env("RELEASEBOT_SLACK_API_URL"))
     hook_token: SecretStr | None = Field(None, validation_alias=_env("RELEASEBOT_HOOK_TOKEN"))
+    # The decision trail's key and checkpoints (README: "Who can check the trail").
+    trail_key: SecretStr | None = Field(None, validation_alias=_env("RELEASEBOT_TRAIL_KEY"))
+    trail_key_file: Path | None = Field(
+        None, validation_alias=_env("RELEASEBOT_TRAIL_KEY_FILE")
+    )
+    trail_checkpoint_channel: str | None = Field(
+        None, validation_alias=_env("RELEASEBOT_TRAIL_CHECKPOINT_CHANNEL")
+    )
+    trail_checkpoint_file: Path | None = Field(
+        None, validation_alias=_env("RELEASEBOT_TRAIL_CHECKPOINT_FILE")
+    )
+    trail_checkpoint_every: float = Field(
+        3600.0, ge=0, validation_alias=_env("RELEASEBOT_TRAIL_CHECKPOINT_EVERY")
+    )
 
-    @field_validator("slack_bot_token", "slack_signing_secret", "slack_app_token", "hook_token")
+    @field_validator(
+        "slack_bot_token", "slack_signing_secret", "slack_app_token", "hook_token", "trail_key"
+    )
     @classmethod
     def _refuse_placeholders(cls, value: SecretStr | None) -> SecretStr | None:
         if value is None or not value.get_secret_value().strip():

@@ -22,16 +22,14 @@ from bot.core.trail import (
     TrailRecord,
     canonical_json,
     drill_subject,
-    export_json,
-    export_markdown,
     format_time,
     parse_subject,
     record_hash,
     release_subject,
     rollback_subject,
-    verify_chain,
-    verify_records,
 )
+from bot.core.trail_export import export_json, export_markdown
+from bot.core.trail_verification import ChainVerifier, verify_chain, verify_records
 
 T0 = datetime(2025, 3, 14, 9, 30, tzinfo=UTC)
 SUBJECTS = ["release:ranking-model:v2.4.0", "rollback:17", "drill:3"]
@@ -334,7 +332,7 @@ def test_a_rewritten_last_event_is_caught_by_the_head() -> None:
 
 def test_verifier_streams_over_batches() -> None:
     records = [event.record() for event in build_chain(25)]
-    verifier = trail_module.ChainVerifier(head=(25, records[-1].hash))
+    verifier = ChainVerifier(head=(25, records[-1].hash))
     for start in range(0, 25, 7):
         assert verifier.feed(iter(records[start : start + 7]))
     result = verifier.finish()
@@ -423,6 +421,7 @@ def test_core_trail_imports_only_the_standard_library_and_pydantic() -> None:
     allowed = {
         "__future__",
         "hashlib",
+        "hmac",
         "json",
         "re",
         "collections",

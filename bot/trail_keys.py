@@ -1,0 +1,109 @@
+"""The trail key: one secret, kept outside the database, and the keys derived from it.
+
+``RELEASEBOT_TRAIL_KEY`` (or the file ``RELEASEBOT_TRAIL_KEY_FILE`` names) is a secret of at
+least 32 characters (``openssl rand -hex 32``). Two keys are derived from it with HKDF-SHA256:
+
+- the MAC key, which seals each trail event and the head (``bot.core.trail.event_mac``):
+  whoever verifies MACs can also make them, so it stays with the bot and its operators;
+- an Ed25519 key pair that signs checkpoints (``bot.core.trail_checkpoints``): its public
+  half (``releasebot trail public-key``) can be handed to auditors, who can then check the
+  checkpoints, and the trail against them, without being able to forge either.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
+from bot.core.trail_checkpoints import Checkpoint
+
+MIN_SECRET_CHARS = 32
+_MAC_INFO = b"releasebot trail event mac v1"
+_SIGNING_INFO = b"releasebot trail checkpoint signing v1"
+
+
+class TrailKeyError(ValueError):
+    """The trail key cannot be used; the message says why."""
+
+
+def _derive(secret: bytes, info: bytes) -> bytes:
+    return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=info).derive(secret)
+
+
+@dataclass(frozen=True)
+class CheckpointVerifier:
+    """Checks checkpoint signatures with the public key alone."""
+
+    public_key: Ed25519PublicKey
+
+    @classmethod
+    def from_hex(cls, text: str) -> CheckpointVerifier:
+        try:
+            raw = bytes.fromhex(text.strip())
+            return cls(Ed25519PublicKey.from_public_bytes(raw))
+        except ValueError:
+            raise TrailKeyError("a trail public key is 64 hex digits") from None
+
+    def hex(self) -> str:
+        return self.public_key.public_bytes(Encoding.Raw, PublicFormat.Raw).hex()
+
+    @property
+    def key_id(self) -> str:
+        return hashlib.sha256(bytes.fromhex(self.hex())).hexdigest()[:16]
+
+    def valid(self, checkpoint: Checkpoint) -> bool:
+        if checkpoint.key_id != self.key_id:
+            return False
+        try:
+            self.public_key.verify(bytes.fromhex(checkpoint.signature), checkpoint.signed_bytes())
+        except (InvalidSignature, ValueError):
+            return False
+        return True
+
+
+@dataclass(frozen=True)
+class TrailKey:
+    mac_key: bytes
+    signing_key: Ed25519PrivateKey
+
+    @classmethod
+    def from_secret(cls, secret: str) -> TrailKey:
+        text = secret.strip()
+        if len(text) < MIN_SECRET_CHARS:
+            raise TrailKeyError(
+                f"the trail key must be at least {MIN_SECRET_CHARS} characters "
+                "(for example: openssl rand -hex 32)"
+            )
+        raw = text.encode()
+        seed = _derive(raw, _SIGNING_INFO)
+        return cls(_derive(raw, _MAC_INFO), Ed25519PrivateKey.from_private_bytes(seed))
+
+    @property
+    def verifier(self) -> CheckpointVerifier:
+        return CheckpointVerifier(self.signing_key.public_key())
+
+    def sign(self, checkpoint: Checkpoint) -> Checkpoint:
+        unsigned = Checkpoint(
+            checkpoint.seq, checkpoint.hash, checkpoint.at, checkpoint.keyed_since,
+            self.verifier.key_id,
+        )  # fmt: skip
+        return unsigned.signed(self.signing_key.sign(unsigned.signed_bytes()).hex())
+
+
+def load_trail_key(secret: str | None, secret_file: Path | None) -> TrailKey | None:
+    """The key from the secret, or from the file holding it; None when neither is set."""
+    if secret is not None and secret_file is not None:
+        raise TrailKeyError("set RELEASEBOT_TRAIL_KEY or RELEASEBOT_TRAIL_KEY_FILE, not both")
+    if secret_file is not None:
+        try:
+            secret = secret_file.read_text()
+        except OSError as error:
+            raise TrailKeyError(f"cannot read the trail key file {secret_file}: {error}") from None
+    return None if secret is None else TrailKey.from_secret(secret)
