@@ -45,6 +45,7 @@ from bot.slack.refusals import refusal_teller
 from bot.store import make_engine, session_scope, upgrade_database
 from bot.store.checkpoints import BACKGROUND_AUTOCHECKPOINT_PAGES, WalCheckpointer, has_log
 from bot.store.outbox import pending_job_count
+from bot.store.timeouts import DatabaseTimeouts
 from bot.store.trail import check_trail_key, use_trail_key
 from bot.store.units import GroupCommitter
 from bot.trail_keys import TrailKey, TrailKeyError, load_trail_key
@@ -204,7 +205,11 @@ def build(
     upgrade_database(settings.database_url)
     # SQLite: the log is checkpointed by a thread of its own, not by the commits of clicks.
     checkpoints = BACKGROUND_AUTOCHECKPOINT_PAGES
-    engine = make_engine(settings.database_url, sqlite_autocheckpoint=checkpoints)
+    engine = make_engine(
+        settings.database_url,
+        sqlite_autocheckpoint=checkpoints,
+        timeouts=DatabaseTimeouts.of(settings.database_timeout),
+    )
     trail_key = open_trail_key(settings, engine)
     renderer = make_renderer(settings.templates_dir)
     client = make_web_client(settings)
@@ -213,7 +218,7 @@ def build(
     # Clicks are decided on the writer thread, many to a transaction (see bot.store.units);
     # the Slack messages they imply are delivered in the gaps between them, and the delivery's
     # own reads and writes are committed by the same writer.
-    units = GroupCommitter(engine)
+    units = GroupCommitter(engine, answer_within=settings.answer_timeout)
     checkpointer = WalCheckpointer(engine, busy=units.busy) if has_log(engine) else None
     delivery = SlackDelivery(
         engine=engine,
@@ -290,6 +295,11 @@ def build(
         signing_secret=settings.slack_signing_secret.get_secret_value(),
         pending_jobs=pending,
         on_refused=tell_refusal,
+        components={
+            "writer": units.health,
+            "delivery": delivery.health,
+            "executor": executor_worker.health,
+        },
     )
     register_hooks(
         web_app,

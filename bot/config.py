@@ -40,6 +40,13 @@ class Settings(BaseSettings):
     templates_dir: Path = Field(Path("templates"), validation_alias=_env("RELEASEBOT_TEMPLATES"))
     slack_api_url: str = Field(SLACK_API_URL, validation_alias=_env("RELEASEBOT_SLACK_API_URL"))
     hook_token: SecretStr | None = Field(None, validation_alias=_env("RELEASEBOT_HOOK_TOKEN"))
+    # Bounds on waits (README: "When the database goes silent").
+    database_timeout: float = Field(
+        5.0, gt=0, le=300, validation_alias=_env("RELEASEBOT_DATABASE_TIMEOUT")
+    )
+    answer_timeout: float = Field(
+        2.5, gt=0, le=60, validation_alias=_env("RELEASEBOT_ANSWER_TIMEOUT")
+    )
     # The decision trail's key and checkpoints (README: "Who can check the trail").
     trail_key: SecretStr | None = Field(None, validation_alias=_env("RELEASEBOT_TRAIL_KEY"))
     trail_key_file: Path | None = Field(

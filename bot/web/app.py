@@ -3,7 +3,8 @@
 ``POST /slack/events`` goes to Bolt through ``SlackEvents``, a WSGI middleware in front of
 Flask, which checks the signature on the raw body before anything parses it, then parses and
 checks the request's shape (``bot.slack.payload_checks``): a refusal is a 4xx with a reason.
-``GET /healthz`` answers whether the process is alive and the database reachable;
+``GET /healthz`` answers whether the database answers and the threads that write to it are
+moving (``bot.web.health``);
 ``GET /metrics`` exposes the bot's own Prometheus metrics; the alert hooks
 (``bot.hooks.routes``) add their routes to the Flask app.
 """
@@ -21,9 +22,10 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from slack_bolt import App
 from slack_bolt.adapter.wsgi.http_request import WsgiHttpRequest
 from slack_bolt.adapter.wsgi.http_response import WsgiHttpResponse
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine
 
 from bot.slack.payload_checks import Refusal, check_request
+from bot.web.health import Component, DatabaseProbe, health_report
 from bot.web.metrics import BotMetrics
 from bot.web.slack_request import PAYLOAD_FIELD, MalformedBody, SlackRequest, parse_slack_body
 from bot.web.slack_signature import Rejected, SignatureCheck
@@ -151,7 +153,10 @@ def build_web_app(
     signing_secret: str,
     pending_jobs: Callable[[], int] | None = None,
     on_refused: Callable[[Refusal], None] | None = None,
+    components: dict[str, Component] | None = None,
 ) -> Flask:
+    """``components``: what ``/healthz`` reports besides the database (the writer, the
+    workers), each ``() -> (healthy, detail)``."""
     web = Flask("releasebot")
     web.wsgi_app = SlackEvents(  # type: ignore[method-assign]
         bolt_app,
@@ -161,14 +166,13 @@ def build_web_app(
         on_refused=on_refused,
     )
 
+    probe = DatabaseProbe(engine)
+    checked: dict[str, Component] = {"database": probe.check, **(components or {})}
+
     @web.get("/healthz")
     def healthz() -> tuple[Response, int]:
-        try:
-            with engine.connect() as connection:
-                connection.execute(text("SELECT 1"))
-        except Exception as error:  # noqa: BLE001 - any failure means unhealthy
-            return jsonify(status="unhealthy", database=f"unreachable: {type(error).__name__}"), 503
-        return jsonify(status="ok", database="ok"), 200
+        body, status = health_report(checked)
+        return jsonify(body), status
 
     @web.get("/metrics")
     def prometheus() -> Response:
