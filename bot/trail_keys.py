@@ -15,14 +15,15 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from pathlib import Path
-
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
-from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+from typing import TYPE_CHECKING
 
 from bot.core.trail_checkpoints import Checkpoint
+
+if TYPE_CHECKING:  # imported when a key is used: about 8 MB that a bot without one saves
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import (
+        Ed25519PrivateKey,
+        Ed25519PublicKey,
+    )
 
 MIN_SECRET_CHARS = 32
 _MAC_INFO = b"releasebot trail event mac v1"
@@ -34,6 +35,9 @@ class TrailKeyError(ValueError):
 
 
 def _derive(secret: bytes, info: bytes) -> bytes:
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
     return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=info).derive(secret)
 
 
@@ -45,6 +49,8 @@ class CheckpointVerifier:
 
     @classmethod
     def from_hex(cls, text: str) -> CheckpointVerifier:
+        from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
         try:
             raw = bytes.fromhex(text.strip())
             return cls(Ed25519PublicKey.from_public_bytes(raw))
@@ -52,6 +58,8 @@ class CheckpointVerifier:
             raise TrailKeyError("a trail public key is 64 hex digits") from None
 
     def hex(self) -> str:
+        from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
         return self.public_key.public_bytes(Encoding.Raw, PublicFormat.Raw).hex()
 
     @property
@@ -59,6 +67,8 @@ class CheckpointVerifier:
         return hashlib.sha256(bytes.fromhex(self.hex())).hexdigest()[:16]
 
     def valid(self, checkpoint: Checkpoint) -> bool:
+        from cryptography.exceptions import InvalidSignature
+
         if checkpoint.key_id != self.key_id:
             return False
         try:
@@ -81,6 +91,8 @@ class TrailKey:
                 f"the trail key must be at least {MIN_SECRET_CHARS} characters "
                 "(for example: openssl rand -hex 32)"
             )
+        from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
         raw = text.encode()
         seed = _derive(raw, _SIGNING_INFO)
         return cls(_derive(raw, _MAC_INFO), Ed25519PrivateKey.from_private_bytes(seed))

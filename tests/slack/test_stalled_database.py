@@ -138,6 +138,14 @@ def stalled_bot(database_url: str, tmp_path: Path) -> Iterator[StalledBot]:
         slack.stop()
 
 
+def first_gate_passed(bot: StalledBot) -> list[tuple[str, str]]:
+    """A review started and its first gate passed, before anything goes wrong; its gates."""
+    start_review(bot)
+    gates = list(RANKING_GATES)
+    assert bot.pass_gate(*gates[0]) == 200
+    return gates
+
+
 def start_review(bot: StalledBot) -> None:
     answer = bot.driver.slash_command("U0ALICE", RANKING, "/release", "start ranking-model v2.4.0")
     assert answer.status == 200
@@ -164,9 +172,7 @@ def test_a_partition_stalls_clicks_within_bounds_and_the_bot_recovers_after_it(
     stalled_bot: StalledBot,
 ) -> None:
     bot = stalled_bot
-    start_review(bot)
-    gates = list(RANKING_GATES)
-    assert bot.pass_gate(*gates[0]) == 200
+    gates = first_gate_passed(bot)
 
     bot.proxy.freeze(new_too=True)  # the path to PostgreSQL is gone, for old links and new
     frozen_at = time.monotonic()
@@ -219,9 +225,7 @@ def test_dead_connections_are_dropped_and_the_bot_reconnects_without_a_restart(
     stalled_bot: StalledBot,
 ) -> None:
     bot = stalled_bot
-    start_review(bot)
-    gates = list(RANKING_GATES)
-    assert bot.pass_gate(*gates[0]) == 200
+    gates = first_gate_passed(bot)
 
     bot.proxy.freeze()  # every open connection goes silent; new ones get through
     frozen_at = time.monotonic()
