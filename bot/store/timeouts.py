@@ -11,7 +11,7 @@ writer, and every click behind it. So, on PostgreSQL:
   mid-transaction is ended, releasing its locks, the trail head's among them);
 - and since an answer can still be lost on the way (a proxy that stops forwarding, which no
   keepalive notices), the client waits at most the statement timeout plus a grace for any
-  answer (``BoundedConnection``), then closes the connection. SQLAlchemy takes that as a
+  answer (``bot.store.bounded_connection``), then closes the connection. SQLAlchemy takes that as a
   disconnect and discards every connection its pool made before it. The pool's ping of a
   connection before handing it out waits at most ``ping_s``: a click that meets a dead
   pooled connection pays about a second, not the statement timeout.
@@ -26,14 +26,9 @@ import math
 from dataclasses import dataclass, replace
 from typing import Any
 
-import psycopg
-from psycopg import errors as pg_errors
 from sqlalchemy import Engine, event
 
 SQLITE_BUSY_TIMEOUT_S = 30.0
-# psycopg's own: how often a wait wakes to check for interrupts.
-_WAIT_INTERVAL_S = 0.1
-_WAIT_TIMEOUT = getattr(pg_errors, "_WaitTimeout", pg_errors.OperationalError)
 
 
 @dataclass(frozen=True)
@@ -90,36 +85,11 @@ class DatabaseTimeouts:
 DEFAULT_TIMEOUTS = DatabaseTimeouts()
 
 
-class DatabaseSilentError(pg_errors.OperationalError):
-    """PostgreSQL sent no answer within the bound: the connection was closed."""
-
-
-class BoundedConnection(psycopg.Connection[Any]):
-    """A psycopg connection that waits at most ``answer_timeout`` seconds for any answer,
-    then closes itself (a silent link never recovers) and raises ``DatabaseSilentError``."""
-
-    answer_timeout: float | None = None
-
-    def wait(
-        self, gen: Any, interval: float = _WAIT_INTERVAL_S, timeout: float | None = None
-    ) -> Any:
-        if timeout is not None or self.answer_timeout is None:
-            return super().wait(gen, interval, timeout)
-        try:
-            return super().wait(gen, interval, self.answer_timeout)
-        except _WAIT_TIMEOUT:
-            self.pgconn.finish()  # closed: SQLAlchemy takes it as a disconnect
-            raise DatabaseSilentError(
-                f"no answer from PostgreSQL within {self.answer_timeout:.1f} s; "
-                "the connection was closed"
-            ) from None
-
-
-
-
 def bound_postgresql(engine: Engine, timeouts: DatabaseTimeouts) -> None:
     """Connect through ``BoundedConnection``, with libpq's and the server's bounds (merged
     into any ``options`` the URL carries, such as a ``search_path``)."""
+
+    from bot.store.bounded_connection import BoundedConnection  # psycopg: PostgreSQL only
 
     @event.listens_for(engine, "do_connect")
     def _connect(dialect: Any, record: Any, cargs: Any, cparams: dict[str, Any]) -> Any:
