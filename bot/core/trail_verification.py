@@ -118,6 +118,7 @@ class ChainVerifier:
         expected, prev_hash, count = self.last_seq + 1, self.last_hash, self.count
         before_prev, previous = self._before_previous_hash, self._previous
         key, keyed_from, unkeyed = self.key, self._keyed_from, self.unkeyed
+        keyed_since = self.keyed_since
         anchors, passed = self.anchors, self.anchors_passed
         anchor_seq = anchors[passed].seq if passed < len(anchors) else _NEVER
         for rec in records:
@@ -132,25 +133,24 @@ class ChainVerifier:
                 problem = (rec, "deleted", f"seq {gap} missing before this event")
             elif rec[11] != prev_hash or record_hash(*rec[:12]) != rec[12]:
                 problem = _diagnose(rec, previous, prev_hash, before_prev)
-            else:
-                mac = rec[13] if len(rec) > 13 else None
-                if mac is None:
-                    if seq >= keyed_from:
-                        problem = (rec, "altered", _unkeyed(keyed_from))
-                    unkeyed += 1
-                elif key is not None and not macs_equal(mac, event_mac(key, rec[12])):
-                    problem = (rec, "altered", "its MAC does not match: it was written or "
-                               "re-sealed by someone without the trail key")  # fmt: skip
-                elif self.keyed_since is None:
-                    self.keyed_since = seq
-                    keyed_from = min(keyed_from, seq)
-                while problem is None and seq == anchor_seq:
+            elif (mac := rec[13] if len(rec) > 13 else None) is None:
+                unkeyed += 1
+                if seq >= keyed_from:
+                    problem = (rec, "altered", _unkeyed(keyed_from))
+            elif key is not None and not macs_equal(mac, event_mac(key, rec[12])):
+                problem = (rec, "altered", "its MAC does not match: it was written or "
+                           "re-sealed by someone without the trail key")  # fmt: skip
+            elif keyed_since is None:
+                keyed_since = seq
+                keyed_from = min(keyed_from, seq)
+            if seq == anchor_seq and problem is None:
+                while seq == anchor_seq:
                     anchor = anchors[passed]
                     if rec[12] != anchor.hash:
                         problem = (rec, "altered", f"its hash differs from {anchor.label}")
-                    else:
-                        passed += 1
-                        anchor_seq = anchors[passed].seq if passed < len(anchors) else _NEVER
+                        break
+                    passed += 1
+                    anchor_seq = anchors[passed].seq if passed < len(anchors) else _NEVER
             if problem is not None:
                 bad, kind, detail = problem
                 if bad is previous:  # the last event accepted was the inserted one
@@ -163,6 +163,7 @@ class ChainVerifier:
         self.count, self.last_seq, self.last_hash = count, expected - 1, prev_hash
         self._before_previous_hash, self._previous = before_prev, previous
         self._keyed_from, self.unkeyed, self.anchors_passed = keyed_from, unkeyed, passed
+        self.keyed_since = keyed_since
         return self.first_bad is None
 
     def finish(self) -> ChainVerification:
