@@ -2,10 +2,14 @@
 
     .venv/bin/python benchmarks/trail_benchmark.py                 # 1,000,000 events, SQLite
     .venv/bin/python benchmarks/trail_benchmark.py --events 100000 --database-url URL
+    .venv/bin/python benchmarks/trail_benchmark.py --keyed      # events sealed with MACs
 
-The chain is built with the bot's own hashing code (``bot.core.trail.record_hash``) and bulk
-inserted; subjects are interleaved so that one subject has ~20-200 events, as a real release,
-rollback or drill would. Targets: verify >= 50,000 events/s; one subject's export < 100 ms.
+The chain is built with the bot's own hashing code (``bot.core.trail.record_hash``, and
+``event_mac`` with ``--keyed``) and bulk inserted; subjects are interleaved so that one
+subject has ~20-200 events, as a real release, rollback or drill would. ``--keyed`` verifies
+the MACs too, with the key. It also times ``seal_record`` (the sealing every click does),
+without and with a key, interleaved. Targets: verify >= 50,000 events/s; one subject's
+export < 100 ms.
 """
 
 from __future__ import annotations
@@ -22,7 +26,15 @@ from typing import Any, Literal
 
 from sqlalchemy import Engine, func, insert, select
 
-from bot.core.trail import GENESIS_HASH, canonical_json, format_time, record_hash
+from bot.core.trail import (
+    GENESIS_HASH,
+    TrailEventDraft,
+    canonical_json,
+    event_mac,
+    format_time,
+    head_mac,
+    record_hash,
+)
 from bot.store import TrailEventRow, TrailHead, export_subject, make_engine, upgrade_database
 from bot.store.trail import verify_trail
 
@@ -51,8 +63,10 @@ def subjects_for(count: int) -> list[str]:
     return subjects
 
 
-def build_trail(engine: Engine, *, events: int, seed: int, batch: int = 20_000) -> list[str]:
-    """Insert ``events`` chained rows; returns the subjects used."""
+def build_trail(
+    engine: Engine, *, events: int, seed: int, key: bytes | None = None, batch: int = 20_000
+) -> list[str]:
+    """Insert ``events`` chained rows (with MACs, given ``key``); returns the subjects used."""
     rng = random.Random(seed)
     subjects = subjects_for(max(1, events // 100))
     # Uneven activity: a subject gets ~20 to ~200 events (100 on average).
@@ -108,6 +122,7 @@ def build_trail(engine: Engine, *, events: int, seed: int, batch: int = 20_000) 
                     "at": at,
                     "prev_hash": prev_hash,
                     "hash": digest,
+                    "mac": None if key is None else event_mac(key, digest),
                 }
             )
             prev_hash = digest
@@ -117,10 +132,31 @@ def build_trail(engine: Engine, *, events: int, seed: int, batch: int = 20_000) 
                 if seq % 100_000 == 0 or seq == events:
                     rate = seq / (time.perf_counter() - began)
                     print(f"  built {seq:,} events ({rate:,.0f}/s)", file=sys.stderr)
+        mac = None if key is None else head_mac(key, events, prev_hash)
         connection.execute(
-            insert(head_table).values(id=1, seq=events, hash=prev_hash, updated_at=start)
+            insert(head_table).values(id=1, seq=events, hash=prev_hash, updated_at=start, mac=mac)
         )
     return subjects
+
+
+def time_sealing(rounds: int = 7, count: int = 20_000) -> tuple[float, float]:
+    """Microseconds per ``seal_record`` of a typical vote, without and with a key (the best
+    of ``rounds``, the two interleaved so that a busy machine slows both alike)."""
+    draft = TrailEventDraft(
+        kind="approval.vote", actor="U0ALICE", actor_role="oncall", subject="rollback:42",
+        channel_id="C0RANKREL", thread_ts="1736154000.000100", message_ts="1736154001.000200",
+        payload={"decision": "approve", "request_id": 42, "counted": True, "role": "oncall"},
+        at=datetime(2026, 1, 1, tzinfo=UTC),
+    )  # fmt: skip
+    key = b"k" * 32
+    best = {None: float("inf"), key: float("inf")}
+    for _ in range(rounds):
+        for sealing_key in (None, key):
+            began = time.perf_counter()
+            for seq in range(1, count + 1):
+                draft.seal_record(seq=seq, prev_hash=GENESIS_HASH, key=sealing_key)
+            best[sealing_key] = min(best[sealing_key], (time.perf_counter() - began) / count)
+    return best[None] * 1e6, best[key] * 1e6
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -129,7 +165,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--database-url", help="default: a SQLite file in a temporary folder")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--exports", type=int, default=20, help="subjects to export and time")
+    parser.add_argument("--keyed", action="store_true", help="seal and verify with a trail key")
     args = parser.parse_args(argv)
+    key = b"benchmark trail key, 32 bytes.." if args.keyed else None
 
     with tempfile.TemporaryDirectory(prefix="trail-benchmark-") as folder:
         url = args.database_url or f"sqlite:///{Path(folder) / 'trail.db'}"
@@ -137,13 +175,13 @@ def main(argv: list[str] | None = None) -> int:
         engine = make_engine(url)
         print(f"building {args.events:,} events in {url} ...", file=sys.stderr)
         began = time.perf_counter()
-        subjects = build_trail(engine, events=args.events, seed=args.seed)
+        subjects = build_trail(engine, events=args.events, seed=args.seed, key=key)
         build_s = time.perf_counter() - began
 
         print("verifying ...", file=sys.stderr)
         began = time.perf_counter()
         result = verify_trail(
-            engine, progress=lambda n: print(f"  verified {n:,}", file=sys.stderr)
+            engine, key=key, progress=lambda n: print(f"  verified {n:,}", file=sys.stderr)
         )
         verify_s = time.perf_counter() - began
         if not result.intact:
@@ -162,6 +200,7 @@ def main(argv: list[str] | None = None) -> int:
                 if fmt == "md":
                     sizes.append(sum(1 for line in text.splitlines() if line.startswith("- ")))
         engine.dispose()
+    unkeyed_us, keyed_us = time_sealing()
 
     print(
         f"events:            {args.events:,} ({len(subjects):,} subjects, "
@@ -169,8 +208,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     print(f"build:             {build_s:.1f} s ({args.events / build_s:,.0f} events/s)")
     verdict = "ok" if verify_rate >= VERIFY_TARGET else "BELOW TARGET"
+    keyed = " with MACs" if key is not None else ""
     print(
-        f"verify_trail:      {verify_s:.2f} s = {verify_rate:,.0f} events/s "
+        f"verify_trail{keyed}: {verify_s:.2f} s = {verify_rate:,.0f} events/s "
         f"(target >= {VERIFY_TARGET:,}: {verdict})"
     )
     median, worst = statistics.median(timings), max(timings)
@@ -178,6 +218,10 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"export_subject:    median {median:.1f} ms, max {worst:.1f} ms over {len(timings)} "
         f"exports (md and json; target < {EXPORT_TARGET_MS:.0f} ms: {verdict})"
+    )
+    print(
+        f"seal_record:       {unkeyed_us:.2f} us without a key, {keyed_us:.2f} us with one "
+        "(best of 7 x 20,000, interleaved)"
     )
     return 0
 

@@ -7,6 +7,7 @@ WSGI app. Nothing is started until ``Runtime.start``; nothing here is module-glo
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -19,6 +20,7 @@ from sqlalchemy import Engine
 
 from bot.clock import Clock, utc_now
 from bot.config import Settings, executor_secrets
+from bot.core.trail_checkpoints import Checkpoint
 from bot.hooks.intake import StoringIntake
 from bot.hooks.routes import register_hooks
 from bot.render import Renderer, make_renderer, template_problems
@@ -39,22 +41,30 @@ from bot.services.rollbacks.decisions import RollbackApproval, RollbackDecisions
 from bot.services.rollbacks.execution_worker import ExecutionWorker
 from bot.services.rollbacks.executions import ExecutionService
 from bot.services.rollbacks.recommendations import RollbackService
+from bot.services.trail_checkpoints import CheckpointTimer, publish_checkpoint
 from bot.slack.app import build_bolt_app
 from bot.slack.client import make_web_client
 from bot.slack.delivery import SlackDelivery
 from bot.slack.directory import SlackGroupDirectory
 from bot.slack.home import register_home
+from bot.slack.payload_checks import Refusal
+from bot.slack.refusals import refusal_teller
 from bot.slack.services import SlackServices
 from bot.startup import StartupError
 from bot.store import make_engine, read_connection, upgrade_database
 from bot.store.checkpoints import BACKGROUND_AUTOCHECKPOINT_PAGES, WalCheckpointer, has_log
 from bot.store.outbox import pending_job_count
+from bot.store.timeouts import DatabaseTimeouts
+from bot.store.trail import check_trail_key, use_trail_key
 from bot.store.units import DirectUnits, GroupCommitter
+from bot.trail_keys import TrailKey, TrailKeyError, load_trail_key
 from bot.web.app import build_web_app
 from bot.web.metrics import BotMetrics
 from bot.web.site import WebPages
 
 __all__ = ["Runtime", "StartupError", "build", "load_registry", "require_slack_settings"]
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -72,7 +82,10 @@ class Runtime:
     web_app: Flask
     units: GroupCommitter
     directory: SlackGroupDirectory
+    tell_refusal: Callable[[Refusal], None]
     checkpointer: WalCheckpointer | None = None
+    trail_key: TrailKey | None = None
+    checkpoint_timer: CheckpointTimer | None = None
 
     def start(self) -> None:
         self.renderer.warm()
@@ -83,8 +96,12 @@ class Runtime:
         for worker in self.services.workers:
             worker.start()
         self.scheduler.start()
+        if self.checkpoint_timer is not None:
+            self.checkpoint_timer.start()
 
     def stop(self) -> None:
+        if self.checkpoint_timer is not None:
+            self.checkpoint_timer.stop()
         self.scheduler.stop()
         for worker in reversed(self.services.workers):
             worker.stop()
@@ -110,6 +127,43 @@ def require_slack_settings(settings: Settings, *, socket_mode: bool = False) -> 
             "missing " + ", ".join(missing) + ": set them in the environment "
             "(see the README's configuration table)"
         )
+
+
+def open_trail_key(settings: Settings, engine: Engine) -> TrailKey | None:
+    """The trail key, set on ``engine``; refuses a key the trail was not sealed with, and a
+    keyed trail without its key (appending without MACs would break it)."""
+    secret = settings.trail_key.get_secret_value() if settings.trail_key is not None else None
+    try:
+        key = load_trail_key(secret)
+    except TrailKeyError as error:
+        raise StartupError(str(error)) from None
+    problem = check_trail_key(engine, None if key is None else key.mac_key)
+    if problem is not None:
+        raise StartupError(problem)
+    use_trail_key(engine, None if key is None else key.mac_key)
+    if key is None:
+        log.warning(
+            "the decision trail is not keyed (RELEASEBOT_TRAIL_KEY unset): its hash chain "
+            "shows accidental changes, not edits by someone with database access"
+        )
+    return key
+
+
+def _checkpoint_timer(
+    settings: Settings,
+    engine: Engine,
+    key: TrailKey | None,
+    clock: Clock,
+    after: Callable[[], None],
+) -> CheckpointTimer | None:
+    channel, file = settings.trail_checkpoint_channel, settings.trail_checkpoint_file
+    if key is None or settings.trail_checkpoint_every <= 0 or (channel is None and file is None):
+        return None
+
+    def publish() -> Checkpoint | None:
+        return publish_checkpoint(engine, key=key, now=clock(), channel_id=channel, file=file)
+
+    return CheckpointTimer(publish, every=settings.trail_checkpoint_every, after=after)
 
 
 def load_registry(settings: Settings) -> RunbookRegistry:
@@ -164,7 +218,12 @@ def build(
     upgrade_database(settings.database_url)
     # SQLite: the log is checkpointed by a thread of its own, not by the commits of clicks.
     checkpoints = BACKGROUND_AUTOCHECKPOINT_PAGES
-    engine = make_engine(settings.database_url, sqlite_autocheckpoint=checkpoints)
+    engine = make_engine(
+        settings.database_url,
+        sqlite_autocheckpoint=checkpoints,
+        timeouts=DatabaseTimeouts.of(settings.database_timeout),
+    )
+    trail_key = open_trail_key(settings, engine)
     renderer = make_renderer(settings.templates_dir, public_url=settings.public_url)
     client = make_web_client(settings)
     metrics = BotMetrics()
@@ -172,7 +231,7 @@ def build(
     # Clicks are decided on the writer thread, many to a transaction (see bot.store.units);
     # the Slack messages they imply are delivered in the gaps between them, and the delivery's
     # own reads and writes are committed by the same writer.
-    units = GroupCommitter(engine)
+    units = GroupCommitter(engine, answer_within=settings.answer_timeout)
     checkpointer = WalCheckpointer(engine, busy=units.busy) if has_log(engine) else None
     delivery = SlackDelivery(
         engine=engine,
@@ -266,8 +325,21 @@ def build(
     pages = WebPages(
         settings=settings, engine=engine, registry=registry, bot_client=client, clock=clock
     )
+    tell_refusal = refusal_teller(answers=services.answers, clock=clock, wake=services.wake)
+    assert settings.slack_signing_secret is not None  # require_slack_settings saw to it
     web_app = build_web_app(
-        bolt_app=bolt_app, engine=engine, metrics=metrics, pending_jobs=pending, pages=pages
+        bolt_app=bolt_app,
+        engine=engine,
+        metrics=metrics,
+        signing_secret=settings.slack_signing_secret.get_secret_value(),
+        pending_jobs=pending,
+        pages=pages,
+        on_refused=tell_refusal,
+        components={
+            "writer": units.health,
+            "delivery": delivery.health,
+            "executor": executor_worker.health,
+        },
     )
     register_hooks(
         web_app,
@@ -291,5 +363,8 @@ def build(
         web_app=web_app,
         units=units,
         directory=directory,
+        tell_refusal=tell_refusal,
         checkpointer=checkpointer,
+        trail_key=trail_key,
+        checkpoint_timer=_checkpoint_timer(settings, engine, trail_key, clock, delivery.wake),
     )

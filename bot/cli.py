@@ -80,7 +80,37 @@ def build_parser() -> argparse.ArgumentParser:
         "`releasebot db upgrade` first.",
     )
     verify.add_argument("--quiet", action="store_true", help="no progress output")
+    verify.add_argument(
+        "--checkpoints",
+        action="append",
+        metavar="SOURCE",
+        help="also check that the trail passes through the signed checkpoints in SOURCE: a "
+        "file of checkpoint lines, or slack:CHANNEL (repeatable)",
+    )
+    verify.add_argument(
+        "--public-key",
+        metavar="HEX",
+        help="check checkpoint signatures with this public key (`releasebot trail "
+        "public-key`), for auditors who do not hold the trail key",
+    )
     verify.set_defaults(module="trail_verify")
+    checkpoint = trail_commands.add_parser(
+        "checkpoint",
+        help="sign the trail's head and publish it outside the database",
+        description="Verify the events since the last checkpoint with the trail key, sign the "
+        "head, and publish it to RELEASEBOT_TRAIL_CHECKPOINT_FILE and/or "
+        "RELEASEBOT_TRAIL_CHECKPOINT_CHANNEL. Exit 1 (nothing signed) if the trail is broken.",
+    )
+    checkpoint.add_argument("--file", type=Path, help="append the checkpoint to this file")
+    checkpoint.add_argument("--channel", help="post the checkpoint in this Slack channel")
+    checkpoint.set_defaults(module="trail_checkpoint")
+    public = trail_commands.add_parser(
+        "public-key",
+        help="print the public key that checks checkpoint signatures",
+        description="Print the public key (hex) derived from the trail key: give it to "
+        "auditors, for `releasebot trail verify --checkpoints SOURCE --public-key HEX`.",
+    )
+    public.set_defaults(module="trail_checkpoint")
     export = trail_commands.add_parser(
         "export",
         help="print the trail of one release, rollback or drill",

@@ -72,6 +72,25 @@ class Settings(BaseSettings):
     )
     web_token: SecretStr | None = Field(None, validation_alias=_env("RELEASEBOT_WEB_TOKEN"))
 
+    # Bounds on waits (README: "When the database goes silent").
+    database_timeout: float = Field(
+        5.0, gt=0, le=300, validation_alias=_env("RELEASEBOT_DATABASE_TIMEOUT")
+    )
+    answer_timeout: float = Field(
+        2.5, gt=0, le=60, validation_alias=_env("RELEASEBOT_ANSWER_TIMEOUT")
+    )
+    # The decision trail's key and checkpoints (README: "Who can check the trail").
+    trail_key: SecretStr | None = Field(None, validation_alias=_env("RELEASEBOT_TRAIL_KEY"))
+    trail_checkpoint_channel: str | None = Field(
+        None, validation_alias=_env("RELEASEBOT_TRAIL_CHECKPOINT_CHANNEL")
+    )
+    trail_checkpoint_file: Path | None = Field(
+        None, validation_alias=_env("RELEASEBOT_TRAIL_CHECKPOINT_FILE")
+    )
+    trail_checkpoint_every: float = Field(
+        3600.0, ge=0, validation_alias=_env("RELEASEBOT_TRAIL_CHECKPOINT_EVERY")
+    )
+
     @classmethod
     def settings_customise_sources(
         cls,
@@ -104,6 +123,7 @@ class Settings(BaseSettings):
         "slack_client_secret",
         "session_secret",
         "web_token",
+        "trail_key",
     )
     @classmethod
     def _refuse_placeholders(

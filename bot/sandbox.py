@@ -80,7 +80,8 @@ class Sandbox:
         sandbox = cls(slack=slack, runtime=runtime, server=server, driver=driver, settings=settings)
         if socket_mode:
             sandbox.socket_handler = MeasuredSocketModeHandler(
-                runtime.bolt_app, slack.app_token, runtime.metrics, workers=DEFAULT_THREADS
+                runtime.bolt_app, slack.app_token, runtime.metrics, workers=DEFAULT_THREADS,
+                on_refused=runtime.tell_refusal,
             )
             sandbox.socket_handler.connect()  # type: ignore[no-untyped-call]
             slack.wait_for_socket_connection()

@@ -67,7 +67,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
             assert settings.slack_app_token is not None
             socket_handler = MeasuredSocketModeHandler(
                 runtime.bolt_app, settings.slack_app_token.get_secret_value(), runtime.metrics,
-                workers=args.threads,
+                workers=args.threads, on_refused=runtime.tell_refusal,
             )  # fmt: skip
             try:
                 socket_handler.connect()  # type: ignore[no-untyped-call]

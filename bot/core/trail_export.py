@@ -1,4 +1,4 @@
-"""Exporting one subject's trail: Markdown for people, JSON for machines (pure)."""
+"""Exporting the trail of one subject: Markdown for people, JSON for machines. Pure."""
 
 from __future__ import annotations
 
@@ -69,7 +69,12 @@ def export_json(events: Sequence[TrailEvent], *, subject: str) -> str:
         "subject": subject,
         "count": len(events),
         "events": [
-            {**event.document(), "hash": event.hash, "hash_matches": event.hash_matches()}
+            {
+                **event.document(),
+                "hash": event.hash,
+                "mac": event.mac,
+                "hash_matches": event.hash_matches(),
+            }
             for event in events
         ],
     }

@@ -32,6 +32,9 @@ def build_bolt_app(
         signing_secret=settings.slack_signing_secret.get_secret_value(),
         process_before_response=True,
         token_verification_enabled=token_verification,
+        # Every HTTP request is verified on its raw body, before it is parsed, by the one
+        # door it comes in by (bot.web.app.SlackEvents); Socket Mode needs no signature.
+        request_verification_enabled=False,
     )
     # Bolt tries listeners in the order they were added: buttons, the busiest, go first.
     actions.register(app, services)

@@ -5,13 +5,15 @@ than by pysqlite (which would otherwise begin lazily and never ``BEGIN IMMEDIATE
 transactions use ``BEGIN IMMEDIATE``: the writer lock is taken up front, so two writers queue
 on the busy timeout instead of failing when a deferred reader upgrades. Read-only work passes
 ``sqlite_begin="DEFERRED"`` (see ``read_connection``) and does not block writers.
+
+Every wait for the database is bounded: see ``bot.store.timeouts``.
 """
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager, nullcontext
+from contextlib import contextmanager
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
@@ -19,12 +21,19 @@ from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.pool import StaticPool
 from sqlmodel import Session
 
-SQLITE_BUSY_TIMEOUT_S = 30.0
+from bot.store.timeouts import (
+    DEFAULT_TIMEOUTS,
+    SQLITE_BUSY_TIMEOUT_S,
+    DatabaseTimeouts,
+    bound_postgresql,
+)
+
 SQLITE_BEGIN_OPTION = "sqlite_begin"
 WRITE_LOCK = "_releasebot_sqlite_write_lock"
 # Enough connections for the HTTP threads, the delivery and executor workers and the scheduler.
 POOL_SIZE = 24
 POOL_OVERFLOW = 8
+_LOCK_TIMEOUT = "_releasebot_write_lock_timeout"
 
 
 def normalise_database_url(database_url: str) -> str:
@@ -38,9 +47,14 @@ def normalise_database_url(database_url: str) -> str:
 
 
 def make_engine(
-    database_url: str, *, sqlite_autocheckpoint: int | None = None, **engine_options: Any
+    database_url: str,
+    *,
+    sqlite_autocheckpoint: int | None = None,
+    timeouts: DatabaseTimeouts = DEFAULT_TIMEOUTS,
+    **engine_options: Any,
 ) -> Engine:
-    """Build an engine for ``database_url`` (SQLite file or memory, or PostgreSQL).
+    """Build an engine for ``database_url`` (SQLite file or memory, or PostgreSQL), every
+    wait bounded by ``timeouts``.
 
     ``sqlite_autocheckpoint`` sets SQLite's ``wal_autocheckpoint`` (pages) on every connection:
     raise it when a ``WalCheckpointer`` checkpoints instead (``bot.store.checkpoints``)."""
@@ -49,7 +63,10 @@ def make_engine(
         engine_options.setdefault("pool_pre_ping", True)
         engine_options.setdefault("pool_size", POOL_SIZE)
         engine_options.setdefault("max_overflow", POOL_OVERFLOW)
-        return create_engine(url, **engine_options)
+        engine_options.setdefault("pool_timeout", timeouts.connect_s + (timeouts.answer_s or 30))
+        engine = create_engine(url, **engine_options)
+        bound_postgresql(engine, timeouts)
+        return engine
     connect_args = engine_options.pop("connect_args", {})
     connect_args.setdefault("timeout", SQLITE_BUSY_TIMEOUT_S)
     connect_args.setdefault("check_same_thread", False)
@@ -64,6 +81,7 @@ def make_engine(
     # wake as soon as it is free, instead of polling in SQLite's busy handler (which sleeps
     # up to 100 ms between tries); other processes still meet the busy timeout.
     setattr(engine, WRITE_LOCK, threading.RLock())
+    setattr(engine, _LOCK_TIMEOUT, timeouts.sqlite_lock_s)
     return engine
 
 
@@ -92,6 +110,27 @@ def is_sqlite(engine_or_connection: Engine | Connection) -> bool:
     return engine_or_connection.dialect.name == "sqlite"
 
 
+class WriteLockTimeoutError(TimeoutError):
+    """This process's SQLite writer lock was not free within the bound."""
+
+
+@contextmanager
+def write_lock(engine: Engine) -> Iterator[None]:
+    """This process's SQLite writer lock (nothing on PostgreSQL), waited for within bounds."""
+    lock: threading.RLock | None = getattr(engine, WRITE_LOCK, None)
+    if lock is None:
+        yield
+        return
+    timeout: float = getattr(engine, _LOCK_TIMEOUT, SQLITE_BUSY_TIMEOUT_S)
+    if not lock.acquire(timeout=timeout):
+        raise WriteLockTimeoutError(f"the SQLite writer lock was not free within {timeout:.0f} s")
+    try:
+        yield
+    finally:
+        lock.release()
+
+
+
 @contextmanager
 def session_scope(engine: Engine) -> Iterator[Session]:
     """One write transaction: commit on success, roll back on any error.
@@ -99,8 +138,7 @@ def session_scope(engine: Engine) -> Iterator[Session]:
     The service layer's units of work (``bot.store.unit_of_work``) run in one of these and
     write their deferred trail events, outbox jobs and votes at its end.
     """
-    lock = getattr(engine, WRITE_LOCK, None)
-    with lock if lock is not None else nullcontext():
+    with write_lock(engine):
         with Session(engine, expire_on_commit=False) as session:
             with session.begin():
                 yield session

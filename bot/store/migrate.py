@@ -21,6 +21,7 @@ from sqlalchemy.engine import make_url
 from sqlmodel import SQLModel
 
 from bot.store.engine import make_engine, normalise_database_url
+from bot.store.timeouts import DEFAULT_TIMEOUTS
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
@@ -67,7 +68,7 @@ def current_revision(engine: Engine) -> str | None:
 
 def upgrade_database(database_url: str, revision: str = "head") -> UpgradeResult:
     """Apply migrations up to ``revision``; safe to run again (it then does nothing)."""
-    engine = make_engine(database_url)
+    engine = make_engine(database_url, timeouts=DEFAULT_TIMEOUTS.for_migrations())
     try:
         before = current_revision(engine)
         command.upgrade(alembic_config(engine), revision)

@@ -234,10 +234,12 @@ class TrailEventRow(SQLModel, table=True):
     at: datetime = _time()
     prev_hash: str = Field(sa_type=String(64))
     hash: str = Field(sa_type=String(64))
+    mac: str | None = Field(default=None, sa_type=String(64))  # keyed: see bot.core.trail
 
 
 class TrailHead(SQLModel, table=True):
-    """The last appended event (one row, id 1): detects a truncated or extended chain."""
+    """The last appended event (one row, id 1): detects a truncated or extended chain.
+    Triggers let it move only forward, to the last event; ``mac`` is keyed over its position."""
 
     __tablename__ = "trail_head"
 
@@ -245,6 +247,21 @@ class TrailHead(SQLModel, table=True):
     seq: int
     hash: str = Field(sa_type=String(64))
     updated_at: datetime = _time()
+    mac: str | None = Field(default=None, sa_type=String(64))
+
+
+class TrailCheckpointRow(SQLModel, table=True):
+    """A signed checkpoint of the trail, as published outside the database (a Slack channel,
+    a file). The copies outside are what ``trail verify --checkpoints`` trusts; this row says
+    where the next checkpoint starts and, being unique by seq, that one was made."""
+
+    __tablename__ = "trail_checkpoints"
+
+    seq: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
+    hash: str = Field(sa_type=String(64))
+    keyed_since: int | None = None
+    made_at: datetime = _time()
+    line: str = Field(sa_type=Text)
 
 
 class HasId(Protocol):
@@ -270,3 +287,4 @@ STATEFUL_TABLES: tuple[type[SQLModel], ...] = (
 
 
 append_only.attach_to(TrailEventRow.__table__)  # type: ignore[attr-defined]
+append_only.attach_to(TrailHead.__table__, head=True)  # type: ignore[attr-defined]

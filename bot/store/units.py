@@ -29,6 +29,16 @@ whole batch is rolled back and each unit is run again alone in its own transacti
 bad unit never takes the others down with it, and its caller gets its exception. (Units
 raise rarely: refusals are values, not exceptions. Savepoints would isolate a failing unit
 without the rerun, but cost two round trips per unit on PostgreSQL on every click.)
+
+A click waits at most ``answer_within`` seconds (Slack gives up at 3): if the writer has not
+committed its unit by then (the database went silent, say), the caller gets
+``WriterStalledError`` and answers 500, and the unit is abandoned: not run if it had not
+started, not run again alone if its batch fails. (If its batch had reached the database's
+COMMIT, it may still count: "not answered 200" means "not known to be recorded", and clicking
+again is idempotent.) The writer's own waits are bounded by the engine's timeouts
+(``bot.store.timeouts``): a silent connection is closed, the batch rolled back, and the
+writer carries on with a new connection, no restart needed. ``health`` says whether a batch
+has been in flight for longer than a click may wait.
 """
 
 from __future__ import annotations
@@ -40,7 +50,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
-from contextlib import ExitStack, nullcontext
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar, cast
 
@@ -48,7 +58,7 @@ from sqlalchemy import Engine
 from sqlalchemy.engine import Connection
 from sqlmodel import Session
 
-from bot.store.engine import WRITE_LOCK
+from bot.store.engine import write_lock
 from bot.store.pipeline import pipelined
 from bot.store.unit_of_work import UnitOfWork, unit_of_work
 
@@ -57,7 +67,8 @@ T = TypeVar("T")
 Unit = Callable[[UnitOfWork], T]
 # Enough to absorb every HTTP thread's click at once; larger batches only lengthen the wait.
 MAX_BATCH = 64
-WAIT_SECONDS = 30.0
+WAIT_SECONDS = 30.0  # background work's patience with the writer
+ANSWER_WITHIN_S = 2.5  # a click's: Slack shows a click failed after 3 s
 
 
 Prefetch = Callable[[UnitOfWork, list[int]], None]
@@ -69,6 +80,10 @@ def with_prefetch(unit: Unit[T], kind: str, row_id: int) -> Unit[T]:
     of every unit of a batch in one statement (see ``GroupCommitter.prefetch``)."""
     setattr(unit, PREFETCH_KEY, (kind, row_id))
     return unit
+
+
+class WriterStalledError(RuntimeError):
+    """The writer did not commit the unit in time; it is abandoned (see the module)."""
 
 
 class UnitRunner(Protocol):
@@ -93,6 +108,7 @@ class _Queued:
     unit: Unit[Any]
     urgent: bool = True  # a click's (``busy`` counts it), not background work
     future: Future[Any] = field(default_factory=Future)
+    abandoned: bool = False  # its caller gave up waiting: never run it again
 
 
 class _BackgroundUnits:
@@ -113,13 +129,21 @@ class GroupCommitter:
     """
 
     def __init__(
-        self, engine: Engine, *, max_batch: int = MAX_BATCH, wait_seconds: float = WAIT_SECONDS
+        self,
+        engine: Engine,
+        *,
+        max_batch: int = MAX_BATCH,
+        wait_seconds: float = WAIT_SECONDS,
+        answer_within: float = ANSWER_WITHIN_S,
     ) -> None:
         if max_batch < 1:
             raise ValueError("max_batch must be at least 1")
         self.engine = engine
         self.max_batch = max_batch
         self.wait_seconds = wait_seconds
+        self.answer_within = answer_within
+        self._batch_started: float | None = None  # time.monotonic() of the batch in flight
+        self.stalls = 0  # units whose callers gave up waiting
         self._queue: queue.SimpleQueue[_Queued | None] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._accepting = False
@@ -166,6 +190,19 @@ class GroupCommitter:
             thread.join(timeout)
             log.info("group commit: %d units in %d transactions", self.units, self.batches)
 
+    def health(self) -> tuple[bool, str]:
+        """(healthy, what it is doing): unhealthy while a batch has been in flight for longer
+        than a click may wait, or when the writer thread has died."""
+        thread = self._thread
+        if self._accepting and thread is not None and not thread.is_alive():
+            return False, "the writer thread has stopped"
+        started = self._batch_started
+        if started is not None:
+            waited = time.monotonic() - started
+            if waited > self.answer_within:
+                return False, f"stuck: a transaction has waited {waited:.1f} s for the database"
+        return True, "ok"
+
     def run(self, unit: Unit[T], *, urgent: bool = True) -> T:
         thread = self._thread
         if not self._accepting or thread is None or threading.current_thread() is thread:
@@ -175,17 +212,26 @@ class GroupCommitter:
         if urgent:
             self._last_unit_at = time.monotonic()
         self._queue.put(queued)
+        patience = self.answer_within if urgent else self.wait_seconds
         try:
-            result: T = queued.future.result(timeout=self.wait_seconds)
+            result: T = queued.future.result(timeout=patience)
         except FutureTimeout:
-            # The writer has not even started it (stuck, or stopped meanwhile): take it back
-            # and run it here. Once the writer has started it, wait for it instead.
-            if not queued.future.cancel():
+            self.stalls += 1
+            if queued.future.cancel():  # not started: it never will be
+                if not urgent:  # background work can wait longer: run it here
+                    log.warning("the group-commit writer did not take a unit in %.0f s; "
+                                "running it on the caller's thread", patience)  # fmt: skip
+                    with unit_of_work(self.engine) as uow:
+                        return unit(uow)
+                raise WriterStalledError(
+                    f"the writer did not start this unit within {patience:.1f} s"
+                ) from None
+            queued.abandoned = True  # started: it may commit, but is never run again
+            if queued.future.done():  # it finished just now
                 return cast(T, queued.future.result())
-            log.warning("the group-commit writer did not take a unit in %.0f s; running it "
-                        "on the caller's thread", self.wait_seconds)  # fmt: skip
-            with unit_of_work(self.engine) as uow:
-                return unit(uow)
+            raise WriterStalledError(
+                f"the writer did not commit this unit within {patience:.1f} s"
+            ) from None
         return result
 
     def _loop(self) -> None:
@@ -220,9 +266,9 @@ class GroupCommitter:
 
     def _commit(self, batch: list[_Queued]) -> None:
         values: list[Any] = []
-        lock = getattr(self.engine, WRITE_LOCK, None)
+        self._batch_started = time.monotonic()
         try:
-            with lock if lock is not None else nullcontext():
+            with write_lock(self.engine):
                 connection = self._writer_connection()
                 with Session(bind=connection, expire_on_commit=False) as session:
                     with session.begin():
@@ -238,6 +284,8 @@ class GroupCommitter:
             for queued in batch:
                 self._run_alone(queued)
             return
+        finally:
+            self._batch_started = None
         self.batches += 1
         self.units += len(batch)
         if any(queued.urgent for queued in batch):
@@ -279,12 +327,18 @@ class GroupCommitter:
                 log.debug("closing the writer's connection failed", exc_info=True)
 
     def _run_alone(self, queued: _Queued) -> None:
+        if queued.abandoned:  # its caller has answered already ("not recorded")
+            queued.future.set_exception(WriterStalledError("abandoned by its caller"))
+            return
+        self._batch_started = time.monotonic()
         try:
             with unit_of_work(self.engine) as uow:
                 value = queued.unit(uow)
         except BaseException as error:  # handed to the caller, who re-raises it
             queued.future.set_exception(error)
             return
+        finally:
+            self._batch_started = None
         self.batches += 1
         self.units += 1
         queued.future.set_result(value)

@@ -17,7 +17,8 @@ from dataclasses import dataclass
 
 from sqlalchemy import Engine, select
 
-from bot.core.trail import GENESIS_HASH, BadEvent, ChainVerifier, TrailEvent
+from bot.core.trail import GENESIS_HASH, TrailEvent
+from bot.core.trail_verification import BadEvent, ChainVerifier
 from bot.store import TrailEventRow, read_connection, read_trail_head
 from bot.store.trail import _AT_SQL, _COLUMNS  # the verifier's row shape, as verify_trail
 from bot.store.transitions import table_of

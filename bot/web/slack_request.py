@@ -7,6 +7,10 @@ serving process's CPU in the click benchmark (py-spy), on the click's own path. 
 bytes are decoded by the ``unicode_escape`` codec instead (``%XX`` becomes ``\\xXX``), which
 gives the same text about eight times faster. Anything that is not plainly such a body (other
 fields, a stray backslash, a malformed escape, bytes that are not UTF-8) is left to Bolt.
+
+Only bodies whose signature has been checked are parsed (``bot.web.slack_signature``, in
+``bot.web.app.SlackEvents``); a body that is not a JSON object (not JSON, a list, nested past
+the parser's depth) is a ``MalformedBody``, which the caller answers 400.
 """
 
 from __future__ import annotations
@@ -34,21 +38,34 @@ def unquote_plus_fast(value: str) -> str | None:
         return None
 
 
+class MalformedBody(ValueError):
+    """The body is not what Slack sends: the message says what is wrong with it."""
+
+
 def parse_slack_body(body: str, content_type: str | None) -> dict[str, Any]:
-    """What ``slack_bolt.request.internals.parse_body`` returns for ``body``."""
-    if body.startswith(PAYLOAD_FIELD) and content_type != "application/json" and "&" not in body:
-        payload = unquote_plus_fast(body[len(PAYLOAD_FIELD) :])
-        if payload is not None:
-            parsed: dict[str, Any] = json.loads(payload)
-            return parsed
-    return parse_body(body, content_type)
+    """What ``slack_bolt.request.internals.parse_body`` returns for ``body``, when that is a
+    JSON object; ``MalformedBody`` otherwise."""
+    parsed: object
+    try:
+        payload = None
+        fast = body.startswith(PAYLOAD_FIELD) and content_type != "application/json"
+        if fast and "&" not in body:
+            payload = unquote_plus_fast(body[len(PAYLOAD_FIELD) :])
+        parsed = json.loads(payload) if payload is not None else parse_body(body, content_type)
+    except RecursionError:
+        raise MalformedBody("the request's JSON is nested too deeply") from None
+    except ValueError:
+        raise MalformedBody("the request's payload is not valid JSON") from None
+    if not isinstance(parsed, dict):
+        raise MalformedBody("the request's JSON is not an object")
+    return parsed
 
 
 class SlackRequest(BoltRequest):
-    """A ``BoltRequest`` in HTTP mode whose body is parsed by ``parse_slack_body``.
+    """A ``BoltRequest`` in HTTP mode whose body is parsed by ``parse_slack_body`` (or given
+    already parsed, as ``parsed``).
 
-    Bolt verifies the signature over ``raw_body`` as usual; ``to_copyable`` (lazy listeners)
-    builds a plain ``BoltRequest`` from it.
+    ``to_copyable`` (lazy listeners) builds a plain ``BoltRequest`` from ``raw_body``.
     """
 
     def __init__(
@@ -57,8 +74,9 @@ class SlackRequest(BoltRequest):
         body: str,
         query: str | dict[str, str] | dict[str, Sequence[str]] | None = None,
         headers: dict[str, str | Sequence[str]] | None = None,
+        parsed: dict[str, Any] | None = None,
     ) -> None:
         super().__init__(body="", query=query, headers=headers)
         self.raw_body = body
-        self.body = parse_slack_body(body, self.content_type)
+        self.body = parsed if parsed is not None else parse_slack_body(body, self.content_type)
         self.context = build_context(BoltContext(), self.body)

@@ -62,7 +62,13 @@ def test_health_and_metrics(database_url: str) -> None:
     with Sandbox.start(database_url=database_url) as sandbox:
         with urllib.request.urlopen(f"{sandbox.server.url}/healthz") as answer:
             assert answer.status == 200
-            assert json.loads(answer.read()) == {"status": "ok", "database": "ok"}
+            assert json.loads(answer.read()) == {
+                "status": "ok",
+                "database": "ok",
+                "writer": "ok",
+                "delivery": "ok",
+                "executor": "ok",
+            }
         sandbox.driver.slash_command("U0ALICE", "C0RANKREL", "/release", "help")
         with urllib.request.urlopen(f"{sandbox.server.url}/metrics") as answer:
             text = answer.read().decode()

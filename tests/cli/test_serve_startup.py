@@ -138,6 +138,6 @@ def test_logs_are_quiet_structured_and_keep_bodies_and_secrets_out(
     assert "TOP-SECRET-BODY" not in text and slack.bot_token not in text
     assert not any(r["logger"].startswith(("alembic", "apscheduler")) for r in records)
     assert not any("will be unused" in r["message"] for r in records)
-    [refusal] = [r for r in records if "Invalid request signature" in r["message"]]
+    [refusal] = [r for r in records if "Slack request refused (401)" in r["message"]]
     assert refusal["request_id"] == "lb-1234"
     assert {"time", "level", "logger", "message"} <= set(refusal)

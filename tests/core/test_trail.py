@@ -21,9 +21,8 @@ from bot.core.trail import (
     canonical_json,
     format_time,
     record_hash,
-    verify_chain,
-    verify_records,
 )
+from bot.core.trail_verification import ChainVerifier, verify_chain, verify_records
 from tests.core.trail_support import T0, build_chain
 
 # --- canonical form ---------------------------------------------------------------------------
@@ -280,7 +279,7 @@ def test_a_rewritten_last_event_is_caught_by_the_head() -> None:
 
 def test_verifier_streams_over_batches() -> None:
     records = [event.record() for event in build_chain(25)]
-    verifier = trail_module.ChainVerifier(head=(25, records[-1].hash))
+    verifier = ChainVerifier(head=(25, records[-1].hash))
     for start in range(0, 25, 7):
         assert verifier.feed(iter(records[start : start + 7]))
     result = verifier.finish()
@@ -314,6 +313,7 @@ def test_core_trail_imports_only_the_standard_library_and_pydantic() -> None:
     allowed = {
         "__future__",
         "hashlib",
+        "hmac",
         "json",
         "re",
         "collections",

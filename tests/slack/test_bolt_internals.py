@@ -34,6 +34,7 @@ PUBLIC = {
     "slack_sdk.models.views",
     "slack_sdk.signature",
     "slack_sdk.socket_mode.request",
+    "slack_sdk.socket_mode.response",
 }
 # (module, name) -> the parameters the bot relies on (of the function, or of the method named).
 INTERNALS: dict[tuple[str, str], dict[str, list[str]]] = {

@@ -6,7 +6,7 @@ from datetime import timedelta
 
 from bot.scheduler.jobs import EXECUTION_VALIDATE, REQUEST_ESCALATE, REQUEST_EXPIRE, REVIEW_REMIND
 from bot.scheduler.reports import report_failed_timer
-from bot.store import session_scope
+from bot.store import unit_of_work
 from bot.store.timers import Timer
 from tests.slack.support import RANKING, RELEASE, Bot
 from tests.slack.test_rollback import ROLLBACK, post, samples
@@ -25,8 +25,8 @@ def failed(bot: Bot, kind: str, key: str, error: str) -> None:
         claimed_by="replica-a",
         started_at=now,
     )
-    with session_scope(bot.sandbox.runtime.engine) as session:
-        report_failed_timer(session, timer, error)
+    with unit_of_work(bot.sandbox.runtime.engine) as uow:
+        report_failed_timer(uow, timer, error)
     bot.sandbox.settle()
 
 

@@ -175,7 +175,7 @@ def test_a_near_miss_finds_the_subject_meant(engine: Engine, now: datetime) -> N
 def test_an_upgrade_builds_the_index_from_the_trail_already_there(
     database_url: str, now: datetime
 ) -> None:
-    upgrade_database(database_url, revision="0004_outbox_open_jobs")
+    upgrade_database(database_url, revision="0006_integrity")
     sealed = TrailEventDraft(
         kind="rollback.recommended",
         actor="releasebot",

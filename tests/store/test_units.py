@@ -194,7 +194,7 @@ def test_max_batch_must_be_positive(engine: Engine) -> None:
         GroupCommitter(engine, max_batch=0)
 
 
-def test_a_unit_the_writer_has_not_taken_in_time_runs_on_the_callers_thread(
+def test_background_work_the_writer_has_not_taken_in_time_runs_on_the_callers_thread(
     engine: Engine,
 ) -> None:
     units = GroupCommitter(engine, wait_seconds=0.2).start()
@@ -215,7 +215,9 @@ def test_a_unit_the_writer_has_not_taken_in_time_runs_on_the_callers_thread(
     first = threading.Thread(target=lambda: results.update(slow=units.run(slow)))
     first.start()
     assert taken.wait(10)
-    second = threading.Thread(target=lambda: results.update(quick=units.run(quick)))
+    second = threading.Thread(
+        target=lambda: results.update(quick=units.background().run(quick))
+    )
     second.start()
     second.join(0.5)  # it timed out waiting for the writer and took its unit back...
     release.set()  # ...and runs once the stuck transaction lets go of the database
@@ -309,3 +311,51 @@ def test_what_a_handler_records_commits_with_the_jobs_completion(engine: Engine)
     assert "the database went away" in rows[1].last_error
     verification = verify_trail(engine)
     assert verification.intact and verification.events == 1  # job 2's event went with it
+
+
+def test_a_click_the_writer_cannot_commit_in_time_is_refused_and_never_run(
+    engine: Engine,
+) -> None:
+    """A stuck writer: the click behind it is answered (an error, so a 500) within its
+    patience, is never run, and the writer reports itself stuck until it moves again."""
+    from bot.store.units import WriterStalledError
+
+    units = GroupCommitter(engine, answer_within=0.2).start()
+    release, taken = threading.Event(), threading.Event()
+    runs: list[int] = []
+
+    def stuck(uow: UnitOfWork) -> int:
+        taken.set()
+        release.wait(10)
+        runs.append(1)
+        return _unit(1)(uow)
+
+    def click(uow: UnitOfWork) -> int:
+        runs.append(2)
+        return _unit(2)(uow)
+
+    errors: list[BaseException] = []
+
+    def run_stuck() -> None:
+        try:
+            units.run(stuck)
+        except WriterStalledError as error:
+            errors.append(error)
+
+    first = threading.Thread(target=run_stuck)
+    first.start()
+    assert taken.wait(10)
+    with pytest.raises(WriterStalledError, match="did not start"):
+        units.run(click)
+    first.join(10)
+    assert [str(error) for error in errors] == [
+        "the writer did not commit this unit within 0.2 s"
+    ]
+    healthy, detail = units.health()
+    assert not healthy and detail.startswith("stuck: a transaction has waited")
+    release.set()
+    assert units.run(_unit(3)) == 3
+    assert units.health() == (True, "ok")
+    units.stop()
+    assert runs == [1]  # the refused click never ran
+    assert sorted(_stored_numbers(engine)) == [1, 3]  # the stuck one committed late

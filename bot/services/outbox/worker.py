@@ -11,12 +11,17 @@ Subclasses add handlers and say which errors are permanent (``classify``).
 Its transactions are units of work run by ``units`` (``bot.store.units``): in ``serve`` the
 group commit's writer runs them, so that this thread never holds a database lock while it
 waits for the interpreter lock behind the threads acknowledging clicks.
+
+``health`` (for ``/healthz``) is unhealthy while one round of the loop has run longer than
+``stall_after``, or when the last round failed (the database unreachable, say): the loop
+polls every ``poll_seconds``, so it is healthy again as soon as a round succeeds.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
@@ -42,6 +47,8 @@ WAIT_FOR_DEPENDENCY = timedelta(seconds=0.5)
 YIELD_SLICE_S = 0.02
 # ...but never longer than this between two jobs, so a sustained burst only slows it down.
 MAX_YIELD_S = 1.0
+# One round (a claim, a Slack call with its retries, the record) taking longer is stuck.
+STALL_AFTER_S = 60.0
 Record = Callable[[UnitOfWork], None]
 J = TypeVar("J", bound=Job)
 # A handler may return what to record once the job is done (committed with its completion).
@@ -76,6 +83,9 @@ class JobWorker:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._busy: Callable[[], bool] = lambda: False
+        self.stall_after = STALL_AFTER_S
+        self._round_started: float | None = None  # time.monotonic() of the round in flight
+        self._last_failure: str | None = None  # why the last round failed, if it did
 
     def yield_to(self, busy: Callable[[], bool]) -> None:
         """Run jobs in the gaps while ``busy()`` says more urgent work is under way.
@@ -110,14 +120,33 @@ class JobWorker:
     def wake(self) -> None:
         self._wake.set()
 
+    def health(self) -> tuple[bool, str]:
+        """(healthy, what it is doing); see the module's docstring."""
+        thread = self._thread
+        if thread is not None and not thread.is_alive() and not self._stop.is_set():
+            return False, "the worker thread has stopped"
+        started = self._round_started
+        if started is not None and time.monotonic() - started > self.stall_after:
+            return False, f"stuck: one round has run {time.monotonic() - started:.0f} s"
+        if self._last_failure is not None:
+            return False, f"failing: {self._last_failure}"
+        return True, "ok"
+
     def _loop(self) -> None:
         while not self._stop.is_set():
             self._wait_for_a_gap()
+            self._round_started = time.monotonic()
             try:
                 worked = self.run_once()
-            except Exception:  # the loop must survive anything; the job stays queued
-                log.exception("%s worker failed; retrying", self.name)
+                self._last_failure = None
+            except Exception as error:  # the loop must survive anything; the job stays queued
+                if self._last_failure is None:  # once per outage, not every poll
+                    log.exception("%s worker failed; retrying", self.name)
+                first_line = (str(error).splitlines() or [""])[0]
+                self._last_failure = f"{type(error).__name__}: {first_line}"[:300]
                 worked = False
+            finally:
+                self._round_started = None
             if not worked:
                 self._wake.wait(self.poll_seconds)
                 self._wake.clear()

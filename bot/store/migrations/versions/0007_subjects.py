@@ -3,7 +3,7 @@
 Built from the trail already recorded (one pass in seq order; see ``bot.store.subjects``).
 
 Revision ID: 0007_subjects
-Revises: 0005_evidence
+Revises: 0006_integrity
 Create Date: 2026-11-27
 """
 
@@ -17,7 +17,7 @@ from alembic import op
 from bot.store.subjects import rebuild_subjects
 
 revision: str = "0007_subjects"
-down_revision: str | Sequence[str] | None = "0005_evidence"
+down_revision: str | Sequence[str] | None = "0006_integrity"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
