@@ -27,7 +27,7 @@ from sqlalchemy import text
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bot.sandbox import HOOK_TOKEN, Sandbox  # noqa: E402
+from bot.devtools.sandbox import HOOK_TOKEN, Sandbox  # noqa: E402
 from bot.store import make_engine  # noqa: E402
 
 POSTGRES = "postgresql+psycopg://postgres@127.0.0.1:5432/test"

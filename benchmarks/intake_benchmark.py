@@ -41,9 +41,9 @@ sys.path.insert(0, str(ROOT))
 from alert_latency_benchmark import POSTGRES, drop_schema, postgres_url  # noqa: E402
 
 from bot.core.runbook import Runbook  # noqa: E402
-from bot.emulator import SlackEmulator, default_seed  # noqa: E402
+from bot.devtools.emulator import SlackEmulator, default_seed  # noqa: E402
+from bot.devtools.sandbox import HOOK_TOKEN, SIGNING_SECRET  # noqa: E402
 from bot.runbooks.files import load_runbooks  # noqa: E402
-from bot.sandbox import HOOK_TOKEN, SIGNING_SECRET  # noqa: E402
 from bot.store import make_engine, session_scope, upgrade_database  # noqa: E402
 from bot.store.criterion_states import rebuild_state  # noqa: E402
 

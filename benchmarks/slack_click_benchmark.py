@@ -29,12 +29,12 @@ How, per database:
    the bot's own template) are put into the local Slack emulator, their ``ts`` stored where the
    delivery worker would have stored them, and the jobs marked done. So the serve process
    starts with an empty outbox, and every click's outbox job is delivered for real.
-2. The local Slack emulator (``bot.emulator.SlackEmulator``) serves the Web API the bot calls:
+2. The local Slack emulator (``bot.devtools.emulator``) serves the Web API the bot calls:
    auth.test at start, usergroups.users.list, chat.postMessage and chat.getPermalink.
 3. ``releasebot serve --host 127.0.0.1 --port 0`` runs as a subprocess with
    ``RELEASEBOT_DATABASE_URL``, ``RELEASEBOT_SLACK_API_URL`` (the emulator) and the tokens in
    its environment; the script waits for ``GET /healthz``.
-4. The ``block_actions`` bodies are built as Slack sends them (``bot.emulator.payloads``: the
+4. The ``block_actions`` bodies are built as Slack sends them (``emulator.payloads``: the
    whole message with its blocks, the action, a trigger id and a response URL), then a
    separate load-generator process (``benchmarks/_clicks.py fire``) signs them and sends
    them from ``--concurrency`` keep-alive connections: ``--warmup`` clicks first, then the
@@ -85,9 +85,9 @@ sys.path.insert(0, str(ROOT))
 from sqlalchemy import Engine, func, select, update  # noqa: E402
 from sqlalchemy.engine import make_url  # noqa: E402
 
-from bot.emulator import SlackEmulator, default_seed  # noqa: E402
-from bot.emulator.payloads import block_actions  # noqa: E402
-from bot.emulator.state import Json, Message  # noqa: E402
+from bot.devtools.emulator import SlackEmulator, default_seed  # noqa: E402
+from bot.devtools.emulator.payloads import block_actions  # noqa: E402
+from bot.devtools.emulator.state import Json, Message  # noqa: E402
 from bot.render import Renderer, make_renderer  # noqa: E402
 from bot.runbooks.files import load_runbooks  # noqa: E402
 from bot.runbooks.registry import RunbookRegistry  # noqa: E402

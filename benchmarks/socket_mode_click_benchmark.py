@@ -60,8 +60,8 @@ from slack_click_benchmark import (  # noqa: E402
     wait_for_delivery,
 )
 
-from bot.emulator import SlackEmulator  # noqa: E402
-from bot.emulator.state import Json  # noqa: E402
+from bot.devtools.emulator import SlackEmulator  # noqa: E402
+from bot.devtools.emulator.state import Json  # noqa: E402
 
 ACK_TIMEOUT_S = 10.0
 UNACKNOWLEDGED = "unacknowledged"

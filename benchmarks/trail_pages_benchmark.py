@@ -26,8 +26,8 @@ from flask import Flask
 from trail_benchmark import build_trail
 
 from bot.config import load_settings
-from bot.emulator import SlackEmulator
-from bot.emulator.sign_in import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET
+from bot.devtools.emulator import SlackEmulator
+from bot.devtools.emulator.sign_in import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET
 from bot.runbooks.files import load_runbooks
 from bot.runbooks.registry import RunbookRegistry
 from bot.store import make_engine, read_connection, upgrade_database

@@ -41,7 +41,7 @@ from bot.services.rollbacks.decisions import RollbackApproval, RollbackDecisions
 from bot.services.rollbacks.execution_worker import ExecutionWorker
 from bot.services.rollbacks.executions import ExecutionService
 from bot.services.rollbacks.recommendations import RollbackService
-from bot.services.trail_checkpoints import CheckpointTimer, publish_checkpoint
+from bot.services.trail.checkpoints import CheckpointTimer, publish_checkpoint
 from bot.slack.app import build_bolt_app
 from bot.slack.client import make_web_client
 from bot.slack.delivery import SlackDelivery
@@ -56,8 +56,8 @@ from bot.store.checkpoints import BACKGROUND_AUTOCHECKPOINT_PAGES, WalCheckpoint
 from bot.store.outbox import pending_job_count
 from bot.store.timeouts import DatabaseTimeouts
 from bot.store.trail import check_trail_key, use_trail_key
+from bot.store.trail_keys import TrailKey, TrailKeyError, load_trail_key
 from bot.store.units import DirectUnits, GroupCommitter
-from bot.trail_keys import TrailKey, TrailKeyError, load_trail_key
 from bot.web.app import build_web_app
 from bot.web.metrics import BotMetrics
 from bot.web.site import WebPages

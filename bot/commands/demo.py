@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from bot.config import Settings
-from bot.demo import DemoError, run_demo
+from bot.devtools.demo import DemoError, run_demo
 from bot.logs import configure_logging
 
 

@@ -17,10 +17,10 @@ from datetime import UTC, datetime
 from sqlalchemy.exc import SQLAlchemyError
 
 from bot.config import Settings
-from bot.services.trail_checkpoints import publish_checkpoint
+from bot.services.trail.checkpoints import publish_checkpoint
 from bot.store.migrate import DatabaseNotInitialisedError, open_initialised
 from bot.store.trail_checkpoints import TrailBrokenError
-from bot.trail_keys import TrailKey, TrailKeyError, load_trail_key
+from bot.store.trail_keys import TrailKey, TrailKeyError, load_trail_key
 
 
 def _key(settings: Settings) -> TrailKey:

@@ -14,13 +14,13 @@ import sys
 from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
+from bot.commands.terminal import print_trail
 from bot.config import Settings
 from bot.core.subjects import parse_subject
 from bot.core.trail_export import export_events
 from bot.store import read_connection, trail_for_subject
 from bot.store.migrate import DatabaseNotInitialisedError, open_initialised
 from bot.store.subjects import similar_subjects
-from bot.terminal import print_trail
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:

@@ -28,7 +28,7 @@ from bot.core.trail_verification import Anchor, ChainVerification
 from bot.slack.client import make_web_client
 from bot.store.migrate import DatabaseNotInitialisedError, open_initialised
 from bot.store.trail import verify_trail
-from bot.trail_keys import CheckpointVerifier, TrailKey, TrailKeyError, load_trail_key
+from bot.store.trail_keys import CheckpointVerifier, TrailKey, TrailKeyError, load_trail_key
 
 SLACK_SOURCE = "slack:"
 

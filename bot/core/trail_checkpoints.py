@@ -2,7 +2,7 @@
 
 A checkpoint says "event ``seq`` of the trail had hash ``hash`` at ``at``; events from
 ``keyed_since`` on carried MACs", signed with the bot's checkpoint key (Ed25519, derived from
-the trail key: ``bot.trail_keys``). It is published where the database's owner cannot take it
+the trail key: ``bot.store.trail_keys``). It is published where the database's owner cannot take it
 back (a Slack channel, an append-only file) as one line of canonical JSON. Anyone holding the
 public key can check the signature, and then check that the trail still passes through it
 (``Anchor``): truncating the trail behind a checkpoint, or editing and re-sealing anything

@@ -25,13 +25,13 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from bot.demo_runbooks import write_demo_runbooks
-from bot.emulator import Delivery
-from bot.emulator.visitor import Visitor
-from bot.sandbox import Sandbox
+from bot.commands.terminal import make_console, trail_view
+from bot.devtools.demo_runbooks import write_demo_runbooks
+from bot.devtools.emulator import Delivery
+from bot.devtools.emulator.visitor import Visitor
+from bot.devtools.sandbox import Sandbox
 from bot.store import read_connection, trail_for_subject, verify_trail
 from bot.store.tables import TrailEventRow
-from bot.terminal import make_console, trail_view
 
 CHANNEL = "C0RANKREL"
 RELEASE = "release:ranking-model:v2.4.0"

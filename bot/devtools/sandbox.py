@@ -18,8 +18,8 @@ from typing import Any
 from bot.bootstrap import Runtime, build
 from bot.clock import Clock, utc_now
 from bot.config import Settings, load_settings
-from bot.emulator import SlackDriver, SlackEmulator, WorkspaceSeed, default_seed
-from bot.emulator.sign_in import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET
+from bot.devtools.emulator import SlackDriver, SlackEmulator, WorkspaceSeed, default_seed
+from bot.devtools.emulator.sign_in import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET
 from bot.resources import shipped
 from bot.slack.socket_mode import MeasuredSocketModeHandler
 from bot.store import session_scope

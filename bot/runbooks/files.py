@@ -22,7 +22,7 @@ from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
 from bot.core.policy import Location, policy_problems
 from bot.core.runbook import Runbook
-from bot.runbook_yaml import MAX_BYTES, load_yaml
+from bot.runbooks.yaml_limits import MAX_BYTES, load_yaml
 
 RUNBOOK_SUFFIXES = (".yaml", ".yml")
 
@@ -117,7 +117,7 @@ def get_runbook(directory: Path, runbook_id: str) -> Runbook:
 def load_runbook_file(path: Path) -> tuple[Runbook | None, list[RunbookProblem]]:
     """Parse and validate one file: the runbook if valid, and every problem found."""
     try:
-        if path.stat().st_size > MAX_BYTES:  # not even read: see bot.runbook_yaml
+        if path.stat().st_size > MAX_BYTES:  # not even read: see bot.runbooks.yaml_limits
             size = path.stat().st_size
             message = f"the file is {size:,} bytes; a runbook may have {MAX_BYTES // 1024} KiB"
             return None, [RunbookProblem(path, 0, "file", message)]

@@ -20,7 +20,7 @@ from prometheus_client import CollectorRegistry
 from sqlalchemy import Engine
 
 from bot.clock import Clock
-from bot.scheduler import jobs
+from bot.scheduler import handlers
 from bot.scheduler.metrics import TimerMetrics
 from bot.scheduler.worker import TimerWorker, default_replica_id
 from bot.store import read_connection
@@ -68,7 +68,7 @@ class ReleaseScheduler:
     ) -> None:
         """Register the handlers of the reviews' and rollbacks' timers; ``after`` wakes the
         workers that deliver what they queue."""
-        jobs.ReleaseJobs(
+        handlers.ReleaseJobs(
             reviews=reviews,
             approvals=approvals,
             decisions=decisions,
@@ -101,25 +101,25 @@ class ReleaseScheduler:
         )
 
     def schedule_expiry(self, *, request_id: int, at: datetime) -> None:
-        self._plan(jobs.REQUEST_EXPIRE, f"request:{request_id}", at)
+        self._plan(handlers.REQUEST_EXPIRE, f"request:{request_id}", at)
 
     def schedule_escalation(self, *, request_id: int, at: datetime) -> None:
-        self._plan(jobs.REQUEST_ESCALATE, f"request:{request_id}", at)
+        self._plan(handlers.REQUEST_ESCALATE, f"request:{request_id}", at)
 
     def schedule_auto_execute(self, *, request_id: int, at: datetime) -> None:
-        self._plan(jobs.REQUEST_AUTO_EXECUTE, f"request:{request_id}", at)
+        self._plan(handlers.REQUEST_AUTO_EXECUTE, f"request:{request_id}", at)
 
     def schedule_validation(self, *, execution_id: int, at: datetime) -> None:
-        self._plan(jobs.EXECUTION_VALIDATE, f"execution:{execution_id}", at)
+        self._plan(handlers.EXECUTION_VALIDATE, f"execution:{execution_id}", at)
 
     def schedule_reminders(self, *, review_id: int, every: timedelta, start: datetime) -> None:
-        self._plan(jobs.REVIEW_REMIND, f"review:{review_id}", start + every, repeat_every=every)
+        self._plan(handlers.REVIEW_REMIND, f"review:{review_id}", start + every, repeat_every=every)
 
     def cancel_reminders(self, *, review_id: int) -> None:
         now = self.clock()
         self.units.run(
             lambda uow: cancel_timers(
-                uow.session, kind=jobs.REVIEW_REMIND, key=f"review:{review_id}", now=now
+                uow.session, kind=handlers.REVIEW_REMIND, key=f"review:{review_id}", now=now
             )
         )
 

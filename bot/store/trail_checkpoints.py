@@ -5,7 +5,7 @@ MACs, the head) and signs the head: its cost grows with the events since the las
 checkpoint, not with the trail (only the first checkpoint verifies the whole chain). A trail
 found broken is never signed. ``record_checkpoint`` keeps the published line in
 ``trail_checkpoints``, unique by seq, so that two replicas publish a position once; the copies
-outside the database (``bot.services.trail_checkpoints``) are what verification trusts, the
+outside the database (``bot.services.trail.checkpoints``) are what verification trusts, the
 row only says where the next checkpoint starts.
 """
 
@@ -25,8 +25,8 @@ from bot.core.trail_verification import ChainVerifier
 from bot.store.engine import read_connection
 from bot.store.tables import TrailCheckpointRow
 from bot.store.trail import feed_trail, read_trail_head_with_mac
+from bot.store.trail_keys import CheckpointVerifier, TrailKey
 from bot.store.transitions import connection_of, table_of
-from bot.trail_keys import CheckpointVerifier, TrailKey
 
 _CHECKPOINTS = table_of(TrailCheckpointRow)
 # The newest rows looked at for the last valid checkpoint (a forged row is skipped).

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from bot.cli import main
-from bot.sandbox import Sandbox
+from bot.devtools.sandbox import Sandbox
 
 ROOT = Path(__file__).resolve().parents[2]
 

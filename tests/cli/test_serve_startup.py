@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.emulator import SlackEmulator, default_seed
-from bot.sandbox import HOOK_TOKEN, SIGNING_SECRET
+from bot.devtools.emulator import SlackEmulator, default_seed
+from bot.devtools.sandbox import HOOK_TOKEN, SIGNING_SECRET
 from tests.slack.processes import free_port, serve, stop
 
 ROOT = Path(__file__).resolve().parents[2]

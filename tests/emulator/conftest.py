@@ -13,7 +13,7 @@ import pytest
 from slack_sdk import WebClient
 from slack_sdk.signature import SignatureVerifier
 
-from bot.emulator import ManualClock, SlackEmulator, default_seed
+from bot.devtools.emulator import ManualClock, SlackEmulator, default_seed
 
 SIGNING_SECRET = "emulator-test-signing-secret"
 

@@ -17,7 +17,7 @@ from slack_bolt.request import BoltRequest
 from slack_sdk import WebClient
 from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
 
-from bot.emulator import SlackDriver, SlackEmulator
+from bot.devtools.emulator import SlackDriver, SlackEmulator
 
 
 def build_app(slack: SlackEmulator, signing_secret: str) -> App:

@@ -12,7 +12,7 @@ import pytest
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
-from bot.emulator import ManualClock, SlackEmulator
+from bot.devtools.emulator import ManualClock, SlackEmulator
 
 CHANNEL = "C0RANKREL"
 JOB = {"event_type": "releasebot_outbox", "event_payload": {"job_id": 42, "kind": "post"}}

@@ -10,7 +10,7 @@ from urllib.parse import parse_qs
 import pytest
 from slack_sdk import WebhookClient
 
-from bot.emulator import SlackDriver, SlackEmulator, sign
+from bot.devtools.emulator import SlackDriver, SlackEmulator, sign
 
 if TYPE_CHECKING:
     from tests.emulator.conftest import FakeBot

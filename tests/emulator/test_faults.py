@@ -11,7 +11,7 @@ from slack_sdk.http_retry.builtin_handlers import (
 )
 from slack_sdk.http_retry.builtin_interval_calculators import FixedValueRetryIntervalCalculator
 
-from bot.emulator import SlackEmulator
+from bot.devtools.emulator import SlackEmulator
 
 
 def test_a_rate_limited_post_succeeds_after_one_retry(slack: SlackEmulator) -> None:

@@ -10,8 +10,8 @@ import pytest
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
-from bot.emulator import ManualClock, RateLimits, SlackEmulator, Tier
-from bot.emulator.rate_limits import RateLimiter
+from bot.devtools.emulator import ManualClock, RateLimits, SlackEmulator, Tier
+from bot.devtools.emulator.rate_limits import RateLimiter
 
 RANKING, FRAUD = "C0RANKREL", "C0FRAUDREL"
 

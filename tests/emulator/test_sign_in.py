@@ -11,14 +11,14 @@ import pytest
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
-from bot.emulator import SlackEmulator
-from bot.emulator.sign_in import (
+from bot.devtools.emulator import SlackEmulator
+from bot.devtools.emulator.sign_in import (
     DEFAULT_CLIENT_ID,
     DEFAULT_CLIENT_SECRET,
     SignInClient,
     register_client,
 )
-from bot.emulator.visitor import Visitor, hidden_fields
+from bot.devtools.emulator.visitor import Visitor, hidden_fields
 
 REDIRECT = "http://127.0.0.1:9/auth/callback"
 

@@ -16,9 +16,9 @@ from slack_sdk.errors import SlackApiError
 from websockets.exceptions import InvalidStatus
 from websockets.sync.client import connect
 
-from bot.emulator import SlackDriver, SlackEmulator
-from bot.emulator.driver import NOT_ACKNOWLEDGED
-from bot.emulator.socket_mode import NotConnectedError
+from bot.devtools.emulator import SlackDriver, SlackEmulator
+from bot.devtools.emulator.driver import NOT_ACKNOWLEDGED
+from bot.devtools.emulator.socket_mode import NotConnectedError
 from tests.emulator.test_bolt_round_trip import build_app
 
 

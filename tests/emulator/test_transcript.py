@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from bot.emulator import SlackEmulator, mrkdwn_to_plain
+from bot.devtools.emulator import SlackEmulator, mrkdwn_to_plain
 
 START = 1732270000.0  # 2024-11-22 10:06:40 UTC
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from slack_sdk.errors import SlackApiError
 
-from bot.emulator import ManualClock, SlackDriver, SlackEmulator
+from bot.devtools.emulator import ManualClock, SlackDriver, SlackEmulator
 from tests.emulator.conftest import FakeBot
 
 MODAL = {"type": "modal", "title": {"type": "plain_text", "text": "Why?"}, "blocks": []}

@@ -9,7 +9,7 @@ import pytest
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
-from bot.emulator import SlackEmulator, WorkspaceSeed
+from bot.devtools.emulator import SlackEmulator, WorkspaceSeed
 
 GATE_BLOCKS = [
     {"type": "section", "block_id": "gate", "text": {"type": "mrkdwn", "text": "*Backtest*"}},

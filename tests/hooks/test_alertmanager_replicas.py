@@ -14,8 +14,8 @@ import pytest
 from sqlalchemy import Engine, func, select
 
 from bot.core.criteria import Sample
-from bot.emulator import SlackEmulator, default_seed
-from bot.sandbox import HOOK_TOKEN, SIGNING_SECRET
+from bot.devtools.emulator import SlackEmulator, default_seed
+from bot.devtools.sandbox import HOOK_TOKEN, SIGNING_SECRET
 from bot.store import make_engine, read_connection, trail_for_subject
 from bot.store.samples import recent_samples
 from bot.store.tables import RollbackRecommendation

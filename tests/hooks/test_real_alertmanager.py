@@ -19,7 +19,7 @@ from sqlalchemy import func, select
 from bot.bootstrap import Runtime
 from bot.clock import utc_now
 from bot.core.criteria import Sample
-from bot.emulator import SlackEmulator, default_seed
+from bot.devtools.emulator import SlackEmulator, default_seed
 from bot.store import read_connection, trail_for_subject
 from bot.store.samples import recent_samples
 from bot.store.tables import RollbackRecommendation

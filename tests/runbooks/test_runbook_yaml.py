@@ -11,8 +11,8 @@ import pytest
 from bot.bootstrap import StartupError, load_registry
 from bot.cli import main
 from bot.config import load_settings
-from bot.runbook_yaml import MAX_BYTES, MAX_DEPTH, MAX_NODES, load_yaml
 from bot.runbooks.files import get_runbook, load_runbook_file
+from bot.runbooks.yaml_limits import MAX_BYTES, MAX_DEPTH, MAX_NODES, load_yaml
 from tests.runbooks.test_runbook_files import VALID, line_of, problems_of, write
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from bot.sandbox import Sandbox
+from bot.devtools.sandbox import Sandbox
 from tests.slack.rollback_support import Receiver
 from tests.slack.support import Bot
 

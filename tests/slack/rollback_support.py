@@ -13,7 +13,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-from bot.sandbox import HOOK_TOKEN, Sandbox
+from bot.devtools.sandbox import HOOK_TOKEN, Sandbox
 from tests.slack.support import copy_runbooks
 
 ROLLBACK = "rollback:1"

@@ -7,8 +7,8 @@ from pathlib import Path
 from typing import Any
 
 from bot.core.trail import TrailEvent
-from bot.emulator import Delivery
-from bot.sandbox import Sandbox
+from bot.devtools.emulator import Delivery
+from bot.devtools.sandbox import Sandbox
 from bot.store import read_connection, trail_for_subject
 
 RANKING = "C0RANKREL"

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.emulator import SlackEmulator, default_seed, render_blocks
-from bot.sandbox import Sandbox
+from bot.devtools.emulator import SlackEmulator, default_seed, render_blocks
+from bot.devtools.sandbox import Sandbox
 from tests.slack.support import RANKING, Bot, copy_runbooks
 
 PERMALINK = "https://acme-ml.slack.com/archives/C0RANKREL/p"

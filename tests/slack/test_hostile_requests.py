@@ -29,8 +29,8 @@ from urllib.parse import quote, urlencode
 import pytest
 from prometheus_client import generate_latest
 
-from bot.emulator import payloads
-from bot.sandbox import SIGNING_SECRET, Sandbox
+from bot.devtools.emulator import payloads
+from bot.devtools.sandbox import SIGNING_SECRET, Sandbox
 from tests.slack.support import RANKING, RELEASE
 
 Json = dict[str, Any]

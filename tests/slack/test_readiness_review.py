@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from bot.emulator import SlackEmulator, default_seed
-from bot.sandbox import Sandbox
+from bot.devtools.emulator import SlackEmulator, default_seed
+from bot.devtools.sandbox import Sandbox
 from bot.store import verify_trail
 from tests.slack.support import FRAUD, RANKING, Bot, answer_text
 

@@ -15,8 +15,8 @@ from typing import Any
 
 import pytest
 
-from bot.emulator import SlackEmulator, default_seed
-from bot.sandbox import HOOK_TOKEN, SIGNING_SECRET
+from bot.devtools.emulator import SlackEmulator, default_seed
+from bot.devtools.sandbox import HOOK_TOKEN, SIGNING_SECRET
 from bot.store import make_engine, read_connection, trail_for_subject
 from tests.slack.processes import free_port, serve, stop
 from tests.slack.support import RANKING

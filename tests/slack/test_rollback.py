@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from bot.core.criteria import Sample
-from bot.sandbox import Sandbox
+from bot.devtools.sandbox import Sandbox
 from bot.store import export_subject, session_scope, verify_trail
 from bot.store.criterion_states import record_samples
 from bot.store.samples import Observation

@@ -7,7 +7,7 @@ import time
 from datetime import timedelta
 from pathlib import Path
 
-from bot.sandbox import Sandbox
+from bot.devtools.sandbox import Sandbox
 from tests.slack.rollback_support import (
     ROLLBACK,
     Receiver,

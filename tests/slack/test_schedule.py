@@ -7,7 +7,7 @@ import time
 import urllib.request
 from pathlib import Path
 
-from bot.sandbox import Sandbox
+from bot.devtools.sandbox import Sandbox
 from tests.slack.support import RANKING, Bot, copy_runbooks
 
 

@@ -19,9 +19,9 @@ from prometheus_client import generate_latest
 from sqlalchemy import Engine
 
 from bot.core.trail import TrailEvent
-from bot.emulator import Button, SlackDriver, SlackEmulator, default_seed
-from bot.emulator.driver import NOT_ACKNOWLEDGED
-from bot.sandbox import HOOK_TOKEN, SIGNING_SECRET, Sandbox
+from bot.devtools.emulator import Button, SlackDriver, SlackEmulator, default_seed
+from bot.devtools.emulator.driver import NOT_ACKNOWLEDGED
+from bot.devtools.sandbox import HOOK_TOKEN, SIGNING_SECRET, Sandbox
 from bot.store import make_engine, read_connection, trail_for_subject, verify_trail
 from tests.slack.processes import free_port, serve, stop
 from tests.slack.support import RANKING, RELEASE, RUNBOOKS, Bot, answer_text

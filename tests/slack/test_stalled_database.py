@@ -27,8 +27,8 @@ import pytest
 from sqlalchemy import Engine
 from sqlalchemy.engine import make_url
 
-from bot.emulator import SlackDriver, SlackEmulator, default_seed
-from bot.sandbox import HOOK_TOKEN, SIGNING_SECRET
+from bot.devtools.emulator import SlackDriver, SlackEmulator, default_seed
+from bot.devtools.sandbox import HOOK_TOKEN, SIGNING_SECRET
 from bot.store import make_engine, read_connection, trail_for_subject, verify_trail
 from tests.slack.freezing_proxy import FreezingProxy
 from tests.slack.processes import free_port, serve, stop

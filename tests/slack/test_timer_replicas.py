@@ -19,9 +19,9 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine, text
 
-from bot.emulator import SlackDriver, SlackEmulator, default_seed
-from bot.sandbox import HOOK_TOKEN, SIGNING_SECRET
-from bot.scheduler.jobs import EXPIRY_SWEEP, REQUEST_EXPIRE, REVIEW_REMIND, TIMERS_PRUNE
+from bot.devtools.emulator import SlackDriver, SlackEmulator, default_seed
+from bot.devtools.sandbox import HOOK_TOKEN, SIGNING_SECRET
+from bot.scheduler.handlers import EXPIRY_SWEEP, REQUEST_EXPIRE, REVIEW_REMIND, TIMERS_PRUNE
 from bot.store import make_engine, read_connection, trail_for_subject
 from bot.store.timers import LEASE, TimerRow, timers_of
 from tests.slack.processes import free_port, serve, stop

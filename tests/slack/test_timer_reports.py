@@ -4,7 +4,12 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from bot.scheduler.jobs import EXECUTION_VALIDATE, REQUEST_ESCALATE, REQUEST_EXPIRE, REVIEW_REMIND
+from bot.scheduler.handlers import (
+    EXECUTION_VALIDATE,
+    REQUEST_ESCALATE,
+    REQUEST_EXPIRE,
+    REVIEW_REMIND,
+)
 from bot.scheduler.reports import report_failed_timer
 from bot.store import unit_of_work
 from bot.store.timers import Timer

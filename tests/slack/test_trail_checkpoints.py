@@ -11,9 +11,9 @@ import pytest
 from bot.commands import trail_verify
 from bot.config import Settings
 from bot.core.trail_checkpoints import find_checkpoints
-from bot.sandbox import Sandbox
+from bot.devtools.sandbox import Sandbox
 from bot.store import verify_trail
-from bot.trail_keys import TrailKey
+from bot.store.trail_keys import TrailKey
 from tests.slack.support import RANKING, Bot
 
 SECRET = "a-trail-key-of-at-least-32-characters-for-tests"

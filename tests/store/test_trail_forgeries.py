@@ -24,12 +24,12 @@ from bot.config import Settings
 from bot.core.trail import TrailEventDraft, format_time
 from bot.core.trail_checkpoints import Checkpoint
 from bot.core.trail_verification import ChainVerification
-from bot.services.trail_checkpoints import publish_checkpoint
+from bot.services.trail.checkpoints import publish_checkpoint
 from bot.store import TrailEventRow, append_only, append_trail_event, session_scope, verify_trail
 from bot.store.trail import check_trail_key, event_row_values, use_trail_key
 from bot.store.trail_checkpoints import TrailBrokenError, make_checkpoint
+from bot.store.trail_keys import TrailKey
 from bot.store.transitions import table_of
-from bot.trail_keys import TrailKey
 
 SECRET = "0123456789abcdef0123456789abcdef-trail-key"
 KEY = TrailKey.from_secret(SECRET)

@@ -8,8 +8,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from bot.emulator.visitor import Visitor
-from bot.sandbox import Sandbox
+from bot.devtools.emulator.visitor import Visitor
+from bot.devtools.sandbox import Sandbox
 
 
 class Clock:

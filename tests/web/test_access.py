@@ -10,10 +10,10 @@ import pytest
 from flask import Flask
 from slack_sdk import WebClient
 
-from bot.emulator import SlackEmulator, WorkspaceSeed, default_seed
-from bot.emulator.sign_in import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET
-from bot.emulator.visitor import Visitor, hidden_fields
-from bot.sandbox import SESSION_SECRET, SIGNING_SECRET, WEB_TOKEN, Sandbox
+from bot.devtools.emulator import SlackEmulator, WorkspaceSeed, default_seed
+from bot.devtools.emulator.sign_in import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET
+from bot.devtools.emulator.visitor import Visitor, hidden_fields
+from bot.devtools.sandbox import SESSION_SECRET, SIGNING_SECRET, WEB_TOKEN, Sandbox
 from bot.web.sign_in import SignInError, SlackSignIn
 from bot.web.site import WebPages
 from tests.web.conftest import Clock

@@ -17,7 +17,7 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support.ui import WebDriverWait
 
-from bot.sandbox import Sandbox
+from bot.devtools.sandbox import Sandbox
 from tests.slack.support import RANKING, Bot
 from tests.slack.test_rollback import (  # the rollback played end to end there
     ROLLBACK,

@@ -9,8 +9,8 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import text
 
-from bot.emulator.visitor import Page, Visitor, form_link
-from bot.sandbox import Sandbox
+from bot.devtools.emulator.visitor import Page, Visitor, form_link
+from bot.devtools.sandbox import Sandbox
 from bot.store import append_only, append_trail_event, export_subject, session_scope
 from tests.slack.support import RANKING, Bot
 

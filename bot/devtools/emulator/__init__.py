@@ -9,12 +9,24 @@
   :class:`RateLimits` switches on and tunes Slack's rate limits.
 """
 
-from bot.emulator.clock import ManualClock
-from bot.emulator.driver import Button, Delivery, SignedHttp, SlackDriver, SocketModeLink, sign
-from bot.emulator.emulator import SlackEmulator
-from bot.emulator.rate_limits import RateLimits, Tier
-from bot.emulator.seed import DEFAULT_APP_TOKEN, DEFAULT_BOT_TOKEN, WorkspaceSeed, default_seed
-from bot.emulator.state import (
+from bot.devtools.emulator.clock import ManualClock
+from bot.devtools.emulator.driver import (
+    Button,
+    Delivery,
+    SignedHttp,
+    SlackDriver,
+    SocketModeLink,
+    sign,
+)
+from bot.devtools.emulator.emulator import SlackEmulator
+from bot.devtools.emulator.rate_limits import RateLimits, Tier
+from bot.devtools.emulator.seed import (
+    DEFAULT_APP_TOKEN,
+    DEFAULT_BOT_TOKEN,
+    WorkspaceSeed,
+    default_seed,
+)
+from bot.devtools.emulator.state import (
     ApiCall,
     Ephemeral,
     Fault,
@@ -23,7 +35,7 @@ from bot.emulator.state import (
     SocketEnvelope,
     View,
 )
-from bot.emulator.transcript import mrkdwn_to_plain, render_blocks
+from bot.devtools.emulator.transcript import mrkdwn_to_plain, render_blocks
 
 __all__ = [
     "DEFAULT_APP_TOKEN",

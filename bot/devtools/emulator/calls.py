@@ -12,7 +12,7 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-from bot.emulator.state import EmulatorState, Json, Message
+from bot.devtools.emulator.state import EmulatorState, Json, Message
 
 JSON_FIELDS = ("blocks", "attachments", "view", "metadata", "users")
 # Slack's error for a field that is not valid JSON, where it is not ``invalid_<field>``.

@@ -23,8 +23,8 @@ from collections import defaultdict
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 
-from bot.emulator.calls import Method, SlackError, channel_of, flag, registry
-from bot.emulator.state import EmulatorState, Json, Message
+from bot.devtools.emulator.calls import Method, SlackError, channel_of, flag, registry
+from bot.devtools.emulator.state import EmulatorState, Json, Message
 
 METHODS: dict[str, Method] = {}
 method = registry(METHODS)

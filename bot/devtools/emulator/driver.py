@@ -21,8 +21,8 @@ from urllib.parse import parse_qs, urlencode
 
 from slack_sdk.signature import SignatureVerifier
 
-from bot.emulator import payloads
-from bot.emulator.state import Json, Message
+from bot.devtools.emulator import payloads
+from bot.devtools.emulator.state import Json, Message
 
 # How long submit_view waits for a modal to open (the bot opens it after answering the click).
 VIEW_WAIT_S = 5.0
@@ -32,8 +32,8 @@ ACK_WAIT_S = 10.0
 NOT_ACKNOWLEDGED = 504
 
 if TYPE_CHECKING:
-    from bot.emulator.emulator import SlackEmulator
-    from bot.emulator.socket_mode import SocketModeServer
+    from bot.devtools.emulator.emulator import SlackEmulator
+    from bot.devtools.emulator.socket_mode import SocketModeServer
 
 
 class SendOptions(TypedDict, total=False):

@@ -10,7 +10,7 @@ As Slack does, it keeps message metadata (``conversations.history`` / ``replies`
 ``include_all_metadata``), expires a ``trigger_id`` 3 seconds after the interaction
 (``trigger_ttl``; None: never), and, once switched on (``rate_limits=RateLimits()`` or
 :meth:`SlackEmulator.enable_rate_limits`), answers HTTP 429 past Slack's rate limits. All of it
-runs on ``clock``: a :class:`~bot.emulator.clock.ManualClock` lets a test expire a trigger or
+runs on ``clock``: a :class:`ManualClock` lets a test expire a trigger or
 refill a limit by moving time instead of sleeping.
 """
 
@@ -22,12 +22,12 @@ from typing import TypeVar
 
 from slack_sdk import WebClient
 
-from bot.emulator.driver import ACK_WAIT_S, SignedHttp, SlackDriver, SocketModeLink
-from bot.emulator.rate_limits import RateLimiter, RateLimits
-from bot.emulator.seed import WorkspaceSeed, default_seed
-from bot.emulator.server import EmulatorServer
-from bot.emulator.socket_mode import SocketModeServer
-from bot.emulator.state import (
+from bot.devtools.emulator.driver import ACK_WAIT_S, SignedHttp, SlackDriver, SocketModeLink
+from bot.devtools.emulator.rate_limits import RateLimiter, RateLimits
+from bot.devtools.emulator.seed import WorkspaceSeed, default_seed
+from bot.devtools.emulator.server import EmulatorServer
+from bot.devtools.emulator.socket_mode import SocketModeServer
+from bot.devtools.emulator.state import (
     TRIGGER_TTL_S,
     ApiCall,
     EmulatorState,
@@ -39,7 +39,7 @@ from bot.emulator.state import (
     SocketEnvelope,
     View,
 )
-from bot.emulator.transcript import render_transcript
+from bot.devtools.emulator.transcript import render_transcript
 
 T = TypeVar("T")
 
@@ -151,7 +151,7 @@ class SlackEmulator:
     # ---- rate limits --------------------------------------------------------------------
     def enable_rate_limits(self, limits: RateLimits | None = None) -> RateLimits:
         """Enforce Slack's rate limits from now on (``limits``: Slack's, see
-        :mod:`bot.emulator.rate_limits`); every bucket starts full."""
+        :mod:`bot.devtools.emulator.rate_limits`); every bucket starts full."""
         limits = limits or RateLimits()
         with self.state.lock:
             self.state.rate_limiter = RateLimiter(limits, self.state.now)
@@ -243,7 +243,7 @@ class SlackEmulator:
             return self.state.home_views.get(user)
 
     def transcript(self, channel: str, *, include_ephemeral: bool = False) -> str:
-        """The channel as a person reads it (see :mod:`bot.emulator.transcript`)."""
+        """The channel as a person reads it (see :mod:`bot.devtools.emulator.transcript`)."""
         return render_transcript(self.state, channel, include_ephemeral=include_ephemeral)
 
     # ---- waiting for the bot's work after its ack ---------------------------------------

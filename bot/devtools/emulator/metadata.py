@@ -15,7 +15,7 @@ import json
 import re
 from typing import Any
 
-from bot.emulator.calls import SlackError
+from bot.devtools.emulator.calls import SlackError
 
 Json = dict[str, Any]
 EVENT_TYPE = re.compile(r"[A-Za-z0-9_-]+")

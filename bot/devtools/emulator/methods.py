@@ -1,14 +1,14 @@
 """The Web API methods the emulator answers (but ``conversations.*``, in
-:mod:`bot.emulator.conversations`): chat, views, users, user groups, auth and Socket Mode.
+:mod:`.conversations`): chat, views, users, user groups, auth and Socket Mode.
 
-``chat.postMessage`` and ``chat.update`` keep message metadata (:mod:`bot.emulator.metadata`);
+``chat.postMessage`` and ``chat.update`` keep message metadata (:mod:`.metadata`);
 ``views.open`` exchanges a ``trigger_id`` once, within ``state.trigger_ttl`` seconds of the
 interaction that issued it (Slack's 3 seconds), else ``expired_trigger_id``.
 """
 
 from __future__ import annotations
 
-from bot.emulator.calls import (
+from bot.devtools.emulator.calls import (
     Method,
     SlackError,
     channel_of,
@@ -17,8 +17,8 @@ from bot.emulator.calls import (
     registry,
     require,
 )
-from bot.emulator.metadata import parse_metadata, with_warnings
-from bot.emulator.state import EmulatorState, Json, View
+from bot.devtools.emulator.metadata import parse_metadata, with_warnings
+from bot.devtools.emulator.state import EmulatorState, Json, View
 
 METHODS: dict[str, Method] = {}
 method = registry(METHODS)

@@ -9,7 +9,7 @@ import base64
 import json
 from typing import Any
 
-from bot.emulator.state import EmulatorState, Json, Message, View
+from bot.devtools.emulator.state import EmulatorState, Json, Message, View
 
 VERIFICATION_TOKEN = "verification_token_deprecated"
 SELECTED_KEY = {

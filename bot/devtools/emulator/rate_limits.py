@@ -12,7 +12,7 @@ no burst sizes, so the burst sizes here are the emulator's own choice, and every
 be tuned per emulator (:class:`RateLimits`). Slack's undocumented workspace-wide ceiling on
 posting is not modelled. Limits are off unless a test switches them on
 (``SlackEmulator(rate_limits=RateLimits())`` or ``slack.enable_rate_limits()``), and they
-read the emulator's clock, so a :class:`~bot.emulator.clock.ManualClock` refills them only
+read the emulator's clock, so a :class:`ManualClock` refills them only
 when the test moves it.
 """
 

@@ -1,7 +1,7 @@
 """The records of the emulated workspace: messages and their versions, ephemerals, views,
 the Web API call log, ``response_url`` posts, Socket Mode envelopes, triggers and faults.
 
-Plain dataclasses; :class:`~bot.emulator.state.EmulatorState` holds them and guards them with
+Plain dataclasses; :class:`EmulatorState` holds them and guards them with
 its lock.
 """
 

@@ -14,9 +14,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from bot.emulator import conversations, methods, sign_in
-from bot.emulator.calls import Method, SlackError, decode_json_fields
-from bot.emulator.state import ApiCall, EmulatorState, Json, ResponseUrlPost
+from bot.devtools.emulator import conversations, methods, sign_in
+from bot.devtools.emulator.calls import Method, SlackError, decode_json_fields
+from bot.devtools.emulator.state import ApiCall, EmulatorState, Json, ResponseUrlPost
 
 HTTP_REASONS = {429: "ratelimited", 500: "internal_error", 503: "service_unavailable"}
 APP_TOKEN_METHODS = frozenset({"apps.connections.open"})

@@ -28,9 +28,9 @@ from typing import TYPE_CHECKING
 from urllib.parse import parse_qs, urlencode, urlsplit
 from weakref import WeakKeyDictionary
 
-from bot.emulator.calls import SlackError
-from bot.emulator.methods import method
-from bot.emulator.state import EmulatorState, Json
+from bot.devtools.emulator.calls import SlackError
+from bot.devtools.emulator.methods import method
+from bot.devtools.emulator.state import EmulatorState, Json
 
 if TYPE_CHECKING:
     from http.server import BaseHTTPRequestHandler

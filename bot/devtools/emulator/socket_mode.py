@@ -26,7 +26,7 @@ from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 from websockets.sync.server import Server, ServerConnection, serve
 
-from bot.emulator.state import EmulatorState, Json, SocketEnvelope
+from bot.devtools.emulator.state import EmulatorState, Json, SocketEnvelope
 
 # Interactions whose acknowledgement may carry an answer Slack acts on (Slack's flag).
 ANSWERED_INTERACTIONS = frozenset({"view_submission", "view_closed", "block_suggestion"})

@@ -3,7 +3,7 @@
 Every method that reads or changes the state takes ``self.lock`` (re-entrant), and every change
 notifies waiters, so tests can :meth:`EmulatorState.wait_for` what the bot does after its ack.
 Time is read from one clock (``clock``, the wall clock unless a test gives a
-:class:`~bot.emulator.clock.ManualClock`): message timestamps, the age of ``trigger_id`` values
+:class:`ManualClock`): message timestamps, the age of ``trigger_id`` values
 (Slack honours them for ``trigger_ttl`` = 3 seconds) and, when switched on, the rate limits.
 """
 
@@ -16,8 +16,8 @@ import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from bot.emulator.rate_limits import RateLimiter
-from bot.emulator.records import (
+from bot.devtools.emulator.rate_limits import RateLimiter
+from bot.devtools.emulator.records import (
     ApiCall,
     Ephemeral,
     Fault,
@@ -29,7 +29,7 @@ from bot.emulator.records import (
     Trigger,
     View,
 )
-from bot.emulator.seed import SeedChannel, SeedGroup, SeedUser, WorkspaceSeed
+from bot.devtools.emulator.seed import SeedChannel, SeedGroup, SeedUser, WorkspaceSeed
 
 T = TypeVar("T")
 __all__ = [  # the state, and its records importable from here as before

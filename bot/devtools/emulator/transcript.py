@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from bot.emulator.state import EmulatorState, Ephemeral, Json, Message
+from bot.devtools.emulator.state import EmulatorState, Ephemeral, Json, Message
 
 _ENTITY = re.compile(r"<([^<>\n]+)>")
 _BOLD = re.compile(r"(?<![\w*])\*(?![\s*])([^*\n]+?)(?<!\s)\*(?![\w*])")

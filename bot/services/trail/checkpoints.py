@@ -26,7 +26,7 @@ from bot.core.trail_checkpoints import Checkpoint, checkpoint_message
 from bot.services.outbox.jobs import PostMessage
 from bot.store import unit_of_work
 from bot.store.trail_checkpoints import TrailBrokenError, make_checkpoint, record_checkpoint
-from bot.trail_keys import TrailKey
+from bot.store.trail_keys import TrailKey
 
 log = logging.getLogger(__name__)
 
