@@ -129,10 +129,13 @@ class SlackEmulator:
         """Wait until the bot holds ``count`` Socket Mode connections (or more)."""
         self.wait_for(lambda: self.socket_connections() >= count, timeout)
 
-    def refresh_socket_connections(self, reason: str = "refresh_requested") -> int:
+    def refresh_socket_connections(
+        self, reason: str = "refresh_requested", close_after: float | None = 10.0
+    ) -> int:
         """Send Slack's ``disconnect`` message: the bot should reconnect. Returns how many
-        connections were asked."""
-        return self._socket_mode.refresh(reason)
+        connections were asked; those still open ``close_after`` seconds later are closed,
+        as Slack closes them."""
+        return self._socket_mode.refresh(reason, close_after)
 
     def send_envelope(
         self, kind: str, payload: Json, *, retry_attempt: int = 0, timeout: float = ACK_WAIT_S
