@@ -189,9 +189,8 @@ def _decision_part(facts: DrillFacts, budget: timedelta) -> ScorePart:
     weight = 25 if expected else 12.5
     points = round(weight * _fraction_left(elapsed, budget))
     label = "25" if expected else "12.5 (not the expected path)"
-    return ScorePart(
-        "decision", points, 25, f"{label} × (1 − {_minutes(elapsed)} / {_minutes(budget)}) = {points}"
-    )
+    text = f"{label} × (1 − {_minutes(elapsed)} / {_minutes(budget)}) = {points}"
+    return ScorePart("decision", points, 25, text)
 
 
 def trend(scores: list[int]) -> str:
