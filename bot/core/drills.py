@@ -205,3 +205,14 @@ def trend(scores: list[int]) -> str:
     if change <= -5:
         return "worsening"
     return "steady"
+
+
+# The drills' timers (bot.store.timers): kind, and the key ``drill:ID`` (starts: see below).
+DRILL_START = "drill.start"  # key "drill:RUNBOOK:DRILL", due at each cron slot
+DRILL_STEP = "drill.step"  # one per scenario value, payload {"index": i}
+DRILL_TIMEOUT = "drill.timeout"
+DRILL_CONCLUDE = "drill.conclude"  # score and report once the run has ended
+
+
+def schedule_key(runbook_id: str, drill_id: str) -> str:
+    return f"drill:{runbook_id}:{drill_id}"
