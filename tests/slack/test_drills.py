@@ -62,9 +62,10 @@ def test_a_scheduled_drill_plays_is_approved_dry_run_and_reported(
 
         assert receiver.calls == []  # a drill never calls the webhook
         kinds = [k for k in bot.trail_kinds(DRILL) if not k.startswith("slack.")]
-        for kind in ("drill.started", "drill.detected", "approval.refused", "drill.approved",
-                     "drill.decided", "drill.ended", "rollback.executed",
-                     "drill.first_response", "drill.dry_run_validated", "drill.scored"):  # fmt: skip
+        expected = ("drill.started", "drill.detected", "approval.refused", "drill.approved",
+                    "drill.decided", "drill.ended", "rollback.executed",
+                    "drill.first_response", "drill.dry_run_validated", "drill.scored")
+        for kind in expected:
             assert kind in kinds, kinds
         report = bot.transcript()
         print(report)
@@ -107,15 +108,16 @@ def test_nobody_answers_the_drill_times_out_and_says_so(
         bot.driver.click("U0ALICE", RANKING, "Approve")  # the starter, alone: refused
         sandbox.settle()
         assert "separation of duties" in " ".join(bot.ephemerals("U0ALICE"))
+        # the request expires (20 m) before the drill's own timeout (30 m): either ends it
         move(sandbox, clock, clock.now + timedelta(minutes=31))
         wait_until(lambda: "drill.scored" in bot.trail_kinds(DRILL), sandbox)
         report = bot.transcript()
-        assert "Time is up" in report
-        assert "Timed out: nobody decided in time" in report
+        assert "The approval request expired" in report
         assert "nobody answered" in report
         with session_scope(sandbox.runtime.engine) as session:
             run = session.get(DrillRun, 1)
-            assert run is not None and run.results["outcome"] in ("timed_out", "expired")
+            assert run is not None and run.state == "reported"
+            assert run.results["outcome"] == "expired"
             assert run.results["score"] < 50
         refused = [e for e in bot.trail("drill:ranking-model.error-spike")]
         assert refused and refused[0].kind == "drill.refused"
@@ -141,6 +143,6 @@ def test_a_real_breach_aborts_the_drill(
         assert post(sandbox, "metrics", real)[0] == 202
         wait_until(lambda: "drill.scored" in bot.trail_kinds(DRILL), sandbox)
         assert "Drill aborted: a real breach of `error_rate`" in bot.transcript()
-        assert "Aborted: a real breach" in bot.transcript()
-        assert "rollback.recommended" in bot.trail_kinds("rollback:2")
+        assert "Aborted: a real breach" in bot.transcript(), bot.transcript()
+        assert "rollback.recommended" in bot.trail_kinds("rollback:1")
         assert receiver.calls == []

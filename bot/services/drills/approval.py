@@ -15,6 +15,8 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
+from sqlmodel import select
+
 from bot.core.approvals import RequestState
 from bot.core.drills import DRILL, DRILL_CONCLUDE, DrillState
 from bot.core.trail import ACTOR_BOT
@@ -81,6 +83,17 @@ class DrillApproval(RollbackApproval):
                   now=now, report=state is not RequestState.APPROVED)  # fmt: skip
 
 
+def lock_run(uow: UnitOfWork, run_id: int) -> DrillRun | None:
+    """The run, read afresh and locked until the unit commits (PostgreSQL; SQLite has one
+    writer): a step and an abort never overwrite each other's results."""
+    return uow.session.exec(
+        select(DrillRun)
+        .where(DrillRun.id == run_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    ).first()
+
+
 def end_drill(
     uow: UnitOfWork,
     *,
@@ -94,7 +107,7 @@ def end_drill(
     """End a running drill once (conditionally): decided, timed out or aborted; its trail
     events (``drill.decided`` for a decision, ``drill.ended``), and its report planned unless
     a dry run must finish first. False when the run was not running."""
-    run = uow.session.get(DrillRun, run_id)
+    run = lock_run(uow, run_id)
     if run is None:
         return False
     to_state = {

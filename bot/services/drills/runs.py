@@ -38,7 +38,7 @@ from bot.core.rollbacks import RECOMMENDATION, RecommendationState
 from bot.core.runbook import Drill, Runbook
 from bot.core.subjects import drill_subject
 from bot.core.trail import ACTOR_BOT
-from bot.services.drills.approval import ACTION, LABEL, end_drill
+from bot.services.drills.approval import ACTION, LABEL, end_drill, lock_run
 from bot.services.drills.report import RunRecord, report_context, scored, start_context
 from bot.services.outbox.jobs import PostDrill, PostRollback, UpdateRollback
 from bot.services.rollbacks.contexts import recommendation_context
@@ -137,10 +137,9 @@ def play_step(
     now: datetime,
 ) -> None:  # fmt: skip
     """Store value ``index`` at ``at`` (its slot) in the run's stream, judge, recommend."""
-    run = uow.session.get(DrillRun, run_id)
+    run = lock_run(uow, run_id)
     if run is None or run.state != DrillState.RUNNING or index >= len(drill.scenario.values):
         return
-    lock_key(uow.session, key=f"drill:{run_id}")
     value = drill.scenario.values[index]
     stream = drill_stream(run_id)
     sample = Sample(metric=drill.scenario.metric, value=value, at=at)
