@@ -19,7 +19,7 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 from sqlalchemy import Engine, update
 
-from bot.core.subjects import drill_subject, recommendation_subject, release_subject
+from bot.core.subjects import recommendation_subject, release_subject
 from bot.core.trail import ACTOR_BOT
 from bot.render import Renderer
 from bot.runbooks.registry import RunbookRegistry
@@ -39,11 +39,11 @@ from bot.services.outbox.jobs import (
 from bot.services.outbox.worker import JobWorker, NotReady, Record
 from bot.services.releases.contexts import checklist_context
 from bot.services.releases.review_rows import ReviewRows, load_review
+from bot.slack.drill_delivery import post_drill
 from bot.store import UnitOfWork
 from bot.store.outbox import ClaimedJob
 from bot.store.tables import (
     ApprovalRequest,
-    DrillRun,
     ReadinessReview,
     Release,
     RollbackRecommendation,
@@ -347,43 +347,10 @@ class SlackDelivery(JobWorker):
         return remember
 
     def _post_drill(self, job: PostDrill) -> Record:
-        run = self.units.run(lambda uow: uow.session.get(DrillRun, job.drill_run_id))
-        if run is None or run.channel_id is None:
-            raise LookupError(f"drill run {job.drill_run_id} is gone")
-        if job.as_root and run.thread_ts is not None:
-            return _nothing  # posted before a crash
-        if not job.as_root and run.thread_ts is None:
-            raise NotReady
-        message = self._render(job.template, job.context, job.text)
-        response = self.client.chat_postMessage(
-            channel=run.channel_id,
-            thread_ts=None if job.as_root else run.thread_ts,
-            text=message["text"],
-            blocks=message["blocks"],
-        )
-        ts = str(response["ts"])
-        permalink = self._permalink(run.channel_id, ts)
-        posted_at = self.clock()
-
-        def remember(uow: UnitOfWork) -> None:
-            if job.as_root:
-                runs = table_of(DrillRun)
-                uow.session.execute(
-                    update(runs).where(runs.c.id == run.id).values(thread_ts=ts)
-                )
-            uow.trail(
-                kind="slack.message_posted",
-                actor=ACTOR_BOT,
-                subject=drill_subject(job.drill_run_id),
-                at=posted_at,
-                channel_id=run.channel_id,
-                thread_ts=run.thread_ts or ts,
-                message_ts=ts,
-                permalink=permalink,
-                payload={"template": job.template or "text"},
-            )
-
-        return remember
+        return post_drill(
+            job, units=self.units, client=self.client, render=self._render,
+            permalink=self._permalink, clock=self.clock,
+        )  # fmt: skip
 
     def _recommendation(self, recommendation_id: int) -> RollbackRecommendation | None:
         return self.units.run(
