@@ -7,9 +7,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
+
+from bot.cli import main
 from bot.devtools.sandbox import Sandbox
 from bot.services.rollbacks.history import last_rollback_at, path_records
-from bot.store import export_subject, session_scope, verify_trail
+from bot.store import export_subject, read_connection, session_scope, verify_trail
+from bot.store.subjects import subject_summary
 from bot.store.tables import DrillRun
 from tests.slack.rollback_support import Receiver, post, rollback_runbooks, samples, wait_until
 from tests.slack.support import RANKING, Bot, answer_text
@@ -33,7 +37,8 @@ def move(sandbox: Sandbox, clock: Clock, to: datetime) -> None:
 
 
 def test_a_scheduled_drill_plays_is_approved_dry_run_and_reported(
-    database_url: str, tmp_path: Path, receiver: Receiver
+    database_url: str, tmp_path: Path, receiver: Receiver, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     clock = Clock(SLOT - timedelta(seconds=30))
     runbooks = rollback_runbooks(tmp_path, receiver)  # previous-model: a webhook executor
@@ -87,6 +92,16 @@ def test_a_scheduled_drill_plays_is_approved_dry_run_and_reported(
         exported = export_subject(sandbox.runtime.engine, subject="drill:1", fmt="md")
         assert verify_trail(sandbox.runtime.engine).intact
         assert "drill.scored" in exported and "drill.started" in exported
+        with read_connection(sandbox.runtime.engine) as connection:
+            listed = subject_summary(connection, subject="drill:1")
+        assert listed is not None and listed.kind == "drill" and listed.status == "reported"
+        assert listed.runbook_id == "ranking-model" and "score 91/100" in (listed.outcome or "")
+        monkeypatch.setenv("RELEASEBOT_DATABASE_URL", database_url)
+        capsys.readouterr()
+        assert main(["trail", "export", "drill:1", "--format", "md"]) == 0
+        printed = capsys.readouterr().out
+        assert printed.index("drill.started") < printed.index("drill.detected") < printed.index(
+            "drill.scored")
 
 
 def test_nobody_answers_the_drill_times_out_and_says_so(
