@@ -27,6 +27,7 @@ from bot.render.context_refs import When as When
 from bot.render.drill_contexts import DrillRef as DrillRef
 from bot.render.drill_contexts import DrillReportContext as DrillReportContext
 from bot.render.drill_contexts import DrillStartContext as DrillStartContext
+from bot.render.drill_contexts import HomeDrills
 from bot.render.drill_contexts import Participant as Participant
 
 GateStatus = Literal["open", "passed", "failed", "waived"]
@@ -346,6 +347,7 @@ class AppHomeContext(TypedDict):
     approvals: list[HomeApproval]
     active: list[HomeRelease]
     recent: list[HomeDecision]
+    drills: list[HomeDrills]  # each runbook's recent drills and their trend
 
 
 CONTEXTS: dict[str, type] = {

@@ -65,3 +65,19 @@ class DrillReportContext(TypedDict):
     score_arithmetic: str
     score_parts: list[ScorePartView]
     notes: str | None
+
+
+class HomeDrillRun(TypedDict):
+    drill_id: str
+    run_id: str
+    started_at: When
+    outcome: str
+    score: int | None
+
+
+class HomeDrills(TypedDict):
+    """One runbook's recent drills on the App Home, newest first, and where scores go."""
+
+    runbook: RunbookRef
+    runs: list[HomeDrillRun]
+    trend: str  # improving | worsening | steady | too few drills

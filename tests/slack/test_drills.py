@@ -17,6 +17,7 @@ from bot.store.subjects import subject_summary
 from bot.store.tables import DrillRun
 from tests.slack.rollback_support import Receiver, post, rollback_runbooks, samples, wait_until
 from tests.slack.support import RANKING, Bot, answer_text
+from tests.slack.test_app_home import open_home
 
 DRILL = "drill:1"
 # Wednesday 2026-11-25, 15:00 in Berlin (CET, UTC+1) is 14:00 UTC: the drill's cron slot.
@@ -96,6 +97,8 @@ def test_a_scheduled_drill_plays_is_approved_dry_run_and_reported(
             listed = subject_summary(connection, subject="drill:1")
         assert listed is not None and listed.kind == "drill" and listed.status == "reported"
         assert listed.runbook_id == "ranking-model" and "score 91/100" in (listed.outcome or "")
+        page = open_home(bot, "U0CHIARA")
+        assert "Recent drills" in page and "error-spike run 1" in page and "91/100" in page
         monkeypatch.setenv("RELEASEBOT_DATABASE_URL", database_url)
         capsys.readouterr()
         assert main(["trail", "export", "drill:1", "--format", "md"]) == 0
