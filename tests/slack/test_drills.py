@@ -112,6 +112,10 @@ def test_nobody_answers_the_drill_times_out_and_says_so(
 ) -> None:
     clock = Clock(datetime(2026, 11, 23, 9, 0, tzinfo=UTC))
     runbooks = rollback_runbooks(tmp_path, receiver)
+    ranking = runbooks / "ranking-model.yaml"  # the drill times out before the request expires
+    expected = "    expected_path: previous-model\n"
+    assert expected in ranking.read_text()
+    ranking.write_text(ranking.read_text().replace(expected, expected + "    timeout: 10m\n"))
     with Sandbox.start(database_url=database_url, runbooks_dir=runbooks, clock=clock) as sandbox:
         bot = Bot(sandbox)
         outsider = bot.driver.slash_command("U0ELENA", RANKING, "/drill", "start ranking-model "
@@ -126,16 +130,16 @@ def test_nobody_answers_the_drill_times_out_and_says_so(
         bot.driver.click("U0ALICE", RANKING, "Approve")  # the starter, alone: refused
         sandbox.settle()
         assert "separation of duties" in " ".join(bot.ephemerals("U0ALICE"))
-        # the request expires (20 m) before the drill's own timeout (30 m): either ends it
-        move(sandbox, clock, clock.now + timedelta(minutes=31))
+        move(sandbox, clock, clock.now + timedelta(minutes=11))
         wait_until(lambda: "drill.scored" in bot.trail_kinds(DRILL), sandbox)
         report = bot.transcript()
-        assert "The approval request expired" in report
+        assert "Time is up: nobody decided within the drill's timeout" in report
+        assert "Timed out: nobody decided in time" in report
         assert "nobody answered" in report
         with session_scope(sandbox.runtime.engine) as session:
             run = session.get(DrillRun, 1)
             assert run is not None and run.state == "reported"
-            assert run.results["outcome"] == "expired"
+            assert run.results["outcome"] == "timed_out"
             assert run.results["score"] < 50
         refused = [e for e in bot.trail("drill:ranking-model.error-spike")]
         assert refused and refused[0].kind == "drill.refused"
@@ -143,6 +147,19 @@ def test_nobody_answers_the_drill_times_out_and_says_so(
         assert "run 1" in answer_text(history) and "/100" in answer_text(history)
         listing = bot.driver.slash_command("U0ALICE", RANKING, "/drill", "list")
         assert "Wed 2026-11-25 15:00 CET" in answer_text(listing)
+
+        # a second run, stopped by hand: only a starter may stop it
+        again = bot.driver.slash_command("U0BRUNO", RANKING, "/drill", "start ranking-model "
+                                         "error-spike")  # fmt: skip
+        assert "started (run 2)" in answer_text(again)
+        sandbox.settle()
+        refused = bot.driver.slash_command("U0ELENA", RANKING, "/drill", "stop ranking-model")
+        assert "may stop drills" in answer_text(refused)
+        stopped = bot.driver.slash_command("U0ALICE", RANKING, "/drill", "stop ranking-model")
+        assert "stopped" in answer_text(stopped)
+        wait_until(lambda: "drill.scored" in bot.trail_kinds("drill:2"), sandbox)
+        assert "Drill aborted by @alice: stopped by hand (`/drill stop`)" in bot.transcript()
+        assert "Aborted: stopped by hand (`/drill stop`)" in bot.transcript()
         assert receiver.calls == []
 
 

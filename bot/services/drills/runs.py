@@ -230,7 +230,7 @@ def _recommend(uow: UnitOfWork, *, runbook: Runbook, run: DrillRun, decision, no
 
 
 def stop_run(uow: UnitOfWork, *, run: DrillRun, outcome: str, reason: str | None,
-             now: datetime) -> bool:  # fmt: skip
+             now: datetime, by: str | None = None) -> bool:  # fmt: skip
     """End a running drill without a decision (timed out or aborted): close its open request
     (its buttons go), say why in the thread, plan the report."""
     run_id = row_id(run)
@@ -259,7 +259,8 @@ def stop_run(uow: UnitOfWork, *, run: DrillRun, outcome: str, reason: str | None
                                            context=context), now=now)  # fmt: skip
     text = (
         f"{LABEL}⏱️ Time is up: nobody decided within the drill's timeout."
-        if outcome == "timed_out" else f"{LABEL}🛑 Drill aborted: {reason}"
+        if outcome == "timed_out"
+        else f"{LABEL}🛑 Drill aborted{f' by <@{by}>' if by else ''}: {reason}"
     )
     uow.enqueue(PostDrill(drill_run_id=run_id, text=text), now=now)
     return True

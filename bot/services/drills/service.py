@@ -115,8 +115,8 @@ class DrillService:
                                           now=now)  # fmt: skip
                 if refused is not None:
                     return refused
-                stop_run(uow, run=run, outcome="aborted", now=now,
-                         reason=f"stopped by hand by <@{user_id}> (`/drill stop`)")  # fmt: skip
+                stop_run(uow, run=run, outcome="aborted", now=now, by=user_id,
+                         reason="stopped by hand (`/drill stop`)")  # fmt: skip
                 return Reply(True, f"Drill run {run.id} of `{runbook.id}` stopped.")
 
             return self.units.run(unit)
