@@ -15,7 +15,7 @@ from bot.services.rollbacks.history import last_rollback_at, path_records
 from bot.store import export_subject, read_connection, session_scope, verify_trail
 from bot.store.subjects import subject_summary
 from bot.store.tables import DrillRun
-from tests.slack.rollback_support import Receiver, post, rollback_runbooks, samples, wait_until
+from tests.slack.rollback_support import Receiver, alert, post, rollback_runbooks, wait_until
 from tests.slack.support import RANKING, Bot, answer_text
 from tests.slack.test_app_home import open_home
 
@@ -163,7 +163,7 @@ def test_nobody_answers_the_drill_times_out_and_says_so(
         assert receiver.calls == []
 
 
-def test_a_real_breach_aborts_the_drill(
+def test_a_real_alert_aborts_the_drill(
     database_url: str, tmp_path: Path, receiver: Receiver
 ) -> None:
     clock = Clock(datetime(2026, 11, 23, 9, 0, tzinfo=UTC))
@@ -174,8 +174,9 @@ def test_a_real_breach_aborts_the_drill(
         sandbox.settle()
         move(sandbox, clock, clock.now + timedelta(minutes=1))
         wait_until(lambda: len(bot.trail_kinds(DRILL)) >= 2, sandbox)
-        real = samples("error_rate", [0.03, 0.04, 0.05], timedelta(seconds=20), end=clock.now)
-        assert post(sandbox, "metrics", real)[0] == 202
+        for value in (0.031, 0.036, 0.041):  # Alertmanager's notifications, a real spike
+            move(sandbox, clock, clock.now + timedelta(seconds=20))
+            assert post(sandbox, "alertmanager", alert(value))[0] == 202
         wait_until(lambda: "drill.scored" in bot.trail_kinds(DRILL), sandbox)
         assert "Drill aborted: a real breach of `error_rate`" in bot.transcript()
         assert "Aborted: a real breach" in bot.transcript(), bot.transcript()
