@@ -26,9 +26,12 @@ from bot.hooks.routes import register_hooks
 from bot.render import Renderer, make_renderer, template_problems
 from bot.runbooks.files import load_runbooks
 from bot.runbooks.registry import RunbookRegistry
+from bot.scheduler.drill_jobs import DrillJobs
 from bot.scheduler.runner import ReleaseScheduler
 from bot.services.approvals.engine import ApprovalEngine
 from bot.services.approvals.requests import APPROVAL_REQUEST
+from bot.services.drills.approval import DrillApproval
+from bot.services.drills.service import DrillService
 from bot.services.outbox.answers import Answers
 from bot.services.previews.messages import sample_context
 from bot.services.releases.conversation import ConversationService
@@ -251,7 +254,11 @@ def build(
     approvals = ApprovalEngine(
         engine=engine,
         runbooks=registry,
-        kinds=[GoNoGo(runbooks=registry), RollbackApproval(runbooks=registry)],
+        kinds=[
+            GoNoGo(runbooks=registry),
+            RollbackApproval(runbooks=registry),
+            DrillApproval(runbooks=registry),
+        ],
         directory=directory,
         units=units,
     )
@@ -285,6 +292,7 @@ def build(
     )
     executor_worker.yield_to(units.busy)
     home = HomeService(engine=engine, runbooks=registry, directory=directory, units=units)
+    drills = DrillService(engine=engine, runbooks=registry, directory=directory, units=units)
     services = SlackServices(
         registry=registry,
         reviews=reviews,
@@ -299,6 +307,7 @@ def build(
         answers=Answers(units=units),
         clock=clock,
         workers=(delivery, executor_worker),
+        drills=drills,
     )
     scheduler.bind(
         reviews=reviews,
@@ -307,6 +316,7 @@ def build(
         executions=executions,
         after=services.wake,
     )
+    DrillJobs(drills=drills, registry=registry, after=services.wake).register(scheduler.worker)
     register_home(delivery, home, renderer)
     try:
         bolt_app = build_bolt_app(

@@ -181,6 +181,11 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="let the emulated Slack reach the bot over Socket Mode instead of HTTP",
     )
+    demo.add_argument(
+        "--drill",
+        action="store_true",
+        help="play a game-day drill instead: start, values, approvals, dry run, the report",
+    )
     demo.set_defaults(module="demo")
 
     init = commands.add_parser(

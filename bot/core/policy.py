@@ -147,6 +147,9 @@ def _role_references(runbook: Runbook) -> Iterator[PolicyProblem]:
         yield from undefined(
             ("paths", i, "validation", "endorse_role"), path.validation.endorse_role
         )
+    for i, drill in enumerate(runbook.drills):
+        for k, role in enumerate(drill.starters):
+            yield from undefined(("drills", i, "starters", k), role)
 
 
 def _metric_references(runbook: Runbook) -> Iterator[PolicyProblem]:

@@ -299,6 +299,9 @@ class Drill(_Strict):
     channel: ChannelId | None = None
     scenario: DrillScenario
     expected_path: Slug | None = None
+    # who may start (and stop) it by hand; empty: the runbook's release champions, else owners
+    starters: list[RoleName] = Field(default_factory=list)
+    timeout: Duration = timedelta(minutes=30)
 
 
 class Runbook(_Strict):

@@ -20,17 +20,17 @@ Conventions for every template:
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Literal, TypedDict
 
+from bot.render.context_refs import RunbookRef as RunbookRef
+from bot.render.context_refs import When as When
+from bot.render.drill_contexts import DrillRef as DrillRef
+from bot.render.drill_contexts import DrillReportContext as DrillReportContext
+from bot.render.drill_contexts import DrillStartContext as DrillStartContext
+from bot.render.drill_contexts import HomeDrills
+from bot.render.drill_contexts import Participant as Participant
+
 GateStatus = Literal["open", "passed", "failed", "waived"]
-When = datetime | str | float | None
-
-
-class RunbookRef(TypedDict):
-    id: str
-    version: str | int
-    title: str
 
 
 class ApprovalRuleView(TypedDict):
@@ -265,42 +265,6 @@ class ValidationResultContext(TypedDict):
     endorsed_at: When
 
 
-class DrillRef(TypedDict):
-    id: str
-    title: str
-
-
-class DrillStartContext(TypedDict):
-    runbook: RunbookRef
-    drill_run_id: str
-    drill: DrillRef
-    metric: str
-    scenario_values: list[float]
-    interval: str
-    started_at: When
-    started_by: str | None  # None when the schedule started it
-
-
-class Participant(TypedDict):
-    user: str
-    roles: list[str]
-    actions: list[str]
-
-
-class DrillReportContext(TypedDict):
-    runbook: RunbookRef
-    drill_run_id: str
-    drill: DrillRef
-    started_at: When
-    acknowledged_by: str | None
-    time_to_acknowledge_seconds: float | None
-    time_to_decision_seconds: float | None
-    chosen_path: str | None
-    expected_path: str | None
-    participants: list[Participant]
-    notes: str | None
-
-
 class ReasonModalContext(TypedDict):
     """The modal asking why: ``action`` is the button pressed, ``metadata`` the ids it carried."""
 
@@ -383,6 +347,7 @@ class AppHomeContext(TypedDict):
     approvals: list[HomeApproval]
     active: list[HomeRelease]
     recent: list[HomeDecision]
+    drills: list[HomeDrills]  # each runbook's recent drills and their trend
 
 
 CONTEXTS: dict[str, type] = {

@@ -19,7 +19,7 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 from sqlalchemy import Engine, update
 
-from bot.core.subjects import release_subject
+from bot.core.subjects import recommendation_subject, release_subject
 from bot.core.trail import ACTOR_BOT
 from bot.render import Renderer
 from bot.runbooks.registry import RunbookRegistry
@@ -27,6 +27,7 @@ from bot.services.outbox.jobs import (
     Ephemeral,
     OpenView,
     PostChecklist,
+    PostDrill,
     PostInThread,
     PostMessage,
     PostRollback,
@@ -38,6 +39,7 @@ from bot.services.outbox.jobs import (
 from bot.services.outbox.worker import JobWorker, NotReady, Record
 from bot.services.releases.contexts import checklist_context
 from bot.services.releases.review_rows import ReviewRows, load_review
+from bot.slack.drill_delivery import post_drill
 from bot.store import UnitOfWork
 from bot.store.outbox import ClaimedJob
 from bot.store.tables import (
@@ -111,6 +113,7 @@ class SlackDelivery(JobWorker):
         self.register(PostMessage, self._post_message)
         self.register(PostRollback, self._post_rollback)
         self.register(UpdateRollback, self._update_rollback)
+        self.register(PostDrill, self._post_drill)
 
     def classify(self, error: Exception) -> tuple[bool, timedelta | None]:
         if not isinstance(error, SlackApiError):
@@ -332,7 +335,7 @@ class SlackDelivery(JobWorker):
             uow.trail(
                 kind="slack.message_posted",
                 actor=ACTOR_BOT,
-                subject=f"rollback:{recommendation.id}",
+                subject=recommendation_subject(recommendation),
                 at=posted_at,
                 channel_id=channel_id,
                 thread_ts=thread_ts or ts,
@@ -342,6 +345,12 @@ class SlackDelivery(JobWorker):
             )
 
         return remember
+
+    def _post_drill(self, job: PostDrill) -> Record:
+        return post_drill(
+            job, units=self.units, client=self.client, render=self._render,
+            permalink=self._permalink, clock=self.clock,
+        )  # fmt: skip
 
     def _recommendation(self, recommendation_id: int) -> RollbackRecommendation | None:
         return self.units.run(

@@ -170,6 +170,20 @@ def test_cron_with_wrong_field_count(tmp_path: Path) -> None:
     assert "drills[0].schedule: invalid cron expression 'every wednesday'" in found
 
 
+def test_drill_starters_must_be_defined_roles_and_timeout_a_duration(tmp_path: Path) -> None:
+    line = next(x for x in VALID.splitlines() if "expected_path: flag-off" in x)
+    indent = line[: len(line) - len(line.lstrip())]
+    text = VALID.replace(
+        line + "\n", f"{line}\n{indent}starters: [oncall, game_master]\n{indent}timeout: 10m\n"
+    )
+    [found] = problems_of(tmp_path, text)
+    assert "drills[0].starters[1]: role 'game_master' is not defined in 'roles'" in found
+    runbook, problems = load_runbook_file(write(tmp_path, text.replace(", game_master", "")))
+    assert problems == [] and runbook is not None
+    assert runbook.drills[0].starters == ["oncall"]
+    assert runbook.drills[0].timeout.total_seconds() == 600
+
+
 def test_impossible_margin_never_clears(tmp_path: Path) -> None:
     text = VALID.replace("margin: 0.005", "margin: 0.03")
     [found] = problems_of(tmp_path, text)

@@ -134,6 +134,19 @@ class UpdateRollback(Job):
 
 
 @dataclass(frozen=True)
+class PostDrill(Job):
+    """A drill message: its announcement (``as_root``: the drill's thread starts there), or a
+    reply in its thread, from a template or as plain text."""
+
+    kind: ClassVar[str] = "post_drill"
+    drill_run_id: int
+    template: str | None = None
+    context: TemplateContext | None = None
+    as_root: bool = False
+    text: str | None = None
+
+
+@dataclass(frozen=True)
 class ExecuteRollback(Job):
     """Run an approved path; a worker of its own takes these, so Slack work never waits."""
 
@@ -155,6 +168,7 @@ JOB_TYPES: dict[str, type[Job]] = {
         PostRollback,
         UpdateRollback,
         ExecuteRollback,
+        PostDrill,
     )
 }
 J = TypeVar("J", bound=Job)

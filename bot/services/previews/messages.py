@@ -203,6 +203,12 @@ def app_home(runbook: Runbook) -> Context:
         recent=[
             decision_item(runbook_ref(rows.runbook), r.release, r.review, links) for r in decided
         ],
+        drills=[{
+            "runbook": runbook_ref(runbook), "trend": "improving",
+            "runs": [{"drill_id": d.id, "run_id": str(n), "started_at": SAMPLE_NOW.isoformat(),
+                      "outcome": "approved", "score": 60 + 10 * n}
+                     for n, d in enumerate(runbook.drills[:1] * 2)],
+        }] if runbook.drills else [],
     )  # fmt: skip
 
 

@@ -28,9 +28,11 @@ from bot.render.contexts import (
     HomeRelease,
     RunbookRef,
 )
+from bot.render.drill_contexts import HomeDrills
 from bot.runbooks.registry import RunbookRegistry
 from bot.services.approvals.ballots import load_votes
 from bot.services.context_parts import runbook_ref
+from bot.services.drills.home import home_drills
 from bot.services.outbox.jobs import PublishHome
 from bot.services.releases.go_no_go import ACTION as GO_NO_GO
 from bot.services.releases.home_items import (
@@ -73,6 +75,7 @@ class _Snapshot:
     requests: list[_RequestCandidate] = field(default_factory=list)
     active: list[HomeRelease] = field(default_factory=list)
     recent: list[HomeDecision] = field(default_factory=list)
+    drills: list[HomeDrills] = field(default_factory=list)
 
 
 class _Membership:
@@ -145,6 +148,7 @@ class HomeService:
         return home_page(
             user_id=user_id, now=now, unresolved_groups=membership.unresolved, gates=gates,
             approvals=approvals, active=snapshot.active, recent=snapshot.recent,
+            drills=snapshot.drills,
         )  # fmt: skip
 
     # --- reading ----------------------------------------------------------------------------
@@ -189,6 +193,7 @@ class HomeService:
                 decision_item(self._ref(release), release, reviews.get(row_id(release)), links)
                 for release in recent
             ]
+            snapshot.drills = home_drills(session, self.runbooks)
         return snapshot
 
     def _ref(self, release: Release) -> RunbookRef:

@@ -21,6 +21,7 @@ from bot.render.contexts import (
     RunbookRef,
     SlackWhere,
 )
+from bot.render.drill_contexts import HomeDrills
 from bot.services.context_parts import iso, runbook_ref
 from bot.services.releases.contexts import GATE_STATUS, gate_counts
 from bot.services.releases.review_rows import ReviewRows
@@ -133,6 +134,7 @@ def home_page(
     approvals: Sequence[HomeApproval],
     active: Sequence[HomeRelease],
     recent: Sequence[HomeDecision],
+    drills: Sequence[HomeDrills] = (),
 ) -> AppHomeContext:
     """One person's page: every list cut to ``MAX_ITEMS``, with how many there are in all."""
     return {
@@ -144,4 +146,5 @@ def home_page(
         "approvals": list(approvals[:MAX_ITEMS]),
         "active": list(active[:MAX_ITEMS]),
         "recent": list(recent),
+        "drills": list(drills),
     }

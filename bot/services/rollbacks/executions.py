@@ -19,6 +19,7 @@ from sqlmodel import Session, col, select
 
 from bot.core.approvals import RequestState
 from bot.core.criteria import evaluate_criterion
+from bot.core.drills import DRILL_CONCLUDE
 from bot.core.rollbacks import (
     EXECUTION,
     RECOMMENDATION,
@@ -32,6 +33,7 @@ from bot.core.rollbacks import (
     validation_outcome,
 )
 from bot.core.runbook import RollbackPath, Runbook
+from bot.core.subjects import recommendation_subject
 from bot.core.trail import ACTOR_BOT
 from bot.executors import ExecutionOutcome, ExecutionRequest, run_executor
 from bot.runbooks.registry import RunbookRegistry
@@ -49,6 +51,7 @@ from bot.store.tables import (
     RollbackRecommendation,
     row_id,
 )
+from bot.store.timers import schedule_timer
 from bot.store.units import DirectUnits, UnitRunner
 
 Runner = Callable[..., ExecutionOutcome]
@@ -108,7 +111,8 @@ class ExecutionService:
         self.units.run(
             lambda uow: self._finish(uow, loaded, outcome, approvers, state=state, at=finished)
         )
-        if state is ExecutionState.SUCCEEDED and self.scheduling is not None:
+        drill = loaded.recommendation.drill_run_id is not None  # validated by the drill itself
+        if state is ExecutionState.SUCCEEDED and self.scheduling is not None and not drill:
             window = loaded.path.validation.window
             self.scheduling.schedule_validation(execution_id=execution_id, at=finished + window)
         return True
@@ -180,7 +184,7 @@ class ExecutionService:
         uow.trail(
             kind="rollback.executed",
             actor=ACTOR_BOT,
-            subject=f"rollback:{recommendation.id}",
+            subject=recommendation_subject(recommendation),
             at=at,
             channel_id=recommendation.channel_id,
             thread_ts=recommendation.conversation_ts,
@@ -196,6 +200,11 @@ class ExecutionService:
             recommendation_id=row_id(recommendation), template="execution_result", context=context
         )
         uow.enqueue(job, now=at)
+        if recommendation.drill_run_id is not None:  # the drill validates its dry run, reports
+            schedule_timer(
+                uow.session, kind=DRILL_CONCLUDE, key=f"drill:{recommendation.drill_run_id}",
+                due_at=at, now=at,
+            )  # fmt: skip
 
     def validate(self, *, execution_id: int) -> bool:
         return self.units.run(lambda uow: self._validate(uow, execution_id, now=self.clock()))
@@ -243,7 +252,7 @@ class ExecutionService:
         uow.trail(
             kind="rollback.validated",
             actor=ACTOR_BOT,
-            subject=f"rollback:{recommendation.id}",
+            subject=recommendation_subject(recommendation),
             at=now,
             channel_id=recommendation.channel_id,
             thread_ts=recommendation.conversation_ts,
@@ -294,7 +303,7 @@ class ExecutionService:
             held = roles_of(runbook, user_id, groups, among=[role])
         except MembershipUnavailable as error:
             return Reply(False, f"I could not check your roles ({error}); not recorded.")
-        subject = f"rollback:{recommendation.id}"
+        subject = recommendation_subject(recommendation)
         if role not in held:
             uow.trail(
                 kind="rollback.endorse_refused",

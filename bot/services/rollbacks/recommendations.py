@@ -24,6 +24,7 @@ from bot.core.subjects import rollback_subject
 from bot.core.trail import ACTOR_BOT
 from bot.render.escaping import mrkdwn_text as esc
 from bot.runbooks.registry import RunbookRegistry
+from bot.services.drills.runs import abort_for_real
 from bot.services.outbox.jobs import PostMessage, PostRollback
 from bot.services.replies import Reply
 from bot.services.rollbacks.history import last_rollback_at, path_records
@@ -122,6 +123,10 @@ class RollbackService:
     ) -> tuple[Decision, list[Any]]:
         """Evaluate and, on a breach, recommend; the decision and what to schedule."""
         decision = self.evaluate(uow.session, runbook=runbook, now=now)
+        if decision.breached:  # a real breach stops a drill of the same runbook
+            abort_for_real(uow, runbook_id=runbook.id, now=now, why=(
+                "a real breach of " + ", ".join(f"`{e.metric}`" for e in decision.breached)
+                + " was detected; deal with it first"))  # fmt: skip
         if decision.recommendation is None:
             return decision, []
         scheduled = self._recommend(

@@ -16,6 +16,8 @@ USAGE = (
     "• `/release help`: this help\n"
     "• `/rollback RUNBOOK [REASON...]`: ask for a rollback recommendation from the latest "
     "metrics\n"
+    "• `/drill start RUNBOOK DRILL` (or `/drill RUNBOOK DRILL`), `/drill stop RUNBOOK`, "
+    "`/drill list [RUNBOOK]`, `/drill history RUNBOOK`: game-day drills\n"
     "Gate owners mark gates with *Pass*, *Fail* or *Waive*; the go/no-go roles then "
     "*Approve* or *Reject*. Everything is kept in the decision trail."
 )
