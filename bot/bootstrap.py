@@ -19,16 +19,19 @@ from slack_sdk import WebClient
 from sqlalchemy import Engine
 
 from bot.clock import Clock, utc_now
-from bot.config import Settings, executor_secrets
+from bot.config import Settings, executor_secrets, prometheus_tokens
 from bot.core.trail_checkpoints import Checkpoint
 from bot.hooks.intake import StoringIntake
 from bot.hooks.routes import register_hooks
 from bot.render import Renderer, make_renderer, template_problems
 from bot.runbooks.files import load_runbooks
 from bot.runbooks.registry import RunbookRegistry
+from bot.scheduler.queries import register_queries
 from bot.scheduler.runner import ReleaseScheduler
 from bot.services.approvals.engine import ApprovalEngine
 from bot.services.approvals.requests import APPROVAL_REQUEST
+from bot.services.monitoring.asking import PrometheusServers
+from bot.services.monitoring.queries import QueryPoller
 from bot.services.outbox.answers import Answers
 from bot.services.previews.messages import sample_context
 from bot.services.releases.conversation import ConversationService
@@ -300,6 +303,19 @@ def build(
         clock=clock,
         workers=(delivery, executor_worker),
     )
+    poller = QueryPoller(
+        engine=engine,
+        runbooks=registry,
+        servers=PrometheusServers(
+            default_url=settings.prometheus_url,
+            default_token_env=settings.prometheus_token_env,
+            tokens=prometheus_tokens(settings, registry),
+            timeout=settings.prometheus_timeout,
+        ),
+        rollbacks=rollbacks,
+        after=services.wake,
+    )
+    register_queries(scheduler.worker, poller, registry)
     scheduler.bind(
         reviews=reviews,
         approvals=approvals,

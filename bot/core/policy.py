@@ -11,6 +11,7 @@ from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+from bot.core.durations import format_duration
 from bot.core.runbook import SEVERITY_ORDER, ApprovalRule, Criterion, Runbook
 
 Location = tuple[str | int, ...]
@@ -116,6 +117,13 @@ def _impossible_criteria(runbook: Runbook) -> Iterator[PolicyProblem]:
         reason = criterion_impossibility(criterion)
         if reason is not None:
             yield PolicyProblem(("criteria", i, "margin"), reason)
+        if criterion.query is not None and criterion.interval >= criterion.stale_after:
+            yield PolicyProblem(
+                ("criteria", i, "interval"),
+                f"the query runs every {format_duration(criterion.interval)}, not more often than "
+                f"stale_after ({format_duration(criterion.stale_after)}): every reading would "
+                "be stale before the next",
+            )
 
 
 def _approval_rules(runbook: Runbook) -> Iterator[tuple[Location, ApprovalRule]]:

@@ -109,11 +109,31 @@ class Criterion(_Strict):
     severity: Severity
     bounds: tuple[float, float] = (0.0, math.inf)
     description: str | None = None
+    # Query-backed (README "Query-backed criteria"): asked every ``interval`` instead of pushed.
+    query: str | None = Field(None, min_length=1)
+    interval: Duration = timedelta(seconds=30)
+    # Relative: the value judged is ``query`` compared with ``baseline_query``, in ``compare``.
+    baseline_query: str | None = Field(None, min_length=1)
+    compare: Literal["percent", "absolute"] | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _relative_bounds(cls, data: Any) -> Any:
+        """A difference may be negative: a relative criterion's default bounds are open."""
+        if isinstance(data, dict) and data.get("compare") is not None and "bounds" not in data:
+            return {**data, "bounds": (-math.inf, math.inf)}
+        return data
 
     @model_validator(mode="after")
     def _one_direction(self) -> Criterion:
         if (self.above is None) == (self.below is None):
             raise ValueError("give exactly one of 'above' or 'below'")
+        if self.interval <= timedelta(0):
+            raise ValueError("interval must be a positive duration")
+        if (self.baseline_query is None) != (self.compare is None):
+            raise ValueError("a relative criterion gives both 'baseline_query' and 'compare'")
+        if self.baseline_query is not None and self.query is None:
+            raise ValueError("a relative criterion compares 'query' with 'baseline_query'")
         if not math.isfinite(self.threshold) or not math.isfinite(self.margin):
             raise ValueError("threshold and margin must be finite numbers")
         if self.bounds[0] >= self.bounds[1]:
@@ -141,6 +161,13 @@ class Criterion(_Strict):
         if self.direction == "above":
             return self.threshold - self.margin
         return self.threshold + self.margin
+
+
+class PrometheusSource(_Strict):
+    """The Prometheus a runbook's queries ask, instead of ``RELEASEBOT_PROMETHEUS_URL``."""
+
+    url: str = Field(pattern=r"^https?://\S+$")
+    token_env: str | None = Field(None, pattern=r"^[A-Z_][A-Z0-9_]*$")
 
 
 class Impact(_Strict):
@@ -318,6 +345,7 @@ class Runbook(_Strict):
     readiness: Readiness | None = None
     drills: list[Drill] = Field(default_factory=list)
     cooldown: Duration
+    prometheus: PrometheusSource | None = None
 
     @model_validator(mode="before")
     @classmethod

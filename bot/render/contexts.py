@@ -248,12 +248,12 @@ class SampleView(TypedDict):
 
 class ValidationResultContext(TypedDict):
     """After execution: did the metric recover; Endorse for the endorsing role."""
-
     runbook: RunbookRef
     request_id: str
     drill: bool
     path: PathRef
     metric: str
+    evidence: str | None  # how the criterion judged the window (a query's query, raw value)
     window: str
     direction: Literal["above", "below"]
     clear_point: float

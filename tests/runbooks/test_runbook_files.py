@@ -107,7 +107,7 @@ def test_unknown_key_is_an_error_with_a_suggestion(tmp_path: Path) -> None:
     assert problems_of(tmp_path, text) == [
         f"{line_of(text, 'sustian')}: criteria[0].sustian: unknown key 'sustian'; "
         "did you mean 'sustain'? (allowed: metric, above, below, margin, sustain, "
-        "stale_after, severity, bounds, description)"
+        "stale_after, severity, bounds, description, query, interval, baseline_query, compare)"
     ]
 
 

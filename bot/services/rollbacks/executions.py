@@ -19,6 +19,7 @@ from sqlmodel import Session, col, select
 
 from bot.core.approvals import RequestState
 from bot.core.criteria import evaluate_criterion
+from bot.core.query_evidence import with_reading
 from bot.core.rollbacks import (
     EXECUTION,
     RECOMMENDATION,
@@ -41,6 +42,7 @@ from bot.services.roles import GroupDirectory, MembershipUnavailable, resolving_
 from bot.services.rollbacks.contexts import execution_context, validation_context
 from bot.services.scheduling import RollbackScheduling
 from bot.store import UnitOfWork, advance, transition_state
+from bot.store.query_readings import latest_readings
 from bot.store.samples import recent_samples
 from bot.store.tables import (
     ApprovalRequest,
@@ -214,6 +216,9 @@ class ExecutionService:
             metrics=[criterion.metric],
         )  # fmt: skip
         evaluation = evaluate_criterion(criterion, samples, now)
+        if criterion.query is not None:  # the window was polled: show the query's answer
+            reading = latest_readings(uow.session, runbook_id=runbook.id).get(criterion.metric)
+            evaluation = with_reading(evaluation, reading)
         outcome = validation_outcome(evaluation.state)
         result = dict(execution.result)
         direction, clear_point = criterion.direction, criterion.clear_point
@@ -257,6 +262,7 @@ class ExecutionService:
         context = validation_context(
             runbook, path, criterion, request_id=request.id if request else None,
             drill=recommendation.drill_run_id is not None, outcome=outcome, samples=samples,
+            evidence=evaluation.explanation,
         )  # fmt: skip
         job = PostRollback(
             recommendation_id=row_id(recommendation), template="validation_result", context=context
