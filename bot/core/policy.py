@@ -29,6 +29,7 @@ def policy_problems(runbook: Runbook) -> list[PolicyProblem]:
         *_duplicate_ids(runbook),
         *_bad_patterns(runbook),
         *_impossible_criteria(runbook),
+        *_query_problems(runbook),
         *_role_references(runbook),
         *_metric_references(runbook),
         *_path_references(runbook),
@@ -124,6 +125,45 @@ def _impossible_criteria(runbook: Runbook) -> Iterator[PolicyProblem]:
                 f"stale_after ({format_duration(criterion.stale_after)}): every reading would "
                 "be stale before the next",
             )
+
+
+def promql_problem(query: str) -> str | None:
+    """A PromQL text's unbalanced bracket or unclosed string, if any (Prometheus itself
+    judges the rest: a query it refuses is insufficient data with its error)."""
+    closing = {"(": ")", "[": "]", "{": "}"}
+    expected: list[str] = []
+    quote: str | None = None
+    escaped = False
+    for char in query:
+        if quote is not None:  # inside a string: only its end (or an escape) matters
+            if escaped:
+                escaped = False
+            elif char == "\\" and quote != "`":
+                escaped = True
+            elif char == quote:
+                quote = None
+            continue
+        if char in "\"'`":
+            quote = char
+        elif char in closing:
+            expected.append(closing[char])
+        elif char in closing.values():
+            if not expected or expected.pop() != char:
+                return f"unbalanced {char!r} in the query"
+    if quote is not None:
+        return f"unclosed string ({quote}) in the query"
+    if expected:
+        return f"missing {expected[-1]!r} in the query"
+    return None
+
+
+def _query_problems(runbook: Runbook) -> Iterator[PolicyProblem]:
+    for i, criterion in enumerate(runbook.criteria):
+        for field in ("query", "baseline_query"):
+            text = getattr(criterion, field)
+            problem = promql_problem(text) if text is not None else None
+            if problem is not None:
+                yield PolicyProblem(("criteria", i, field), problem)
 
 
 def _approval_rules(runbook: Runbook) -> Iterator[tuple[Location, ApprovalRule]]:

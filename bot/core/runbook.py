@@ -128,8 +128,6 @@ class Criterion(_Strict):
     def _one_direction(self) -> Criterion:
         if (self.above is None) == (self.below is None):
             raise ValueError("give exactly one of 'above' or 'below'")
-        if self.interval <= timedelta(0):
-            raise ValueError("interval must be a positive duration")
         if (self.baseline_query is None) != (self.compare is None):
             raise ValueError("a relative criterion gives both 'baseline_query' and 'compare'")
         if self.baseline_query is not None and self.query is None:

@@ -254,3 +254,27 @@ def test_check_command_prints_path_line_field_message(
         f"{path}:{line_of(text, 'owner: on_call')}: readiness.stages[0].gates[0].owner: "
         "role 'on_call' is not defined in 'roles' (known: champion, oncall)"
     ]
+
+
+def test_query_backed_criteria_are_checked_with_their_lines(tmp_path: Path) -> None:
+    text = VALID.replace(
+        "    margin: 0.005\n",
+        "    margin: 0.005\n"
+        "    query: 'sum(rate(errors{job=\"checkout\"}[5m])'\n"
+        "    interval: 15m\n"
+        "    stale_after: 10m\n",
+    )
+    assert problems_of(tmp_path, text) == [
+        f"{line_of(text, 'interval:')}: criteria[0].interval: the query runs every 15m, not "
+        "more often than stale_after (10m): every reading would be stale before the next",
+        f"{line_of(text, 'query:')}: criteria[0].query: missing ')' in the query",
+    ]
+    fine = VALID.replace(
+        "    margin: 0.005\n",
+        "    margin: 0.005\n    query: 'sum(rate(errors[5m]))'\n    interval: 30s\n",
+    ).replace(
+        "channels:", "prometheus: {url: 'http://prometheus:9090', token_env: PROM_TOKEN}\nchannels:"
+    )
+    runbook, problems = load_runbook_file(write(tmp_path, fine))
+    assert problems == [] and runbook is not None
+    assert runbook.prometheus is not None and runbook.prometheus.token_env == "PROM_TOKEN"
