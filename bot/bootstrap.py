@@ -26,11 +26,12 @@ from bot.hooks.routes import register_hooks
 from bot.render import Renderer, make_renderer, template_problems
 from bot.runbooks.files import load_runbooks
 from bot.runbooks.registry import RunbookRegistry
-from bot.scheduler.queries import register_queries
+from bot.scheduler.queries import register_gate_checks, register_queries
 from bot.scheduler.runner import ReleaseScheduler
 from bot.services.approvals.engine import ApprovalEngine
 from bot.services.approvals.requests import APPROVAL_REQUEST
 from bot.services.monitoring.asking import PrometheusServers
+from bot.services.monitoring.gate_checks import GateCheckService
 from bot.services.monitoring.queries import QueryPoller
 from bot.services.outbox.answers import Answers
 from bot.services.previews.messages import sample_context
@@ -316,6 +317,10 @@ def build(
         after=services.wake,
     )
     register_queries(scheduler.worker, poller, registry)
+    gate_checks = GateCheckService(
+        engine=engine, runbooks=registry, servers=poller.servers, after=services.wake
+    )
+    register_gate_checks(scheduler.worker, gate_checks)
     scheduler.bind(
         reviews=reviews,
         approvals=approvals,

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from bot.core.durations import format_duration
-from bot.core.runbook import SEVERITY_ORDER, ApprovalRule, Criterion, Runbook
+from bot.core.runbook import SEVERITY_ORDER, ApprovalRule, Criterion, GateCheck, Runbook
 
 Location = tuple[str | int, ...]
 
@@ -211,6 +211,19 @@ def _metric_references(runbook: Runbook) -> Iterator[PolicyProblem]:
         yield from unknown(("paths", i, "validation", "metric"), path.validation.metric)
     for i, drill in enumerate(runbook.drills):
         yield from unknown(("drills", i, "scenario", "metric"), drill.scenario.metric)
+    for loc, check in _gate_checks(runbook):
+        if check.criterion is not None:
+            yield from unknown((*loc, "criterion"), check.criterion)
+        elif check.query is not None and (problem := promql_problem(check.query)) is not None:
+            yield PolicyProblem((*loc, "query"), problem)
+
+
+def _gate_checks(runbook: Runbook) -> Iterator[tuple[Location, GateCheck]]:
+    stages = runbook.readiness.stages if runbook.readiness is not None else []
+    for i, stage in enumerate(stages):
+        for j, gate in enumerate(stage.gates):
+            if gate.check is not None:
+                yield ("readiness", "stages", i, "gates", j, "check"), gate.check
 
 
 def _path_references(runbook: Runbook) -> Iterator[PolicyProblem]:

@@ -289,11 +289,35 @@ class RollbackPath(_Strict):
     validation: Validation
 
 
+class GateCheck(_Strict):
+    """A gate that checks itself: ``criterion`` (inside its threshold) or ``query`` (inside
+    ``below``/``above``) held ``for`` a duration, judged every ``step``."""
+
+    criterion: MetricName | None = None
+    query: str | None = Field(None, min_length=1)
+    below: float | None = None
+    above: float | None = None
+    held_for: Duration = Field(alias="for")
+    step: Duration = timedelta(minutes=1)
+
+    @model_validator(mode="after")
+    def _one_source(self) -> GateCheck:
+        if (self.criterion is None) == (self.query is None):
+            raise ValueError("give exactly one of 'criterion' or 'query'")
+        bounds = (self.below is not None) + (self.above is not None)
+        if self.query is not None and bounds != 1:
+            raise ValueError("a query check gives exactly one of 'below' or 'above'")
+        if self.criterion is not None and bounds:
+            raise ValueError("a criterion check uses the criterion's threshold")
+        return self
+
+
 class Gate(_Strict):
     id: Slug
     title: str = Field(min_length=1)
     owner: RoleName
     evidence: str | None = None
+    check: GateCheck | None = None
 
 
 class Stage(_Strict):

@@ -54,6 +54,8 @@ class GateRow(TypedDict):
     reason: str | None
     evidence: str | None  # the runbook's hint of what evidence to attach
     evidence_url: str | None  # the link given when the gate was marked
+    proposal: Literal["pass", "fail"] | None  # a self-checking gate's: what the bot proposes
+    check: str | None  # a self-checking gate's evidence for its proposal (or why it has none)
 
 
 class StageRow(TypedDict):
@@ -71,7 +73,6 @@ class GateCounts(TypedDict):
 
 class ReadinessChecklistContext(TypedDict):
     """The checklist message of a readiness review; open gates get Pass/Fail/Waive."""
-
     runbook: RunbookRef
     review_id: str
     release_version: str
@@ -83,7 +84,6 @@ class ReadinessChecklistContext(TypedDict):
 
 class GateUpdateContext(TypedDict):
     """A thread reply: ``actor`` marked ``gate`` as ``status``, with ``reason``."""
-
     runbook: RunbookRef
     review_id: str
     release_version: str
@@ -304,7 +304,7 @@ class DrillReportContext(TypedDict):
 class ReasonModalContext(TypedDict):
     """The modal asking why: ``action`` is the button pressed, ``metadata`` the ids it carried."""
 
-    action: Literal["fail", "waive", "reject"]
+    action: Literal["pass", "fail", "waive", "reject"]
     subject: str
     metadata: dict[str, str]
 

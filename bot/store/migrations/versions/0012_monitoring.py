@@ -3,6 +3,8 @@
 - ``metric_samples.source`` may be ``prometheus`` (values of query-backed criteria).
 - ``query_readings`` holds each query-backed criterion's newest answer (see
   ``bot.store.query_readings``).
+- ``gate_checks`` holds the bot's proposal for each self-checking gate of a review (see
+  ``bot.store.gate_checks``).
 
 Revision ID: 0012_monitoring
 Revises: 0008_timers
@@ -43,9 +45,19 @@ def upgrade() -> None:
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("runbook_id", "metric"),
     )
+    op.create_table(
+        "gate_checks",
+        sa.Column("review_id", sa.Integer(), nullable=False),
+        sa.Column("gate_id", sa.String(), nullable=False),
+        sa.Column("proposal", sa.String(), nullable=True),
+        sa.Column("evidence", sa.String(), nullable=False),
+        sa.Column("checked_at", sa.DateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("review_id", "gate_id"),
+    )
 
 
 def downgrade() -> None:
+    op.drop_table("gate_checks")
     op.drop_table("query_readings")
     op.execute("DELETE FROM metric_samples WHERE source = 'prometheus'")
     with op.batch_alter_table("metric_samples") as table:
