@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import textwrap
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -278,3 +279,34 @@ def test_query_backed_criteria_are_checked_with_their_lines(tmp_path: Path) -> N
     runbook, problems = load_runbook_file(write(tmp_path, fine))
     assert problems == [] and runbook is not None
     assert runbook.prometheus is not None and runbook.prometheus.token_env == "PROM_TOKEN"
+
+
+def test_gate_checks_name_a_criterion_or_a_balanced_query(tmp_path: Path) -> None:
+    text = VALID.replace(
+        "          owner: oncall\n",
+        "          owner: oncall\n"
+        "          check: {criterion: latency, for: 1h}\n",
+    )
+    assert problems_of(tmp_path, text) == [
+        f"{line_of(text, 'check:')}: readiness.stages[0].gates[0].check.criterion: metric "
+        "'latency' has no criterion (known: error_rate)"
+    ]
+    text = VALID.replace(
+        "          owner: oncall\n",
+        "          owner: oncall\n"
+        "          check: {query: 'sum(errors', below: 0.02, for: 1h}\n",
+    )
+    assert problems_of(tmp_path, text) == [
+        f"{line_of(text, 'check:')}: readiness.stages[0].gates[0].check.query: missing ')' in "
+        "the query"
+    ]
+    fine = VALID.replace(
+        "          owner: oncall\n",
+        "          owner: oncall\n"
+        "          check: {criterion: error_rate, for: 1h, step: 5m}\n",
+    )
+    runbook, problems = load_runbook_file(write(tmp_path, fine))
+    assert problems == [] and runbook is not None
+    gate = runbook.gate("errors")
+    assert gate is not None and gate.check is not None
+    assert gate.check.held_for == timedelta(hours=1)
