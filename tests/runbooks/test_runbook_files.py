@@ -310,3 +310,11 @@ def test_gate_checks_name_a_criterion_or_a_balanced_query(tmp_path: Path) -> Non
     gate = runbook.gate("errors")
     assert gate is not None and gate.check is not None
     assert gate.check.held_for == timedelta(hours=1)
+
+
+def test_the_monitoring_example_runbook_is_valid(tmp_path: Path) -> None:
+    example = SHIPPED.parent / "examples" / "canary-model.yaml"
+    runbook, problems = load_runbook_file(example)
+    assert problems == [] and runbook is not None
+    relative = runbook.criterion("canary_latency_vs_baseline")
+    assert relative is not None and relative.compare == "percent"
