@@ -317,6 +317,9 @@ def build(
         after=services.wake,
     )
     register_queries(scheduler.worker, poller, registry)
+    executions.poll_first = lambda runbook_id, metric, now: poller.poll(
+        runbook_id=runbook_id, metric=metric, at=now, now=now
+    )
     gate_checks = GateCheckService(
         engine=engine, runbooks=registry, servers=poller.servers, after=services.wake
     )

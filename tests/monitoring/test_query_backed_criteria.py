@@ -140,10 +140,11 @@ def test_a_query_backed_criterion_breaches_recommends_and_validates(
         )
         assert "Recovered" in bot.transcript()
         assert "Recovered means back under 0.015" in bot.transcript()
-        # the validation message shows the window's samples and the query's newest answer
-        assert 'query `ranking_error_ratio{job="ranking"}` returned 0.005 at 09:1' in (
+        # the validation asks the query at the window's end: its answer is in the message
+        assert 'query `ranking_error_ratio{job="ranking"}` returned 0.005 at 09:15' in (
             bot.transcript()
         )
+        assert "0.005 at 09:13, 0.005 at 09:14, 0.005 at 09:15" in validated.payload["explanation"]
         with session_scope(sandbox.runtime.engine) as session:
             sources = {row.source for row in session.connection().execute(SAMPLES.select()).all()}
         assert sources == {"prometheus"}
