@@ -60,9 +60,13 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--runbook", required=True, metavar="ID", help="runbook id")
     evaluate.add_argument(
         "--samples",
-        required=True,
         metavar="FILE",
         help='JSON file {"samples": [{"metric", "value", "at"}, ...]}; "-" reads stdin',
+    )
+    evaluate.add_argument(
+        "--prometheus",
+        metavar="URL",
+        help="ask this Prometheus for the query-backed criteria (live; --now defaults to now)",
     )
     evaluate.add_argument(
         "--now", metavar="ISO-8601", help="evaluation time (default: the latest sample's time)"

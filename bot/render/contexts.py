@@ -54,6 +54,8 @@ class GateRow(TypedDict):
     reason: str | None
     evidence: str | None  # the runbook's hint of what evidence to attach
     evidence_url: str | None  # the link given when the gate was marked
+    proposal: Literal["pass", "fail"] | None  # a self-checking gate's: what the bot proposes
+    check: str | None  # a self-checking gate's evidence for its proposal (or why it has none)
 
 
 class StageRow(TypedDict):
@@ -71,7 +73,6 @@ class GateCounts(TypedDict):
 
 class ReadinessChecklistContext(TypedDict):
     """The checklist message of a readiness review; open gates get Pass/Fail/Waive."""
-
     runbook: RunbookRef
     review_id: str
     release_version: str
@@ -83,7 +84,6 @@ class ReadinessChecklistContext(TypedDict):
 
 class GateUpdateContext(TypedDict):
     """A thread reply: ``actor`` marked ``gate`` as ``status``, with ``reason``."""
-
     runbook: RunbookRef
     review_id: str
     release_version: str
@@ -248,12 +248,12 @@ class SampleView(TypedDict):
 
 class ValidationResultContext(TypedDict):
     """After execution: did the metric recover; Endorse for the endorsing role."""
-
     runbook: RunbookRef
     request_id: str
     drill: bool
     path: PathRef
     metric: str
+    evidence: str | None  # how the criterion judged the window (a query's query, raw value)
     window: str
     direction: Literal["above", "below"]
     clear_point: float
@@ -268,7 +268,7 @@ class ValidationResultContext(TypedDict):
 class ReasonModalContext(TypedDict):
     """The modal asking why: ``action`` is the button pressed, ``metadata`` the ids it carried."""
 
-    action: Literal["fail", "waive", "reject"]
+    action: Literal["pass", "fail", "waive", "reject"]
     subject: str
     metadata: dict[str, str]
 

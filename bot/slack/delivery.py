@@ -41,6 +41,7 @@ from bot.services.releases.contexts import checklist_context
 from bot.services.releases.review_rows import ReviewRows, load_review
 from bot.slack.drill_delivery import post_drill
 from bot.store import UnitOfWork
+from bot.store.gate_checks import checks_of
 from bot.store.outbox import ClaimedJob
 from bot.store.tables import (
     ApprovalRequest,
@@ -162,8 +163,9 @@ class SlackDelivery(JobWorker):
         if rows is None:
             raise LookupError(f"review {review_id} is gone")
         runbook, release, review, states = rows
+        checks = self.units.run(lambda uow: checks_of(uow.session, review_id=review_id))
         message = self.renderer.render(
-            "readiness_checklist", checklist_context(runbook, release, review, states)
+            "readiness_checklist", checklist_context(runbook, release, review, states, checks)
         )
         return message, rows
 

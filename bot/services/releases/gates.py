@@ -14,6 +14,7 @@ from typing import Literal
 
 from sqlalchemy import Engine
 
+from bot.core.gate_checks import CheckResult
 from bot.core.releases import (
     GATE,
     RELEASE,
@@ -37,6 +38,7 @@ from bot.services.replies import Reply
 from bot.services.roles import GroupDirectory, MembershipUnavailable, resolving_groups, roles_of
 from bot.services.scheduling import ReviewScheduling
 from bot.store import UnitOfWork, advance
+from bot.store.gate_checks import checks_of
 from bot.store.locks import lock_row
 from bot.store.tables import GateState, ReadinessReview, Release, row_id
 from bot.store.units import DirectUnits, UnitRunner
@@ -51,6 +53,7 @@ class _GateAt:
     rows: ReviewRows
     gate: Gate
     state: GateState
+    check: CheckResult | None = None  # the bot's proposal, for a self-checking gate
 
 
 class GateService:
@@ -135,7 +138,8 @@ class GateService:
         gate = rows.runbook.gate(gate_id)
         if state is None or gate is None:
             return Reply(False, f"The runbook has no gate `{esc(gate_id)}` any more.")
-        return _GateAt(rows, gate, state)
+        check = checks_of(uow.session, review_id=review_id).get(gate_id) if gate.check else None
+        return _GateAt(rows, gate, state, check)
 
     def _gate_refusal(
         self,
@@ -200,6 +204,17 @@ class GateService:
         """Mark the gate (once), say so in the thread, and decide what the review does next;
         the new go/no-go's id and deadline, if one was asked for, to schedule after commit."""
         (runbook, release, review, states), gate, state = found.rows, found.gate, found.state
+        check = found.check
+        overrides = check is not None and check.proposal is not None and (
+            f"{check.proposal}ed" != outcome
+        )
+        if overrides and not reason:
+            assert check is not None
+            return Reply(
+                False,
+                f"The bot proposes {check.proposal} for “{esc(gate.title)}”: overriding it "
+                "needs a reason; nothing was recorded.",
+            ), None
         won = advance(
             uow.session, model=GateState, row_id=row_id(state), lifecycle=GATE,
             to_state=GateStatus(outcome), now=now,
@@ -220,18 +235,30 @@ class GateService:
             at=now,
             channel_id=review.channel_id,
             thread_ts=release.thread_ts,
-            payload={"gate": gate.id, "title": gate.title, "reason": reason},
-        )
+            payload={
+                "gate": gate.id, "title": gate.title, "reason": reason,
+                **(_check_payload(check, overrides) if check is not None else {}),
+            },
+        )  # fmt: skip
         states = [s if s.id != state.id else state for s in states]
         review_id = row_id(review)
         uow.enqueue(UpdateChecklist(review_id=review_id), now=now)
-        context = gate_update_context(runbook, release, review, state, states)
+        context = gate_update_context(runbook, release, review, state, states, check)
         uow.enqueue(
             PostInThread(review_id=review_id, template="gate_update", context=context), now=now
         )
         return Reply(True, f"Marked “{esc(gate.title)}” {outcome}."), self._after_gates(
             uow, review_id=review_id, now=now
         )
+
+    def proposal_of(self, *, review_id: int, gate_id: str) -> str | None:
+        """The bot's proposal for a self-checking gate (``pass``/``fail``), if it made one."""
+
+        def unit(uow: UnitOfWork) -> str | None:
+            check = checks_of(uow.session, review_id=review_id).get(gate_id)
+            return check.proposal if check is not None else None
+
+        return self.units.run(unit)
 
     def _after_gates(
         self, uow: UnitOfWork, *, review_id: int, now: datetime
@@ -277,3 +304,8 @@ class GateService:
         request = open_go_no_go(uow, rows, now=now)
         assert request.expires_at is not None
         return row_id(request), request.expires_at
+
+
+def _check_payload(check: CheckResult, overrides: bool) -> dict[str, object]:
+    """What the trail keeps of a self-checking gate's proposal when its owner marks it."""
+    return {"proposal": check.proposal, "evidence": check.evidence, "override": overrides}

@@ -20,6 +20,7 @@ from sqlmodel import Session, col, select
 from bot.core.approvals import RequestState
 from bot.core.criteria import evaluate_criterion
 from bot.core.drills import DRILL_CONCLUDE
+from bot.core.query_evidence import with_reading
 from bot.core.rollbacks import (
     EXECUTION,
     RECOMMENDATION,
@@ -42,7 +43,8 @@ from bot.services.replies import Reply
 from bot.services.roles import GroupDirectory, MembershipUnavailable, resolving_groups, roles_of
 from bot.services.rollbacks.contexts import execution_context, validation_context
 from bot.services.scheduling import RollbackScheduling
-from bot.store import UnitOfWork, advance, transition_state
+from bot.store import UnitOfWork, advance, session_scope, transition_state
+from bot.store.query_readings import latest_readings
 from bot.store.samples import recent_samples
 from bot.store.tables import (
     ApprovalRequest,
@@ -86,6 +88,9 @@ class ExecutionService:
         self.scheduling = scheduling
         self.runner = runner
         self.units = units if units is not None else DirectUnits(engine)
+        # (runbook id, metric, now): asks a query-backed validation metric's query once more
+        # at the window's end, so the validation sees its answer then (bootstrap sets it).
+        self.poll_first: Callable[[str, str, datetime], object] | None = None
 
     def _load(self, session: Session, execution_id: int) -> _Loaded | None:
         execution = session.get(Execution, execution_id)
@@ -207,7 +212,18 @@ class ExecutionService:
             )  # fmt: skip
 
     def validate(self, *, execution_id: int) -> bool:
-        return self.units.run(lambda uow: self._validate(uow, execution_id, now=self.clock()))
+        now = self.clock()
+        if self.poll_first is not None:  # network first, outside the validation's unit
+            with session_scope(self.engine) as session:
+                loaded = self._load(session, execution_id)
+            watching = loaded is not None and (
+                loaded.execution.validation_state == ValidationState.WATCHING
+            )
+            if loaded is not None and watching:
+                criterion = loaded.runbook.criterion(loaded.path.validation.metric)
+                if criterion is not None and criterion.query is not None:
+                    self.poll_first(loaded.runbook.id, criterion.metric, now)
+        return self.units.run(lambda uow: self._validate(uow, execution_id, now=now))
 
     def _validate(self, uow: UnitOfWork, execution_id: int, *, now: datetime) -> bool:
         loaded = self._load(uow.session, execution_id)
@@ -223,6 +239,9 @@ class ExecutionService:
             metrics=[criterion.metric],
         )  # fmt: skip
         evaluation = evaluate_criterion(criterion, samples, now)
+        if criterion.query is not None:  # the window was polled: show the query's answer
+            reading = latest_readings(uow.session, runbook_id=runbook.id).get(criterion.metric)
+            evaluation = with_reading(evaluation, reading)
         outcome = validation_outcome(evaluation.state)
         result = dict(execution.result)
         direction, clear_point = criterion.direction, criterion.clear_point
@@ -266,6 +285,7 @@ class ExecutionService:
         context = validation_context(
             runbook, path, criterion, request_id=request.id if request else None,
             drill=recommendation.drill_run_id is not None, outcome=outcome, samples=samples,
+            evidence=evaluation.explanation,
         )  # fmt: skip
         job = PostRollback(
             recommendation_id=row_id(recommendation), template="validation_result", context=context

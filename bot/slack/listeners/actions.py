@@ -31,7 +31,11 @@ GATE_OUTCOMES: dict[str, GateOutcome] = {
     "gate_fail": "failed",
     "gate_waive": "waived",
 }
-MODAL_ACTIONS: dict[GateOutcome, Literal["fail", "waive"]] = {"failed": "fail", "waived": "waive"}
+MODAL_ACTIONS: dict[GateOutcome, Literal["pass", "fail", "waive"]] = {
+    "passed": "pass",  # only to override the bot's proposal of Fail (a self-checking gate)
+    "failed": "fail",
+    "waived": "waive",
+}
 
 
 def register(app: App, services: SlackServices) -> None:
@@ -53,7 +57,11 @@ def gate_button(
     outcome = GATE_OUTCOMES[action["action_id"]]
     review_id, gate_id = int(ids["review_id"]), str(ids["gate_id"])
     now = services.clock()
-    if outcome == "passed":
+    # Pass is one click, unless it overrides the bot's proposal: then, as Fail, it asks why.
+    asks = outcome != "passed" or (
+        services.gates.proposal_of(review_id=review_id, gate_id=gate_id) == "fail"
+    )
+    if not asks:
         reply = services.gates.mark_gate(
             review_id=review_id, gate_id=gate_id, outcome="passed", user_id=user_id, now=now
         )
@@ -62,7 +70,7 @@ def gate_button(
             review_id=review_id, gate_id=gate_id, outcome=outcome, user_id=user_id, now=now
         )
     ack()
-    if outcome != "passed" and reply.ok:
+    if asks and reply.ok:
         _ask_reason(
             services,
             body,
@@ -145,7 +153,7 @@ def _ask_reason(
     services: SlackServices,
     body: dict[str, Any],
     *,
-    action: Literal["fail", "waive", "reject"],
+    action: Literal["pass", "fail", "waive", "reject"],
     subject: str,
     metadata: dict[str, str],
 ) -> None:

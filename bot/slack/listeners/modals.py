@@ -10,7 +10,7 @@ from slack_bolt import Ack, App
 from bot.services.releases.gates import GateOutcome
 from bot.slack.services import SlackServices
 
-OUTCOMES: dict[str, GateOutcome] = {"fail": "failed", "waive": "waived"}
+OUTCOMES: dict[str, GateOutcome] = {"pass": "passed", "fail": "failed", "waive": "waived"}
 MIN_REASON = 3
 
 
