@@ -19,7 +19,7 @@ from slack_sdk import WebClient
 from sqlalchemy import Engine
 
 from bot.clock import Clock, utc_now
-from bot.config import Settings, executor_secrets, prometheus_tokens
+from bot.config import Settings, executor_secrets
 from bot.core.trail_checkpoints import Checkpoint
 from bot.hooks.intake import StoringIntake
 from bot.hooks.routes import register_hooks
@@ -27,15 +27,12 @@ from bot.render import Renderer, make_renderer, template_problems
 from bot.runbooks.files import load_runbooks
 from bot.runbooks.registry import RunbookRegistry
 from bot.scheduler.drill_jobs import DrillJobs
-from bot.scheduler.queries import register_gate_checks, register_queries
 from bot.scheduler.runner import ReleaseScheduler
 from bot.services.approvals.engine import ApprovalEngine
 from bot.services.approvals.requests import APPROVAL_REQUEST
 from bot.services.drills.approval import DrillApproval
 from bot.services.drills.service import DrillService
-from bot.services.monitoring.asking import PrometheusServers
-from bot.services.monitoring.gate_checks import GateCheckService
-from bot.services.monitoring.queries import QueryPoller
+from bot.services.monitoring.wiring import wire_monitoring
 from bot.services.outbox.answers import Answers
 from bot.services.previews.messages import sample_context
 from bot.services.releases.conversation import ConversationService
@@ -313,26 +310,10 @@ def build(
         workers=(delivery, executor_worker),
         drills=drills,
     )
-    poller = QueryPoller(
-        engine=engine,
-        runbooks=registry,
-        servers=PrometheusServers(
-            default_url=settings.prometheus_url,
-            default_token_env=settings.prometheus_token_env,
-            tokens=prometheus_tokens(settings, registry),
-            timeout=settings.prometheus_timeout,
-        ),
-        rollbacks=rollbacks,
-        after=services.wake,
-    )
-    register_queries(scheduler.worker, poller, registry)
-    executions.poll_first = lambda runbook_id, metric, now: poller.poll(
-        runbook_id=runbook_id, metric=metric, at=now, now=now
-    )
-    gate_checks = GateCheckService(
-        engine=engine, runbooks=registry, servers=poller.servers, after=services.wake
-    )
-    register_gate_checks(scheduler.worker, gate_checks)
+    wire_monitoring(
+        settings=settings, engine=engine, registry=registry, worker=scheduler.worker,
+        rollbacks=rollbacks, executions=executions, after=services.wake,
+    )  # fmt: skip
     scheduler.bind(
         reviews=reviews,
         approvals=approvals,
