@@ -39,6 +39,7 @@ from bot.services.outbox.jobs import PostRollback
 from bot.services.replies import Reply
 from bot.services.roles import GroupDirectory, MembershipUnavailable, resolving_groups, roles_of
 from bot.services.rollbacks.contexts import execution_context, validation_context
+from bot.services.rollbacks.journal import actual_outcome
 from bot.services.scheduling import RollbackScheduling
 from bot.store import UnitOfWork, advance, transition_state
 from bot.store.samples import recent_samples
@@ -252,6 +253,7 @@ class ExecutionService:
                 "metric": criterion.metric,
                 "outcome": outcome.value,
                 "explanation": evaluation.explanation,
+                **actual_outcome(criterion, samples, result, outcome=outcome),
             },
         )
         context = validation_context(
