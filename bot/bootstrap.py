@@ -60,6 +60,7 @@ from bot.store.trail_keys import TrailKey, TrailKeyError, load_trail_key
 from bot.store.units import DirectUnits, GroupCommitter
 from bot.web.app import build_web_app
 from bot.web.metrics import BotMetrics
+from bot.web.process_metrics import ProcessHealthCollector
 from bot.web.site import WebPages
 
 __all__ = ["Runtime", "StartupError", "build", "load_registry", "require_slack_settings"]
@@ -227,6 +228,7 @@ def build(
     renderer = make_renderer(settings.templates_dir, public_url=settings.public_url)
     client = make_web_client(settings)
     metrics = BotMetrics()
+    metrics.registry.register(ProcessHealthCollector(engine))  # the trail's figures (issue 18)
     directory = SlackGroupDirectory(client)
     # Clicks are decided on the writer thread, many to a transaction (see bot.store.units);
     # the Slack messages they imply are delivered in the gaps between them, and the delivery's

@@ -34,9 +34,10 @@ def stream_learning_events(
     until: datetime | None = None,
     runbook_id: str | None = None,
     subject: str | None = None,
+    after_seq: int = 0,
 ) -> Iterator[LearningEvent]:
     """The events of ``kinds`` at or after ``since`` (and before ``until``), of one runbook's
-    subjects if given, in chain order."""
+    subjects if given, after seq ``after_seq``, in chain order."""
     statement = (
         select(
             _EVENTS.c.seq,
@@ -52,6 +53,8 @@ def stream_learning_events(
         .where(_EVENTS.c.kind.in_(sorted(kinds)))
         .order_by(_EVENTS.c.seq)
     )
+    if after_seq:
+        statement = statement.where(_EVENTS.c.seq > after_seq)
     if since is not None:
         statement = statement.where(_EVENTS.c.at >= since)
     if until is not None:
