@@ -59,6 +59,7 @@ from bot.store.trail import check_trail_key, use_trail_key
 from bot.store.trail_keys import TrailKey, TrailKeyError, load_trail_key
 from bot.store.units import DirectUnits, GroupCommitter
 from bot.web.app import build_web_app
+from bot.web.learning_sections import learning_sources
 from bot.web.metrics import BotMetrics
 from bot.web.process_metrics import ProcessHealthCollector
 from bot.web.site import WebPages
@@ -325,8 +326,9 @@ def build(
             return pending_job_count(connection)
 
     pages = WebPages(
-        settings=settings, engine=engine, registry=registry, bot_client=client, clock=clock
-    )
+        settings=settings, engine=engine, registry=registry, bot_client=client, clock=clock,
+        figures=learning_sources(engine, clock),
+    )  # fmt: skip
     tell_refusal = refusal_teller(answers=services.answers, clock=clock, wake=services.wake)
     assert settings.slack_signing_secret is not None  # require_slack_settings saw to it
     web_app = build_web_app(

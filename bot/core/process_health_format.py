@@ -119,3 +119,27 @@ def explain_lines(report: HealthReport, name: str, runbook: str | None = None) -
         value = "" if name in COUNTS else f" {_value_text(name, observation.value)}"
         lines.append(f"{observation.runbook}  {observation.subject}{value}  events {events}")
     return lines
+
+
+def comparison_rows(
+    current: HealthReport, previous: HealthReport, runbook: str = ALL
+) -> list[tuple[str, str, str]]:
+    """(figure, this period, the period before) as text, for the figures either period has:
+    durations and scores as "median (p90), n=count", counts as the count."""
+    rows = []
+    for name in (*DURATIONS, *VALUES, *COUNTS):
+        now, before = current.figure(runbook, name), previous.figure(runbook, name)
+        if not now.count and not before.count:
+            continue
+        rows.append((DESCRIPTIONS[name], _brief(now), _brief(before)))
+    return rows
+
+
+def _brief(figure: Figure) -> str:
+    if figure.name in COUNTS:
+        return str(figure.count)
+    if not figure.count:
+        return "-"
+    median = _value_text(figure.name, figure.median)
+    p90 = _value_text(figure.name, figure.p90)
+    return f"{median} (p90 {p90}), n={figure.count}"

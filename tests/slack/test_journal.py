@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from bot.cli import main
+from bot.devtools.emulator.visitor import Visitor
 from bot.devtools.sandbox import Sandbox
 from tests.slack.rollback_support import (
     ROLLBACK,
@@ -52,6 +53,11 @@ def test_a_rollbacks_journal_entry_shows_expected_against_actual(
         kinds = bot.trail_kinds(ROLLBACK)
         assert kinds.index("rollback.approved") < kinds.index("rollback.expected")
         assert kinds.index("rollback.expected") < kinds.index("rollback.executed")
+        page = Visitor(sandbox.server.url).sign_in("U0CHIARA", start="/journal")
+        assert "rollback:1</a>: ranking-model, path previous-model" in page.body
+        assert "error_rate back under 0.015 within 1 s of execution" in page.body
+        assert '<span class="pill good">recovered</span>' in page.body
+        assert "&lt;@U0CHIARA&gt; (ml_lead)" in page.body
 
     monkeypatch.setenv("RELEASEBOT_DATABASE_URL", database_url)
     assert main(["journal", "--format", "json"]) == 0

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from bot.cli import main
+from bot.devtools.emulator.visitor import Visitor
 from bot.devtools.sandbox import Sandbox
 from tests.slack.rollback_support import (
     ROLLBACK,
@@ -86,6 +87,10 @@ def test_report_and_metrics_from_a_review_and_a_rollback(
         assert post(sandbox, "metrics", body)[0] == 202
         wait_until(lambda: "rollback.validated" in bot.trail_kinds(ROLLBACK), sandbox)
         before = scrape(sandbox)
+        page = Visitor(sandbox.server.url).sign_in("U0ALICE", start="/report")
+        assert "<td>breach detected (recommendation) → approval decided</td>" in page.body
+        assert "<td>5.0 min (p90 5.0 min), n=1</td><td>-</td>" in page.body
+        assert "ranking-model: 100% of validated rollbacks recovered" in page.body
         sandbox = sandbox.restart(clock=clock)
         after = scrape(sandbox)
     finally:
