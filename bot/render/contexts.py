@@ -370,6 +370,36 @@ class HomeCounts(TypedDict):
     active: int
 
 
+class HomeRollbackApproval(SlackWhere):
+    """A pending rollback the person may vote on; ``roles`` are the approving roles they hold."""
+
+    runbook: RunbookRef
+    rollback: str
+    path_title: str
+    roles: list[str]
+    still_needed: int
+    quorum: int
+    expires_at: When
+
+
+class HomeFigure(TypedDict):
+    """A process-health figure of the team: the last 30 days and the 30 before, as text."""
+
+    figure: str
+    current: str
+    previous: str
+
+
+class HomeJournalEntry(TypedDict):
+    """The latest rollback journal entry: expected against actual outcome."""
+
+    subject: str
+    runbook_id: str
+    path: str
+    expected: str
+    actual: str
+
+
 class AppHomeContext(TypedDict):
     """One person's App Home (a ``home`` view): what waits for them, what is under way, and
     what was decided lately. ``unresolved_groups`` are user groups that could not be looked
@@ -383,6 +413,10 @@ class AppHomeContext(TypedDict):
     approvals: list[HomeApproval]
     active: list[HomeRelease]
     recent: list[HomeDecision]
+    rollback_approvals: list[HomeRollbackApproval]
+    rollback_approvals_total: int
+    journal_latest: HomeJournalEntry | None
+    figures: list[HomeFigure]
 
 
 CONTEXTS: dict[str, type] = {

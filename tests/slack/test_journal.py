@@ -25,14 +25,16 @@ from tests.slack.rollback_support import (
 from tests.slack.support import RANKING, Bot
 
 
-def drive_a_recovered_rollback(sandbox: Sandbox, bot: Bot) -> None:
-    """Alert → recommendation → two approvals → execution → recovery → endorsement."""
-    for value in (0.031, 0.036, 0.041):
-        assert post(sandbox, "alertmanager", alert(value))[0] == 202
-    sandbox.settle()
+def drive_a_recovered_rollback(sandbox: Sandbox, bot: Bot, *, first_votes: int = 0) -> None:
+    """Alert → recommendation → two approvals → execution → recovery → endorsement
+    (``first_votes``: how many of the approvals were already given)."""
+    if first_votes == 0:
+        for value in (0.031, 0.036, 0.041):
+            assert post(sandbox, "alertmanager", alert(value))[0] == 202
+        sandbox.settle()
     button = bot.driver.find_button(RANKING, "Approve")
-    bot.driver.click("U0BRUNO", RANKING, "Approve", button.message.ts)
-    bot.driver.click("U0DMITRI", RANKING, "Approve", button.message.ts)
+    for voter in ("U0BRUNO", "U0DMITRI")[first_votes:]:
+        bot.driver.click(voter, RANKING, "Approve", button.message.ts)
     wait_until(lambda: "rollback.executed" in bot.trail_kinds(ROLLBACK), sandbox)
     post(
         sandbox, "metrics", samples("error_rate", [0.011, 0.009, 0.008], timedelta(milliseconds=5))

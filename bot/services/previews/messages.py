@@ -20,8 +20,9 @@ from bot.core.rollbacks import ValidationState
 from bot.core.runbook import Runbook
 from bot.core.subjects import release_subject
 from bot.executors import ExecutionOutcome
+from bot.render.contexts import HomeRollbackApproval
 from bot.services.approvals.contexts import approval_state_context
-from bot.services.context_parts import runbook_ref
+from bot.services.context_parts import iso, runbook_ref
 from bot.services.outbox.answers import reason_modal_context
 from bot.services.previews import drills
 from bot.services.previews.fixtures import (
@@ -203,7 +204,29 @@ def app_home(runbook: Runbook) -> Context:
         recent=[
             decision_item(runbook_ref(rows.runbook), r.release, r.review, links) for r in decided
         ],
+        rollback_approvals=[_sample_rollback_approval(runbook, channel, root)],
+        journal_latest={
+            "subject": "rollback:41", "runbook_id": runbook.id, "path": runbook.paths[0].id,
+            "expected": "error_rate back under 0.015 within 20 min of execution "
+            "(by about 2026-11-20 10:25:00 UTC); track record then: no past uses",
+            "actual": "recovered in 6.5 min; values seen: 0.012, 0.009, 0.008",
+        },
+        figures=[
+            {"figure": "breach detected (recommendation) → approval decided",
+             "current": "4.0 min (p90 9.5 min), n=3", "previous": "6.0 min (p90 6.0 min), n=1"},
+            {"figure": "rollbacks recommended", "current": "3", "previous": "1"},
+        ],
     )  # fmt: skip
+
+
+def _sample_rollback_approval(runbook: Runbook, channel: str, root: str) -> HomeRollbackApproval:
+    path = runbook.paths[0]
+    return {
+        "runbook": runbook_ref(runbook), "rollback": "rollback:42", "path_title": path.title,
+        "roles": sorted(path.approval.roles)[:1], "still_needed": path.approval.required_total,
+        "quorum": path.approval.required_total, "expires_at": iso(SAMPLE_NOW),
+        "permalink": root, "channel_id": channel,
+    }  # fmt: skip
 
 
 def _subject(rows: ReviewRows) -> str:

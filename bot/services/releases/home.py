@@ -24,7 +24,9 @@ from bot.render.contexts import (
     AppHomeContext,
     HomeApproval,
     HomeDecision,
+    HomeFigure,
     HomeGate,
+    HomeJournalEntry,
     HomeRelease,
     RunbookRef,
 )
@@ -43,6 +45,12 @@ from bot.services.releases.home_items import (
 )
 from bot.services.releases.review_rows import ReviewRows, load_review
 from bot.services.roles import GroupDirectory, MembershipUnavailable, is_group
+from bot.services.rollbacks.home import (
+    RollbackCandidate,
+    latest_journal_entry,
+    pending_rollbacks,
+    team_figures,
+)
 from bot.store import UnitOfWork, read_connection
 from bot.store.inbox import claim_delivery
 from bot.store.tables import ApprovalRequest, ReadinessReview, Release, TrailEventRow, row_id
@@ -73,6 +81,9 @@ class _Snapshot:
     requests: list[_RequestCandidate] = field(default_factory=list)
     active: list[HomeRelease] = field(default_factory=list)
     recent: list[HomeDecision] = field(default_factory=list)
+    rollbacks: list[RollbackCandidate] = field(default_factory=list)
+    journal_latest: HomeJournalEntry | None = None
+    figures: list[HomeFigure] = field(default_factory=list)
 
 
 class _Membership:
@@ -142,9 +153,15 @@ class HomeService:
             if user_id == candidate.request.requested_by and not rule.allow_self_approval:
                 continue
             approvals.append(candidate.item_for(held, snapshot.links))
+        rollbacks = []
+        for rollback in snapshot.rollbacks:
+            if roles := rollback.waits_for(user_id, membership.holds):
+                rollbacks.append(rollback.item_for(roles))
         return home_page(
             user_id=user_id, now=now, unresolved_groups=membership.unresolved, gates=gates,
             approvals=approvals, active=snapshot.active, recent=snapshot.recent,
+            rollback_approvals=rollbacks, journal_latest=snapshot.journal_latest,
+            figures=snapshot.figures,
         )  # fmt: skip
 
     # --- reading ----------------------------------------------------------------------------
@@ -189,6 +206,12 @@ class HomeService:
                 decision_item(self._ref(release), release, reviews.get(row_id(release)), links)
                 for release in recent
             ]
+            snapshot.rollbacks = pending_rollbacks(
+                session, self.runbooks, lambda subjects: _permalinks(session, subjects=subjects),
+                now=now,
+            )  # fmt: skip
+            snapshot.journal_latest = latest_journal_entry(connection, now=now)
+            snapshot.figures = team_figures(connection, now=now)
         return snapshot
 
     def _ref(self, release: Release) -> RunbookRef:

@@ -16,8 +16,11 @@ from bot.render.contexts import (
     AppHomeContext,
     HomeApproval,
     HomeDecision,
+    HomeFigure,
     HomeGate,
+    HomeJournalEntry,
     HomeRelease,
+    HomeRollbackApproval,
     RunbookRef,
     SlackWhere,
 )
@@ -133,6 +136,9 @@ def home_page(
     approvals: Sequence[HomeApproval],
     active: Sequence[HomeRelease],
     recent: Sequence[HomeDecision],
+    rollback_approvals: Sequence[HomeRollbackApproval] = (),
+    journal_latest: HomeJournalEntry | None = None,
+    figures: Sequence[HomeFigure] = (),
 ) -> AppHomeContext:
     """One person's page: every list cut to ``MAX_ITEMS``, with how many there are in all."""
     return {
@@ -144,4 +150,8 @@ def home_page(
         "approvals": list(approvals[:MAX_ITEMS]),
         "active": list(active[:MAX_ITEMS]),
         "recent": list(recent),
+        "rollback_approvals": list(rollback_approvals[:MAX_ITEMS]),
+        "rollback_approvals_total": len(rollback_approvals),
+        "journal_latest": journal_latest,
+        "figures": list(figures),
     }
