@@ -30,6 +30,8 @@ from bot.scheduler.runner import ReleaseScheduler
 from bot.services.approvals.engine import ApprovalEngine
 from bot.services.approvals.requests import APPROVAL_REQUEST
 from bot.services.outbox.answers import Answers
+from bot.services.postmortems import REMIND as POSTMORTEM_REMIND
+from bot.services.postmortems import PostmortemService, remind_action_item
 from bot.services.previews.messages import sample_context
 from bot.services.releases.conversation import ConversationService
 from bot.services.releases.gates import GateService
@@ -288,6 +290,9 @@ def build(
     )
     executor_worker.yield_to(units.busy)
     home = HomeService(engine=engine, runbooks=registry, directory=directory, units=units)
+    postmortems = PostmortemService(
+        engine=engine, runbooks=registry, directory=directory, clock=clock, units=units
+    )
     services = SlackServices(
         registry=registry,
         reviews=reviews,
@@ -302,6 +307,11 @@ def build(
         answers=Answers(units=units),
         clock=clock,
         workers=(delivery, executor_worker),
+        postmortems=postmortems,
+    )
+    scheduler.worker.register(
+        POSTMORTEM_REMIND,
+        lambda timer, now: remind_action_item(postmortems, timer, now, after=services.wake),
     )
     scheduler.bind(
         reviews=reviews,

@@ -20,17 +20,14 @@ Conventions for every template:
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Literal, TypedDict
 
+from bot.render import learning_contexts as learning
+from bot.render.context_base import RunbookRef, SlackWhere, When
+
+__all__ = ["RunbookRef", "SlackWhere", "When"]  # and the types defined below
+
 GateStatus = Literal["open", "passed", "failed", "waived"]
-When = datetime | str | float | None
-
-
-class RunbookRef(TypedDict):
-    id: str
-    version: str | int
-    title: str
 
 
 class ApprovalRuleView(TypedDict):
@@ -309,13 +306,6 @@ class ReasonModalContext(TypedDict):
     metadata: dict[str, str]
 
 
-class SlackWhere(TypedDict):
-    """Where an item's conversation is: a message permalink if known, else its channel."""
-
-    permalink: str | None
-    channel_id: str | None
-
-
 class HomeGate(SlackWhere):
     """An open gate the person may mark (they hold ``owner_role``)."""
 
@@ -370,36 +360,6 @@ class HomeCounts(TypedDict):
     active: int
 
 
-class HomeRollbackApproval(SlackWhere):
-    """A pending rollback the person may vote on; ``roles`` are the approving roles they hold."""
-
-    runbook: RunbookRef
-    rollback: str
-    path_title: str
-    roles: list[str]
-    still_needed: int
-    quorum: int
-    expires_at: When
-
-
-class HomeFigure(TypedDict):
-    """A process-health figure of the team: the last 30 days and the 30 before, as text."""
-
-    figure: str
-    current: str
-    previous: str
-
-
-class HomeJournalEntry(TypedDict):
-    """The latest rollback journal entry: expected against actual outcome."""
-
-    subject: str
-    runbook_id: str
-    path: str
-    expected: str
-    actual: str
-
-
 class AppHomeContext(TypedDict):
     """One person's App Home (a ``home`` view): what waits for them, what is under way, and
     what was decided lately. ``unresolved_groups`` are user groups that could not be looked
@@ -413,10 +373,11 @@ class AppHomeContext(TypedDict):
     approvals: list[HomeApproval]
     active: list[HomeRelease]
     recent: list[HomeDecision]
-    rollback_approvals: list[HomeRollbackApproval]
+    rollback_approvals: list[learning.HomeRollbackApproval]
     rollback_approvals_total: int
-    journal_latest: HomeJournalEntry | None
-    figures: list[HomeFigure]
+    journal_latest: learning.HomeJournalEntry | None
+    figures: list[learning.HomeFigure]
+    action_items: list[learning.HomeActionItem]
 
 
 CONTEXTS: dict[str, type] = {
@@ -431,4 +392,6 @@ CONTEXTS: dict[str, type] = {
     "drill_report": DrillReportContext,
     "reason_modal": ReasonModalContext,
     "app_home": AppHomeContext,
+    "postmortem_prompt": learning.PostmortemPromptContext,
+    "postmortem_modal": learning.PostmortemModalContext,
 }

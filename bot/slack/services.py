@@ -14,6 +14,7 @@ from bot.runbooks.registry import RunbookRegistry
 from bot.services.approvals.engine import ApprovalEngine
 from bot.services.outbox.answers import Answers
 from bot.services.outbox.worker import JobWorker
+from bot.services.postmortems import PostmortemService
 from bot.services.releases.conversation import ConversationService
 from bot.services.releases.gates import GateService
 from bot.services.releases.home import HomeService
@@ -39,6 +40,7 @@ class SlackServices:
     answers: Answers
     clock: Callable[[], datetime]
     workers: Sequence[JobWorker]  # woken after a request queued work for them
+    postmortems: PostmortemService | None = None  # blameless post-mortems (issue 18)
 
     def wake(self) -> None:
         """Start the queued work now (delivery, executions) instead of at the next poll."""

@@ -35,9 +35,12 @@ def stream_learning_events(
     runbook_id: str | None = None,
     subject: str | None = None,
     after_seq: int = 0,
+    stream: bool = True,
 ) -> Iterator[LearningEvent]:
     """The events of ``kinds`` at or after ``since`` (and before ``until``), of one runbook's
-    subjects if given, after seq ``after_seq``, in chain order."""
+    subjects if given, after seq ``after_seq``, in chain order. ``stream=False`` inside a
+    unit of work: the writer's pipelined PostgreSQL connection has no server-side cursors (the
+    reads there are one subject's few events)."""
     statement = (
         select(
             _EVENTS.c.seq,
@@ -63,7 +66,9 @@ def stream_learning_events(
         statement = statement.where(_SUBJECTS.c.runbook_id == runbook_id)
     if subject is not None:
         statement = statement.where(_EVENTS.c.subject == subject)
-    result = connection.execution_options(yield_per=BATCH).execute(statement)
+    # Per statement: Connection.execution_options would change the connection for later use.
+    options = {"yield_per": BATCH} if stream else {}
+    result = connection.execute(statement, execution_options=options)
     try:
         for seq, kind, subject_text, runbook, actor, role, at, payload in result:
             yield LearningEvent(

@@ -20,10 +20,11 @@ from bot.core.rollbacks import ValidationState
 from bot.core.runbook import Runbook
 from bot.core.subjects import release_subject
 from bot.executors import ExecutionOutcome
-from bot.render.contexts import HomeRollbackApproval
+from bot.render.learning_contexts import HomeRollbackApproval
 from bot.services.approvals.contexts import approval_state_context
 from bot.services.context_parts import iso, runbook_ref
 from bot.services.outbox.answers import reason_modal_context
+from bot.services.postmortems import prompt_context
 from bot.services.previews import drills
 from bot.services.previews.fixtures import (
     RECOMMENDATION_ID,
@@ -216,6 +217,8 @@ def app_home(runbook: Runbook) -> Context:
              "current": "4.0 min (p90 9.5 min), n=3", "previous": "6.0 min (p90 6.0 min), n=1"},
             {"figure": "rollbacks recommended", "current": "3", "previous": "1"},
         ],
+        action_items=[{"subject": "rollback:41", "item": "V0PM41.1", "due": "2026-12-01",
+                       "text": "Alert on the canary's error rate before the full rollout"}],
     )  # fmt: skip
 
 
@@ -233,6 +236,30 @@ def _subject(rows: ReviewRows) -> str:
     return release_subject(rows.runbook.id, rows.release.version)
 
 
+def postmortem_prompt(runbook: Runbook) -> Context:
+    return prompt_context(runbook, "rollback:42")
+
+
+def postmortem_modal(runbook: Runbook) -> Context:
+    """The form as the trail pre-fills it after a recovered rollback."""
+    timeline = [
+        "10:00:00 (+0:00:00) rollback recommended by releasebot",
+        "10:03:10 (+0:03:10) approved by oncall",
+        "10:05:42 (+0:05:42) approved by release_champion",
+        "10:05:42 (+0:05:42) approval quorum reached by releasebot",
+        "10:05:44 (+0:05:44) rollback executed by releasebot",
+        "10:25:44 (+0:25:44) validation ended by releasebot",
+    ]
+    return {
+        "subject": "rollback:42", "runbook_id": runbook.id, "existing": False,
+        "timeline": timeline,
+        "arithmetic": "revenue 2×0.5 + customer 2×0.3 + regulatory 0×0.2 = 1.60",
+        "votes": ["approved as oncall", "approved as release_champion"],
+        "validation": "error_rate: recovered after 6.5 min", "draft": "\n".join(timeline),
+        "slots": [1, 2, 3],
+    }  # fmt: skip
+
+
 BUILDERS: dict[str, Callable[[Runbook], Context]] = {
     "readiness_checklist": readiness_checklist,
     "gate_update": gate_update,
@@ -245,6 +272,8 @@ BUILDERS: dict[str, Callable[[Runbook], Context]] = {
     "drill_report": drills.drill_report,
     "reason_modal": reason_modal,
     "app_home": app_home,
+    "postmortem_prompt": postmortem_prompt,
+    "postmortem_modal": postmortem_modal,
 }
 
 

@@ -17,6 +17,7 @@ from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 
 from bot.core.approvals import ApprovalOutcome, RequestState, evaluate_approval
+from bot.core.postmortem import Postmortem
 from bot.core.releases import ReleaseState, ReviewState
 from bot.core.runbook import Runbook
 from bot.core.subjects import release_subject
@@ -24,12 +25,11 @@ from bot.render.contexts import (
     AppHomeContext,
     HomeApproval,
     HomeDecision,
-    HomeFigure,
     HomeGate,
-    HomeJournalEntry,
     HomeRelease,
     RunbookRef,
 )
+from bot.render.learning_contexts import HomeFigure, HomeJournalEntry
 from bot.runbooks.registry import RunbookRegistry
 from bot.services.approvals.ballots import load_votes
 from bot.services.context_parts import runbook_ref
@@ -48,7 +48,9 @@ from bot.services.roles import GroupDirectory, MembershipUnavailable, is_group
 from bot.services.rollbacks.home import (
     RollbackCandidate,
     latest_journal_entry,
+    open_action_items,
     pending_rollbacks,
+    read_postmortems,
     team_figures,
 )
 from bot.store import UnitOfWork, read_connection
@@ -84,6 +86,7 @@ class _Snapshot:
     rollbacks: list[RollbackCandidate] = field(default_factory=list)
     journal_latest: HomeJournalEntry | None = None
     figures: list[HomeFigure] = field(default_factory=list)
+    postmortems: dict[str, Postmortem] = field(default_factory=dict)
 
 
 class _Membership:
@@ -161,7 +164,7 @@ class HomeService:
             user_id=user_id, now=now, unresolved_groups=membership.unresolved, gates=gates,
             approvals=approvals, active=snapshot.active, recent=snapshot.recent,
             rollback_approvals=rollbacks, journal_latest=snapshot.journal_latest,
-            figures=snapshot.figures,
+            figures=snapshot.figures, action_items=open_action_items(snapshot.postmortems, user_id),
         )  # fmt: skip
 
     # --- reading ----------------------------------------------------------------------------
@@ -212,6 +215,7 @@ class HomeService:
             )  # fmt: skip
             snapshot.journal_latest = latest_journal_entry(connection, now=now)
             snapshot.figures = team_figures(connection, now=now)
+            snapshot.postmortems = read_postmortems(connection)
         return snapshot
 
     def _ref(self, release: Release) -> RunbookRef:

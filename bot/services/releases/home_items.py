@@ -16,13 +16,16 @@ from bot.render.contexts import (
     AppHomeContext,
     HomeApproval,
     HomeDecision,
-    HomeFigure,
     HomeGate,
-    HomeJournalEntry,
     HomeRelease,
-    HomeRollbackApproval,
     RunbookRef,
     SlackWhere,
+)
+from bot.render.learning_contexts import (
+    HomeActionItem,
+    HomeFigure,
+    HomeJournalEntry,
+    HomeRollbackApproval,
 )
 from bot.services.context_parts import iso, runbook_ref
 from bot.services.releases.contexts import GATE_STATUS, gate_counts
@@ -139,6 +142,7 @@ def home_page(
     rollback_approvals: Sequence[HomeRollbackApproval] = (),
     journal_latest: HomeJournalEntry | None = None,
     figures: Sequence[HomeFigure] = (),
+    action_items: Sequence[HomeActionItem] = (),
 ) -> AppHomeContext:
     """One person's page: every list cut to ``MAX_ITEMS``, with how many there are in all."""
     return {
@@ -154,4 +158,5 @@ def home_page(
         "rollback_approvals_total": len(rollback_approvals),
         "journal_latest": journal_latest,
         "figures": list(figures),
+        "action_items": list(action_items[:MAX_ITEMS]),
     }

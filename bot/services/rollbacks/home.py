@@ -14,10 +14,16 @@ from sqlmodel import Session, col, select
 from bot.core.approvals import ApprovalOutcome, RequestState, evaluate_approval
 from bot.core.journal import JOURNAL_KINDS, build_journal
 from bot.core.journal_format import actual_text, expected_text
+from bot.core.postmortem import POSTMORTEM_KINDS, Postmortem, fold_postmortems
 from bot.core.process_health import HEALTH_KINDS, health_report
 from bot.core.process_health_format import comparison_rows
 from bot.core.runbook import RollbackPath, Runbook
-from bot.render.contexts import HomeFigure, HomeJournalEntry, HomeRollbackApproval
+from bot.render.learning_contexts import (
+    HomeActionItem,
+    HomeFigure,
+    HomeJournalEntry,
+    HomeRollbackApproval,
+)
 from bot.runbooks.registry import RunbookRegistry
 from bot.services.approvals.ballots import load_votes
 from bot.services.context_parts import iso, runbook_ref
@@ -133,3 +139,16 @@ def team_figures(connection: Connection, *, now: datetime) -> list[HomeFigure]:
         {"figure": figure, "current": now_text, "previous": before}
         for figure, now_text, before in comparison_rows(current, previous)
     ]
+
+
+def read_postmortems(connection: Connection) -> dict[str, Postmortem]:
+    return fold_postmortems(stream_learning_events(connection, kinds=POSTMORTEM_KINDS))
+
+
+def open_action_items(postmortems: dict[str, Postmortem], user_id: str) -> list[HomeActionItem]:
+    """The open post-mortem action items ``user_id`` owns, oldest first."""
+    return [
+        {"subject": p.subject, "item": item.id, "text": item.text,
+         "due": item.due.isoformat() if item.due else None}
+        for p in postmortems.values() for item in p.open_items if item.owner == user_id
+    ]  # fmt: skip
