@@ -138,6 +138,7 @@ class TrackRecord(TypedDict):
     median_minutes_to_recover: float | None
     drill_uses: int
     drill_recovered: int
+    lesson: str | None
 
 
 class PathView(TypedDict):

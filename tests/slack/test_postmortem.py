@@ -55,6 +55,7 @@ def test_a_postmortem_written_added_to_reminded_and_its_lesson_shown(
     with Sandbox.start(database_url=database_url, runbooks_dir=runbooks, clock=clock) as sandbox:
         bot = Bot(sandbox)
         recovered_rollback(sandbox, bot, clock)
+        (first_root,) = [m.ts for m in bot.slack.messages(RANKING, replies=False)]
         assert "Time for a blameless post-mortem of rollback:1" in bot.transcript()
 
         bot.driver.click("U0HANNA", RANKING, WRITE)  # holds no ranking-model role
@@ -121,6 +122,16 @@ def test_a_postmortem_written_added_to_reminded_and_its_lesson_shown(
         assert "postmortem.item_done" in bot.trail_kinds(ROLLBACK)
         items = section(open_home(bot, "U0ELENA"), "Post-mortem action items you own")
         assert "(0)" in items
+
+        clock.advance(timedelta(hours=1))  # the next breach: the lesson beside the track record
+        body = samples("error_rate", [0.031, 0.036, 0.041], MINUTE, end=clock.now)
+        assert post(sandbox, "metrics", body)[0] == 202
+        sandbox.settle()
+        assert "rollback.recommended" in bot.trail_kinds("rollback:2")
+        (root,) = [m for m in bot.slack.messages(RANKING, replies=False) if m.ts != first_root]
+        text = json.dumps(root.blocks, ensure_ascii=False)
+        assert "recovered in 1 of 1 past uses" in text
+        assert "*Latest lesson:* Page the ml_lead together with on-call" in text
 
     monkeypatch.setenv("RELEASEBOT_DATABASE_URL", database_url)
     assert main(["journal", "--format", "json"]) == 0
