@@ -34,6 +34,8 @@ from bot.services.drills.approval import DrillApproval
 from bot.services.drills.service import DrillService
 from bot.services.monitoring.wiring import wire_monitoring
 from bot.services.outbox.answers import Answers
+from bot.services.postmortems import REMIND as POSTMORTEM_REMIND
+from bot.services.postmortems import PostmortemService, remind_action_item
 from bot.services.previews.messages import sample_context
 from bot.services.releases.conversation import ConversationService
 from bot.services.releases.gates import GateService
@@ -63,7 +65,9 @@ from bot.store.trail import check_trail_key, use_trail_key
 from bot.store.trail_keys import TrailKey, TrailKeyError, load_trail_key
 from bot.store.units import DirectUnits, GroupCommitter
 from bot.web.app import build_web_app
+from bot.web.learning_sections import learning_sources
 from bot.web.metrics import BotMetrics
+from bot.web.process_metrics import ProcessHealthCollector
 from bot.web.site import WebPages
 
 __all__ = ["Runtime", "StartupError", "build", "load_registry", "require_slack_settings"]
@@ -231,6 +235,7 @@ def build(
     renderer = make_renderer(settings.templates_dir, public_url=settings.public_url)
     client = make_web_client(settings)
     metrics = BotMetrics()
+    metrics.registry.register(ProcessHealthCollector(engine))  # the trail's figures (issue 18)
     directory = SlackGroupDirectory(client)
     # Clicks are decided on the writer thread, many to a transaction (see bot.store.units);
     # the Slack messages they imply are delivered in the gaps between them, and the delivery's
@@ -294,6 +299,9 @@ def build(
     executor_worker.yield_to(units.busy)
     home = HomeService(engine=engine, runbooks=registry, directory=directory, units=units)
     drills = DrillService(engine=engine, runbooks=registry, directory=directory, units=units)
+    postmortems = PostmortemService(
+        engine=engine, runbooks=registry, directory=directory, clock=clock, units=units
+    )
     services = SlackServices(
         registry=registry,
         reviews=reviews,
@@ -309,6 +317,11 @@ def build(
         clock=clock,
         workers=(delivery, executor_worker),
         drills=drills,
+        postmortems=postmortems,
+    )
+    scheduler.worker.register(
+        POSTMORTEM_REMIND,
+        lambda timer, now: remind_action_item(postmortems, timer, now, after=services.wake),
     )
     wire_monitoring(
         settings=settings, engine=engine, registry=registry, worker=scheduler.worker,
@@ -338,8 +351,9 @@ def build(
             return pending_job_count(connection)
 
     pages = WebPages(
-        settings=settings, engine=engine, registry=registry, bot_client=client, clock=clock
-    )
+        settings=settings, engine=engine, registry=registry, bot_client=client, clock=clock,
+        figures=learning_sources(engine, clock),
+    )  # fmt: skip
     tell_refusal = refusal_teller(answers=services.answers, clock=clock, wake=services.wake)
     assert settings.slack_signing_secret is not None  # require_slack_settings saw to it
     web_app = build_web_app(

@@ -144,6 +144,29 @@ def build_parser() -> argparse.ArgumentParser:
     listing.add_argument("--format", choices=["text", "json"], default="text")
     listing.set_defaults(module="trail_list")
 
+    journal = commands.add_parser(
+        "journal",
+        help="the rollback journal: expected against actual outcome, lessons",
+        description="List the approved rollbacks with the outcome expected at approval, the "
+        "outcome seen at validation, who endorsed it and the lessons recorded. Read-only.",
+    )
+    journal.add_argument("runbook", nargs="?", metavar="RUNBOOK", help="only this runbook")
+    journal.add_argument("--since", metavar="YYYY-MM-DD", help="approved on or after (UTC)")
+    journal.add_argument("--format", choices=["md", "json"], default="md")
+    journal.set_defaults(module="journal")
+    report = commands.add_parser(
+        "report",
+        help="process-health figures computed from the trail",
+        description="Medians and 90th percentiles of the process's durations, and its counts, "
+        "per runbook, computed from the trail's events. --explain FIGURE lists the events a "
+        "figure was computed from. Read-only.",
+    )
+    report.add_argument("--since", metavar="YYYY-MM-DD", help="events on or after (UTC)")
+    report.add_argument("--runbook", metavar="ID", help="only this runbook")
+    report.add_argument("--format", choices=["md", "json"], default="md")
+    report.add_argument("--explain", metavar="FIGURE", help="list the source events of FIGURE")
+    report.set_defaults(module="report")
+
     serve = commands.add_parser(
         "serve",
         help="serve Slack (HTTP or Socket Mode) and the hooks",

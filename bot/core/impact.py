@@ -95,6 +95,7 @@ class PathRecord:
     median_minutes_to_recover: float | None = None
     drill_uses: int = 0
     drill_recovered: int = 0
+    lesson: str | None = None  # the latest post-mortem's "what to change" for this path
 
     def __post_init__(self) -> None:
         if min(self.uses, self.recovered, self.drill_uses, self.drill_recovered) < 0:

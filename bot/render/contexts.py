@@ -22,13 +22,15 @@ from __future__ import annotations
 
 from typing import Literal, TypedDict
 
-from bot.render.context_refs import RunbookRef as RunbookRef
-from bot.render.context_refs import When as When
+from bot.render import learning_contexts as learning
+from bot.render.context_base import RunbookRef, SlackWhere, When
 from bot.render.drill_contexts import DrillRef as DrillRef
 from bot.render.drill_contexts import DrillReportContext as DrillReportContext
 from bot.render.drill_contexts import DrillStartContext as DrillStartContext
 from bot.render.drill_contexts import HomeDrills
 from bot.render.drill_contexts import Participant as Participant
+
+__all__ = ["RunbookRef", "SlackWhere", "When"]  # and the types defined below
 
 GateStatus = Literal["open", "passed", "failed", "waived"]
 
@@ -141,6 +143,7 @@ class TrackRecord(TypedDict):
     median_minutes_to_recover: float | None
     drill_uses: int
     drill_recovered: int
+    lesson: str | None
 
 
 class PathView(TypedDict):
@@ -273,13 +276,6 @@ class ReasonModalContext(TypedDict):
     metadata: dict[str, str]
 
 
-class SlackWhere(TypedDict):
-    """Where an item's conversation is: a message permalink if known, else its channel."""
-
-    permalink: str | None
-    channel_id: str | None
-
-
 class HomeGate(SlackWhere):
     """An open gate the person may mark (they hold ``owner_role``)."""
 
@@ -348,6 +344,11 @@ class AppHomeContext(TypedDict):
     active: list[HomeRelease]
     recent: list[HomeDecision]
     drills: list[HomeDrills]  # each runbook's recent drills and their trend
+    rollback_approvals: list[learning.HomeRollbackApproval]
+    rollback_approvals_total: int
+    journal_latest: learning.HomeJournalEntry | None
+    figures: list[learning.HomeFigure]
+    action_items: list[learning.HomeActionItem]
 
 
 CONTEXTS: dict[str, type] = {
@@ -362,4 +363,6 @@ CONTEXTS: dict[str, type] = {
     "drill_report": DrillReportContext,
     "reason_modal": ReasonModalContext,
     "app_home": AppHomeContext,
+    "postmortem_prompt": learning.PostmortemPromptContext,
+    "postmortem_modal": learning.PostmortemModalContext,
 }

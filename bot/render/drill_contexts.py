@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TypedDict
 
-from bot.render.context_refs import RunbookRef, When
+from bot.render.context_base import RunbookRef, When
 
 
 class DrillRef(TypedDict):

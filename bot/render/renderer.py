@@ -32,8 +32,9 @@ MESSAGE_TEMPLATES = (
     "validation_result",
     "drill_start",
     "drill_report",
+    "postmortem_prompt",
 )
-VIEW_TEMPLATES = ("reason_modal", "app_home")
+VIEW_TEMPLATES = ("reason_modal", "app_home", "postmortem_modal")
 REQUIRED_TEMPLATES = MESSAGE_TEMPLATES + VIEW_TEMPLATES
 
 GATE_ICONS = {"open": "⏳", "passed": "✅", "failed": "❌", "waived": "➖"}

@@ -186,7 +186,8 @@ def _check_click(body: Mapping[str, Any]) -> None:
     if not isinstance(user.get("id"), str) or not _USER.match(user["id"]):
         raise _Bad("the click's user has no valid id")
     user_id, channel_id, _ = _person(body)
-    if channel_id is None:
+    in_view = isinstance(body.get("container"), dict) and body["container"].get("type") == "view"
+    if channel_id is None and not in_view:  # a click in the App Home has no channel
         raise _Bad("the click names no valid channel (channel.id or container.channel_id)")
     _optional_text(body, "trigger_id", "the click")
     if not isinstance(body.get("trigger_id"), str):

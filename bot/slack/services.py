@@ -15,6 +15,7 @@ from bot.services.approvals.engine import ApprovalEngine
 from bot.services.drills.service import DrillService
 from bot.services.outbox.answers import Answers
 from bot.services.outbox.worker import JobWorker
+from bot.services.postmortems import PostmortemService
 from bot.services.releases.conversation import ConversationService
 from bot.services.releases.gates import GateService
 from bot.services.releases.home import HomeService
@@ -41,6 +42,7 @@ class SlackServices:
     clock: Callable[[], datetime]
     workers: Sequence[JobWorker]  # woken after a request queued work for them
     drills: DrillService | None = None  # /drill (None: a test that builds only some services)
+    postmortems: PostmortemService | None = None  # blameless post-mortems (issue 18)
 
     def wake(self) -> None:
         """Start the queued work now (delivery, executions) instead of at the next poll."""

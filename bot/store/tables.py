@@ -218,6 +218,7 @@ class TrailEventRow(SQLModel, table=True):
     __tablename__ = "trail_events"
     __table_args__ = (
         Index("ix_trail_events_subject_seq", "subject", "seq"),
+        Index("ix_trail_events_kind_at", "kind", "at"),  # the learning loop's reads
         CheckConstraint("seq >= 1", name="ck_trail_events_seq_positive"),
     )
 

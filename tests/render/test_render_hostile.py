@@ -30,7 +30,7 @@ HOSTILE = {
     "long": LONG,
 }
 # Ids that end up in button values (at most 2,000 characters) get the short hostile texts.
-ID_KEYS = {"review_id", "request_id", "drill_run_id", "id"}
+ID_KEYS = {"review_id", "request_id", "drill_run_id", "id", "subject", "item"}
 ALLOWED_TOKEN = re.compile(
     r"^<(@[UW][A-Z0-9]+|!subteam\^S[A-Z0-9]+|#C[A-Z0-9]+|!date\^\d+\^[^|>]*\|[^>]*"
     r"|https://[^|>\s]+\|[^>]*)>$"

@@ -82,7 +82,8 @@ def test_every_event_handled_is_subscribed(manifest: dict[str, Any]) -> None:
 
 
 def test_buttons_and_modals_reach_the_bot(manifest: dict[str, Any]) -> None:
-    assert "app.action(" in slack_sources() and listened("view") == {"reason_modal"}
+    assert "app.action(" in slack_sources()
+    assert listened("view") == {"reason_modal", "postmortem_modal"}
     interactivity = manifest["settings"]["interactivity"]
 
     assert interactivity["is_enabled"] is True

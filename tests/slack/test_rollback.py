@@ -84,6 +84,7 @@ def test_from_alert_to_endorsed_rollback(
             "approval.approve",
             "approval.approve",
             "rollback.approved",
+            "rollback.expected",
             "rollback.executed",
             "rollback.validated",
             "rollback.endorse_refused",

@@ -134,6 +134,7 @@ def read_the_pages(sandbox: Sandbox, browser: WebDriver, shots: Path) -> None:
         "approval.approve",
         "approval.approve",
         "rollback.approved",
+        "rollback.expected",
         "rollback.executed",
         "rollback.validated",
         "rollback.endorsed",

@@ -153,6 +153,7 @@ def test_a_runbook_page_shows_its_policy_and_what_the_bot_saw(
     assert "5 samples in the window" in page.body
     assert "release_champion" in page.body and "U0ALICE" in page.body
     assert visitor.get("/runbooks/nope").status == 404
-    for path, what in (("/journal", "Journal entries"), ("/report", "Process-health figures")):
-        shown = visitor.get(path)
-        assert shown.status == 200 and f"{what} not yet collected" in shown.body
+    journal, report = visitor.get("/journal"), visitor.get("/report")
+    assert journal.status == 200 and "No approved rollbacks in the trail" in journal.body
+    assert report.status == 200  # the breach above was recommended: counted this period
+    assert "<td>rollbacks recommended</td><td>1</td><td>0</td>" in report.body

@@ -257,6 +257,28 @@ class SlackDriver:
         )  # fmt: skip
         return self._send_interaction(payload, options)
 
+    def click_home(
+        self, user: str, label: str, *, match: str | None = None,
+        **options: Unpack[SendOptions],
+    ) -> Delivery:  # fmt: skip
+        """``user`` presses the button labelled ``label`` in their App Home (the newest view
+        published for them); ``match`` narrows as in :meth:`find_button`."""
+        with self.state.lock:
+            view = self.state.home_views.get(user)
+            found = [] if view is None else [
+                (block, element) for block, element in _buttons(view.view.get("blocks", []))
+                if str((element.get("text") or {}).get("text", "")).strip() == label
+                and (match is None or match in f"{block.get('block_id')} {element.get('value')}")
+            ]  # fmt: skip
+            if view is None or not found:
+                raise LookupError(f"no button {label!r} (match={match!r}) in {user}'s Home")
+            block, element = found[0]
+            payload = payloads.view_block_actions(
+                self.state, user=user, view=view, block=block, element=element,
+                trigger_id=self.state.issue_trigger(user),
+            )  # fmt: skip
+        return self._send_interaction(payload, options)
+
     def submit_view(
         self, user: str, values: Json | None = None, view_id: str | None = None,
         **options: Unpack[SendOptions],

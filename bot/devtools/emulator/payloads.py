@@ -100,6 +100,23 @@ def block_actions(
     }  # fmt: skip
 
 
+def view_block_actions(
+    state: EmulatorState, *, user: str, view: View, block: Json, element: Json, trigger_id: str
+) -> Json:
+    """A ``block_actions`` payload for a click on ``element`` in a view (the App Home, a
+    modal): its container names the view, and there is no channel or message."""
+    action: Json = {
+        key: element[key] for key in ("action_id", "text", "value", "style") if key in element
+    }
+    action.update(block_id=block.get("block_id"), type=element["type"], action_ts=state.next_ts())
+    return {
+        "type": "block_actions", "user": user_ref(state, user), "api_app_id": state.bot.app_id,
+        "token": VERIFICATION_TOKEN, "trigger_id": trigger_id, "team": team_ref(state),
+        "container": {"type": "view", "view_id": view.id}, "view": view.view,
+        "enterprise": None, "is_enterprise_install": False, "actions": [action],
+    }  # fmt: skip
+
+
 def view_submission(state: EmulatorState, *, user: str, view: View, values: Json) -> Json:
     """A ``view_submission`` payload for ``view`` with its inputs set from ``values``."""
     submitted = {**view.view, "state": {"values": fill_state_values(view.view, values)}}

@@ -33,7 +33,8 @@ REASONS = {
     GateStatus.FAILED: "Two segments are outside the tolerance; see the report.",
 }
 TRACK_RECORD = PathRecord(
-    uses=3, recovered=3, median_minutes_to_recover=6, drill_uses=2, drill_recovered=2
+    uses=3, recovered=3, median_minutes_to_recover=6, drill_uses=2, drill_recovered=2,
+    lesson="Alert on the canary error rate before the full rollout.",
 )
 
 

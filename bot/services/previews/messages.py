@@ -21,9 +21,11 @@ from bot.core.rollbacks import ValidationState
 from bot.core.runbook import Runbook
 from bot.core.subjects import release_subject
 from bot.executors import ExecutionOutcome
+from bot.render.learning_contexts import HomeRollbackApproval
 from bot.services.approvals.contexts import approval_state_context
-from bot.services.context_parts import runbook_ref
+from bot.services.context_parts import iso, runbook_ref
 from bot.services.outbox.answers import reason_modal_context
+from bot.services.postmortems import prompt_context
 from bot.services.previews import drills
 from bot.services.previews.fixtures import (
     RECOMMENDATION_ID,
@@ -216,11 +218,59 @@ def app_home(runbook: Runbook) -> Context:
                       "outcome": "approved", "score": 60 + 10 * n}
                      for n, d in enumerate(runbook.drills[:1] * 2)],
         }] if runbook.drills else [],
+        rollback_approvals=[_sample_rollback_approval(runbook, channel, root)],
+        journal_latest={
+            "subject": "rollback:41", "runbook_id": runbook.id, "path": runbook.paths[0].id,
+            "expected": "error_rate back under 0.015 within 20 min of execution "
+            "(by about 2026-11-20 10:25:00 UTC); track record then: no past uses",
+            "actual": "recovered in 6.5 min; values seen: 0.012, 0.009, 0.008",
+        },
+        figures=[
+            {"figure": "breach detected (recommendation) → approval decided",
+             "current": "4.0 min (p90 9.5 min), n=3", "previous": "6.0 min (p90 6.0 min), n=1"},
+            {"figure": "rollbacks recommended", "current": "3", "previous": "1"},
+        ],
+        action_items=[{"subject": "rollback:41", "item": "V0PM41.1", "due": "2026-12-01",
+                       "text": "Alert on the canary's error rate before the full rollout"}],
     )  # fmt: skip
+
+
+def _sample_rollback_approval(runbook: Runbook, channel: str, root: str) -> HomeRollbackApproval:
+    path = runbook.paths[0]
+    return {
+        "runbook": runbook_ref(runbook), "rollback": "rollback:42", "path_title": path.title,
+        "roles": sorted(path.approval.roles)[:1], "still_needed": path.approval.required_total,
+        "quorum": path.approval.required_total, "expires_at": iso(SAMPLE_NOW),
+        "permalink": root, "channel_id": channel,
+    }  # fmt: skip
 
 
 def _subject(rows: ReviewRows) -> str:
     return release_subject(rows.runbook.id, rows.release.version)
+
+
+def postmortem_prompt(runbook: Runbook) -> Context:
+    return prompt_context(runbook, "rollback:42")
+
+
+def postmortem_modal(runbook: Runbook) -> Context:
+    """The form as the trail pre-fills it after a recovered rollback."""
+    timeline = [
+        "10:00:00 (+0:00:00) rollback recommended by releasebot",
+        "10:03:10 (+0:03:10) approved by oncall",
+        "10:05:42 (+0:05:42) approved by release_champion",
+        "10:05:42 (+0:05:42) approval quorum reached by releasebot",
+        "10:05:44 (+0:05:44) rollback executed by releasebot",
+        "10:25:44 (+0:25:44) validation ended by releasebot",
+    ]
+    return {
+        "subject": "rollback:42", "runbook_id": runbook.id, "existing": False,
+        "timeline": timeline,
+        "arithmetic": "revenue 2×0.5 + customer 2×0.3 + regulatory 0×0.2 = 1.60",
+        "votes": ["approved as oncall", "approved as release_champion"],
+        "validation": "error_rate: recovered after 6.5 min", "draft": "\n".join(timeline),
+        "slots": [1, 2, 3],
+    }  # fmt: skip
 
 
 BUILDERS: dict[str, Callable[[Runbook], Context]] = {
@@ -235,6 +285,8 @@ BUILDERS: dict[str, Callable[[Runbook], Context]] = {
     "drill_report": drills.drill_report,
     "reason_modal": reason_modal,
     "app_home": app_home,
+    "postmortem_prompt": postmortem_prompt,
+    "postmortem_modal": postmortem_modal,
 }
 
 

@@ -17,6 +17,7 @@ from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 
 from bot.core.approvals import ApprovalOutcome, RequestState, evaluate_approval
+from bot.core.postmortem import Postmortem
 from bot.core.releases import ReleaseState, ReviewState
 from bot.core.runbook import Runbook
 from bot.core.subjects import release_subject
@@ -29,6 +30,7 @@ from bot.render.contexts import (
     RunbookRef,
 )
 from bot.render.drill_contexts import HomeDrills
+from bot.render.learning_contexts import HomeFigure, HomeJournalEntry
 from bot.runbooks.registry import RunbookRegistry
 from bot.services.approvals.ballots import load_votes
 from bot.services.context_parts import runbook_ref
@@ -45,6 +47,14 @@ from bot.services.releases.home_items import (
 )
 from bot.services.releases.review_rows import ReviewRows, load_review
 from bot.services.roles import GroupDirectory, MembershipUnavailable, is_group
+from bot.services.rollbacks.home import (
+    RollbackCandidate,
+    latest_journal_entry,
+    open_action_items,
+    pending_rollbacks,
+    read_postmortems,
+    team_figures,
+)
 from bot.store import UnitOfWork, read_connection
 from bot.store.inbox import claim_delivery
 from bot.store.tables import ApprovalRequest, ReadinessReview, Release, TrailEventRow, row_id
@@ -76,6 +86,10 @@ class _Snapshot:
     active: list[HomeRelease] = field(default_factory=list)
     recent: list[HomeDecision] = field(default_factory=list)
     drills: list[HomeDrills] = field(default_factory=list)
+    rollbacks: list[RollbackCandidate] = field(default_factory=list)
+    journal_latest: HomeJournalEntry | None = None
+    figures: list[HomeFigure] = field(default_factory=list)
+    postmortems: dict[str, Postmortem] = field(default_factory=dict)
 
 
 class _Membership:
@@ -145,10 +159,16 @@ class HomeService:
             if user_id == candidate.request.requested_by and not rule.allow_self_approval:
                 continue
             approvals.append(candidate.item_for(held, snapshot.links))
+        rollbacks = []
+        for rollback in snapshot.rollbacks:
+            if roles := rollback.waits_for(user_id, membership.holds):
+                rollbacks.append(rollback.item_for(roles))
         return home_page(
             user_id=user_id, now=now, unresolved_groups=membership.unresolved, gates=gates,
             approvals=approvals, active=snapshot.active, recent=snapshot.recent,
             drills=snapshot.drills,
+            rollback_approvals=rollbacks, journal_latest=snapshot.journal_latest,
+            figures=snapshot.figures, action_items=open_action_items(snapshot.postmortems, user_id),
         )  # fmt: skip
 
     # --- reading ----------------------------------------------------------------------------
@@ -194,6 +214,13 @@ class HomeService:
                 for release in recent
             ]
             snapshot.drills = home_drills(session, self.runbooks)
+            snapshot.rollbacks = pending_rollbacks(
+                session, self.runbooks, lambda subjects: _permalinks(session, subjects=subjects),
+                now=now,
+            )  # fmt: skip
+            snapshot.journal_latest = latest_journal_entry(connection, now=now)
+            snapshot.figures = team_figures(connection, now=now)
+            snapshot.postmortems = read_postmortems(connection)
         return snapshot
 
     def _ref(self, release: Release) -> RunbookRef:

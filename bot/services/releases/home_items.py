@@ -22,6 +22,12 @@ from bot.render.contexts import (
     SlackWhere,
 )
 from bot.render.drill_contexts import HomeDrills
+from bot.render.learning_contexts import (
+    HomeActionItem,
+    HomeFigure,
+    HomeJournalEntry,
+    HomeRollbackApproval,
+)
 from bot.services.context_parts import iso, runbook_ref
 from bot.services.releases.contexts import GATE_STATUS, gate_counts
 from bot.services.releases.review_rows import ReviewRows
@@ -135,6 +141,10 @@ def home_page(
     active: Sequence[HomeRelease],
     recent: Sequence[HomeDecision],
     drills: Sequence[HomeDrills] = (),
+    rollback_approvals: Sequence[HomeRollbackApproval] = (),
+    journal_latest: HomeJournalEntry | None = None,
+    figures: Sequence[HomeFigure] = (),
+    action_items: Sequence[HomeActionItem] = (),
 ) -> AppHomeContext:
     """One person's page: every list cut to ``MAX_ITEMS``, with how many there are in all."""
     return {
@@ -147,4 +157,9 @@ def home_page(
         "active": list(active[:MAX_ITEMS]),
         "recent": list(recent),
         "drills": list(drills),
+        "rollback_approvals": list(rollback_approvals[:MAX_ITEMS]),
+        "rollback_approvals_total": len(rollback_approvals),
+        "journal_latest": journal_latest,
+        "figures": list(figures),
+        "action_items": list(action_items[:MAX_ITEMS]),
     }

@@ -80,6 +80,7 @@ def track_record(record: PathRecord | None) -> TrackRecord | None:
         "median_minutes_to_recover": record.median_minutes_to_recover,
         "drill_uses": record.drill_uses,
         "drill_recovered": record.drill_recovered,
+        "lesson": record.lesson,
     }
 
 

@@ -25,6 +25,7 @@ from bot.services.approvals.requests import Join, JoinedRows
 from bot.services.outbox.jobs import ExecuteRollback, PostRollback, UpdateRollback
 from bot.services.replies import Reply
 from bot.services.roles import GroupDirectory, MembershipUnavailable, resolving_groups, roles_of
+from bot.services.rollbacks.journal import record_expected_outcome
 from bot.store import UnitOfWork, advance
 from bot.store.tables import ApprovalRequest, Execution, RollbackRecommendation, row_id
 from bot.store.units import UnitRunner
@@ -138,6 +139,7 @@ class RollbackApproval:
         uow.session.add(execution)
         uow.session.flush()
         uow.enqueue(ExecuteRollback(execution_id=row_id(execution)), now=now)
+        record_expected_outcome(uow, ballot, now=now)
 
 
 class RollbackDecisions:

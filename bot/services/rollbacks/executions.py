@@ -39,9 +39,11 @@ from bot.core.trail import ACTOR_BOT
 from bot.executors import ExecutionOutcome, ExecutionRequest, run_executor
 from bot.runbooks.registry import RunbookRegistry
 from bot.services.outbox.jobs import PostRollback
+from bot.services.postmortems import prompt_context
 from bot.services.replies import Reply
 from bot.services.roles import GroupDirectory, MembershipUnavailable, resolving_groups, roles_of
 from bot.services.rollbacks.contexts import execution_context, validation_context
+from bot.services.rollbacks.journal import actual_outcome
 from bot.services.scheduling import RollbackScheduling
 from bot.store import UnitOfWork, advance, session_scope, transition_state
 from bot.store.query_readings import latest_readings
@@ -280,6 +282,7 @@ class ExecutionService:
                 "metric": criterion.metric,
                 "outcome": outcome.value,
                 "explanation": evaluation.explanation,
+                **actual_outcome(criterion, samples, result, outcome=outcome),
             },
         )
         context = validation_context(
@@ -291,6 +294,12 @@ class ExecutionService:
             recommendation_id=row_id(recommendation), template="validation_result", context=context
         )
         uow.enqueue(job, now=now)
+        prompt = prompt_context(runbook, f"rollback:{recommendation.id}")
+        uow.enqueue(
+            PostRollback(recommendation_id=row_id(recommendation), template="postmortem_prompt",
+                         context=prompt),
+            now=now,
+        )  # fmt: skip
         return True
 
     def endorse(self, *, request_id: int, user_id: str, now: datetime) -> Reply:

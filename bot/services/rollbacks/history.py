@@ -3,15 +3,19 @@ each path fared (for the ranking)."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from datetime import datetime
 from statistics import median
 
+from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
 from bot.core.impact import PathRecord
 from bot.core.rollbacks import ExecutionState
-from bot.store.tables import Execution, RollbackRecommendation
+from bot.store.subjects import TrailSubject
+from bot.store.tables import Execution, RollbackRecommendation, TrailEventRow
+from bot.store.transitions import table_of
 
 
 def _executions(session: Session, runbook_id: str) -> list[tuple[Execution, bool]]:
@@ -42,8 +46,9 @@ class _Tally:
     drill_recovered: int = 0
     minutes: list[float] = field(default_factory=list)
 
-    def record(self) -> PathRecord:
+    def record(self, lesson: str | None) -> PathRecord:
         return PathRecord(
+            lesson=lesson,
             uses=self.uses,
             recovered=self.recovered,
             median_minutes_to_recover=round(median(self.minutes), 1) if self.minutes else None,
@@ -70,4 +75,31 @@ def path_records(session: Session, *, runbook_id: str) -> dict[str, PathRecord]:
         minutes = execution.result.get("minutes_to_recover")
         if recovered and isinstance(minutes, int | float):
             tally.minutes.append(float(minutes))
-    return {path: tally.record() for path, tally in tallies.items()}
+    lessons = latest_lessons(session, runbook_id=runbook_id)
+    return {path: tally.record(lessons.get(path)) for path, tally in tallies.items()}
+
+
+LESSON_SCAN = 200  # post-mortem parts looked at, newest first
+
+
+def latest_lessons(session: Session, *, runbook_id: str) -> dict[str, str]:
+    """Per path, the latest lesson ("what to change") of this runbook's post-mortems: from
+    the newest post-mortem events of its subjects (a few rows, through the kind index)."""
+    events, subjects = table_of(TrailEventRow), table_of(TrailSubject)
+    rows = session.connection().execute(
+        sa_select(events.c.payload_json)
+        .join(subjects, subjects.c.subject == events.c.subject)
+        .where(
+            events.c.kind.in_(("postmortem.written", "postmortem.added")),
+            subjects.c.runbook_id == runbook_id,
+        )
+        .order_by(events.c.seq.desc())
+        .limit(LESSON_SCAN)
+    )
+    lessons: dict[str, str] = {}
+    for (payload_json,) in rows:
+        payload = json.loads(payload_json)
+        path, lesson = payload.get("path"), payload.get("what_to_change")
+        if isinstance(path, str) and isinstance(lesson, str) and lesson:
+            lessons.setdefault(path, lesson)
+    return lessons

@@ -47,6 +47,12 @@ def register(app: App, services: SlackServices) -> None:
     app.action("rollback_endorse")(
         lambda ack, body, action: endorse_button(services, ack, body, action)
     )
+    app.action("postmortem_write")(
+        lambda ack, body, action: postmortem_button(services, ack, body, action)
+    )
+    app.action("postmortem_item_done")(
+        lambda ack, body, action: item_done_button(services, ack, body, action)
+    )
 
 
 def gate_button(
@@ -136,6 +142,38 @@ def endorse_button(
     )
     ack()
     _tell(services, reply, user_id=user_id, channel_id=channel_id, body=body)
+
+
+def postmortem_button(
+    services: SlackServices, ack: Ack, body: dict[str, Any], action: dict[str, Any]
+) -> None:
+    """Write the post-mortem: the form opens (after the ack) for the runbook's roles."""
+    user_id, channel_id = body["user"]["id"], _channel(body)
+    assert services.postmortems is not None
+    reply = services.postmortems.open_form(
+        subject=str(_ids(action).get("subject", "")), user_id=user_id,
+        trigger_id=body["trigger_id"], channel_id=channel_id,
+        thread_ts=(body.get("message") or {}).get("thread_ts"), now=services.clock(),
+    )  # fmt: skip
+    ack()
+    _tell(services, reply, user_id=user_id, channel_id=channel_id, body=body)
+
+
+def item_done_button(
+    services: SlackServices, ack: Ack, body: dict[str, Any], action: dict[str, Any]
+) -> None:
+    """Done, on an action item in the App Home: recorded, then the Home is published again."""
+    user_id, ids, now = body["user"]["id"], _ids(action), services.clock()
+    assert services.postmortems is not None
+    services.postmortems.mark_done(
+        subject=str(ids.get("subject", "")), item_id=str(ids.get("item", "")),
+        user_id=user_id, now=now,
+    )  # fmt: skip
+    ack()
+    services.home.request_publish(
+        user_id=user_id, now=now, delivery_key=f"item_done:{body.get('trigger_id')}"
+    )
+    services.wake()
 
 
 def _ids(action: dict[str, Any]) -> dict[str, Any]:

@@ -7,6 +7,7 @@ from typing import Any
 
 from slack_bolt import Ack, App
 
+from bot.core.postmortem import parse_form
 from bot.services.releases.gates import GateOutcome
 from bot.slack.services import SlackServices
 
@@ -16,6 +17,30 @@ MIN_REASON = 3
 
 def register(app: App, services: SlackServices) -> None:
     app.view("reason_modal")(lambda ack, body, view: reason_submitted(services, ack, body, view))
+    app.view("postmortem_modal")(
+        lambda ack, body, view: postmortem_submitted(services, ack, body, view)
+    )
+
+
+def postmortem_submitted(
+    services: SlackServices, ack: Ack, body: dict[str, Any], view: dict[str, Any]
+) -> None:
+    """A blameless post-mortem (or an addition to one): recorded in the trail, never replacing."""
+    metadata = json.loads(view.get("private_metadata") or "{}")
+    form = parse_form(view["state"]["values"])
+    if isinstance(form, dict):
+        ack(response_action="errors", errors=form)
+        return
+    assert services.postmortems is not None
+    reply = services.postmortems.submit(
+        subject=str(metadata.get("subject", "")), user_id=body["user"]["id"],
+        view_id=str(view.get("id") or ""), form=form, now=services.clock(),
+    )  # fmt: skip
+    if reply.ok:
+        ack()
+    else:
+        ack(response_action="errors", errors={"what_happened": reply.text})
+    services.wake()
 
 
 def reason_submitted(
