@@ -332,3 +332,18 @@ def test_the_monitoring_example_runbook_is_valid(tmp_path: Path) -> None:
     assert problems == [] and runbook is not None
     relative = runbook.criterion("canary_latency_vs_baseline")
     assert relative is not None and relative.compare == "percent"
+
+
+def test_check_notes_a_runbook_that_asks_prometheus_without_a_server(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    text = VALID.replace("    margin: 0.005\n", "    margin: 0.005\n    query: errors\n")
+    write(tmp_path, text)
+    monkeypatch.setenv("RELEASEBOT_RUNBOOKS", str(tmp_path))
+    monkeypatch.setenv("RELEASEBOT_TEMPLATES", str(ROOT / "templates"))
+    monkeypatch.delenv("RELEASEBOT_PROMETHEUS_URL", raising=False)
+    assert main(["check"]) == 0  # valid: a note, not a problem
+    assert "note: checkout-model asks Prometheus but has no server" in capsys.readouterr().err
+    monkeypatch.setenv("RELEASEBOT_PROMETHEUS_URL", "http://prometheus:9090")
+    assert main(["check"]) == 0
+    assert "note:" not in capsys.readouterr().err

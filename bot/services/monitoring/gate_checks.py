@@ -63,8 +63,7 @@ class GateCheckService:
                 return False
             open_gates = {s.gate_id for s in rows.gates if s.state == GateStatus.PENDING}
         runbook = rows.runbook
-        due = [(gate_id, check) for gate_id, check in checked_gates(runbook)]
-        due = [(gate_id, check) for gate_id, check in due if gate_id in open_gates]
+        due = [(gate, check) for gate, check in checked_gates(runbook) if gate in open_gates]
         if not due:
             return False
         results = {gate_id: self.judge(runbook, check, now) for gate_id, check in due}

@@ -60,8 +60,9 @@ class QueryPoller:
         if stored is not None and stored.at >= at:
             return "already read"
         reading = read_criterion(self.servers.client_for(runbook), criterion, at)
-        if not reading.usable:
-            log.warning(
+        if not reading.usable:  # said once per reason, not at every interval
+            same = stored is not None and stored.reason == reading.reason
+            (log.debug if same else log.warning)(
                 "query of %s/%s at %s: insufficient data: %s: %s",
                 runbook.id, metric, at.isoformat(), reading.reason, reading.detail,
             )  # fmt: skip
