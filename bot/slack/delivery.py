@@ -1,11 +1,12 @@
 """Delivers the outbox's Slack work: posts, updates, ephemerals, permalinks.
 
 A background thread claims one due job at a time (a short transaction), calls Slack outside
-any transaction (the SDK retries 429s and 5xx itself), then records the result (another short
-transaction). Every read and write is a unit of work run by ``units`` (the group commit's
-writer in ``serve``: see ``bot.services.outbox.worker``). A job that keeps failing is retried
-with backoff and, after the last attempt, reported: logged, counted, and written to the trail
-of its subject.
+any transaction, then records the result (another short transaction). Posts are exactly
+once: each carries metadata naming its job, and a retried job looks for its post before
+posting again (``bot.slack.posts``). Every read and write is a unit of work run by ``units``
+(the group commit's writer in ``serve``: see ``bot.services.outbox.worker``). A job that keeps
+failing is retried with backoff and, after the last attempt, reported: logged, counted, and
+written to the trail of its subject.
 """
 
 from __future__ import annotations
@@ -35,9 +36,10 @@ from bot.services.outbox.jobs import (
     UpdateRequestMessage,
     UpdateRollback,
 )
-from bot.services.outbox.worker import JobWorker, NotReady, Record
+from bot.services.outbox.worker import JobWorker, NotReady, Record, current_claim
 from bot.services.releases.contexts import checklist_context
 from bot.services.releases.review_rows import ReviewRows, load_review
+from bot.slack.posts import find_posted, outbox_metadata
 from bot.store import UnitOfWork
 from bot.store.outbox import ClaimedJob
 from bot.store.tables import (
@@ -67,6 +69,12 @@ PERMANENT_ERRORS = {
     "expired_trigger_id",
     "invalid_trigger_id",
 }
+
+
+def _posted(payload: dict[str, Any], found: bool) -> dict[str, Any]:
+    """A posted message's trail payload; ``found``: posted by an attempt whose answer was lost
+    (found by its metadata, not posted again)."""
+    return {**payload, "found_after_retry": True} if found else payload
 
 
 def _nothing(uow: UnitOfWork) -> None:
@@ -170,10 +178,7 @@ class SlackDelivery(JobWorker):
             self._update_checklist(UpdateChecklist(review_id=job.review_id))
             return _nothing
         channel_id = str(review.channel_id)
-        response = self.client.chat_postMessage(
-            channel=channel_id, text=message["text"], blocks=message["blocks"]
-        )
-        ts = str(response["ts"])
+        ts, found = self._post(channel_id, None, message)
         permalink = self._permalink(channel_id, ts)
         posted_at = self.clock()
 
@@ -193,7 +198,7 @@ class SlackDelivery(JobWorker):
                 thread_ts=ts,
                 message_ts=ts,
                 permalink=permalink,
-                payload={"template": "readiness_checklist"},
+                payload=_posted({"template": "readiness_checklist"}, found),
             )
 
         return remember
@@ -217,13 +222,7 @@ class SlackDelivery(JobWorker):
         if release.thread_ts is None:
             raise NotReady
         message = self._render(job.template, job.context, job.text)
-        response = self.client.chat_postMessage(
-            channel=str(review.channel_id),
-            thread_ts=release.thread_ts,
-            text=message["text"],
-            blocks=message["blocks"],
-        )
-        ts = str(response["ts"])
+        ts, found = self._post(str(review.channel_id), release.thread_ts, message)
         permalink = self._permalink(str(review.channel_id), ts)
         posted_at = self.clock()
 
@@ -241,7 +240,7 @@ class SlackDelivery(JobWorker):
                 thread_ts=release.thread_ts,
                 message_ts=ts,
                 permalink=permalink,
-                payload={"template": job.template or "text"},
+                payload=_posted({"template": job.template or "text"}, found),
             )
 
         return remember
@@ -270,7 +269,27 @@ class SlackDelivery(JobWorker):
         self.client.views_open(trigger_id=job.trigger_id, view=view)
 
     def _post_message(self, job: PostMessage) -> None:
-        self.client.chat_postMessage(channel=job.channel_id, text=job.text, thread_ts=job.thread_ts)
+        self._post(job.channel_id, job.thread_ts, {"text": job.text, "blocks": None})
+
+    def _post(
+        self, channel: str, thread_ts: str | None, message: dict[str, Any]
+    ) -> tuple[str, bool]:
+        """Post ``message`` for the job in hand, once: (its ts, whether an earlier attempt had
+        posted it already)."""
+        claim = current_claim()
+        if claim.attempts > 1:  # an earlier attempt may have posted it: look first
+            found = find_posted(self.client, channel=channel, thread_ts=thread_ts, job=claim)
+            if found is not None:
+                log.info("job %s was posted by an earlier attempt: %s", claim.id, found)
+                return found, True
+        response = self.client.chat_postMessage(
+            channel=channel,
+            thread_ts=thread_ts,
+            text=message["text"],
+            blocks=message["blocks"],
+            metadata=outbox_metadata(claim),
+        )
+        return str(response["ts"]), False
 
     def _render(
         self, template: str | None, context: TemplateContext | None, text: str | None
@@ -302,13 +321,7 @@ class SlackDelivery(JobWorker):
             if thread_ts is None:
                 raise NotReady
         message = self._render(job.template, job.context, job.text)
-        response = self.client.chat_postMessage(
-            channel=channel_id,
-            thread_ts=thread_ts,
-            text=message["text"],
-            blocks=message["blocks"],
-        )
-        ts = str(response["ts"])
+        ts, found = self._post(channel_id, thread_ts, message)
         permalink = self._permalink(channel_id, ts)
         posted_at = self.clock()
 
@@ -338,7 +351,7 @@ class SlackDelivery(JobWorker):
                 thread_ts=thread_ts or ts,
                 message_ts=ts,
                 permalink=permalink,
-                payload={"template": job.template or "text"},
+                payload=_posted({"template": job.template or "text"}, found),
             )
 
         return remember
