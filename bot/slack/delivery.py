@@ -35,11 +35,13 @@ from bot.services.outbox.jobs import (
     UpdateChecklist,
     UpdateRequestMessage,
     UpdateRollback,
+    parse_job,
 )
-from bot.services.outbox.worker import JobWorker, NotReady, Record, current_claim
+from bot.services.outbox.worker import Deferred, JobWorker, NotReady, Record, current_claim
 from bot.services.releases.contexts import checklist_context
 from bot.services.releases.review_rows import ReviewRows, load_review
-from bot.slack.posts import find_posted, outbox_metadata
+from bot.slack.pacing import Pacing
+from bot.slack.posts import permalink_of, post_once
 from bot.store import UnitOfWork
 from bot.store.outbox import ClaimedJob
 from bot.store.tables import (
@@ -81,10 +83,20 @@ def _nothing(uow: UnitOfWork) -> None:
     """Nothing to record beside the job's completion."""
 
 
+# Slack honours a trigger_id for 3 seconds after the interaction (the job is queued then).
+TRIGGER_LIFE = timedelta(seconds=3)
 VIEW_NOT_OPENED = (
     "I could not open the form in time (Slack allows 3 seconds), so nothing was recorded. "
     "Please press the button again."
 )
+
+
+def _tell_form_not_opened(job: OpenView, now: datetime) -> Record:
+    told = Ephemeral(
+        channel_id=job.channel_id, user_id=job.user_id, text=VIEW_NOT_OPENED,
+        thread_ts=job.thread_ts,
+    )  # fmt: skip
+    return lambda uow: uow.enqueue(told, now=now)
 
 
 class SlackDelivery(JobWorker):
@@ -108,6 +120,7 @@ class SlackDelivery(JobWorker):
             engine=engine, clock=clock, poll_seconds=poll_seconds, on_result=on_result, units=units
         )
         self.client = client
+        self.pacing = Pacing(clock)
         self.renderer = renderer
         self.runbooks = runbooks
         self.register(PostChecklist, self._post_checklist)
@@ -130,13 +143,8 @@ class SlackDelivery(JobWorker):
 
     def report(self, uow: UnitOfWork, job: ClaimedJob, error: str) -> None:
         if job.kind == OpenView.kind:  # the person is waiting for a form: say it failed
-            told = Ephemeral(
-                channel_id=job.payload["channel_id"],
-                user_id=job.payload["user_id"],
-                text=VIEW_NOT_OPENED,
-                thread_ts=job.payload.get("thread_ts"),
-            )
-            uow.enqueue(told, now=self.clock())
+            form = parse_job(OpenView, job.payload)
+            _tell_form_not_opened(form, self.clock())(uow)
             return
         review_id = job.payload.get("review_id")
         if review_id is None:
@@ -207,12 +215,8 @@ class SlackDelivery(JobWorker):
         message, (_, _, review, _) = self._checklist(job.review_id)
         if review.message_ts is None:
             raise NotReady
-        self.client.chat_update(
-            channel=str(review.channel_id),
-            ts=review.message_ts,
-            text=message["text"],
-            blocks=message["blocks"],
-        )
+        channel, ts = str(review.channel_id), review.message_ts
+        self._update(channel, ts, message)
 
     def _post_in_thread(self, job: PostInThread) -> Record:
         rows = self._review(job.review_id)
@@ -252,21 +256,45 @@ class SlackDelivery(JobWorker):
         if request.message_ts is None or request.channel_id is None:
             raise NotReady
         message = self.renderer.render(job.template, job.context)
-        self.client.chat_update(
-            channel=request.channel_id,
-            ts=request.message_ts,
-            text=message["text"],
-            blocks=message["blocks"],
+        self._update(request.channel_id, request.message_ts, message)
+
+    def _update(self, channel: str, ts: str, message: dict[str, Any]) -> None:
+        """Redraw a message (idempotent: a retry draws the same again)."""
+        text, blocks = message["text"], message["blocks"]
+        self.pacing.call(
+            "chat.update",
+            channel,
+            lambda: self.client.chat_update(channel=channel, ts=ts, text=text, blocks=blocks),
         )
 
     def _ephemeral(self, job: Ephemeral) -> None:
-        self.client.chat_postEphemeral(
-            channel=job.channel_id, user=job.user_id, text=job.text, thread_ts=job.thread_ts
+        self.pacing.call(
+            "chat.postEphemeral",
+            job.channel_id,
+            lambda: self.client.chat_postEphemeral(
+                channel=job.channel_id, user=job.user_id, text=job.text, thread_ts=job.thread_ts
+            ),
         )
 
-    def _open_view(self, job: OpenView) -> None:
+    def _open_view(self, job: OpenView) -> Record | None:
+        """Open the form while its trigger lives; when it cannot (the job came late, or
+        views.open is rate limited past the trigger's life), tell the person instead."""
+        queued = current_claim().created_at or self.clock()
+        expires = queued + TRIGGER_LIFE
+        if self.clock() >= expires:
+            return _tell_form_not_opened(job, self.clock())
         view = self.renderer.render(job.template, job.context)
-        self.client.views_open(trigger_id=job.trigger_id, view=view)
+        try:
+            self.pacing.call(
+                "views.open",
+                None,
+                lambda: self.client.views_open(trigger_id=job.trigger_id, view=view),
+            )
+        except Deferred as deferred:
+            if deferred.until >= expires:
+                return _tell_form_not_opened(job, self.clock())
+            raise
+        return None
 
     def _post_message(self, job: PostMessage) -> None:
         self._post(job.channel_id, job.thread_ts, {"text": job.text, "blocks": None})
@@ -274,22 +302,9 @@ class SlackDelivery(JobWorker):
     def _post(
         self, channel: str, thread_ts: str | None, message: dict[str, Any]
     ) -> tuple[str, bool]:
-        """Post ``message`` for the job in hand, once: (its ts, whether an earlier attempt had
-        posted it already)."""
-        claim = current_claim()
-        if claim.attempts > 1:  # an earlier attempt may have posted it: look first
-            found = find_posted(self.client, channel=channel, thread_ts=thread_ts, job=claim)
-            if found is not None:
-                log.info("job %s was posted by an earlier attempt: %s", claim.id, found)
-                return found, True
-        response = self.client.chat_postMessage(
-            channel=channel,
-            thread_ts=thread_ts,
-            text=message["text"],
-            blocks=message["blocks"],
-            metadata=outbox_metadata(claim),
+        return post_once(
+            self.client, self.pacing, channel=channel, thread_ts=thread_ts, message=message
         )
-        return str(response["ts"]), False
 
     def _render(
         self, template: str | None, context: TemplateContext | None, text: str | None
@@ -368,18 +383,7 @@ class SlackDelivery(JobWorker):
         if recommendation.message_ts is None:
             raise NotReady
         message = self._render(job.template, job.context, None)
-        self.client.chat_update(
-            channel=recommendation.channel_id,
-            ts=recommendation.message_ts,
-            text=message["text"],
-            blocks=message["blocks"],
-        )
+        self._update(recommendation.channel_id, recommendation.message_ts, message)
 
     def _permalink(self, channel_id: str, ts: str) -> str | None:
-        try:
-            response = self.client.chat_getPermalink(channel=channel_id, message_ts=ts)
-        except Exception as error:  # noqa: BLE001 - a missing permalink is not a lost message
-            log.warning("no permalink for %s/%s: %s", channel_id, ts, error)
-            return None
-        link = response.get("permalink")
-        return str(link) if link else None
+        return permalink_of(self.client, channel_id, ts)

@@ -20,6 +20,8 @@ from typing import Any
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
+from bot.services.outbox.worker import current_claim
+from bot.slack.pacing import Pacing
 from bot.store.outbox import ClaimedJob
 
 log = logging.getLogger(__name__)
@@ -79,3 +81,49 @@ def find_posted(
             return None
     log.warning("job %s's post not found in the last %d pages of %s", job.id, PAGES, channel)
     return None
+
+
+def post_once(
+    client: WebClient,
+    pacing: Pacing,
+    *,
+    channel: str,
+    thread_ts: str | None,
+    message: dict[str, Any],
+) -> tuple[str, bool]:
+    """Post ``message`` (its ``text`` and ``blocks``) for the outbox job in hand, once: (its
+    ts, whether an earlier attempt had posted it already). Both calls are paced."""
+    claim = current_claim()
+    if claim.attempts > 1:  # an earlier attempt may have posted it: look first
+        method = "conversations.history" if thread_ts is None else "conversations.replies"
+        found = pacing.call(
+            method,
+            channel,
+            lambda: find_posted(client, channel=channel, thread_ts=thread_ts, job=claim),
+        )
+        if found is not None:
+            log.info("job %s was posted by an earlier attempt: %s", claim.id, found)
+            return found, True
+    response = pacing.call(
+        "chat.postMessage",
+        channel,
+        lambda: client.chat_postMessage(
+            channel=channel,
+            thread_ts=thread_ts,
+            text=message["text"],
+            blocks=message["blocks"],
+            metadata=outbox_metadata(claim),
+        ),
+    )
+    return str(response["ts"]), False
+
+
+def permalink_of(client: WebClient, channel_id: str, ts: str) -> str | None:
+    """The message's permalink, or None if Slack will not say (never fails the job)."""
+    try:
+        response = client.chat_getPermalink(channel=channel_id, message_ts=ts)
+    except Exception as error:  # noqa: BLE001 - a missing permalink is not a lost message
+        log.warning("no permalink for %s/%s: %s", channel_id, ts, error)
+        return None
+    link = response.get("permalink")
+    return str(link) if link else None
