@@ -222,6 +222,8 @@ class JobWorker:
                 else self.clock() + WAIT_FOR_DEPENDENCY
             )  # fmt: skip
             self.units.run(lambda uow: postpone_job(uow.session, job=job, until=until))
+            if isinstance(waiting, Deferred):
+                self.on_result("deferred")
             return
         except Exception as error:  # noqa: BLE001 - every failure is recorded and retried
             self._failed(job, error)
