@@ -49,7 +49,7 @@ from bot.services.rollbacks.executions import ExecutionService
 from bot.services.rollbacks.recommendations import RollbackService
 from bot.services.trail.checkpoints import CheckpointTimer, publish_checkpoint
 from bot.slack.app import build_bolt_app
-from bot.slack.client import make_web_client
+from bot.slack.client import make_delivery_client, make_web_client
 from bot.slack.delivery import SlackDelivery
 from bot.slack.directory import SlackGroupDirectory
 from bot.slack.home import register_home
@@ -244,7 +244,7 @@ def build(
     checkpointer = WalCheckpointer(engine, busy=units.busy) if has_log(engine) else None
     delivery = SlackDelivery(
         engine=engine,
-        client=client,
+        client=make_delivery_client(settings),  # retries are the outbox's: exactly-once posts
         renderer=renderer,
         runbooks=registry,
         clock=clock,
