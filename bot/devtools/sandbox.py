@@ -57,7 +57,11 @@ class Sandbox:
         emulator_clock: Any = None,
         slack: SlackEmulator | None = None,
         socket_mode: bool = False,
+        pace_slack: bool | None = None,
     ) -> Sandbox:
+        """``pace_slack``: shape the bot's Slack calls to Slack's rates (``bot.slack.pacing``);
+        by default only when ``clock`` is the real one, since a clock that only the test
+        moves would hold the fourth post to a channel until the test moves it."""
         slack = slack or SlackEmulator(seed or default_seed(), clock=emulator_clock).start()
         settings = load_settings(
             database_url=database_url,
@@ -74,6 +78,7 @@ class Sandbox:
             web_token=WEB_TOKEN,
         )
         runtime = build(settings, clock=clock, socket_mode=socket_mode)
+        runtime.delivery.pacing.shape_calls = clock is utc_now if pace_slack is None else pace_slack
         runtime.start()
         server = BackgroundServer(runtime.web_app).start()
         driver = slack.driver(server.url + "/slack/events", SIGNING_SECRET)

@@ -63,10 +63,14 @@ class _Bucket:
 
 
 class Pacing:
-    """Token buckets and 429 back-offs per key, on the delivery's clock; thread-safe."""
+    """Token buckets and 429 back-offs per key, on the delivery's clock; thread-safe.
 
-    def __init__(self, clock: Callable[[], datetime]) -> None:
+    ``shape_calls`` False keeps only the back-offs after Slack's 429s: the sandbox sets it when
+    it runs on a clock that only its test moves, where a bucket would never refill."""
+
+    def __init__(self, clock: Callable[[], datetime], *, shape_calls: bool = True) -> None:
         self.clock = clock
+        self.shape_calls = shape_calls
         self._buckets: dict[tuple[str, str], _Bucket] = {}
         self._blocked: dict[tuple[str, str], datetime] = {}
         self._lock = threading.Lock()
@@ -86,6 +90,8 @@ class Pacing:
             blocked = self._blocked.get((method, channel or ""))
             if blocked is not None and blocked > now:
                 return blocked
+            if not self.shape_calls:
+                return None
             bucket = self._buckets.setdefault(key, _Bucket(float(rate.burst), now))
             elapsed = max(0.0, (now - bucket.updated).total_seconds())
             bucket.tokens = min(float(rate.burst), bucket.tokens + elapsed * per_second)

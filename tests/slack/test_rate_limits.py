@@ -62,6 +62,7 @@ def paced(database_url: str) -> Iterator[Paced]:
         database_url=database_url,
         clock=lambda: datetime.fromtimestamp(clock(), UTC),
         emulator_clock=clock,
+        pace_slack=True,
     ) as sandbox:
         sandbox.slack.enable_rate_limits()
         yield Paced(sandbox, clock)
