@@ -9,6 +9,7 @@ from sqlmodel import Session
 
 from bot.core.approvals import REQUEST, ApprovalOutcome, Decision, Vote, evaluate_approval
 from bot.render.escaping import mrkdwn_text as esc
+from bot.services.approvals.clicks import MISPLACED_TEXT, Clicked, misplaced
 from bot.services.approvals.kinds import Ballot
 from bot.services.replies import Reply
 from bot.services.roles import GroupDirectory, MembershipUnavailable, roles_of
@@ -29,16 +30,16 @@ def vote_refusal(
     directory: GroupDirectory,
     now: datetime,
     check_duplicate: bool = True,
+    clicked: Clicked | None = None,
 ) -> tuple[Reply | None, frozenset[str]]:
     """Why ``user_id`` may not vote (recorded in the trail), or None and the roles they hold.
 
-    ``noun`` names the kind of request in the answer ("This go/no-go is already approved.").
+    ``noun`` names the kind of request in the answer ("This go/no-go is already approved.");
+    ``clicked`` is where the click came from, checked against where the request was posted.
     """
     request, rule = ballot.request, ballot.rule
-    if request.state not in REQUEST.open_states:
-        return Reply(False, f"This {noun} is already {request.state}."), frozenset()
 
-    def refuse(why: str, text: str, **extra: object) -> Reply:
+    def refuse(why: str, text: str, *, wrong_place: bool = False, **extra: object) -> Reply:
         uow.trail(
             kind="approval.refused",
             actor=user_id,
@@ -49,8 +50,17 @@ def vote_refusal(
             message_ts=request.message_ts,
             payload={"request_id": request.id, "decision": decision, "why": why, **extra},
         )
-        return Reply(False, text)
+        return Reply(False, text, misplaced=wrong_place)
 
+    wrong = misplaced(
+        clicked, channel_id=request.channel_id, message_ts=request.message_ts,
+        thread_ts=ballot.thread_ts,
+    )  # fmt: skip
+    if wrong is not None and clicked is not None:
+        text = MISPLACED_TEXT.format(noun=noun)
+        return refuse(wrong, text, wrong_place=True, **clicked.details()), frozenset()
+    if request.state not in REQUEST.open_states:
+        return Reply(False, f"This {noun} is already {request.state}."), frozenset()
     try:
         held = roles_of(ballot.runbook, user_id, directory, among=list(rule.roles))
     except MembershipUnavailable as error:

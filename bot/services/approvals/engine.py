@@ -41,6 +41,7 @@ from bot.services.approvals.ballots import (
     record_and_count,
     vote_refusal,
 )
+from bot.services.approvals.clicks import Clicked
 from bot.services.approvals.contexts import approval_state_context
 from bot.services.approvals.kinds import ApprovalKind, Ballot
 from bot.services.approvals.requests import APPROVAL_REQUEST, RequestReader
@@ -83,8 +84,11 @@ class ApprovalEngine:
         now: datetime,
         reason: str | None = None,
         action_ts: str | None = None,
+        clicked: Clicked | None = None,
     ) -> Reply:
-        """Record ``user_id``'s vote and count it; refusals are recorded in the trail."""
+        """Record ``user_id``'s vote and count it; refusals are recorded in the trail.
+
+        ``clicked``: where the click came from (``bot.services.approvals.clicks``)."""
 
         def attempt(groups: GroupDirectory) -> Reply:
             def unit(uow: UnitOfWork) -> Reply:
@@ -95,7 +99,7 @@ class ApprovalEngine:
                 # a repeat vote is caught by the vote's unique key: no need to read votes first
                 refusal, held = vote_refusal(
                     uow, found, noun=kind.noun, user_id=user_id, decision=decision,
-                    directory=groups, now=now, check_duplicate=False,
+                    directory=groups, now=now, check_duplicate=False, clicked=clicked,
                 )  # fmt: skip
                 if refusal is not None:
                     return refusal
@@ -119,7 +123,13 @@ class ApprovalEngine:
         return resolving_groups(self.directory, attempt)
 
     def check_vote(
-        self, *, request_id: int, user_id: str, decision: Decision, now: datetime
+        self,
+        *,
+        request_id: int,
+        user_id: str,
+        decision: Decision,
+        now: datetime,
+        clicked: Clicked | None = None,
     ) -> Reply:
         """May ``user_id`` vote on this request (before asking a Reject's reason)? A refusal
         is recorded in the trail; a yes names the request (``Ballot.prompt``)."""
@@ -131,7 +141,7 @@ class ApprovalEngine:
                     return found
                 refusal, _ = vote_refusal(
                     uow, found, noun=self.kinds[found.request.action].noun, user_id=user_id,
-                    decision=decision, directory=groups, now=now,
+                    decision=decision, directory=groups, now=now, clicked=clicked,
                 )  # fmt: skip
                 return refusal or Reply(True, found.prompt)
 

@@ -29,6 +29,7 @@ from bot.core.subjects import release_subject
 from bot.core.trail import ACTOR_BOT
 from bot.render.escaping import mrkdwn_text as esc
 from bot.runbooks.registry import RunbookRegistry
+from bot.services.approvals.clicks import MISPLACED_TEXT, Clicked, misplaced
 from bot.services.outbox.jobs import PostInThread, UpdateChecklist
 from bot.services.releases.contexts import gate_update_context
 from bot.services.releases.go_no_go import open_go_no_go
@@ -77,6 +78,7 @@ class GateService:
         outcome: GateOutcome,
         user_id: str,
         now: datetime,
+        clicked: Clicked | None = None,
     ) -> Reply:
         """May ``user_id`` mark this gate? A refusal is recorded in the trail (used before
         asking for a reason, so nobody types one only to be refused)."""
@@ -87,8 +89,9 @@ class GateService:
                 if isinstance(found, Reply):
                     return found
                 refusal = self._gate_refusal(
-                    uow, found, user_id=user_id, outcome=outcome, groups=groups, now=now
-                )
+                    uow, found, user_id=user_id, outcome=outcome, groups=groups, now=now,
+                    clicked=clicked,
+                )  # fmt: skip
                 return refusal or Reply(True, found.gate.title)
 
             return self.units.run(unit)
@@ -104,6 +107,7 @@ class GateService:
         user_id: str,
         now: datetime,
         reason: str | None = None,
+        clicked: Clicked | None = None,
     ) -> Reply:
         def attempt(groups: GroupDirectory) -> tuple[Reply, tuple[int, datetime] | None]:
             def unit(uow: UnitOfWork) -> tuple[Reply, tuple[int, datetime] | None]:
@@ -111,8 +115,9 @@ class GateService:
                 if isinstance(found, Reply):
                     return found, None
                 refusal = self._gate_refusal(
-                    uow, found, user_id=user_id, outcome=outcome, groups=groups, now=now
-                )
+                    uow, found, user_id=user_id, outcome=outcome, groups=groups, now=now,
+                    clicked=clicked,
+                )  # fmt: skip
                 if refusal is not None:
                     return refusal, None
                 return self._mark(uow, found, outcome=outcome, user_id=user_id, reason=reason,
@@ -146,11 +151,14 @@ class GateService:
         outcome: GateOutcome,
         groups: GroupDirectory,
         now: datetime,
+        clicked: Clicked | None = None,
     ) -> Reply | None:
         """Why ``user_id`` may not mark this gate now, or None; refusals go to the trail."""
         (runbook, release, review, _), gate, state = found.rows, found.gate, found.state
 
-        def refuse(why: str, text: str, **detail: str) -> Reply:
+        def refuse(
+            why: str, text: str, *, wrong_place: bool = False, **detail: str | None
+        ) -> Reply:
             uow.trail(
                 kind="gate.refused",
                 actor=user_id,
@@ -160,7 +168,15 @@ class GateService:
                 thread_ts=release.thread_ts,
                 payload={"gate": gate.id, "outcome": outcome, "why": why, **detail},
             )
-            return Reply(False, text)
+            return Reply(False, text, misplaced=wrong_place)
+
+        wrong = misplaced(
+            clicked, channel_id=review.channel_id, message_ts=review.message_ts,
+            thread_ts=release.thread_ts,
+        )  # fmt: skip
+        if wrong is not None and clicked is not None:
+            text = MISPLACED_TEXT.format(noun="review")
+            return refuse(wrong, text, wrong_place=True, **clicked.details())
 
         try:
             held = roles_of(runbook, user_id, groups, among=[gate.owner])

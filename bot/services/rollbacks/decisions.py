@@ -19,6 +19,7 @@ from bot.core.rollbacks import RECOMMENDATION, ExecutionState, decided_recommend
 from bot.core.runbook import RollbackPath
 from bot.render.contexts import ApprovalStateContext
 from bot.runbooks.registry import RunbookRegistry
+from bot.services.approvals.clicks import MISPLACED_TEXT, Clicked, misplaced
 from bot.services.approvals.engine import ApprovalEngine
 from bot.services.approvals.kinds import Ballot
 from bot.services.approvals.requests import Join, JoinedRows
@@ -156,12 +157,14 @@ class RollbackDecisions:
             return Reply(False, "This rollback request no longer exists.")
         return found
 
-    def hold(self, *, request_id: int, user_id: str, now: datetime) -> Reply:
+    def hold(
+        self, *, request_id: int, user_id: str, now: datetime, clicked: Clicked | None = None
+    ) -> Reply:
         def attempt(groups: GroupDirectory) -> Reply:
             def unit(uow: UnitOfWork) -> Reply:
                 found = self._rollback(uow, request_id)
                 return found if isinstance(found, Reply) else self._hold(
-                    uow, found, user_id=user_id, groups=groups, now=now
+                    uow, found, user_id=user_id, groups=groups, now=now, clicked=clicked
                 )  # fmt: skip
 
             return self.units.run(unit)
@@ -176,8 +179,24 @@ class RollbackDecisions:
         user_id: str,
         groups: GroupDirectory,
         now: datetime,
+        clicked: Clicked | None,
     ) -> Reply:
         request, recommendation = found.request, found.about.recommendation
+        wrong = misplaced(
+            clicked, channel_id=request.channel_id, message_ts=request.message_ts,
+            thread_ts=found.thread_ts,
+        )  # fmt: skip
+        if wrong is not None and clicked is not None:
+            uow.trail(
+                kind="rollback.hold_refused",
+                actor=user_id,
+                subject=request.subject,
+                at=now,
+                channel_id=request.channel_id,
+                thread_ts=found.thread_ts,
+                payload={"request_id": request.id, "why": wrong, **clicked.details()},
+            )
+            return Reply(False, MISPLACED_TEXT.format(noun="rollback"), misplaced=True)
         try:
             held = roles_of(found.runbook, user_id, groups, among=list(found.rule.roles))
         except MembershipUnavailable as error:

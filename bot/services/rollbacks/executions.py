@@ -35,6 +35,7 @@ from bot.core.runbook import RollbackPath, Runbook
 from bot.core.trail import ACTOR_BOT
 from bot.executors import ExecutionOutcome, ExecutionRequest, run_executor
 from bot.runbooks.registry import RunbookRegistry
+from bot.services.approvals.clicks import MISPLACED_TEXT, Clicked, misplaced
 from bot.services.outbox.jobs import PostRollback
 from bot.services.replies import Reply
 from bot.services.roles import GroupDirectory, MembershipUnavailable, resolving_groups, roles_of
@@ -264,17 +265,21 @@ class ExecutionService:
         uow.enqueue(job, now=now)
         return True
 
-    def endorse(self, *, request_id: int, user_id: str, now: datetime) -> Reply:
+    def endorse(
+        self, *, request_id: int, user_id: str, now: datetime, clicked: Clicked | None = None
+    ) -> Reply:
         def attempt(groups: GroupDirectory) -> Reply:
             return self.units.run(
-                lambda uow: self._endorse(uow, request_id, user_id=user_id, groups=groups, now=now)
+                lambda uow: self._endorse(
+                    uow, request_id, user_id=user_id, groups=groups, now=now, clicked=clicked
+                )
             )
 
         return resolving_groups(self.directory, attempt)
 
     def _endorse(
         self, uow: UnitOfWork, request_id: int, *, user_id: str, groups: GroupDirectory,
-        now: datetime,
+        now: datetime, clicked: Clicked | None,
     ) -> Reply:  # fmt: skip
         session = uow.session
         request = session.get(ApprovalRequest, request_id)
@@ -290,11 +295,26 @@ class ExecutionService:
             loaded.execution, loaded.recommendation, loaded.runbook, loaded.path,
         )  # fmt: skip
         role = path.validation.endorse_role
+        subject = f"rollback:{recommendation.id}"
+        wrong = misplaced(
+            clicked, channel_id=recommendation.channel_id, message_ts=request.message_ts,
+            thread_ts=recommendation.conversation_ts, in_thread=True,
+        )  # fmt: skip
+        if wrong is not None and clicked is not None:
+            uow.trail(
+                kind="rollback.endorse_refused",
+                actor=user_id,
+                subject=subject,
+                at=now,
+                channel_id=recommendation.channel_id,
+                thread_ts=recommendation.conversation_ts,
+                payload={"execution_id": execution.id, "why": wrong, **clicked.details()},
+            )
+            return Reply(False, MISPLACED_TEXT.format(noun="rollback"), misplaced=True)
         try:
             held = roles_of(runbook, user_id, groups, among=[role])
         except MembershipUnavailable as error:
             return Reply(False, f"I could not check your roles ({error}); not recorded.")
-        subject = f"rollback:{recommendation.id}"
         if role not in held:
             uow.trail(
                 kind="rollback.endorse_refused",

@@ -17,8 +17,9 @@ import json
 import re
 from typing import Any, Literal
 
-from slack_bolt import Ack, App
+from slack_bolt import Ack, App, BoltResponse
 
+from bot.services.approvals.clicks import Clicked
 from bot.services.outbox.answers import reason_modal_context
 from bot.services.releases.gates import GateOutcome
 from bot.services.replies import Reply
@@ -31,6 +32,7 @@ GATE_OUTCOMES: dict[str, GateOutcome] = {
     "gate_fail": "failed",
     "gate_waive": "waived",
 }
+MISPLACED_REASON = "the button's value names what its message does not carry"
 MODAL_ACTIONS: dict[GateOutcome, Literal["fail", "waive"]] = {"failed": "fail", "waived": "waive"}
 
 
@@ -47,20 +49,22 @@ def register(app: App, services: SlackServices) -> None:
 
 def gate_button(
     services: SlackServices, ack: Ack, body: dict[str, Any], action: dict[str, Any]
-) -> None:
+) -> BoltResponse | None:
     ids = _ids(action)
     user_id, channel_id = body["user"]["id"], _channel(body)
     outcome = GATE_OUTCOMES[action["action_id"]]
     review_id, gate_id = int(ids["review_id"]), str(ids["gate_id"])
-    now = services.clock()
+    now, clicked = services.clock(), clicked_in(body)
     if outcome == "passed":
         reply = services.gates.mark_gate(
-            review_id=review_id, gate_id=gate_id, outcome="passed", user_id=user_id, now=now
-        )
+            review_id=review_id, gate_id=gate_id, outcome="passed", user_id=user_id, now=now,
+            clicked=clicked,
+        )  # fmt: skip
     else:
         reply = services.gates.check_gate(
-            review_id=review_id, gate_id=gate_id, outcome=outcome, user_id=user_id, now=now
-        )
+            review_id=review_id, gate_id=gate_id, outcome=outcome, user_id=user_id, now=now,
+            clicked=clicked,
+        )  # fmt: skip
     ack()
     if outcome != "passed" and reply.ok:
         _ask_reason(
@@ -75,15 +79,15 @@ def gate_button(
                 "channel_id": channel_id,
             },
         )
-    _tell(services, reply, user_id=user_id, channel_id=channel_id, body=body)
+    return _tell(services, reply, user_id=user_id, channel_id=channel_id, body=body)
 
 
 def approval_button(
     services: SlackServices, ack: Ack, body: dict[str, Any], action: dict[str, Any]
-) -> None:
+) -> BoltResponse | None:
     request_id = int(_ids(action)["request_id"])
     user_id, channel_id = body["user"]["id"], _channel(body)
-    now = services.clock()
+    now, clicked = services.clock(), clicked_in(body)
     if action["action_id"] == "approval_approve":
         reply = services.approvals.vote(
             request_id=request_id,
@@ -91,10 +95,11 @@ def approval_button(
             decision="approve",
             now=now,
             action_ts=action.get("action_ts"),
+            clicked=clicked,
         )
     else:
         reply = services.approvals.check_vote(
-            request_id=request_id, user_id=user_id, decision="reject", now=now
+            request_id=request_id, user_id=user_id, decision="reject", now=now, clicked=clicked
         )
     ack()
     if action["action_id"] != "approval_approve" and reply.ok:
@@ -105,29 +110,42 @@ def approval_button(
             subject=reply.text,
             metadata={"kind": "vote", "request_id": str(request_id), "channel_id": channel_id},
         )
-    _tell(services, reply, user_id=user_id, channel_id=channel_id, body=body)
+    return _tell(services, reply, user_id=user_id, channel_id=channel_id, body=body)
 
 
 def hold_button(
     services: SlackServices, ack: Ack, body: dict[str, Any], action: dict[str, Any]
-) -> None:
+) -> BoltResponse | None:
     user_id, channel_id = body["user"]["id"], _channel(body)
     reply = services.decisions.hold(
-        request_id=int(_ids(action)["request_id"]), user_id=user_id, now=services.clock()
-    )
+        request_id=int(_ids(action)["request_id"]), user_id=user_id, now=services.clock(),
+        clicked=clicked_in(body),
+    )  # fmt: skip
     ack()
-    _tell(services, reply, user_id=user_id, channel_id=channel_id, body=body)
+    return _tell(services, reply, user_id=user_id, channel_id=channel_id, body=body)
 
 
 def endorse_button(
     services: SlackServices, ack: Ack, body: dict[str, Any], action: dict[str, Any]
-) -> None:
+) -> BoltResponse | None:
     user_id, channel_id = body["user"]["id"], _channel(body)
     reply = services.executions.endorse(
-        request_id=int(_ids(action)["request_id"]), user_id=user_id, now=services.clock()
-    )
+        request_id=int(_ids(action)["request_id"]), user_id=user_id, now=services.clock(),
+        clicked=clicked_in(body),
+    )  # fmt: skip
     ack()
-    _tell(services, reply, user_id=user_id, channel_id=channel_id, body=body)
+    return _tell(services, reply, user_id=user_id, channel_id=channel_id, body=body)
+
+
+def clicked_in(body: dict[str, Any]) -> Clicked:
+    """Where a click came from: its channel, the message clicked and that message's thread
+    (``bot.slack.payload_checks`` has checked that these are text when present)."""
+    container, message = body.get("container") or {}, body.get("message") or {}
+    return Clicked(
+        channel_id=_channel(body),
+        message_ts=container.get("message_ts") or message.get("ts"),
+        thread_ts=container.get("thread_ts") or message.get("thread_ts"),
+    )
 
 
 def _ids(action: dict[str, Any]) -> dict[str, Any]:
@@ -162,8 +180,10 @@ def _ask_reason(
 
 def _tell(
     services: SlackServices, reply: Reply, *, user_id: str, channel_id: str, body: dict[str, Any]
-) -> None:
-    """Refusals and errors reach the person who clicked, ephemerally, via the outbox."""
+) -> BoltResponse | None:
+    """Refusals and errors reach the person who clicked, ephemerally, via the outbox; a click
+    whose button named something its message does not carry is also answered 400 (the
+    listener returns the response, which Bolt sends instead of the ack's)."""
     if not reply.ok:
         services.answers.ephemeral(
             channel_id=channel_id,
@@ -173,3 +193,6 @@ def _tell(
             now=services.clock(),
         )
     services.wake()
+    if reply.misplaced:
+        return BoltResponse(status=400, body={"error": MISPLACED_REASON})
+    return None

@@ -7,6 +7,7 @@ from typing import Any
 
 from slack_bolt import Ack, App
 
+from bot.services.approvals.clicks import Clicked
 from bot.services.releases.gates import GateOutcome
 from bot.slack.services import SlackServices
 
@@ -38,6 +39,7 @@ def reason_submitted(
             user_id=user_id,
             now=now,
             reason=reason,
+            clicked=Clicked(channel_id=str(metadata["channel_id"])),
         )
     elif metadata.get("kind") == "vote" and metadata.get("action") == "reject":
         request_id = int(metadata["request_id"])
@@ -47,6 +49,7 @@ def reason_submitted(
             decision="reject",
             now=now,
             reason=reason,
+            clicked=Clicked(channel_id=str(metadata["channel_id"])),
         )
     else:
         ack(response_action="errors", errors={"reason": "This form is out of date."})
