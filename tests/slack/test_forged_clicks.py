@@ -11,12 +11,10 @@ from __future__ import annotations
 import json
 from datetime import timedelta
 from typing import Any
-from urllib.parse import urlencode
 
-from bot.devtools.emulator import Delivery, payloads
 from bot.devtools.emulator.driver import Button
 from tests.slack.rollback_support import post, samples
-from tests.slack.support import FRAUD, RANKING, Bot
+from tests.slack.support import FRAUD, RANKING, Bot, click_button
 
 FRAUD_RELEASE = "release:fraud-model:7.1"
 FRAUD_GATES = [
@@ -25,19 +23,6 @@ FRAUD_GATES = [
     ("shadow-agreement", "U0HANNA"),
     ("compliance-signoff", "U0JULIA"),  # through the @compliance user group
 ]
-
-
-def forged_click(bot: Bot, user: str, button: Button, **element: Any) -> Delivery:
-    """``user`` clicks ``button``'s message, the button's action id and value replaced by
-    ``element`` (what someone rollbacking the signing secret could send)."""
-    payload = payloads.block_actions(
-        bot.slack.state, user=user, message=button.message, block=button.block,
-        element={**button.element, **element}, trigger_id=bot.slack.state.issue_trigger(user),
-        response_url="http://127.0.0.1:9/unused",
-    )  # fmt: skip
-    body = urlencode({"payload": json.dumps(payload)})
-    answer: Delivery = bot.driver.send(body, "application/x-www-form-urlencoded")
-    return answer
 
 
 def value_of(button: Button) -> dict[str, Any]:
@@ -66,7 +51,7 @@ def test_a_button_value_naming_another_runbooks_request_is_refused_and_not_count
     assert fraud_request != value_of(ranking_approve)
 
     # Gustav may approve the fraud-model go/no-go, but not from the ranking-model's message
-    answer = forged_click(bot, "U0GUSTAV", ranking_approve, value=json.dumps(fraud_request))
+    answer = click_button(bot, "U0GUSTAV", ranking_approve, value=json.dumps(fraud_request))
     assert answer.status == 400, answer.body
     assert "does not carry" in answer.json["error"]
     bot.sandbox.settle()
@@ -81,7 +66,7 @@ def test_a_button_value_naming_another_runbooks_request_is_refused_and_not_count
     assert "approval.refused" not in bot.trail_kinds()  # the ranking request: untouched
 
     # a forged Reject is refused before any reason form opens
-    answer = forged_click(
+    answer = click_button(
         bot, "U0GUSTAV", ranking_approve, action_id="approval_reject",
         value=json.dumps(fraud_request),
     )  # fmt: skip
@@ -105,7 +90,7 @@ def test_a_button_value_naming_a_request_of_another_message_is_refused(bot: Bot)
     rollback = bot.driver.find_button(RANKING, "Approve")  # the newest: the rollback's
     assert rollback.message.ts != go_no_go.message.ts and "Rollback" in rollback.message.text
     # the same channel, even the same thread, but another request's message
-    answer = forged_click(bot, "U0CHIARA", rollback, value=go_no_go.element["value"])
+    answer = click_button(bot, "U0CHIARA", rollback, value=go_no_go.element["value"])
     assert answer.status == 400
     bot.sandbox.settle()
     refused = [e for e in bot.trail() if e.kind == "approval.refused"]
@@ -114,7 +99,7 @@ def test_a_button_value_naming_a_request_of_another_message_is_refused(bot: Bot)
 
     # a gate's Pass with another review's ids, clicked in the rollback's message: refused too
     gate = json.dumps({"review_id": "1", "gate_id": "eval-metrics"})
-    answer = forged_click(bot, "U0CHIARA", rollback, action_id="gate_pass", value=gate)
+    answer = click_button(bot, "U0CHIARA", rollback, action_id="gate_pass", value=gate)
     assert answer.status == 400
     bot.sandbox.settle()
     gate_refused = [e for e in bot.trail() if e.kind == "gate.refused"]

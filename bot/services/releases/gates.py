@@ -153,55 +153,93 @@ class GateService:
         now: datetime,
         clicked: Clicked | None = None,
     ) -> Reply | None:
-        """Why ``user_id`` may not mark this gate now, or None; refusals go to the trail."""
-        (runbook, release, review, _), gate, state = found.rows, found.gate, found.state
+        """Why ``user_id`` may not mark this gate now, or None; every refusal goes to the
+        trail (``gate.refused``: who, the owner role if they hold it, why)."""
+        (runbook, _, review, _), gate, state = found.rows, found.gate, found.state
 
-        def refuse(
-            why: str, text: str, *, wrong_place: bool = False, **detail: str | None
-        ) -> Reply:
-            uow.trail(
-                kind="gate.refused",
-                actor=user_id,
-                subject=release_subject(runbook.id, release.version),
-                at=now,
-                channel_id=review.channel_id,
-                thread_ts=release.thread_ts,
-                payload={"gate": gate.id, "outcome": outcome, "why": why, **detail},
-            )
-            return Reply(False, text, misplaced=wrong_place)
+        def refuse(why: str, text: str, held: bool | None, **detail: str | None) -> Reply:
+            return self._refuse(
+                uow, found, user_id=user_id, outcome=outcome, now=now, why=why, text=text,
+                held=held, detail=detail,
+            )  # fmt: skip
 
         wrong = misplaced(
             clicked, channel_id=review.channel_id, message_ts=review.message_ts,
-            thread_ts=release.thread_ts,
+            thread_ts=found.rows.release.thread_ts,
         )  # fmt: skip
         if wrong is not None and clicked is not None:
             text = MISPLACED_TEXT.format(noun="review")
-            return refuse(wrong, text, wrong_place=True, **clicked.details())
-
+            refused = refuse(wrong, text, None, **clicked.details())
+            return Reply(False, refused.text, misplaced=True)
         try:
-            held = roles_of(runbook, user_id, groups, among=[gate.owner])
+            held = gate.owner in roles_of(runbook, user_id, groups, among=[gate.owner])
         except MembershipUnavailable as error:
             return refuse(
                 "membership_unavailable",
                 f"I could not check that you are in *{gate.owner}* ({esc(error)}), "
                 "so nothing was recorded. Try again shortly.",
+                None,
                 detail=str(error),
             )
-        if gate.owner not in held:
+        if not held:
             return refuse(
                 "not_owner",
                 f"Only members of *{gate.owner}* can mark "
                 f"“{esc(gate.title)}”; nothing was recorded.",
+                False,
                 owner_role=gate.owner,
             )
-        if review.state != ReviewState.PENDING:
-            return Reply(False, f"This review is already decided ({review.state}).")
         if state.state != GateStatus.PENDING:
-            return Reply(
-                False,
-                f"“{esc(gate.title)}” was already marked {state.state} by <@{state.marked_by}>.",
-            )
+            return self._already_marked(uow, found, user_id=user_id, outcome=outcome, now=now)
+        if review.state != ReviewState.PENDING:
+            text = f"This review takes no more marks ({review.state}); nothing was recorded."
+            return refuse("review_closed", text, True, review_state=review.state)
         return None
+
+    def _already_marked(
+        self, uow: UnitOfWork, found: _GateAt, *, user_id: str, outcome: GateOutcome,
+        now: datetime,
+    ) -> Reply:  # fmt: skip
+        gate, state = found.gate, found.state
+        return self._refuse(
+            uow, found, user_id=user_id, outcome=outcome, now=now, why="already_marked",
+            text=f"“{esc(gate.title)}” was already marked {state.state} by "
+            f"<@{state.marked_by}>.",
+            held=True, detail={"marked": state.state, "marked_by": state.marked_by},
+        )  # fmt: skip
+
+    def _refuse(
+        self,
+        uow: UnitOfWork,
+        found: _GateAt,
+        *,
+        user_id: str,
+        outcome: GateOutcome,
+        now: datetime,
+        why: str,
+        text: str,
+        held: bool | None,
+        detail: dict[str, str | None],
+    ) -> Reply:
+        """Record a refused mark (``held``: whether they hold the owner role; None: unknown)."""
+        (runbook, release, review, _), gate = found.rows, found.gate
+        uow.trail(
+            kind="gate.refused",
+            actor=user_id,
+            actor_role=gate.owner if held else None,
+            subject=release_subject(runbook.id, release.version),
+            at=now,
+            channel_id=review.channel_id,
+            thread_ts=release.thread_ts,
+            payload={
+                "gate": gate.id,
+                "outcome": outcome,
+                "why": why,
+                "roles_held": None if held is None else [gate.owner] if held else [],
+                **detail,
+            },
+        )
+        return Reply(False, text)
 
     def _mark(
         self,
@@ -224,9 +262,9 @@ class GateService:
         )  # fmt: skip
         uow.session.refresh(state)
         if not won:  # a double click, or another replica, got there first
-            return Reply(
-                False,
-                f"“{esc(gate.title)}” was already marked {state.state} by <@{state.marked_by}>.",
+            marked = _GateAt(found.rows, gate, state)
+            return self._already_marked(
+                uow, marked, user_id=user_id, outcome=outcome, now=now
             ), None
         uow.trail(
             kind=f"gate.{outcome}",

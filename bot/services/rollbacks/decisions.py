@@ -19,7 +19,13 @@ from bot.core.rollbacks import RECOMMENDATION, ExecutionState, decided_recommend
 from bot.core.runbook import RollbackPath
 from bot.render.contexts import ApprovalStateContext
 from bot.runbooks.registry import RunbookRegistry
-from bot.services.approvals.clicks import MISPLACED_TEXT, Clicked, misplaced
+from bot.services.approvals.clicks import (
+    ANOTHER_CHANNEL,
+    ANOTHER_MESSAGE,
+    MISPLACED_TEXT,
+    Clicked,
+    misplaced,
+)
 from bot.services.approvals.engine import ApprovalEngine
 from bot.services.approvals.kinds import Ballot
 from bot.services.approvals.requests import Join, JoinedRows
@@ -182,40 +188,42 @@ class RollbackDecisions:
         clicked: Clicked | None,
     ) -> Reply:
         request, recommendation = found.request, found.about.recommendation
+
+        def refuse(why: str, text: str, held: frozenset[str] | None, **detail: object) -> Reply:
+            roles = None if held is None else sorted(held)
+            uow.trail(
+                kind="rollback.hold_refused",
+                actor=user_id,
+                actor_role=",".join(roles) if roles else None,
+                subject=request.subject,
+                at=now,
+                channel_id=request.channel_id,
+                thread_ts=found.thread_ts,
+                payload={"request_id": request.id, "why": why, "roles_held": roles, **detail},
+            )
+            return Reply(False, text, misplaced=why in (ANOTHER_CHANNEL, ANOTHER_MESSAGE))
+
         wrong = misplaced(
             clicked, channel_id=request.channel_id, message_ts=request.message_ts,
             thread_ts=found.thread_ts,
         )  # fmt: skip
         if wrong is not None and clicked is not None:
-            uow.trail(
-                kind="rollback.hold_refused",
-                actor=user_id,
-                subject=request.subject,
-                at=now,
-                channel_id=request.channel_id,
-                thread_ts=found.thread_ts,
-                payload={"request_id": request.id, "why": wrong, **clicked.details()},
-            )
-            return Reply(False, MISPLACED_TEXT.format(noun="rollback"), misplaced=True)
+            text = MISPLACED_TEXT.format(noun="rollback")
+            return refuse(wrong, text, None, **clicked.details())
         try:
             held = roles_of(found.runbook, user_id, groups, among=list(found.rule.roles))
         except MembershipUnavailable as error:
-            return Reply(False, f"I could not check your roles ({error}); nothing held.")
+            text = f"I could not check your roles ({error}); nothing held."
+            return refuse("membership_unavailable", text, None, detail=str(error))
         if not held:
-            uow.trail(
-                kind="rollback.hold_refused",
-                actor=user_id,
-                subject=request.subject,
-                at=now,
-                channel_id=request.channel_id,
-                payload={"request_id": request.id, "why": "not_eligible"},
-            )
-            return Reply(False, "Only the approving roles may hold an automatic rollback.")
+            text = "Only the approving roles may hold an automatic rollback."
+            return refuse("not_eligible", text, held)
         if not advance(
             uow.session, model=ApprovalRequest, row_id=row_id(request), lifecycle=REQUEST,
             to_state=RequestState.HELD, now=now,
         ):  # fmt: skip
-            return Reply(False, f"This rollback is {request.state}; nothing to hold.")
+            text = f"This rollback is {request.state}; nothing to hold."
+            return refuse("not_holdable", text, held, state=request.state)
         uow.trail(
             kind="rollback.held",
             actor=user_id,
