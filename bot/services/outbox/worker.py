@@ -29,7 +29,7 @@ from typing import Any, TypeVar
 from sqlalchemy import Engine
 
 from bot.logs import log_context
-from bot.services.outbox.jobs import Job, parse_job
+from bot.services.outbox.jobs import Job, job_subject, parse_job
 from bot.store import UnitOfWork, read_connection
 from bot.store.outbox import (
     ClaimedJob,
@@ -169,7 +169,7 @@ class JobWorker:
             return False
         try:
             job_type, handler = self._handlers[job.kind]
-            with log_context(job=f"{job.kind}:{job.id}"):
+            with log_context(**_about(job)):
                 record = handler(parse_job(job_type, job.payload))
         except NotReady:
             until = self.clock() + WAIT_FOR_DEPENDENCY
@@ -203,7 +203,7 @@ class JobWorker:
         unit of work that records the failure: only database work)."""
 
     def _failed(self, job: ClaimedJob, error: Exception) -> None:
-        with log_context(job=f"{job.kind}:{job.id}"):
+        with log_context(**_about(job)):
             self._record_failure(job, error)
 
     def _record_failure(self, job: ClaimedJob, error: Exception) -> None:
@@ -226,3 +226,11 @@ class JobWorker:
         else:
             self.failed += 1
             log.error("%s job %s (%s) failed for good: %s", self.name, job.id, job.kind, text)
+
+
+def _about(job: ClaimedJob) -> dict[str, str]:
+    """The log context of a job's records: the job, and what it is about when its payload
+    says (``bot.services.outbox.jobs.job_subject``)."""
+    subject = job_subject(job.payload)
+    about = {"job": f"{job.kind}:{job.id}"}
+    return about if subject is None else {**about, "subject": subject}

@@ -14,17 +14,21 @@ instead of a 200 for a click that was lost.
 from __future__ import annotations
 
 import json
+import logging
 import re
+from collections.abc import Callable
 from typing import Any, Literal
 
 from slack_bolt import Ack, App, BoltResponse
 
+from bot.logs import log_context
 from bot.services.approvals.clicks import Clicked
 from bot.services.outbox.answers import reason_modal_context
 from bot.services.releases.gates import GateOutcome
 from bot.services.replies import Reply
 from bot.slack.services import SlackServices
 
+log = logging.getLogger(__name__)
 GATE_ACTION = re.compile(r"^gate_(pass|fail|waive)$")
 APPROVAL_ACTION = re.compile(r"^approval_(approve|reject)$")
 GATE_OUTCOMES: dict[str, GateOutcome] = {
@@ -32,19 +36,48 @@ GATE_OUTCOMES: dict[str, GateOutcome] = {
     "gate_fail": "failed",
     "gate_waive": "waived",
 }
+Listener = Callable[
+    [SlackServices, Ack, dict[str, Any], dict[str, Any]], BoltResponse | None
+]
 MISPLACED_REASON = "the button's value names what its message does not carry"
 MODAL_ACTIONS: dict[GateOutcome, Literal["fail", "waive"]] = {"failed": "fail", "waived": "waive"}
 
 
 def register(app: App, services: SlackServices) -> None:
-    app.action(GATE_ACTION)(lambda ack, body, action: gate_button(services, ack, body, action))
-    app.action(APPROVAL_ACTION)(
-        lambda ack, body, action: approval_button(services, ack, body, action)
+    for matcher, listener in (
+        (GATE_ACTION, gate_button),
+        (APPROVAL_ACTION, approval_button),
+        ("rollback_hold", hold_button),
+        ("rollback_endorse", endorse_button),
+    ):
+        app.action(matcher)(_bolt_listener(listener, services))
+
+
+def _bolt_listener(
+    listener: Listener, services: SlackServices
+) -> Callable[[Ack, dict[str, Any], dict[str, Any]], BoltResponse | None]:
+    """``listener`` as Bolt calls it (by argument names: ``ack``, ``body``, ``action``)."""
+
+    def run(ack: Ack, body: dict[str, Any], action: dict[str, Any]) -> BoltResponse | None:
+        return _about(listener, services, ack, body, action)
+
+    return run
+
+
+def _about(
+    listener: Listener,
+    services: SlackServices,
+    ack: Ack,
+    body: dict[str, Any],
+    action: dict[str, Any],
+) -> BoltResponse | None:
+    """Run ``listener`` with what the button is about in its log records (``subject``)."""
+    ids = _ids(action)
+    subject = (
+        f"request:{ids['request_id']}" if "request_id" in ids else f"review:{ids['review_id']}"
     )
-    app.action("rollback_hold")(lambda ack, body, action: hold_button(services, ack, body, action))
-    app.action("rollback_endorse")(
-        lambda ack, body, action: endorse_button(services, ack, body, action)
-    )
+    with log_context(subject=subject):
+        return listener(services, ack, body, action)
 
 
 def gate_button(
@@ -194,5 +227,6 @@ def _tell(
         )
     services.wake()
     if reply.misplaced:
+        log.warning("click by %s in %s refused: %s", user_id, channel_id, MISPLACED_REASON)
         return BoltResponse(status=400, body={"error": MISPLACED_REASON})
     return None
