@@ -13,6 +13,7 @@ from datetime import timedelta
 from typing import Any
 
 from bot.devtools.emulator.driver import Button
+from bot.devtools.sandbox import Sandbox
 from tests.slack.rollback_support import post, samples
 from tests.slack.support import FRAUD, RANKING, Bot, click_button
 
@@ -104,3 +105,20 @@ def test_a_button_value_naming_a_request_of_another_message_is_refused(bot: Bot)
     bot.sandbox.settle()
     gate_refused = [e for e in bot.trail() if e.kind == "gate.refused"]
     assert [e.payload["why"] for e in gate_refused] == ["another_message"]
+
+
+def test_over_socket_mode_a_misplaced_click_is_acknowledged_refused_and_kept(
+    database_url: str,
+) -> None:
+    with Sandbox.start(database_url=database_url, socket_mode=True) as sandbox:
+        bot = Bot(sandbox)
+        bot.start_ranking_review()
+        bot.pass_all_ranking_gates()
+        approve = bot.driver.find_button(RANKING, "Approve")
+        gate = json.dumps({"review_id": "1", "gate_id": "eval-metrics"})
+        answer = click_button(bot, "U0CHIARA", approve, action_id="gate_pass", value=gate)
+        assert answer.status == 200  # acknowledged: Slack must not send it again
+        bot.sandbox.settle()
+        refused = [e for e in bot.trail() if e.kind == "gate.refused"]
+        assert [e.payload["why"] for e in refused] == ["another_message"]
+        assert any("does not belong" in text for text in bot.ephemerals("U0CHIARA"))
