@@ -8,6 +8,7 @@ SQLite and PostgreSQL.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -77,6 +78,15 @@ def test_a_second_mark_of_a_gate_is_kept(bot: Bot) -> None:
     ]
     assert refused[0].payload["marked_by"] == "U0CHIARA"
     assert any("already marked passed" in text for text in bot.ephemerals("U0CHIARA"))
+
+    # a gate the runbook no longer has (or never had): refused, and kept all the same
+    gone = json.dumps({**json.loads(pass_eval.element["value"]), "gate_id": "retired-gate"})
+    assert click_button(bot, "U0CHIARA", pass_eval, value=gone).status == 200
+    bot.sandbox.settle()
+    late = refusals(bot, "gate.refused")[-1]
+    assert (late.actor, late.payload["gate"], late.payload["why"]) == (
+        "U0CHIARA", "retired-gate", "unknown_gate",
+    )  # fmt: skip
 
 
 @dataclass

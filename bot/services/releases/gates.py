@@ -85,7 +85,10 @@ class GateService:
 
         def attempt(groups: GroupDirectory) -> Reply:
             def unit(uow: UnitOfWork) -> Reply:
-                found = self._gate_at(uow, review_id=review_id, gate_id=gate_id)
+                found = self._gate_at(
+                    uow, review_id=review_id, gate_id=gate_id, user_id=user_id, outcome=outcome,
+                    now=now,
+                )  # fmt: skip
                 if isinstance(found, Reply):
                     return found
                 refusal = self._gate_refusal(
@@ -111,7 +114,10 @@ class GateService:
     ) -> Reply:
         def attempt(groups: GroupDirectory) -> tuple[Reply, tuple[int, datetime] | None]:
             def unit(uow: UnitOfWork) -> tuple[Reply, tuple[int, datetime] | None]:
-                found = self._gate_at(uow, review_id=review_id, gate_id=gate_id)
+                found = self._gate_at(
+                    uow, review_id=review_id, gate_id=gate_id, user_id=user_id, outcome=outcome,
+                    now=now,
+                )  # fmt: skip
                 if isinstance(found, Reply):
                     return found, None
                 refusal = self._gate_refusal(
@@ -130,7 +136,11 @@ class GateService:
             self.scheduling.schedule_expiry(request_id=expiry[0], at=expiry[1])
         return reply
 
-    def _gate_at(self, uow: UnitOfWork, *, review_id: int, gate_id: str) -> _GateAt | Reply:
+    def _gate_at(
+        self, uow: UnitOfWork, *, review_id: int, gate_id: str, user_id: str,
+        outcome: GateOutcome, now: datetime,
+    ) -> _GateAt | Reply:  # fmt: skip
+        """The gate to mark; a gate the runbook no longer has is refused (and recorded)."""
         # gates marked at once must not each see the other open: mark them in turn
         lock_row(uow.session, model=ReadinessReview, row_id=review_id)
         rows = load_review(uow.session, review_id=review_id, runbooks=self.runbooks)
@@ -139,6 +149,16 @@ class GateService:
         state = next((s for s in rows.gates if s.gate_id == gate_id), None)
         gate = rows.runbook.gate(gate_id)
         if state is None or gate is None:
+            uow.trail(
+                kind="gate.refused",
+                actor=user_id,
+                subject=release_subject(rows.runbook.id, rows.release.version),
+                at=now,
+                channel_id=rows.review.channel_id,
+                thread_ts=rows.release.thread_ts,
+                payload={"gate": gate_id, "outcome": outcome, "why": "unknown_gate",
+                         "roles_held": None},
+            )  # fmt: skip
             return Reply(False, f"The runbook has no gate `{esc(gate_id)}` any more.")
         return _GateAt(rows, gate, state)
 
