@@ -97,6 +97,10 @@ def test_a_button_value_naming_a_request_of_another_message_is_refused(bot: Bot)
     refused = [e for e in bot.trail() if e.kind == "approval.refused"]
     assert [e.payload["why"] for e in refused] == ["another_message"]
     assert "approval.approve" not in bot.trail_kinds()
+    # the rollback's own button, in the release's thread, still counts (Dmitri: @oncall)
+    assert bot.driver.click("U0DMITRI", RANKING, "Approve", rollback.message.ts).status == 200
+    bot.sandbox.settle()
+    assert "approval.approve" in bot.trail_kinds("rollback:1")
 
     # a gate's Pass with another review's ids, clicked in the rollback's message: refused too
     gate = json.dumps({"review_id": "1", "gate_id": "eval-metrics"})
