@@ -11,8 +11,9 @@ besides them ``superseded``, ``membership_unavailable``, ``another_channel``,
 ``another_message``). One event per attempt, appended with the unit's other writes: a
 flood of double clicks costs a row each, like the clicks that count.
 
-The same click delivered twice (Slack's or a proxy's retry: the same ``action_ts``) is not a
-second attempt: it is answered again and recorded once.
+A vote's click delivered twice (a proxy's retry: the ``action_ts`` of the vote that counted)
+is not a second attempt: it is answered again and adds nothing. Other refusals are recorded
+per delivery (Slack does not send a click again once it was answered).
 """
 
 from __future__ import annotations
