@@ -120,3 +120,15 @@ def test_a_vote_past_the_deadline_is_refused_kept_and_closes_the_request(
         assert kinds.count("go_no_go.expired") == 1  # closed once, by the click or its timer
         assert verify_trail(sandbox.runtime.engine).intact
 
+
+
+def test_the_same_click_delivered_again_adds_nothing(bot: Bot) -> None:
+    bot.start_ranking_review()
+    bot.pass_all_ranking_gates()
+    first = bot.driver.click("U0BRUNO", RANKING, "Approve")
+    again = bot.driver.redeliver(first)  # the same body: the same action_ts
+    assert (first.status, again.status) == (200, 200)
+    bot.sandbox.settle()
+    assert bot.trail_kinds().count("approval.approve") == 1
+    assert refusals(bot) == []
+    assert any("already counted" in text for text in bot.ephemerals("U0BRUNO"))
