@@ -35,7 +35,7 @@ from typing import Any, TypeVar
 from sqlalchemy import Engine
 
 from bot.logs import log_context
-from bot.services.outbox.jobs import Job, parse_job
+from bot.services.outbox.jobs import Job, job_subject, parse_job
 from bot.services.outbox.leases import JobLeases
 from bot.store import UnitOfWork, read_connection
 from bot.store.outbox import (
@@ -215,7 +215,8 @@ class JobWorker:
         token = _CLAIM.set(job)
         try:
             job_type, handler = self._handlers[job.kind]
-            record = handler(parse_job(job_type, job.payload))
+            with log_context(**_about(job)):
+                record = handler(parse_job(job_type, job.payload))
         except (NotReady, Deferred) as waiting:
             until = (
                 waiting.until if isinstance(waiting, Deferred)
@@ -261,6 +262,10 @@ class JobWorker:
         unit of work that records the failure: only database work)."""
 
     def _failed(self, job: ClaimedJob, error: Exception) -> None:
+        with log_context(**_about(job)):
+            self._record_failure(job, error)
+
+    def _record_failure(self, job: ClaimedJob, error: Exception) -> None:
         permanent, retry_after = self.classify(error)
         text = f"{type(error).__name__}: {error}"[:2000]
         now = self.clock()
@@ -287,3 +292,11 @@ class JobWorker:
         else:
             self.failed += 1
             log.error("%s job %s (%s) failed for good: %s", self.name, job.id, job.kind, text)
+
+
+def _about(job: ClaimedJob) -> dict[str, str]:
+    """The log context of a job's records: the job, and what it is about when its payload
+    says (``bot.services.outbox.jobs.job_subject``)."""
+    subject = job_subject(job.payload)
+    about = {"job": f"{job.kind}:{job.id}"}
+    return about if subject is None else {**about, "subject": subject}

@@ -38,6 +38,13 @@ from bot.core.subjects import recommendation_subject
 from bot.core.trail import ACTOR_BOT
 from bot.executors import ExecutionOutcome, ExecutionRequest, run_executor
 from bot.runbooks.registry import RunbookRegistry
+from bot.services.approvals.clicks import (
+    ANOTHER_CHANNEL,
+    ANOTHER_MESSAGE,
+    MISPLACED_TEXT,
+    Clicked,
+    misplaced,
+)
 from bot.services.outbox.jobs import PostRollback
 from bot.services.postmortems import prompt_context
 from bot.services.replies import Reply
@@ -302,17 +309,21 @@ class ExecutionService:
         )  # fmt: skip
         return True
 
-    def endorse(self, *, request_id: int, user_id: str, now: datetime) -> Reply:
+    def endorse(
+        self, *, request_id: int, user_id: str, now: datetime, clicked: Clicked | None = None
+    ) -> Reply:
         def attempt(groups: GroupDirectory) -> Reply:
             return self.units.run(
-                lambda uow: self._endorse(uow, request_id, user_id=user_id, groups=groups, now=now)
+                lambda uow: self._endorse(
+                    uow, request_id, user_id=user_id, groups=groups, now=now, clicked=clicked
+                )
             )
 
         return resolving_groups(self.directory, attempt)
 
     def _endorse(
         self, uow: UnitOfWork, request_id: int, *, user_id: str, groups: GroupDirectory,
-        now: datetime,
+        now: datetime, clicked: Clicked | None,
     ) -> Reply:  # fmt: skip
         session = uow.session
         request = session.get(ApprovalRequest, request_id)
@@ -323,34 +334,51 @@ class ExecutionService:
         ).first()
         loaded = self._load(session, row_id(execution)) if execution else None
         if request is None or loaded is None:
+            if request is not None:  # asked on a rollback that has not run: kept all the same
+                _refuse_endorsement(
+                    uow, request.subject, user_id=user_id, now=now, why="nothing_to_endorse",
+                    held=None, channel_id=request.channel_id, thread_ts=None,
+                    detail={"request_id": request.id},
+                )  # fmt: skip
             return Reply(False, "There is nothing to endorse here.")
         execution, recommendation, runbook, path = (
             loaded.execution, loaded.recommendation, loaded.runbook, loaded.path,
         )  # fmt: skip
         role = path.validation.endorse_role
+        subject = recommendation_subject(recommendation)
+
+        def refuse(why: str, text: str, held: frozenset[str] | None, **detail: object) -> Reply:
+            _refuse_endorsement(
+                uow, subject, user_id=user_id, now=now, why=why, held=held,
+                channel_id=recommendation.channel_id, thread_ts=recommendation.conversation_ts,
+                detail={"execution_id": execution.id, **detail},
+            )  # fmt: skip
+            return Reply(False, text, misplaced=why in (ANOTHER_CHANNEL, ANOTHER_MESSAGE))
+
+        wrong = misplaced(
+            clicked, channel_id=recommendation.channel_id, message_ts=request.message_ts,
+            thread_ts=recommendation.conversation_ts, in_thread=True,
+        )  # fmt: skip
+        if wrong is not None and clicked is not None:
+            return refuse(wrong, MISPLACED_TEXT.format(noun="rollback"), None, **clicked.details())
         try:
             held = roles_of(runbook, user_id, groups, among=[role])
         except MembershipUnavailable as error:
-            return Reply(False, f"I could not check your roles ({error}); not recorded.")
-        subject = recommendation_subject(recommendation)
+            text = f"I could not check your roles ({error}); not recorded."
+            return refuse("membership_unavailable", text, None, detail=str(error))
         if role not in held:
-            uow.trail(
-                kind="rollback.endorse_refused",
-                actor=user_id,
-                subject=subject,
-                at=now,
-                channel_id=recommendation.channel_id,
-                payload={"execution_id": execution.id, "why": "not_endorsing_role"},
-            )
-            return Reply(False, f"Only members of *{role}* can endorse the restored state.")
+            text = f"Only members of *{role}* can endorse the restored state."
+            return refuse("not_endorsing_role", text, held)
         if execution.endorsed_by is not None:
-            return Reply(False, f"Already endorsed by <@{execution.endorsed_by}>.")
+            text = f"Already endorsed by <@{execution.endorsed_by}>."
+            return refuse("already_endorsed", text, held, endorsed_by=execution.endorsed_by)
         if not transition_state(
             session, model=Execution, row_id=row_id(execution),
             from_states=[ExecutionState.SUCCEEDED.value], to_state=ExecutionState.SUCCEEDED.value,
             now=now, values={"endorsed_by": user_id, "endorsed_at": now},
         ):  # fmt: skip
-            return Reply(False, "This execution cannot be endorsed.")
+            text = "This execution cannot be endorsed."
+            return refuse("not_endorsable", text, held, execution_state=execution.state)
         uow.trail(
             kind="rollback.endorsed",
             actor=user_id,
@@ -367,6 +395,25 @@ class ExecutionService:
         )
         uow.enqueue(PostRollback(recommendation_id=row_id(recommendation), text=text), now=now)
         return Reply(True, "Endorsed.")
+
+
+def _refuse_endorsement(
+    uow: UnitOfWork, subject: str, *, user_id: str, now: datetime, why: str,
+    held: frozenset[str] | None, channel_id: str | None, thread_ts: str | None,
+    detail: dict[str, object],
+) -> None:  # fmt: skip
+    """A refused Endorse, in the trail: who, the roles they hold (None: unknown), why."""
+    roles = None if held is None else sorted(held)
+    uow.trail(
+        kind="rollback.endorse_refused",
+        actor=user_id,
+        actor_role=",".join(roles) if roles else None,
+        subject=subject,
+        at=now,
+        channel_id=channel_id,
+        thread_ts=thread_ts,
+        payload={"why": why, "roles_held": roles, **detail},
+    )
 
 
 def _inside(direction: str, value: float, clear_point: float) -> bool:
