@@ -1,8 +1,10 @@
 """One approval engine for every kind of request: votes, the decision, expiry, escalation.
 
-The buttons (Approve, Reject) carry only the request's id. A vote is one unit of work: read
+The buttons (Approve, Reject) carry only the request's id, accepted only from the message the
+request was posted in (``bot.services.approvals.clicks``). A vote is one unit of work: read
 the request with its kind's rows (one locked statement, ``RequestReader``), check who may
-vote, record the vote and its trail event, count with the core, and close the request once
+vote (every refusal is a trail event: ``bot.services.approvals.refusals``), record the vote
+and its trail event, count with the core, and close the request once
 (a conditional state change) when the count decides it; what the decision means for the
 thing decided is the kind's (``bot.services.approvals.kinds``). With a ``GroupCommitter`` a
 vote shares its transaction with the clicks queued beside it, and user-group look-ups happen
