@@ -115,7 +115,7 @@ def test_nobody_answers_the_drill_times_out_and_says_so(
     ranking = runbooks / "ranking-model.yaml"  # the drill times out before the request expires
     expected = "    expected_path: previous-model\n"
     assert expected in ranking.read_text()
-    ranking.write_text(ranking.read_text().replace(expected, expected + "    timeout: 10m\n"))
+    ranking.write_text(ranking.read_text().replace(expected, expected + "    timeout: 15m\n"))
     with Sandbox.start(database_url=database_url, runbooks_dir=runbooks, clock=clock) as sandbox:
         bot = Bot(sandbox)
         outsider = bot.driver.slash_command("U0ELENA", RANKING, "/drill", "start ranking-model "
@@ -130,12 +130,17 @@ def test_nobody_answers_the_drill_times_out_and_says_so(
         bot.driver.click("U0ALICE", RANKING, "Approve")  # the starter, alone: refused
         sandbox.settle()
         assert "separation of duties" in " ".join(bot.ephemerals("U0ALICE"))
-        move(sandbox, clock, clock.now + timedelta(minutes=11))
+        detected = clock.now
+        move(sandbox, clock, detected + timedelta(minutes=10))  # escalate_after: 20m / 2
+        wait_until(lambda: "approval.escalated" in bot.trail_kinds(DRILL), sandbox)
+        assert "DRILL · 📣 This drill rollback is still waiting" in bot.transcript()
+        move(sandbox, clock, datetime(2026, 11, 23, 9, 15, 1, tzinfo=UTC))  # the drill's 15 m
         wait_until(lambda: "drill.scored" in bot.trail_kinds(DRILL), sandbox)
         report = bot.transcript()
         assert "Time is up: nobody decided within the drill's timeout" in report
         assert "Timed out: nobody decided in time" in report
         assert "nobody answered" in report
+        assert "Escalated to: ml_lead" in report
         with session_scope(sandbox.runtime.engine) as session:
             run = session.get(DrillRun, 1)
             assert run is not None and run.state == "reported"
