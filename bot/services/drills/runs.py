@@ -25,7 +25,7 @@ from sqlmodel import col, select
 
 from bot.core.approvals import REQUEST, RequestState
 from bot.core.criteria import CriterionState, Sample
-from bot.core.decision import decide_on
+from bot.core.decision import Decision, decide_on
 from bot.core.drills import (
     DRILL,
     DRILL_STEP,
@@ -170,9 +170,12 @@ def play_step(
     _recommend(uow, runbook=runbook, run=run, decision=decision, now=now)
 
 
-def _recommend(uow: UnitOfWork, *, runbook: Runbook, run: DrillRun, decision, now) -> None:  # type: ignore[no-untyped-def]
+def _recommend(
+    uow: UnitOfWork, *, runbook: Runbook, run: DrillRun, decision: Decision, now: datetime
+) -> None:
     run_id = row_id(run)
     rec = decision.recommendation
+    assert rec is not None and decision.severity is not None
     requested_by = run.results.get("started_by") or SCHEDULE
     recommendation = RollbackRecommendation(
         runbook_id=runbook.id, runbook_version=runbook.version, drill_run_id=run_id,
@@ -201,7 +204,6 @@ def _recommend(uow: UnitOfWork, *, runbook: Runbook, run: DrillRun, decision, no
     request_id = row_id(request)
     run.results = {**run.results, "recommended_path": rec.path.id,
                    "detected_at": now.isoformat()}  # fmt: skip
-    run.acknowledged_at = None
     uow.session.add(run)
     uow.trail(
         kind="drill.detected", actor=ACTOR_BOT, subject=subject, at=now,
@@ -277,8 +279,11 @@ def conclude_run(uow: UnitOfWork, *, runbook: Runbook, drill: Drill, run_id: int
     context = report_context(runbook, drill, record, result)
     results = {**run.results, "score": result.total, "score_arithmetic": result.arithmetic,
                "dry_run_validated": facts.dry_run_validated}  # fmt: skip
+    first_vote = record.votes[0] if record.votes else None
+    values = {"results": results, "acknowledged_at": first_vote and first_vote.created_at,
+              "acknowledged_by": first_vote and first_vote.user_id}  # fmt: skip
     if not advance(uow.session, model=DrillRun, row_id=run_id, lifecycle=DRILL,
-                   to_state=DrillState.REPORTED, now=now, values={"results": results}):  # fmt: skip
+                   to_state=DrillState.REPORTED, now=now, values=values):  # fmt: skip
         return False
     subject = drill_subject(run_id)
     where = {"channel_id": run.channel_id, "thread_ts": run.thread_ts}
