@@ -8,13 +8,14 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from sqlmodel import select
 
 from bot.cli import main
 from bot.devtools.sandbox import Sandbox
 from bot.services.rollbacks.history import last_rollback_at, path_records
 from bot.store import export_subject, read_connection, session_scope, verify_trail
 from bot.store.subjects import subject_summary
-from bot.store.tables import DrillRun
+from bot.store.tables import DrillRun, Execution
 from tests.slack.rollback_support import Receiver, alert, post, rollback_runbooks, wait_until
 from tests.slack.support import RANKING, Bot, answer_text
 from tests.slack.test_app_home import open_home
@@ -86,6 +87,9 @@ def test_a_scheduled_drill_plays_is_approved_dry_run_and_reported(
             run = session.get(DrillRun, 1)
             assert run is not None and run.state == "reported"
             assert run.scheduled_for == SLOT and run.results["score"] == 91
+            # not left "watching" a live window: pruning waits for no drill
+            [execution] = session.exec(select(Execution)).all()
+            assert execution.dry_run and execution.validation_state is None
             # the real paths' cooldown and track record ignore the drill
             assert last_rollback_at(session, runbook_id="ranking-model") is None
             assert all(r.uses == 0 for r in path_records(session, runbook_id="ranking-model")
