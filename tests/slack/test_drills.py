@@ -58,6 +58,9 @@ def test_a_scheduled_drill_plays_is_approved_dry_run_and_reported(
         move(sandbox, clock, SLOT + timedelta(minutes=3))  # values 0.012 ... 0.041 played
         wait_until(lambda: "drill.detected" in bot.trail_kinds(DRILL), sandbox)
         assert "DRILL · 🚨 Rollback recommended" in bot.transcript()
+        move(sandbox, clock, SLOT + timedelta(minutes=4))  # the last value updates the message
+        wait_until(lambda: "error_rate` at 0.044" in bot.transcript(), sandbox)
+        assert "DRILL · 🚨 Rollback recommended" in bot.transcript()
 
         move(sandbox, clock, SLOT + timedelta(minutes=5))
         button = bot.driver.find_button(RANKING, "Approve")

@@ -42,7 +42,7 @@ from bot.services.drills.approval import ACTION, LABEL, end_drill, lock_run
 from bot.services.drills.report import RunRecord, report_context, scored, start_context
 from bot.services.outbox.jobs import PostDrill, PostRollback, UpdateRollback
 from bot.services.rollbacks.contexts import recommendation_context
-from bot.services.rollbacks.requesting import fingerprint
+from bot.services.rollbacks.requesting import MONITORING, fingerprint, refresh
 from bot.store import UnitOfWork, advance
 from bot.store.criterion_states import current_evaluations, record_samples
 from bot.store.locks import lock_key
@@ -50,7 +50,7 @@ from bot.store.samples import Observation
 from bot.store.tables import ApprovalRequest, DrillRun, RollbackRecommendation, row_id
 from bot.store.timers import schedule_timer
 
-SCHEDULE = "schedule"  # who asked, when the cron schedule started the drill
+SCHEDULE = MONITORING  # who asks, for a drill the cron schedule started (as monitoring does)
 REQUEST_EXPIRE, REQUEST_ESCALATE = "request.expire", "request.escalate"
 
 
@@ -157,13 +157,17 @@ def play_step(
     evaluations = current_evaluations(uow.session, runbook=runbook, now=at, stream=stream)
     if not any(e.state is CriterionState.BREACH for e in evaluations):
         return
-    exists = uow.session.exec(
-        select(RollbackRecommendation.id).where(RollbackRecommendation.drill_run_id == run_id)
-    ).first()
-    if exists is not None:
-        return  # one recommendation per run: its evidence is the first breach
     decision = decide_on(runbook, evaluations, at)  # no cooldown, no track record
     if decision.recommendation is None or decision.severity is None:
+        return
+    existing = uow.session.exec(
+        select(RollbackRecommendation).where(RollbackRecommendation.drill_run_id == run_id)
+    ).first()
+    if existing is not None:  # one recommendation per run; newer values of the same evidence
+        if existing.state == RecommendationState.PENDING and (
+            existing.trigger.get("fingerprint") == fingerprint(decision)
+        ):
+            refresh(uow, runbook=runbook, recommendation=existing, decision=decision, now=now)
         return
     if run.thread_ts is None:
         raise NotAnnounced(f"drill run {run_id} is not announced yet")
