@@ -77,6 +77,9 @@ def test_a_scheduled_drill_plays_is_approved_dry_run_and_reported(
                     "drill.first_response", "drill.dry_run_validated", "drill.scored")
         for kind in expected:
             assert kind in kinds, kinds
+        assert kinds.count("drill.first_response") == 1
+        [first] = [e for e in bot.trail(DRILL) if e.kind == "drill.first_response"]
+        assert first.actor == "U0BRUNO" and first.payload["seconds_after_recommendation"] == 120
         report = bot.transcript()
         print(report)
         assert "DRILL report: Error-rate spike after a bad deploy" in report

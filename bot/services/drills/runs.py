@@ -291,12 +291,6 @@ def conclude_run(uow: UnitOfWork, *, runbook: Runbook, drill: Drill, run_id: int
         return False
     subject = drill_subject(run_id)
     where = {"channel_id": run.channel_id, "thread_ts": run.thread_ts}
-    if record.votes:
-        first = record.votes[0]
-        uow.trail(kind="drill.first_response", actor=first.user_id, actor_role=first.role,
-                  subject=subject, at=now, **where,
-                  payload={"at": first.created_at.isoformat(), "decision": first.decision,
-                           "seconds": context["time_to_acknowledge_seconds"]})  # fmt: skip
     if record.execution is not None:
         uow.trail(kind="drill.dry_run_validated" if facts.dry_run_validated
                   else "drill.dry_run_not_validated", actor=ACTOR_BOT, subject=subject, at=now,
