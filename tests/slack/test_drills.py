@@ -13,7 +13,12 @@ from sqlmodel import select
 from bot.cli import main
 from bot.devtools.sandbox import Sandbox
 from bot.services.rollbacks.history import last_rollback_at, path_records
-from bot.store import export_subject, read_connection, session_scope, verify_trail
+from bot.store import (
+    export_subject,
+    read_connection,
+    session_scope,
+    verify_trail,
+)
 from bot.store.subjects import subject_summary
 from bot.store.tables import DrillRun, Execution
 from tests.slack.rollback_support import Receiver, alert, post, rollback_runbooks, wait_until
@@ -197,3 +202,32 @@ def test_a_real_alert_aborts_the_drill(
         assert "Aborted: a real breach" in bot.transcript(), bot.transcript()
         assert "rollback.recommended" in bot.trail_kinds("rollback:1")
         assert receiver.calls == []
+
+
+def test_a_slot_is_skipped_while_a_drill_runs_or_when_the_schedule_changed(
+    database_url: str, tmp_path: Path, receiver: Receiver
+) -> None:
+    clock = Clock(SLOT - timedelta(minutes=2))
+    runbooks = rollback_runbooks(tmp_path, receiver)
+    with Sandbox.start(database_url=database_url, runbooks_dir=runbooks, clock=clock) as sandbox:
+        bot = Bot(sandbox)
+        drills = sandbox.runtime.services.drills
+        assert drills is not None  # a slot planned under an older schedule: not a slot now
+        stale = SLOT - timedelta(hours=4, minutes=1)
+        assert not drills.start_scheduled(runbook_id="ranking-model", drill_id="error-spike",
+                                          slot=stale, now=clock.now)  # fmt: skip
+        started = bot.driver.slash_command("U0ALICE", RANKING, "/drill",
+                                           "start ranking-model error-spike")  # fmt: skip
+        assert "started (run 1)" in answer_text(started)
+        clock.now += timedelta(seconds=1)
+        busy = bot.driver.slash_command("U0BRUNO", RANKING, "/drill",
+                                        "start ranking-model error-spike")  # fmt: skip
+        assert "A drill of `ranking-model` is already running (run 1)" in answer_text(busy)
+        move(sandbox, clock, SLOT)
+        wait_until(lambda: "was skipped" in bot.transcript(), sandbox)
+        assert "The scheduled drill `error-spike` of `ranking-model` was skipped: a drill" in (
+            bot.transcript()
+        )
+        with session_scope(sandbox.runtime.engine) as session:
+            assert len(session.exec(select(DrillRun)).all()) == 1
+        assert bot.transcript().count("was skipped") == 1

@@ -60,8 +60,9 @@ class NotAnnounced(RuntimeError):
 
 @dataclass(frozen=True)
 class Started:
-    run_id: int | None  # None: this slot's run already exists
+    run_id: int | None  # None: this slot's run already exists, or another drill runs
     text: str
+    busy: bool = False  # another drill of the runbook is running
 
 
 def running_run(uow: UnitOfWork, runbook_id: str) -> DrillRun | None:
@@ -93,8 +94,9 @@ def start_run(
         return Started(None, f"This drill already started (run {existing.id}).")
     busy = running_run(uow, runbook.id)
     if busy is not None:
-        return Started(None, f"A drill of `{runbook.id}` is already running (run {busy.id}): "
-                             f"stop it first with `/drill stop {runbook.id}`.")  # fmt: skip
+        return Started(None, f"a drill of `{runbook.id}` is already running (run {busy.id}): "
+                             f"stop it first with `/drill stop {runbook.id}`.",
+                       busy=True)  # fmt: skip
     run = DrillRun(
         runbook_id=runbook.id, runbook_version=runbook.version, drill_id=drill.id,
         scheduled_for=slot, state=DRILL.initial.value,
