@@ -201,6 +201,8 @@ def test_a_real_alert_aborts_the_drill(
         assert "Drill aborted: a real breach of `error_rate`" in bot.transcript()
         assert "Aborted: a real breach" in bot.transcript(), bot.transcript()
         assert "rollback.recommended" in bot.trail_kinds("rollback:1")
+        left = sandbox.runtime.scheduler.open_timers()
+        assert not [t for t in left if t[1] == DRILL and t[0] in ("drill.step", "drill.timeout")]
         assert receiver.calls == []
 
 

@@ -18,7 +18,7 @@ from typing import Any
 from sqlmodel import select
 
 from bot.core.approvals import RequestState
-from bot.core.drills import DRILL, DRILL_CONCLUDE, DrillState
+from bot.core.drills import DRILL, DRILL_CONCLUDE, DRILL_STEP, DRILL_TIMEOUT, DrillState
 from bot.core.trail import ACTOR_BOT
 from bot.render.contexts import ApprovalStateContext
 from bot.services.approvals.kinds import Ballot
@@ -27,7 +27,7 @@ from bot.services.replies import Reply
 from bot.services.rollbacks.decisions import RollbackApproval, RollbackOf
 from bot.store import UnitOfWork, advance
 from bot.store.tables import ApprovalRequest, DrillRun, RollbackRecommendation
-from bot.store.timers import schedule_timer
+from bot.store.timers import cancel_timers, schedule_timer
 
 ACTION = "drill"
 LABEL = "🧪 DRILL · "
@@ -159,6 +159,8 @@ def end_drill(
                            if recommendation else None})  # fmt: skip
     uow.trail(kind="drill.ended", actor=ACTOR_BOT, subject=subject, at=now, **where,
               payload={"state": to_state.value, "outcome": outcome, "reason": reason})
+    for kind in (DRILL_STEP, DRILL_TIMEOUT):  # what is left of the run is not wanted now
+        cancel_timers(uow.session, kind=kind, key=subject, now=now)
     if report:
         schedule_timer(uow.session, kind=DRILL_CONCLUDE, key=subject, due_at=now, now=now)
     return True
