@@ -233,3 +233,26 @@ def test_a_slot_is_skipped_while_a_drill_runs_or_when_the_schedule_changed(
         with session_scope(sandbox.runtime.engine) as session:
             assert len(session.exec(select(DrillRun)).all()) == 1
         assert bot.transcript().count("was skipped") == 1
+
+
+def test_a_pre_approved_path_runs_dry_unless_held_as_for_real(
+    database_url: str, tmp_path: Path, receiver: Receiver
+) -> None:
+    clock = Clock(datetime(2026, 11, 23, 9, 0, tzinfo=UTC))
+    auto = "\n    auto_execute: {max_severity: critical, veto_window: 2m}"
+    runbooks = rollback_runbooks(tmp_path, receiver, extra=auto)
+    with Sandbox.start(database_url=database_url, runbooks_dir=runbooks, clock=clock) as sandbox:
+        bot = Bot(sandbox)
+        bot.driver.slash_command("U0ALICE", RANKING, "/drill", "start ranking-model error-spike")
+        sandbox.settle()
+        move(sandbox, clock, clock.now + timedelta(minutes=3))
+        wait_until(lambda: "drill.detected" in bot.trail_kinds(DRILL), sandbox)
+        bot.driver.click("U0ELENA", RANKING, "Hold")  # not an approving role: refused
+        sandbox.settle()
+        move(sandbox, clock, clock.now + timedelta(minutes=2, seconds=1))
+        wait_until(lambda: "drill.scored" in bot.trail_kinds(DRILL), sandbox)
+        kinds = bot.trail_kinds(DRILL)
+        assert "rollback.hold_refused" in kinds and "drill.approved" in kinds
+        assert "pre-approved, not held" in bot.transcript()
+        assert "Decided: the path was approved" in bot.transcript()
+        assert receiver.calls == []

@@ -25,7 +25,7 @@ from sqlmodel import col, select
 
 from bot.core.approvals import REQUEST, RequestState
 from bot.core.criteria import CriterionState, Sample
-from bot.core.decision import Decision, decide_on
+from bot.core.decision import Decision, auto_execute_at, decide_on
 from bot.core.drills import (
     DRILL,
     DRILL_STEP,
@@ -51,7 +51,9 @@ from bot.store.tables import ApprovalRequest, DrillRun, RollbackRecommendation, 
 from bot.store.timers import schedule_timer
 
 SCHEDULE = MONITORING  # who asks, for a drill the cron schedule started (as monitoring does)
+# the approval engine's timers (bot.scheduler.handlers), planned here in the deciding unit
 REQUEST_EXPIRE, REQUEST_ESCALATE = "request.expire", "request.escalate"
+REQUEST_AUTO_EXECUTE = "request.auto_execute"
 
 
 class NotAnnounced(RuntimeError):
@@ -218,11 +220,13 @@ def _recommend(
                  "first_beyond_at": run.results.get("first_beyond_at"),
                  "explanation": rec.explanation},
     )  # fmt: skip
+    auto = auto_execute_at(runbook, decision)  # pre-approved: runs unless held, as for real
+    auto_at = None if auto is None else now + (auto - decision.now)
     context = recommendation_context(
         runbook, request_id=request_id, recommendation=rec, evaluations=decision.criteria,
         severity=decision.severity, detected_at=now,
         requested_by=None if requested_by == SCHEDULE else requested_by,
-        expires_at=request.expires_at or now, auto_execute_at=None, drill=True,
+        expires_at=request.expires_at or now, auto_execute_at=auto_at, drill=True,
     )  # fmt: skip
     recommendation.trigger = {**recommendation.trigger, "context": context}
     uow.session.add(recommendation)
@@ -235,6 +239,8 @@ def _recommend(
     if rule.escalation_delay is not None:
         schedule_timer(uow.session, kind=REQUEST_ESCALATE, key=key,
                        due_at=now + rule.escalation_delay, now=now)  # fmt: skip
+    if auto_at is not None:
+        schedule_timer(uow.session, kind=REQUEST_AUTO_EXECUTE, key=key, due_at=auto_at, now=now)
 
 
 def stop_run(uow: UnitOfWork, *, run: DrillRun, outcome: str, reason: str | None,
