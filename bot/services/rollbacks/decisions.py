@@ -38,6 +38,7 @@ from bot.store.tables import ApprovalRequest, Execution, RollbackRecommendation,
 from bot.store.units import UnitRunner
 
 ACTION = "rollback"
+DRILL = "drill"  # a drill's request (bot.services.drills.approval): Hold and auto-execution too
 PRE_APPROVED = " (pre-approved, not held)"
 
 
@@ -161,7 +162,7 @@ class RollbackDecisions:
 
     def _rollback(self, uow: UnitOfWork, request_id: int) -> Ballot[RollbackOf] | Reply:
         found = self.approvals.ballot(uow, request_id)
-        if isinstance(found, Ballot) and found.request.action != ACTION:
+        if isinstance(found, Ballot) and found.request.action not in (ACTION, DRILL):
             return Reply(False, "This rollback request no longer exists.")
         return found
 
@@ -236,7 +237,7 @@ class RollbackDecisions:
             thread_ts=recommendation.conversation_ts,
             payload={"request_id": request.id},
         )
-        found_kind = self.approvals.kinds[ACTION]
+        found_kind = self.approvals.kinds[request.action]
         found_kind.reply_in_thread(
             uow, found, now=now,
             text=f"✋ <@{user_id}> pressed Hold: the automatic rollback will not run. It now "

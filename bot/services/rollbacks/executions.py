@@ -187,7 +187,9 @@ class ExecutionService:
                 "attempts": outcome.attempts,
                 "result": _result(outcome),
                 "error": None if succeeded else outcome.detail,
-                "validation_state": VALIDATION.initial.value if succeeded else None,
+                # a drill's dry run is validated by the drill, never watched on live samples
+                "validation_state": VALIDATION.initial.value
+                if succeeded and recommendation.drill_run_id is None else None,
             },
         )  # fmt: skip
         advance(

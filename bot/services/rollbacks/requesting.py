@@ -86,6 +86,7 @@ def context_for(
     now: datetime,
     requested_by: str,
     auto_at: datetime | None,
+    drill: bool = False,
 ) -> RollbackRecommendationContext:
     assert decision.recommendation is not None and decision.severity is not None
     return recommendation_context(
@@ -98,6 +99,7 @@ def context_for(
         requested_by=None if requested_by == MONITORING else requested_by,
         expires_at=request.expires_at or now,
         auto_execute_at=auto_at,
+        drill=drill,
     )
 
 
@@ -120,8 +122,9 @@ def refresh(
         else None
     )
     context = context_for(
-        runbook, request, decision, now, recommendation.requested_by, auto_at
-    )
+        runbook, request, decision, now, recommendation.requested_by, auto_at,
+        drill=recommendation.drill_run_id is not None,
+    )  # fmt: skip
     context["detected_at"] = request.created_at.isoformat()
     recommendation.trigger = {**recommendation.trigger, "context": context}
     uow.session.add(recommendation)
