@@ -257,14 +257,14 @@ def build(
     )
     units.prefetch(APPROVAL_REQUEST, approvals.prefetch)
     reviews = ReviewService(
-        engine=engine, runbooks=registry, directory=directory, scheduling=scheduler, units=units
+        engine=engine, runbooks=registry, directory=directory, units=units
     )
     gates = GateService(
-        engine=engine, runbooks=registry, directory=directory, scheduling=scheduler, units=units
+        engine=engine, runbooks=registry, directory=directory, units=units
     )
     # The hooks' evaluation reads the recent samples: its own transactions, off the writer.
     rollbacks = RollbackService(
-        engine=engine, runbooks=registry, scheduling=scheduler, units=DirectUnits(engine)
+        engine=engine, runbooks=registry, units=DirectUnits(engine)
     )
     decisions = RollbackDecisions(approvals=approvals, directory=directory, units=units)
     executions = ExecutionService(
@@ -273,7 +273,6 @@ def build(
         directory=directory,
         clock=clock,
         secrets=executor_secrets(registry),
-        scheduling=scheduler,
         units=units.background(),
     )
     executor_worker = ExecutionWorker(

@@ -51,7 +51,7 @@ from bot.store.units import DirectUnits, UnitRunner
 
 log = logging.getLogger(__name__)
 LOST_RACE_S = 0.05
-Record = Callable[[UnitOfWork], None]
+Record = Callable[[UnitOfWork], object]  # what it returns is ignored
 Handler = Callable[[Timer, datetime], Record | None]
 Report = Callable[[UnitOfWork, Timer, str], None]
 
@@ -104,6 +104,8 @@ class TimerWorker:
         self.max_attempts = max_attempts
         self.threads = threads
         self.observer = observer or TimerObserver()
+        # Called after a handler's Record has committed (e.g. to wake the outbox's workers).
+        self.after_record: Callable[[], None] | None = None
         self._kinds: dict[str, _Kind] = {}
         self._recurring: dict[tuple[str, str], Recurring] = {}
         self._leases = LeaseKeeper(units=self.units, clock=clock, lease=lease)
@@ -279,6 +281,8 @@ class TimerWorker:
             self._failed(timer, f"{type(error).__name__}: {error}", clock())
             return
         self.observer.finished(timer, "done")
+        if callable(record) and self.after_record is not None:
+            self.after_record()
 
     def _failed(self, timer: Timer, error: str, now: datetime, *, give_up: bool = False) -> None:
         report = self._kinds[timer.kind].report

@@ -35,7 +35,6 @@ from bot.services.releases.go_no_go import open_go_no_go
 from bot.services.releases.review_rows import ReviewRows, load_review
 from bot.services.replies import Reply
 from bot.services.roles import GroupDirectory, MembershipUnavailable, resolving_groups, roles_of
-from bot.services.scheduling import ReviewScheduling
 from bot.store import UnitOfWork, advance
 from bot.store.locks import lock_row
 from bot.store.tables import GateState, ReadinessReview, Release, row_id
@@ -60,13 +59,11 @@ class GateService:
         engine: Engine,
         runbooks: RunbookRegistry,
         directory: GroupDirectory,
-        scheduling: ReviewScheduling | None = None,
         units: UnitRunner | None = None,
     ) -> None:
         self.engine = engine
         self.runbooks = runbooks
         self.directory = directory
-        self.scheduling = scheduling
         self.units = units if units is not None else DirectUnits(engine)
 
     def check_gate(
@@ -105,25 +102,22 @@ class GateService:
         now: datetime,
         reason: str | None = None,
     ) -> Reply:
-        def attempt(groups: GroupDirectory) -> tuple[Reply, tuple[int, datetime] | None]:
-            def unit(uow: UnitOfWork) -> tuple[Reply, tuple[int, datetime] | None]:
+        def attempt(groups: GroupDirectory) -> Reply:
+            def unit(uow: UnitOfWork) -> Reply:
                 found = self._gate_at(uow, review_id=review_id, gate_id=gate_id)
                 if isinstance(found, Reply):
-                    return found, None
+                    return found
                 refusal = self._gate_refusal(
                     uow, found, user_id=user_id, outcome=outcome, groups=groups, now=now
                 )
                 if refusal is not None:
-                    return refusal, None
+                    return refusal
                 return self._mark(uow, found, outcome=outcome, user_id=user_id, reason=reason,
                                   now=now)  # fmt: skip
 
             return self.units.run(unit)
 
-        reply, expiry = resolving_groups(self.directory, attempt)
-        if expiry is not None and self.scheduling is not None:
-            self.scheduling.schedule_expiry(request_id=expiry[0], at=expiry[1])
-        return reply
+        return resolving_groups(self.directory, attempt)
 
     def _gate_at(self, uow: UnitOfWork, *, review_id: int, gate_id: str) -> _GateAt | Reply:
         # gates marked at once must not each see the other open: mark them in turn
@@ -196,9 +190,9 @@ class GateService:
         user_id: str,
         reason: str | None,
         now: datetime,
-    ) -> tuple[Reply, tuple[int, datetime] | None]:
-        """Mark the gate (once), say so in the thread, and decide what the review does next;
-        the new go/no-go's id and deadline, if one was asked for, to schedule after commit."""
+    ) -> Reply:
+        """Mark the gate (once), say so in the thread, and decide what the review does next
+        (a go/no-go asked for plans its expiry in this unit)."""
         (runbook, release, review, states), gate, state = found.rows, found.gate, found.state
         won = advance(
             uow.session, model=GateState, row_id=row_id(state), lifecycle=GATE,
@@ -211,7 +205,7 @@ class GateService:
             return Reply(
                 False,
                 f"“{esc(gate.title)}” was already marked {state.state} by <@{state.marked_by}>.",
-            ), None
+            )
         uow.trail(
             kind=f"gate.{outcome}",
             actor=user_id,
@@ -229,13 +223,10 @@ class GateService:
         uow.enqueue(
             PostInThread(review_id=review_id, template="gate_update", context=context), now=now
         )
-        return Reply(True, f"Marked “{esc(gate.title)}” {outcome}."), self._after_gates(
-            uow, review_id=review_id, now=now
-        )
+        self._after_gates(uow, review_id=review_id, now=now)
+        return Reply(True, f"Marked “{esc(gate.title)}” {outcome}.")
 
-    def _after_gates(
-        self, uow: UnitOfWork, *, review_id: int, now: datetime
-    ) -> tuple[int, datetime] | None:
+    def _after_gates(self, uow: UnitOfWork, *, review_id: int, now: datetime) -> None:
         """When no gate is open: block on a failure, otherwise ask for the go."""
         rows = load_review(uow.session, review_id=review_id, runbooks=self.runbooks)
         assert rows is not None
@@ -273,7 +264,5 @@ class GateService:
             uow.session, model=ReadinessReview, row_id=review_id, lifecycle=REVIEW,
             to_state=ReviewState.AWAITING_GO, now=now,
         ):  # fmt: skip
-            return None
-        request = open_go_no_go(uow, rows, now=now)
-        assert request.expires_at is not None
-        return row_id(request), request.expires_at
+            return
+        open_go_no_go(uow, rows, now=now)

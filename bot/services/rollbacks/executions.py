@@ -35,11 +35,11 @@ from bot.core.runbook import RollbackPath, Runbook
 from bot.core.trail import ACTOR_BOT
 from bot.executors import ExecutionOutcome, ExecutionRequest, run_executor
 from bot.runbooks.registry import RunbookRegistry
+from bot.services.due_work import plan_validation
 from bot.services.outbox.jobs import PostRollback
 from bot.services.replies import Reply
 from bot.services.roles import GroupDirectory, MembershipUnavailable, resolving_groups, roles_of
 from bot.services.rollbacks.contexts import execution_context, validation_context
-from bot.services.scheduling import RollbackScheduling
 from bot.store import UnitOfWork, advance, transition_state
 from bot.store.samples import recent_samples
 from bot.store.tables import (
@@ -71,7 +71,6 @@ class ExecutionService:
         directory: GroupDirectory,
         secrets: Mapping[str, str],
         clock: Callable[[], datetime],
-        scheduling: RollbackScheduling | None = None,
         runner: Runner = run_executor,
         units: UnitRunner | None = None,
     ) -> None:
@@ -80,7 +79,6 @@ class ExecutionService:
         self.directory = directory
         self.secrets = secrets
         self.clock = clock
-        self.scheduling = scheduling
         self.runner = runner
         self.units = units if units is not None else DirectUnits(engine)
 
@@ -108,9 +106,6 @@ class ExecutionService:
         self.units.run(
             lambda uow: self._finish(uow, loaded, outcome, approvers, state=state, at=finished)
         )
-        if state is ExecutionState.SUCCEEDED and self.scheduling is not None:
-            window = loaded.path.validation.window
-            self.scheduling.schedule_validation(execution_id=execution_id, at=finished + window)
         return True
 
     def _start(
@@ -196,9 +191,14 @@ class ExecutionService:
             recommendation_id=row_id(recommendation), template="execution_result", context=context
         )
         uow.enqueue(job, now=at)
+        if succeeded:
+            plan_validation(
+                uow, execution_id=row_id(loaded.execution), at=at + path.validation.window, now=at
+            )
 
-    def validate(self, *, execution_id: int) -> bool:
-        return self.units.run(lambda uow: self._validate(uow, execution_id, now=self.clock()))
+    def validate(self, *, execution_id: int, now: datetime | None = None) -> bool:
+        at = now if now is not None else self.clock()
+        return self.units.run(lambda uow: self._validate(uow, execution_id, now=at))
 
     def _validate(self, uow: UnitOfWork, execution_id: int, *, now: datetime) -> bool:
         loaded = self._load(uow.session, execution_id)
@@ -227,6 +227,7 @@ class ExecutionService:
             uow.session, model=Execution, row_id=execution_id,
             from_states=[ExecutionState.SUCCEEDED.value], to_state=ExecutionState.SUCCEEDED.value,
             now=now, values={"validation_state": outcome.value, "result": result},
+            only_if={"validation_state": ValidationState.WATCHING.value},
         ):  # fmt: skip
             return False
         advance(
@@ -311,7 +312,11 @@ class ExecutionService:
             session, model=Execution, row_id=row_id(execution),
             from_states=[ExecutionState.SUCCEEDED.value], to_state=ExecutionState.SUCCEEDED.value,
             now=now, values={"endorsed_by": user_id, "endorsed_at": now},
+            only_if={"endorsed_by": None},
         ):  # fmt: skip
+            session.refresh(execution)
+            if execution.endorsed_by is not None:  # a concurrent endorsement won
+                return Reply(False, f"Already endorsed by <@{execution.endorsed_by}>.")
             return Reply(False, "This execution cannot be endorsed.")
         uow.trail(
             kind="rollback.endorsed",

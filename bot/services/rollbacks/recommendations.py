@@ -10,7 +10,6 @@ votes are void, and the thread says so (``bot.services.rollbacks.requesting``).
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy import Engine
 from sqlmodel import Session, col, select
@@ -24,6 +23,7 @@ from bot.core.subjects import rollback_subject
 from bot.core.trail import ACTOR_BOT
 from bot.render.escaping import mrkdwn_text as esc
 from bot.runbooks.registry import RunbookRegistry
+from bot.services.due_work import plan_auto_execute
 from bot.services.outbox.jobs import PostMessage, PostRollback
 from bot.services.replies import Reply
 from bot.services.rollbacks.history import last_rollback_at, path_records
@@ -35,7 +35,6 @@ from bot.services.rollbacks.requesting import (
     refresh,
     supersede,
 )
-from bot.services.scheduling import RollbackScheduling
 from bot.store import UnitOfWork
 from bot.store.criterion_states import current_evaluations
 from bot.store.inbox import claim_delivery
@@ -50,12 +49,10 @@ class RollbackService:
         *,
         engine: Engine,
         runbooks: RunbookRegistry,
-        scheduling: RollbackScheduling | None = None,
         units: UnitRunner | None = None,
     ) -> None:
         self.engine = engine
         self.runbooks = runbooks
-        self.scheduling = scheduling
         self.units = units if units is not None else DirectUnits(engine)
 
     def evaluate(self, session: Session, *, runbook: Runbook, now: datetime) -> Decision:
@@ -76,12 +73,11 @@ class RollbackService:
         runbook = self.runbooks.get(runbook_id)
         if runbook is None:
             return f"unknown runbook {runbook_id}"
-        decision, scheduled = self.units.run(
+        decision = self.units.run(
             lambda uow: self._evaluate_and_recommend(
                 uow, runbook=runbook, now=now, requested_by=MONITORING, reason=None
             )
         )
-        self._schedule(scheduled)
         return decision.summary()
 
     def request_by_hand(
@@ -93,7 +89,7 @@ class RollbackService:
             return Reply(
                 False, f"Unknown runbook `{esc(runbook_id)}`. {self.runbooks.known_text()}"
             )
-        decision, scheduled = self.units.run(
+        decision = self.units.run(
             lambda uow: self._evaluate_and_recommend(
                 uow, runbook=runbook, now=now, requested_by=user_id, reason=reason
             )
@@ -102,7 +98,6 @@ class RollbackService:
             lines = [f"No rollback recommended for `{runbook.id}`: {esc(decision.summary())}"]
             lines += [f"• `{e.metric}` {e.state}: {esc(e.explanation)}" for e in decision.criteria]
             return Reply(True, "\n".join(lines))
-        self._schedule(scheduled)
         channels = ", ".join(f"<#{c}>" for c in runbook.channels[:1])
         return Reply(
             True,
@@ -119,16 +114,15 @@ class RollbackService:
         now: datetime,
         requested_by: str,
         reason: str | None,
-    ) -> tuple[Decision, list[Any]]:
-        """Evaluate and, on a breach, recommend; the decision and what to schedule."""
+    ) -> Decision:
+        """Evaluate and, on a breach, recommend (its timers planned in this unit)."""
         decision = self.evaluate(uow.session, runbook=runbook, now=now)
-        if decision.recommendation is None:
-            return decision, []
-        scheduled = self._recommend(
-            uow, runbook=runbook, decision=decision, now=now, requested_by=requested_by,
-            reason=reason,
-        )  # fmt: skip
-        return decision, scheduled
+        if decision.recommendation is not None:
+            self._recommend(
+                uow, runbook=runbook, decision=decision, now=now, requested_by=requested_by,
+                reason=reason,
+            )  # fmt: skip
+        return decision
 
     def _recommend(
         self,
@@ -139,7 +133,7 @@ class RollbackService:
         now: datetime,
         requested_by: str,
         reason: str | None,
-    ) -> list[Any]:
+    ) -> None:
         # one recommendation per runbook, even when two replicas evaluate at once
         lock_key(uow.session, key=f"rollbacks:{runbook.id}")
         active = uow.session.exec(
@@ -152,7 +146,7 @@ class RollbackService:
             .order_by(col(RollbackRecommendation.id).desc())
         ).first()
         if active is None:
-            return self._open(
+            self._open(
                 uow,
                 runbook=runbook,
                 decision=decision,
@@ -160,14 +154,14 @@ class RollbackService:
                 requested_by=requested_by,
                 reason=reason,
             )
-        if active.trigger.get("fingerprint") == fingerprint(decision):
+        elif active.trigger.get("fingerprint") == fingerprint(decision):
             refresh(
                 uow, runbook=runbook, recommendation=active, decision=decision, now=now
             )
-            return []
-        return supersede(
-            uow, runbook=runbook, recommendation=active, decision=decision, now=now
-        )
+        else:
+            supersede(
+                uow, runbook=runbook, recommendation=active, decision=decision, now=now
+            )
 
     def _open(
         self,
@@ -178,7 +172,7 @@ class RollbackService:
         now: datetime,
         requested_by: str,
         reason: str | None,
-    ) -> list[Any]:
+    ) -> None:
         assert decision.recommendation is not None and decision.severity is not None
         path = decision.recommendation.path
         channel_id, thread_ts, release_id = self._placement(uow, runbook)
@@ -243,10 +237,8 @@ class RollbackService:
             as_root=True,
         )
         uow.enqueue(root, now=now)
-        return [
-            ("request", row_id(request), runbook, decision.recommendation.approval, now),
-            *([("auto", row_id(request), auto_at)] if auto_at is not None else []),
-        ]
+        if auto_at is not None:
+            plan_auto_execute(uow, request_id=row_id(request), at=auto_at, now=now)
 
     # --- helpers --------------------------------------------------------------------------
 
@@ -264,19 +256,6 @@ class RollbackService:
         if release is not None and release.channel_id is not None:
             return release.channel_id, release.thread_ts, release.id
         return runbook.channels[0], None, None
-
-    def _schedule(self, scheduled: list[Any]) -> None:
-        if self.scheduling is None:
-            return
-        for item in scheduled:
-            if item[0] == "request":
-                _, request_id, runbook, rule, now = item
-                self.scheduling.schedule_expiry(request_id=request_id, at=now + rule.expires_after)
-                delay = rule.escalation_delay
-                if delay is not None:
-                    self.scheduling.schedule_escalation(request_id=request_id, at=now + delay)
-            elif item[0] == "auto":
-                self.scheduling.schedule_auto_execute(request_id=item[1], at=item[2])
 
     def record_alert_without_value(
         self, *, runbook_id: str, metric: str, key: str, now: datetime

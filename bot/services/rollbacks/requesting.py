@@ -19,6 +19,7 @@ from bot.core.runbook import Runbook
 from bot.core.subjects import rollback_subject
 from bot.core.trail import ACTOR_BOT
 from bot.render.contexts import RollbackRecommendationContext
+from bot.services.due_work import plan_auto_execute, plan_request
 from bot.services.outbox.jobs import PostRollback, UpdateRollback
 from bot.services.rollbacks.contexts import recommendation_context
 from bot.store import UnitOfWork, advance
@@ -76,6 +77,11 @@ def new_request(
     )
     uow.session.add(request)
     uow.session.flush()
+    delay = rule.escalation_delay
+    plan_request(
+        uow, request_id=row_id(request), expires_at=now + rule.expires_after,
+        escalate_at=None if delay is None else now + delay, now=now,
+    )  # fmt: skip
     return request
 
 
@@ -140,7 +146,7 @@ def supersede(
     recommendation: RollbackRecommendation,
     decision: Decision,
     now: datetime,
-) -> list[Any]:
+) -> None:
     """The evidence changed before quorum: void the votes, ask again on the new evidence."""
     assert decision.recommendation is not None
     old = request_for(uow, recommendation)
@@ -154,7 +160,7 @@ def supersede(
         now=now,
         values={"decided_at": now},
     ):
-        return []
+        return
     before = recommendation.trigger.get("fingerprint")
     recommendation.path_id = decision.recommendation.path.id
     recommendation.trigger = {
@@ -200,10 +206,8 @@ def supersede(
         context=context,
     )
     uow.enqueue(update, now=now)
-    return [
-        ("request", row_id(request), runbook, decision.recommendation.approval, now),
-        *([("auto", row_id(request), auto_at)] if auto_at is not None else []),
-    ]
+    if auto_at is not None:
+        plan_auto_execute(uow, request_id=row_id(request), at=auto_at, now=now)
 
 
 def describe_evidence(evidence: Any) -> str:
