@@ -178,20 +178,31 @@ class RollbackDecisions:
         now: datetime,
     ) -> Reply:
         request, recommendation = found.request, found.about.recommendation
-        try:
-            held = roles_of(found.runbook, user_id, groups, among=list(found.rule.roles))
-        except MembershipUnavailable as error:
-            return Reply(False, f"I could not check your roles ({error}); nothing held.")
-        if not held:
+
+        def refuse(why: str, text: str, **detail: str) -> Reply:
             uow.trail(
                 kind="rollback.hold_refused",
                 actor=user_id,
                 subject=request.subject,
                 at=now,
                 channel_id=request.channel_id,
-                payload={"request_id": request.id, "why": "not_eligible"},
+                thread_ts=recommendation.conversation_ts,
+                payload={"request_id": request.id, "why": why, **detail},
             )
-            return Reply(False, "Only the approving roles may hold an automatic rollback.")
+            return Reply(False, text)
+
+        try:
+            held = roles_of(found.runbook, user_id, groups, among=list(found.rule.roles))
+        except MembershipUnavailable as error:
+            return refuse(
+                "membership_unavailable",
+                f"I could not check your roles ({error}); nothing held.",
+                detail=str(error),
+            )
+        if not held:
+            return refuse(
+                "not_eligible", "Only the approving roles may hold an automatic rollback."
+            )
         if not advance(
             uow.session, model=ApprovalRequest, row_id=row_id(request), lifecycle=REQUEST,
             to_state=RequestState.HELD, now=now,

@@ -291,11 +291,23 @@ class ExecutionService:
             loaded.execution, loaded.recommendation, loaded.runbook, loaded.path,
         )  # fmt: skip
         role = path.validation.endorse_role
+        subject = f"rollback:{recommendation.id}"
         try:
             held = roles_of(runbook, user_id, groups, among=[role])
         except MembershipUnavailable as error:
+            uow.trail(
+                kind="rollback.endorse_refused",
+                actor=user_id,
+                subject=subject,
+                at=now,
+                channel_id=recommendation.channel_id,
+                payload={
+                    "execution_id": execution.id,
+                    "why": "membership_unavailable",
+                    "detail": str(error),
+                },
+            )
             return Reply(False, f"I could not check your roles ({error}); not recorded.")
-        subject = f"rollback:{recommendation.id}"
         if role not in held:
             uow.trail(
                 kind="rollback.endorse_refused",
