@@ -274,6 +274,7 @@ def build(
         clock=clock,
         secrets=executor_secrets(registry),
         units=units.background(),
+        in_flight=scheduler.worker,  # an execution's replica dies: another takes it over
     )
     executor_worker = ExecutionWorker(
         engine=engine,

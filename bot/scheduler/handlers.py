@@ -21,12 +21,14 @@ from bot.scheduler.reports import key_id, report_failed_timer
 from bot.scheduler.slots import Every, Recurring
 from bot.scheduler.worker import Record, TimerWorker
 from bot.services.due_work import (
+    EXECUTION_RUN,
     EXECUTION_VALIDATE,
     REQUEST_AUTO_EXECUTE,
     REQUEST_ESCALATE,
     REQUEST_EXPIRE,
     REVIEW_REMIND,
 )
+from bot.services.rollbacks.in_flight import resume
 from bot.store import UnitOfWork
 from bot.store.tables import ApprovalRequest
 from bot.store.timers import Timer, prune_finished_timers, schedule_timer
@@ -67,6 +69,7 @@ class ReleaseJobs:
             (REQUEST_ESCALATE, self.escalate_request),
             (REQUEST_AUTO_EXECUTE, self.auto_execute),
             (EXECUTION_VALIDATE, self.validate_execution),
+            (EXECUTION_RUN, self.resume_execution),
             (REVIEW_REMIND, self.remind_review),
         ):
             worker.register(kind, handler, report=report_failed_timer)
@@ -90,6 +93,11 @@ class ReleaseJobs:
     def validate_execution(self, timer: Timer, now: datetime) -> None:
         self.executions.validate(execution_id=key_id(timer.key, "execution"), now=now)
         self.after()
+
+    def resume_execution(self, timer: Timer, now: datetime) -> Record | None:
+        """An execution whose replica died while it ran: run again or reported
+        (``bot.services.rollbacks.in_flight``)."""
+        return resume(self.executions, execution_id=key_id(timer.key, "execution"), now=now)
 
     def remind_review(self, timer: Timer, now: datetime) -> Record:
         """Remind, or (the review is decided) cancel the next reminder, planned on claim."""

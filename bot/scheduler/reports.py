@@ -22,6 +22,7 @@ WHAT = {
     "request.escalate": "escalation",
     "request.auto_execute": "automatic execution",
     "execution.validate": "validation",
+    "execution.run": "execution",
     "review.remind": "reminder",
 }
 

@@ -24,6 +24,7 @@ import os
 import socket
 import threading
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -167,6 +168,11 @@ class TimerWorker:
 
     def wake(self) -> None:
         self._wake.set()
+
+    def holding(self, timer: Timer) -> AbstractContextManager[None]:
+        """Keep renewing ``timer``'s lease while inside: for a timer claimed by other code of
+        this process (``bot.store.timers.start_timer``), such as a running execution."""
+        return self._leases.holding(timer)
 
     def _scheduled(self, due_at: datetime) -> None:
         if due_at <= self.clock() + timedelta(seconds=self.poll_seconds):

@@ -8,10 +8,12 @@ sweep, another replica) stores it once.
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager
 from datetime import datetime, timedelta
+from typing import Protocol
 
 from bot.store import UnitOfWork
-from bot.store.timers import schedule_timer
+from bot.store.timers import Timer, schedule_timer
 
 REQUEST_EXPIRE = "request.expire"
 REQUEST_ESCALATE = "request.escalate"
@@ -19,6 +21,17 @@ REQUEST_AUTO_EXECUTE = "request.auto_execute"
 EXECUTION_VALIDATE = "execution.validate"
 EXECUTION_RUN = "execution.run"
 REVIEW_REMIND = "review.remind"
+
+
+class InFlight(Protocol):
+    """Work started at once on this replica under a timer it claims itself (an execution):
+    which replica, for how long a claim holds, and the renewal of the lease while the work
+    runs (the scheduler's ``TimerWorker``)."""
+
+    replica: str
+    lease: timedelta
+
+    def holding(self, timer: Timer) -> AbstractContextManager[None]: ...
 
 
 def request_key(request_id: int) -> str:

@@ -155,13 +155,9 @@ class RollbackService:
                 reason=reason,
             )
         elif active.trigger.get("fingerprint") == fingerprint(decision):
-            refresh(
-                uow, runbook=runbook, recommendation=active, decision=decision, now=now
-            )
+            refresh(uow, runbook=runbook, recommendation=active, decision=decision, now=now)
         else:
-            supersede(
-                uow, runbook=runbook, recommendation=active, decision=decision, now=now
-            )
+            supersede(uow, runbook=runbook, recommendation=active, decision=decision, now=now)
 
     def _open(
         self,
@@ -275,5 +271,3 @@ class RollbackService:
                 uow.enqueue(PostMessage(channel_id=runbook.channels[0], text=text), now=now)
 
         self.units.run(unit)
-
-

@@ -37,9 +37,7 @@ def fingerprint(decision: Decision) -> list[Any]:
     ]
 
 
-def request_for(
-    uow: UnitOfWork, recommendation: RollbackRecommendation
-) -> ApprovalRequest | None:
+def request_for(uow: UnitOfWork, recommendation: RollbackRecommendation) -> ApprovalRequest | None:
     return uow.session.exec(
         select(ApprovalRequest)
         .where(
@@ -125,9 +123,7 @@ def refresh(
         if auto is not None and request.state == RequestState.PENDING
         else None
     )
-    context = context_for(
-        runbook, request, decision, now, recommendation.requested_by, auto_at
-    )
+    context = context_for(runbook, request, decision, now, recommendation.requested_by, auto_at)
     context["detected_at"] = request.created_at.isoformat()
     recommendation.trigger = {**recommendation.trigger, "context": context}
     uow.session.add(recommendation)
@@ -195,9 +191,7 @@ def supersede(
     )
     uow.enqueue(PostRollback(recommendation_id=row_id(recommendation), text=text), now=now)
     auto_at = auto_execute_at(runbook, decision)
-    context = context_for(
-        runbook, request, decision, now, recommendation.requested_by, auto_at
-    )
+    context = context_for(runbook, request, decision, now, recommendation.requested_by, auto_at)
     recommendation.trigger = {**recommendation.trigger, "context": context}
     uow.session.add(recommendation)
     update = UpdateRollback(
