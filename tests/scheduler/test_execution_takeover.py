@@ -51,7 +51,7 @@ def registry(tmp_path: Path, idempotent: bool) -> RunbookRegistry:
     return RunbookRegistry(found.runbooks)
 
 
-def approved_execution(engine: Engine) -> int:
+def approved_execution(engine: Engine, *, dry_run: bool = False) -> int:
     with session_scope(engine) as session:
         recommendation = RollbackRecommendation(
             runbook_id="ranking-model", runbook_version=1, path_id="previous-model",
@@ -68,7 +68,8 @@ def approved_execution(engine: Engine) -> int:
         ))  # fmt: skip
         execution = Execution(
             recommendation_id=row_id(recommendation), idempotency_key="rollback-1-request-1",
-            path_id="previous-model", executor="command", created_at=NOW, updated_at=NOW,
+            path_id="previous-model", executor="command", dry_run=dry_run,
+            created_at=NOW, updated_at=NOW,
         )  # fmt: skip
         session.add(execution)
         session.flush()
@@ -81,12 +82,13 @@ def trail_kinds(engine: Engine) -> list[str]:
         return list(connection.execute(select(events.c.kind).order_by(events.c.seq)).scalars())
 
 
-@pytest.mark.parametrize("idempotent", [True, False])
+@pytest.mark.parametrize(("idempotent", "dry_run"), [(True, False), (False, False), (False, True)])
 def test_a_running_execution_whose_replica_died_is_taken_over_once(
-    engine: Engine, tmp_path: Path, idempotent: bool
+    engine: Engine, tmp_path: Path, idempotent: bool, dry_run: bool
 ) -> None:
+    """A dry run (a drill's) calls nothing, so it is always run again."""
     runbooks = registry(tmp_path, idempotent)
-    execution_id = approved_execution(engine)
+    execution_id = approved_execution(engine, dry_run=dry_run)
     runner = Runner()
     dead = ExecutionService(
         engine=engine, runbooks=runbooks, directory=None, secrets={},  # type: ignore[arg-type]
@@ -110,7 +112,7 @@ def test_a_running_execution_whose_replica_died_is_taken_over_once(
         execution = session.get(Execution, execution_id)
         assert execution is not None
     kinds = trail_kinds(engine)
-    if idempotent:
+    if idempotent or dry_run:
         assert [r.idempotency_key for r in runner.requests] == ["rollback-1-request-1"] * 2
         assert runner.requests[0] == runner.requests[1]
         assert execution.state == "succeeded" and kinds.count("rollback.executed") == 1

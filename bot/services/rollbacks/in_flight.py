@@ -42,6 +42,9 @@ Record = Callable[[UnitOfWork], object]
 
 
 def safe_to_rerun(loaded: Loaded) -> bool:
+    """A drill's or a dry run's execution calls nothing; a webhook carries its key."""
+    if loaded.execution.dry_run or loaded.recommendation.drill_run_id is not None:
+        return True
     executor = loaded.path.executor
     return not isinstance(executor, CommandExecutor) or executor.idempotent
 
