@@ -256,6 +256,9 @@ class CommandExecutor(_Strict):
     type: Literal["command"]
     argv: list[str] = Field(min_length=1)
     timeout: Duration = timedelta(seconds=60)
+    # Safe to run again when the process running it died mid-way? If not (the default), such
+    # an execution is reported "outcome unknown, check by hand" instead of being re-run.
+    idempotent: bool = False
 
 
 class DryRunExecutor(_Strict):

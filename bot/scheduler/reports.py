@@ -23,6 +23,7 @@ WHAT = {
     "request.escalate": "escalation",
     "request.auto_execute": "automatic execution",
     "execution.validate": "validation",
+    "execution.run": "execution",
     "review.remind": "reminder",
     "drill.start": "drill start",
     "drill.step": "drill value",

@@ -18,7 +18,7 @@ every overdue request, and one that fails is logged and skipped, never stopping 
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -296,8 +296,13 @@ class ApprovalEngine:
         return expired
 
     def escalate(self, *, request_id: int, now: datetime) -> bool:
-        """Still undecided: mention the escalation roles in its conversation (once per
-        request: the scheduler asks once)."""
+        """Still undecided: mention the escalation roles in its conversation."""
+        return self.units.run(self.escalating(request_id=request_id, now=now))
+
+    def escalating(self, *, request_id: int, now: datetime) -> Callable[[UnitOfWork], bool]:
+        """``escalate`` as a unit of work, for its timer to commit with the timer's completion:
+        the timer is unique per (request, due time) and fenced, so the escalation is said
+        once per due time, even after a takeover."""
 
         def unit(uow: UnitOfWork) -> bool:
             found = self.ballot(uow, request_id)
@@ -321,4 +326,4 @@ class ApprovalEngine:
             )  # fmt: skip
             return True
 
-        return self.units.run(unit)
+        return unit

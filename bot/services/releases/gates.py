@@ -37,7 +37,6 @@ from bot.services.releases.go_no_go import open_go_no_go
 from bot.services.releases.review_rows import ReviewRows, load_review
 from bot.services.replies import Reply
 from bot.services.roles import GroupDirectory, MembershipUnavailable, resolving_groups, roles_of
-from bot.services.scheduling import ReviewScheduling
 from bot.store import UnitOfWork, advance
 from bot.store.gate_checks import checks_of
 from bot.store.locks import lock_row
@@ -64,13 +63,11 @@ class GateService:
         engine: Engine,
         runbooks: RunbookRegistry,
         directory: GroupDirectory,
-        scheduling: ReviewScheduling | None = None,
         units: UnitRunner | None = None,
     ) -> None:
         self.engine = engine
         self.runbooks = runbooks
         self.directory = directory
-        self.scheduling = scheduling
         self.units = units if units is not None else DirectUnits(engine)
 
     def check_gate(
@@ -115,29 +112,26 @@ class GateService:
         reason: str | None = None,
         clicked: Clicked | None = None,
     ) -> Reply:
-        def attempt(groups: GroupDirectory) -> tuple[Reply, tuple[int, datetime] | None]:
-            def unit(uow: UnitOfWork) -> tuple[Reply, tuple[int, datetime] | None]:
+        def attempt(groups: GroupDirectory) -> Reply:
+            def unit(uow: UnitOfWork) -> Reply:
                 found = self._gate_at(
                     uow, review_id=review_id, gate_id=gate_id, user_id=user_id, outcome=outcome,
                     now=now,
                 )  # fmt: skip
                 if isinstance(found, Reply):
-                    return found, None
+                    return found
                 refusal = self._gate_refusal(
                     uow, found, user_id=user_id, outcome=outcome, groups=groups, now=now,
                     clicked=clicked,
                 )  # fmt: skip
                 if refusal is not None:
-                    return refusal, None
+                    return refusal
                 return self._mark(uow, found, outcome=outcome, user_id=user_id, reason=reason,
                                   now=now)  # fmt: skip
 
             return self.units.run(unit)
 
-        reply, expiry = resolving_groups(self.directory, attempt)
-        if expiry is not None and self.scheduling is not None:
-            self.scheduling.schedule_expiry(request_id=expiry[0], at=expiry[1])
-        return reply
+        return resolving_groups(self.directory, attempt)
 
     def _gate_at(
         self, uow: UnitOfWork, *, review_id: int, gate_id: str, user_id: str,
@@ -274,9 +268,9 @@ class GateService:
         user_id: str,
         reason: str | None,
         now: datetime,
-    ) -> tuple[Reply, tuple[int, datetime] | None]:
-        """Mark the gate (once), say so in the thread, and decide what the review does next;
-        the new go/no-go's id and deadline, if one was asked for, to schedule after commit."""
+    ) -> Reply:
+        """Mark the gate (once), say so in the thread, and decide what the review does next
+        (a go/no-go asked for plans its expiry in this unit)."""
         (runbook, release, review, states), gate, state = found.rows, found.gate, found.state
         check = found.check
         overrides = check is not None and check.proposal is not None and (
@@ -288,7 +282,7 @@ class GateService:
                 False,
                 f"The bot proposes {check.proposal} for “{esc(gate.title)}”: overriding it "
                 "needs a reason; nothing was recorded.",
-            ), None
+            )
         won = advance(
             uow.session, model=GateState, row_id=row_id(state), lifecycle=GATE,
             to_state=GateStatus(outcome), now=now,
@@ -298,9 +292,7 @@ class GateService:
         uow.session.refresh(state)
         if not won:  # a double click, or another replica, got there first
             marked = _GateAt(found.rows, gate, state)
-            return self._already_marked(
-                uow, marked, user_id=user_id, outcome=outcome, now=now
-            ), None
+            return self._already_marked(uow, marked, user_id=user_id, outcome=outcome, now=now)
         uow.trail(
             kind=f"gate.{outcome}",
             actor=user_id,
@@ -321,9 +313,8 @@ class GateService:
         uow.enqueue(
             PostInThread(review_id=review_id, template="gate_update", context=context), now=now
         )
-        return Reply(True, f"Marked “{esc(gate.title)}” {outcome}."), self._after_gates(
-            uow, review_id=review_id, now=now
-        )
+        self._after_gates(uow, review_id=review_id, now=now)
+        return Reply(True, f"Marked “{esc(gate.title)}” {outcome}.")
 
     def proposal_of(self, *, review_id: int, gate_id: str) -> str | None:
         """The bot's proposal for a self-checking gate (``pass``/``fail``), if it made one."""
@@ -334,9 +325,7 @@ class GateService:
 
         return self.units.run(unit)
 
-    def _after_gates(
-        self, uow: UnitOfWork, *, review_id: int, now: datetime
-    ) -> tuple[int, datetime] | None:
+    def _after_gates(self, uow: UnitOfWork, *, review_id: int, now: datetime) -> None:
         """When no gate is open: block on a failure, otherwise ask for the go."""
         rows = load_review(uow.session, review_id=review_id, runbooks=self.runbooks)
         assert rows is not None
@@ -374,10 +363,8 @@ class GateService:
             uow.session, model=ReadinessReview, row_id=review_id, lifecycle=REVIEW,
             to_state=ReviewState.AWAITING_GO, now=now,
         ):  # fmt: skip
-            return None
-        request = open_go_no_go(uow, rows, now=now)
-        assert request.expires_at is not None
-        return row_id(request), request.expires_at
+            return
+        open_go_no_go(uow, rows, now=now)
 
 
 def _check_payload(check: CheckResult, overrides: bool) -> dict[str, object]:
