@@ -5,10 +5,11 @@ Slack limits each Web API method per workspace by tier (Tier 2: 20+ calls a minu
 per channel, short bursts allowed; past a limit it answers HTTP 429 with ``Retry-After``.
 
 The delivery keeps one token bucket per key, ``(method, channel)`` for ``chat.postMessage``
-(one a second, bursts of 10) and ``(method, "")`` for the rest, shaped like Slack's limits, and a back-off per ``(method,
-channel)`` after a 429. A call whose key has no token, or is backing off, is not made: its job
-is deferred (``Deferred``, the attempt not counted) until the key may go again, and the worker
-takes the next job meanwhile, so a 429 on one channel or method delays no other one. Each
+(one a second, bursts of 10) and ``(method, "")`` for the rest, shaped like Slack's limits,
+and a back-off per ``(method, channel)`` after a 429. A call whose key has no token, or is
+backing off, is not made: its job is deferred (``Deferred``, the attempt not counted) until
+the key may go again, and the worker takes the next job meanwhile, so a 429 on one channel
+or method delays no other one. Each
 process paces its own calls; replicas share Slack's limits, so a 429 can still come and is
 then honoured for its key only.
 """

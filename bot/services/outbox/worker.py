@@ -40,6 +40,7 @@ from bot.services.outbox.leases import JobLeases
 from bot.store import UnitOfWork, read_connection
 from bot.store.outbox import (
     LEASE,
+    MAX_ATTEMPTS,
     ClaimedJob,
     claim_next_job,
     fail_job,
@@ -77,6 +78,10 @@ class Deferred(Exception):
     def __init__(self, until: datetime, why: str = "") -> None:
         super().__init__(why or f"deferred until {until.isoformat()}")
         self.until = until
+
+
+class LeasesRanOut(Exception):
+    """Every attempt's process died (or stalled) holding the job: it may be what kills them."""
 
 
 class LostClaim(Exception):
@@ -208,7 +213,10 @@ class JobWorker:
         if job is None:
             return False
         with log_context(job=f"{job.kind}:{job.id}"), self.leases.holding(job):
-            self._run(job)
+            if job.attempts > MAX_ATTEMPTS:  # taken over after every attempt: never run again
+                self._failed(job, LeasesRanOut(f"its lease ran out {MAX_ATTEMPTS} times"))
+            else:
+                self._run(job)
         return True
 
     def _run(self, job: ClaimedJob) -> None:
