@@ -9,9 +9,8 @@ The delivery keeps one token bucket per key, ``(method, channel)`` for ``chat.po
 and a back-off per ``(method, channel)`` after a 429. A call whose key has no token, or is
 backing off, is not made: its job is deferred (``Deferred``, the attempt not counted) until
 the key may go again, and the worker takes the next job meanwhile, so a 429 on one channel
-or method delays no other one. Each
-process paces its own calls; replicas share Slack's limits, so a 429 can still come and is
-then honoured for its key only.
+or method delays no other one. Each process paces its own calls; replicas share Slack's
+limits, so a 429 can still come and is then honoured for its key only.
 """
 
 from __future__ import annotations
