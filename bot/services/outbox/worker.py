@@ -35,6 +35,7 @@ from typing import Any, TypeVar
 from sqlalchemy import Engine
 
 from bot.logs import log_context
+from bot.services.outbox.holders import known_dead, this_process
 from bot.services.outbox.jobs import Job, parse_job
 from bot.services.outbox.leases import JobLeases
 from bot.store import UnitOfWork, read_connection
@@ -47,6 +48,8 @@ from bot.store.outbox import (
     finish_job,
     has_due_job,
     postpone_job,
+    release_claims,
+    running_holders,
 )
 from bot.store.units import DirectUnits, UnitRunner
 
@@ -118,6 +121,7 @@ class JobWorker:
         self.failed = 0
         self.lost = 0
         self.lease = lease
+        self.holder = this_process()
         self.leases = JobLeases(units=self.units, clock=clock, lease=lease, name=self.name)
         self._handlers: dict[str, tuple[type[Job], Handler[Any]]] = {}
         self._wake = threading.Event()
@@ -149,6 +153,10 @@ class JobWorker:
 
     def start(self) -> None:
         self._stop.clear()
+        try:
+            self.release_dead_predecessors()
+        except Exception:  # their leases run out anyway
+            log.exception("%s: could not release the jobs of dead processes", self.name)
         self.leases.start()
         self._thread = threading.Thread(target=self._loop, name=self.name, daemon=True)
         self._thread.start()
@@ -159,6 +167,22 @@ class JobWorker:
         if self._thread is not None:
             self._thread.join(timeout)
         self.leases.stop(timeout)
+
+    def release_dead_predecessors(self) -> int:
+        """Make the jobs held by dead processes of this host claimable now (a restart does
+        not wait out their leases; see ``bot.services.outbox.holders``); how many."""
+        kinds, now = list(self._handlers), self.clock()
+        with read_connection(self.engine) as connection:
+            holders = running_holders(connection, kinds=kinds)
+        dead = {holder for holder in holders if known_dead(holder, self.holder)}
+        if not dead:
+            return 0
+        released = self.units.run(
+            lambda uow: release_claims(uow.session, holders=dead, kinds=kinds, now=now)
+        )
+        log.info("%s: %d jobs of dead processes (%s) released", self.name, released,
+                 ", ".join(sorted(dead)))  # fmt: skip
+        return released
 
     def wake(self) -> None:
         self._wake.set()
@@ -208,7 +232,9 @@ class JobWorker:
                 return False
         now = self.clock()
         job = self.units.run(
-            lambda uow: claim_next_job(uow.session, now=now, kinds=kinds, lease=self.lease)
+            lambda uow: claim_next_job(
+                uow.session, now=now, kinds=kinds, lease=self.lease, claimed_by=self.holder
+            )
         )
         if job is None:
             return False
