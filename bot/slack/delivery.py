@@ -38,12 +38,13 @@ from bot.services.outbox.jobs import (
     UpdateRollback,
     parse_job,
 )
-from bot.services.outbox.worker import Deferred, JobWorker, NotReady, Record, current_claim
+from bot.services.outbox.worker import JobWorker, NotReady, Record
 from bot.services.releases.contexts import checklist_context
 from bot.services.releases.review_rows import ReviewRows, load_review
 from bot.slack.drill_delivery import post_drill
+from bot.slack.forms import open_form, tell_form_not_opened
 from bot.slack.pacing import Pacing
-from bot.slack.posts import permalink_of, post_once
+from bot.slack.posts import Poster, permalink_of, post_once
 from bot.store import UnitOfWork
 from bot.store.gate_checks import checks_of
 from bot.store.outbox import ClaimedJob
@@ -86,22 +87,6 @@ def _nothing(uow: UnitOfWork) -> None:
     """Nothing to record beside the job's completion."""
 
 
-# Slack honours a trigger_id for 3 seconds after the interaction (the job is queued then).
-TRIGGER_LIFE = timedelta(seconds=3)
-VIEW_NOT_OPENED = (
-    "I could not open the form in time (Slack allows 3 seconds), so nothing was recorded. "
-    "Please press the button again."
-)
-
-
-def _tell_form_not_opened(job: OpenView, now: datetime) -> Record:
-    told = Ephemeral(
-        channel_id=job.channel_id, user_id=job.user_id, text=VIEW_NOT_OPENED,
-        thread_ts=job.thread_ts,
-    )  # fmt: skip
-    return lambda uow: uow.enqueue(told, now=now)
-
-
 class SlackDelivery(JobWorker):
     """Delivers the Slack work of the outbox: posts, updates, ephemerals, permalinks."""
 
@@ -124,6 +109,7 @@ class SlackDelivery(JobWorker):
         )
         self.client = client
         self.pacing = Pacing(clock)
+        self._me: Poster | None = None
         self.renderer = renderer
         self.runbooks = runbooks
         self.register(PostChecklist, self._post_checklist)
@@ -147,8 +133,7 @@ class SlackDelivery(JobWorker):
 
     def report(self, uow: UnitOfWork, job: ClaimedJob, error: str) -> None:
         if job.kind == OpenView.kind:  # the person is waiting for a form: say it failed
-            form = parse_job(OpenView, job.payload)
-            _tell_form_not_opened(form, self.clock())(uow)
+            tell_form_not_opened(parse_job(OpenView, job.payload), self.clock())(uow)
             return
         review_id = job.payload.get("review_id")
         if review_id is None:
@@ -282,24 +267,8 @@ class SlackDelivery(JobWorker):
         )
 
     def _open_view(self, job: OpenView) -> Record | None:
-        """Open the form while its trigger lives; when it cannot (the job came late, or
-        views.open is rate limited past the trigger's life), tell the person instead."""
-        queued = current_claim().created_at or self.clock()
-        expires = queued + TRIGGER_LIFE
-        if self.clock() >= expires:
-            return _tell_form_not_opened(job, self.clock())
         view = self.renderer.render(job.template, job.context)
-        try:
-            self.pacing.call(
-                "views.open",
-                None,
-                lambda: self.client.views_open(trigger_id=job.trigger_id, view=view),
-            )
-        except Deferred as deferred:
-            if deferred.until >= expires:
-                return _tell_form_not_opened(job, self.clock())
-            raise
-        return None
+        return open_form(self.client, self.pacing, job, view, clock=self.clock)
 
     def _post_message(self, job: PostMessage) -> None:
         self._post(job.channel_id, job.thread_ts, {"text": job.text, "blocks": None})
@@ -308,8 +277,15 @@ class SlackDelivery(JobWorker):
         self, channel: str, thread_ts: str | None, message: dict[str, Any]
     ) -> tuple[str, bool]:
         return post_once(
-            self.client, self.pacing, channel=channel, thread_ts=thread_ts, message=message
-        )
+            self.client, self.pacing, channel=channel, thread_ts=thread_ts, message=message,
+            poster=self._poster,
+        )  # fmt: skip
+
+    def _poster(self) -> Poster:
+        """The bot's own identity (asked of Slack once, when a look-up first needs it)."""
+        if self._me is None:
+            self._me = Poster.of(self.client)
+        return self._me
 
     def _render(
         self, template: str | None, context: TemplateContext | None, text: str | None

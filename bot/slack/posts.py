@@ -8,12 +8,15 @@ carries ``metadata`` (event type ``releasebot_outbox``, payload: the job's id an
 was queued, which together name one job of one database), and a retried job (its claim's
 ``attempts`` above 1) first reads the channel (``conversations.history``) or the thread
 (``conversations.replies``) with ``include_all_metadata``, from shortly before the job was
-queued, for a message carrying its metadata. Found: that message is the job's post.
+queued, for a message of the bot's own (``auth.test``'s user or bot id) carrying its
+metadata. Found: that message is the job's post.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
@@ -43,16 +46,40 @@ def outbox_metadata(job: ClaimedJob) -> dict[str, Any]:
     return {"event_type": EVENT_TYPE, "event_payload": payload}
 
 
-def posted_by(message: dict[str, Any], job: ClaimedJob) -> bool:
-    """Does ``message`` (as the Web API shows it) carry ``job``'s metadata?"""
+@dataclass(frozen=True)
+class Poster:
+    """Who the bot is in Slack (``auth.test``): only its own messages can be a job's post."""
+
+    user_id: str | None
+    bot_id: str | None
+
+    @classmethod
+    def of(cls, client: WebClient) -> Poster:
+        answer = client.auth_test()
+        user_id, bot_id = answer.get("user_id"), answer.get("bot_id")
+        return cls(str(user_id) if user_id else None, str(bot_id) if bot_id else None)
+
+    def wrote(self, message: dict[str, Any]) -> bool:
+        return (self.user_id is not None and message.get("user") == self.user_id) or (
+            self.bot_id is not None and message.get("bot_id") == self.bot_id
+        )
+
+
+def posted_by(message: dict[str, Any], job: ClaimedJob, poster: Poster) -> bool:
+    """Is ``message`` (as the Web API shows it) the bot's own, carrying ``job``'s metadata?"""
     metadata = message.get("metadata")
     if not isinstance(metadata, dict) or metadata.get("event_type") != EVENT_TYPE:
         return False
-    return bool(metadata.get("event_payload") == outbox_metadata(job)["event_payload"])
+    payload, expected = metadata.get("event_payload"), outbox_metadata(job)["event_payload"]
+    if not isinstance(payload, dict) or set(payload) != set(expected):
+        return False
+    # compared as text: a number may come back as a string (or the reverse)
+    same = all(str(payload[key]) == str(value) for key, value in expected.items())
+    return same and poster.wrote(message)
 
 
 def find_posted(
-    client: WebClient, *, channel: str, thread_ts: str | None, job: ClaimedJob
+    client: WebClient, *, channel: str, thread_ts: str | None, job: ClaimedJob, poster: Poster
 ) -> str | None:
     """The ts of ``job``'s message in ``channel`` (in the thread of ``thread_ts``, if given)
     if an earlier attempt posted it; None if not there, or if Slack will not let us look."""
@@ -74,7 +101,7 @@ def find_posted(
                 return None
             raise
         for message in page.get("messages") or []:
-            if posted_by(message, job):
+            if posted_by(message, job, poster):
                 return str(message["ts"])
         cursor = (page.get("response_metadata") or {}).get("next_cursor")
         if not page.get("has_more") or not cursor:
@@ -90,16 +117,20 @@ def post_once(
     channel: str,
     thread_ts: str | None,
     message: dict[str, Any],
+    poster: Callable[[], Poster],
 ) -> tuple[str, bool]:
     """Post ``message`` (its ``text`` and ``blocks``) for the outbox job in hand, once: (its
     ts, whether an earlier attempt had posted it already). Both calls are paced."""
     claim = current_claim()
     if claim.attempts > 1:  # an earlier attempt may have posted it: look first
         method = "conversations.history" if thread_ts is None else "conversations.replies"
+        me = poster()
         found = pacing.call(
             method,
             channel,
-            lambda: find_posted(client, channel=channel, thread_ts=thread_ts, job=claim),
+            lambda: find_posted(
+                client, channel=channel, thread_ts=thread_ts, job=claim, poster=me
+            ),
         )
         if found is not None:
             log.info("job %s was posted by an earlier attempt: %s", claim.id, found)

@@ -65,6 +65,7 @@ class OutboxJob(SQLModel, table=True):
     last_error: str | None = Field(default=None, sa_type=Text)
     created_at: datetime = Field(sa_type=UTCDateTime, nullable=False)
     finished_at: datetime | None = Field(default=None, sa_type=UTCDateTime, nullable=True)
+    claimed_by: str | None = None  # the process that claimed it last: host:pid:start
 
 
 _JOBS = table_of(OutboxJob)
@@ -136,6 +137,7 @@ def claim_next_job(
     now: datetime,
     kinds: Collection[str] | None = None,
     lease: timedelta = LEASE,
+    claimed_by: str | None = None,
 ) -> ClaimedJob | None:
     """Take the oldest due job of ``kinds`` (or one whose lease ran out); None when none."""
     connection = connection_of(db)
@@ -161,7 +163,12 @@ def claim_next_job(
             .where(
                 _JOBS.c.id == row.id, _JOBS.c.state == row.state, _JOBS.c.attempts == row.attempts
             )
-            .values(state="running", attempts=row.attempts + 1, lease_until=now + lease)
+            .values(
+                state="running",
+                attempts=row.attempts + 1,
+                lease_until=now + lease,
+                claimed_by=claimed_by,
+            )
         ).rowcount
         if won == 1:
             created = row.created_at
@@ -176,6 +183,33 @@ def _held(job: ClaimedJob) -> ColumnElement[bool]:
     return and_(
         _JOBS.c.id == job.id, _JOBS.c.state == "running", _JOBS.c.attempts == job.attempts
     )
+
+
+def running_holders(db: Session | Connection, *, kinds: Collection[str]) -> set[str]:
+    """The processes holding running jobs of ``kinds`` (as they named themselves)."""
+    query = select(_JOBS.c.claimed_by).where(
+        OPEN, _JOBS.c.state == "running", _JOBS.c.kind.in_(list(kinds))
+    )
+    return {str(holder) for (holder,) in connection_of(db).execute(query) if holder}
+
+
+def release_claims(
+    db: Session | Connection, *, holders: Collection[str], kinds: Collection[str], now: datetime
+) -> int:
+    """End the leases of the running jobs of ``kinds`` that ``holders`` (processes known to
+    be dead) held, so that they can be claimed at once; how many."""
+    if not holders:
+        return 0
+    released = connection_of(db).execute(
+        update(_JOBS)
+        .where(
+            _JOBS.c.state == "running",
+            _JOBS.c.kind.in_(list(kinds)),
+            _JOBS.c.claimed_by.in_(list(holders)),
+        )
+        .values(lease_until=now - timedelta(seconds=1))
+    )
+    return int(released.rowcount)
 
 
 def renew_job_lease(

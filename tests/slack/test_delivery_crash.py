@@ -1,7 +1,8 @@
 """kill -9 of `releasebot serve` between Slack's answer to chat.postMessage and the commit that
-records it: after a restart the message is in the channel once, recorded, and delivery
-resumed within one lease. Slack takes the post and holds its answer (``answer_late``), so the
-process dies with the post made and not recorded, whatever its timing."""
+records it: after a restart the message is in the channel once, recorded, and the job the
+dead process held taken back by the restarted one at once (same host), not after its lease.
+Slack takes the post and holds its answer (``answer_late``), so the process dies with the
+post made and not recorded, whatever its timing."""
 
 from __future__ import annotations
 
@@ -120,22 +121,25 @@ def test_a_post_made_before_a_kill_is_in_the_channel_once_after_restart(
         assert late.applied.wait(15), "the checklist was not posted"
         killed = served.kill()  # Slack has the post; the process never hears of it
         late.release()
+        held = served.checklist_job(version)
+        assert held.state == "running" and held.claimed_by is not None
         restarted = served.start()
         done = wait_until(
-            lambda v=version: (row := served.checklist_job(v)) is not None
-            and row.state == "done" and row,
+            lambda v=version: (
+                (row := served.checklist_job(v)) is not None and row.state == "done" and row
+            ),
             timeout=LEASE.total_seconds() + 30,
         )
         recorded = time.monotonic()
-        checklists = [
-            m for m in served.slack.messages(RANKING, replies=False) if version in m.text
-        ]
+        checklists = [m for m in served.slack.messages(RANKING, replies=False) if version in m.text]
         assert len(checklists) == 1, [m.text[:60] for m in checklists]
         with read_connection(served.engine) as connection:
             events = trail_for_subject(connection, subject=f"release:ranking-model:{version}")
         [posted] = [e for e in events if e.kind == "slack.message_posted"]
         assert posted.message_ts == checklists[0].ts
         assert posted.payload["found_after_retry"] is True and done.attempts == 2
+        # taken back by the restarted process before the dead one's lease had run out
+        assert done.claimed_by != held.claimed_by and done.finished_at < held.lease_until
         figures.append((recorded - killed, recorded - restarted))
     posts = [m for m in served.slack.messages(RANKING, replies=False) if "v5." in m.text]
     doubled = len(posts) - ROUNDS
@@ -144,5 +148,5 @@ def test_a_post_made_before_a_kill_is_in_the_channel_once_after_restart(
         f"\n{ROUNDS} kills between Slack's answer and the record: posts doubled {doubled}; "
         "recorded after the kill / after the restart answered: "
         + ", ".join(f"{a:.1f}/{b:.1f} s" for a, b in figures)
-        + f" (lease {LEASE.total_seconds():.0f} s)"
+        + f" (lease {LEASE.total_seconds():.0f} s; a restart takes its predecessor's jobs back)"
     )

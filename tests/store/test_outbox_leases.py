@@ -5,14 +5,16 @@ from __future__ import annotations
 import time
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, select, update
 
 from bot.clock import utc_now
 from bot.services.outbox.jobs import Ephemeral, PostMessage
 from bot.services.outbox.worker import JobWorker, Record, current_claim
-from bot.store import session_scope
+from bot.store import UnitOfWork, session_scope
 from bot.store.outbox import (
     LEASE,
+    MAX_ATTEMPTS,
+    ClaimedJob,
     OutboxJob,
     claim_next_job,
     enqueue_job,
@@ -130,3 +132,27 @@ def test_a_slow_handler_keeps_its_job_while_it_lives(engine: Engine) -> None:
     assert rival_claims and not any(rival_claims)
     assert holder.leases.renewals >= 3 and (holder.delivered, holder.lost) == (1, 0)
     assert (_row(engine).state, _row(engine).attempts) == ("done", 1)
+
+
+def test_a_job_whose_lease_ran_out_every_time_is_failed_and_reported(engine: Engine) -> None:
+    """Its handler may be what kills the process: after the last attempt's lease runs out it
+    is failed and reported, not taken over forever."""
+    reported: list[tuple[int, str]] = []
+
+    class Reporting(JobWorker):
+        def report(self, uow: UnitOfWork, job: ClaimedJob, error: str) -> None:
+            reported.append((job.id, error))
+
+    worker = Reporting(engine=engine, clock=lambda: NOW + timedelta(hours=1))
+    worker.register(PostMessage, lambda job: None)
+    with session_scope(engine) as session:
+        enqueue_job(
+            session, kind="post_message", payload={"channel_id": "C1", "text": "x"}, now=NOW
+        )
+        session.execute(
+            update(JOBS).values(state="running", attempts=MAX_ATTEMPTS, lease_until=NOW)
+        )
+    assert worker.run_once()
+    row = _row(engine)
+    assert (row.state, row.attempts) == ("failed", MAX_ATTEMPTS + 1)
+    assert reported and "lease ran out" in reported[0][1]

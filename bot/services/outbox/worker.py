@@ -35,17 +35,21 @@ from typing import Any, TypeVar
 from sqlalchemy import Engine
 
 from bot.logs import log_context
+from bot.services.outbox.holders import known_dead, this_process
 from bot.services.outbox.jobs import Job, job_subject, parse_job
 from bot.services.outbox.leases import JobLeases
 from bot.store import UnitOfWork, read_connection
 from bot.store.outbox import (
     LEASE,
+    MAX_ATTEMPTS,
     ClaimedJob,
     claim_next_job,
     fail_job,
     finish_job,
     has_due_job,
     postpone_job,
+    release_claims,
+    running_holders,
 )
 from bot.store.units import DirectUnits, UnitRunner
 
@@ -77,6 +81,10 @@ class Deferred(Exception):
     def __init__(self, until: datetime, why: str = "") -> None:
         super().__init__(why or f"deferred until {until.isoformat()}")
         self.until = until
+
+
+class LeasesRanOut(Exception):
+    """Every attempt's process died (or stalled) holding the job: it may be what kills them."""
 
 
 class LostClaim(Exception):
@@ -113,6 +121,7 @@ class JobWorker:
         self.failed = 0
         self.lost = 0
         self.lease = lease
+        self.holder = this_process()
         self.leases = JobLeases(units=self.units, clock=clock, lease=lease, name=self.name)
         self._handlers: dict[str, tuple[type[Job], Handler[Any]]] = {}
         self._wake = threading.Event()
@@ -144,6 +153,10 @@ class JobWorker:
 
     def start(self) -> None:
         self._stop.clear()
+        try:
+            self.release_dead_predecessors()
+        except Exception:  # their leases run out anyway
+            log.exception("%s: could not release the jobs of dead processes", self.name)
         self.leases.start()
         self._thread = threading.Thread(target=self._loop, name=self.name, daemon=True)
         self._thread.start()
@@ -154,6 +167,22 @@ class JobWorker:
         if self._thread is not None:
             self._thread.join(timeout)
         self.leases.stop(timeout)
+
+    def release_dead_predecessors(self) -> int:
+        """Make the jobs held by dead processes of this host claimable now (a restart does
+        not wait out their leases; see ``bot.services.outbox.holders``); how many."""
+        kinds, now = list(self._handlers), self.clock()
+        with read_connection(self.engine) as connection:
+            holders = running_holders(connection, kinds=kinds)
+        dead = {holder for holder in holders if known_dead(holder, self.holder)}
+        if not dead:
+            return 0
+        released = self.units.run(
+            lambda uow: release_claims(uow.session, holders=dead, kinds=kinds, now=now)
+        )
+        log.info("%s: %d jobs of dead processes (%s) released", self.name, released,
+                 ", ".join(sorted(dead)))  # fmt: skip
+        return released
 
     def wake(self) -> None:
         self._wake.set()
@@ -203,12 +232,17 @@ class JobWorker:
                 return False
         now = self.clock()
         job = self.units.run(
-            lambda uow: claim_next_job(uow.session, now=now, kinds=kinds, lease=self.lease)
+            lambda uow: claim_next_job(
+                uow.session, now=now, kinds=kinds, lease=self.lease, claimed_by=self.holder
+            )
         )
         if job is None:
             return False
         with log_context(job=f"{job.kind}:{job.id}"), self.leases.holding(job):
-            self._run(job)
+            if job.attempts > MAX_ATTEMPTS:  # taken over after every attempt: never run again
+                self._failed(job, LeasesRanOut(f"its lease ran out {MAX_ATTEMPTS} times"))
+            else:
+                self._run(job)
         return True
 
     def _run(self, job: ClaimedJob) -> None:
