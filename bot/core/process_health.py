@@ -31,9 +31,10 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from datetime import datetime
 from statistics import median
 
-from bot.core.learning_events import LearningEvent
+from bot.core.learning_events import LearningEvent, parse_time
 
 DURATIONS = (
     "readiness",
@@ -171,7 +172,7 @@ class HealthFold:
         if start is None:
             return
         story.taken.add(figure)
-        seconds = (end.at - start.at).total_seconds()
+        seconds = (_happened_at(end) - start.at).total_seconds()
         self._emit(figure, story, seconds, end.subject, (start.seq, end.seq))
 
     def _count(self, story: _Open, event: LearningEvent) -> None:
@@ -212,6 +213,14 @@ class HealthFold:
         path: str | None = None,
     ) -> None:  # fmt: skip
         self.sink(Observation(figure, story.runbook, value, subject, sources, path))
+
+
+def _happened_at(event: LearningEvent) -> datetime:
+    """When what ``event`` records happened: its payload's ``at`` when it carries one (the
+    drills record ``drill.first_response`` when they score, with the vote's time), else its own
+    time."""
+    found = parse_time(event.payload.get("at")) if "at" in event.payload else None
+    return found if found is not None and found.tzinfo is not None else event.at
 
 
 def _is_rollback_figure(figure: str) -> bool:

@@ -95,9 +95,11 @@ def test_reviews_drills_and_several_runbooks() -> None:
     trail.add(75, "go_no_go.approved", release, "fraud-model")
     trail.add(80, "drill.started", "drill:1", "ranking-model")
     trail.add(83, "drill.detected", "drill:1", "ranking-model")
-    trail.add(85, "drill.first_response", "drill:1", "ranking-model")
     trail.add(92, "drill.decided", "drill:1", "ranking-model")
     trail.add(95, "drill.ended", "drill:1", "ranking-model")
+    # The drills record the first response when they score the run, with the vote's time.
+    first_vote = (T0 + timedelta(minutes=85)).isoformat()
+    trail.add(96, "drill.first_response", "drill:1", "ranking-model", at=first_vote)
     trail.add(96, "drill.scored", "drill:1", "ranking-model", score=85)
     report = health_report(trail.events)
 
