@@ -26,9 +26,13 @@ from bot.hooks.routes import register_hooks
 from bot.render import Renderer, make_renderer, template_problems
 from bot.runbooks.files import load_runbooks
 from bot.runbooks.registry import RunbookRegistry
+from bot.scheduler.drill_jobs import DrillJobs
 from bot.scheduler.runner import ReleaseScheduler
 from bot.services.approvals.engine import ApprovalEngine
 from bot.services.approvals.requests import APPROVAL_REQUEST
+from bot.services.drills.approval import DrillApproval
+from bot.services.drills.service import DrillService
+from bot.services.monitoring.wiring import wire_monitoring
 from bot.services.outbox.answers import Answers
 from bot.services.postmortems import REMIND as POSTMORTEM_REMIND
 from bot.services.postmortems import PostmortemService, remind_action_item
@@ -45,7 +49,7 @@ from bot.services.rollbacks.executions import ExecutionService
 from bot.services.rollbacks.recommendations import RollbackService
 from bot.services.trail.checkpoints import CheckpointTimer, publish_checkpoint
 from bot.slack.app import build_bolt_app
-from bot.slack.client import make_web_client
+from bot.slack.client import make_delivery_client, make_web_client
 from bot.slack.delivery import SlackDelivery
 from bot.slack.directory import SlackGroupDirectory
 from bot.slack.home import register_home
@@ -240,7 +244,7 @@ def build(
     checkpointer = WalCheckpointer(engine, busy=units.busy) if has_log(engine) else None
     delivery = SlackDelivery(
         engine=engine,
-        client=client,
+        client=make_delivery_client(settings),  # retries are the outbox's: exactly-once posts
         renderer=renderer,
         runbooks=registry,
         clock=clock,
@@ -256,7 +260,11 @@ def build(
     approvals = ApprovalEngine(
         engine=engine,
         runbooks=registry,
-        kinds=[GoNoGo(runbooks=registry), RollbackApproval(runbooks=registry)],
+        kinds=[
+            GoNoGo(runbooks=registry),
+            RollbackApproval(runbooks=registry),
+            DrillApproval(runbooks=registry),
+        ],
         directory=directory,
         units=units,
     )
@@ -290,6 +298,7 @@ def build(
     )
     executor_worker.yield_to(units.busy)
     home = HomeService(engine=engine, runbooks=registry, directory=directory, units=units)
+    drills = DrillService(engine=engine, runbooks=registry, directory=directory, units=units)
     postmortems = PostmortemService(
         engine=engine, runbooks=registry, directory=directory, clock=clock, units=units
     )
@@ -307,12 +316,17 @@ def build(
         answers=Answers(units=units),
         clock=clock,
         workers=(delivery, executor_worker),
+        drills=drills,
         postmortems=postmortems,
     )
     scheduler.worker.register(
         POSTMORTEM_REMIND,
         lambda timer, now: remind_action_item(postmortems, timer, now, after=services.wake),
     )
+    wire_monitoring(
+        settings=settings, engine=engine, registry=registry, worker=scheduler.worker,
+        rollbacks=rollbacks, executions=executions, after=services.wake,
+    )  # fmt: skip
     scheduler.bind(
         reviews=reviews,
         approvals=approvals,
@@ -320,6 +334,7 @@ def build(
         executions=executions,
         after=services.wake,
     )
+    DrillJobs(drills=drills, registry=registry, after=services.wake).register(scheduler.worker)
     register_home(delivery, home, renderer)
     try:
         bolt_app = build_bolt_app(

@@ -60,9 +60,13 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--runbook", required=True, metavar="ID", help="runbook id")
     evaluate.add_argument(
         "--samples",
-        required=True,
         metavar="FILE",
         help='JSON file {"samples": [{"metric", "value", "at"}, ...]}; "-" reads stdin',
+    )
+    evaluate.add_argument(
+        "--prometheus",
+        metavar="URL",
+        help="ask this Prometheus for the query-backed criteria (live; --now defaults to now)",
     )
     evaluate.add_argument(
         "--now", metavar="ISO-8601", help="evaluation time (default: the latest sample's time)"
@@ -203,6 +207,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--socket",
         action="store_true",
         help="let the emulated Slack reach the bot over Socket Mode instead of HTTP",
+    )
+    demo.add_argument(
+        "--drill",
+        action="store_true",
+        help="play a game-day drill instead: start, values, approvals, dry run, the report",
     )
     demo.set_defaults(module="demo")
 

@@ -57,6 +57,15 @@ class Settings(BaseSettings):
     sample_retention: timedelta = Field(
         timedelta(days=7), validation_alias=_env("RELEASEBOT_SAMPLE_RETENTION")
     )
+    # Query-backed criteria (bot.services.monitoring): the Prometheus they ask, and the name
+    # of the environment variable holding its bearer token (if it needs one).
+    prometheus_url: str | None = Field(None, validation_alias=_env("RELEASEBOT_PROMETHEUS_URL"))
+    prometheus_token_env: str | None = Field(
+        None, validation_alias=_env("RELEASEBOT_PROMETHEUS_TOKEN_ENV")
+    )
+    prometheus_timeout: float = Field(
+        10.0, gt=0, le=120, validation_alias=_env("RELEASEBOT_PROMETHEUS_TIMEOUT")
+    )
 
     # The web pages (bot.web.pages): links from Slack, Sign in with Slack, sessions, automation.
     public_url: str | None = Field(None, validation_alias=_env("RELEASEBOT_PUBLIC_URL"))
@@ -222,3 +231,13 @@ def executor_secrets(runbooks: Iterable[Runbook]) -> dict[str, str]:
         if path.executor.type == "webhook" and path.executor.secret_env
     }
     return {name: os.environ[name] for name in sorted(names) if name in os.environ}
+
+
+def prometheus_tokens(settings: Settings, runbooks: Iterable[Runbook]) -> dict[str, str]:
+    """The bearer tokens of the Prometheus servers the queries ask (``token_env`` of the
+    settings and of each runbook's ``prometheus``), read once at start-up like the rest; a
+    missing one is sent as no token (Prometheus or its proxy then says why it refuses)."""
+    names = {settings.prometheus_token_env} | {
+        runbook.prometheus.token_env for runbook in runbooks if runbook.prometheus is not None
+    }
+    return {name: os.environ[name] for name in sorted(n for n in names if n) if name in os.environ}

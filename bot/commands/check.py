@@ -31,4 +31,17 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         f"ok: {len(runbook_set.runbooks)} runbook(s) ({names or 'none'}) "
         f"and {count} template(s) are valid"
     )
+    for runbook in runbooks:  # valid, but its queries would only give insufficient data
+        asks = any(c.query for c in runbook.criteria) or any(
+            g.check is not None and g.check.query is not None
+            for stage in (runbook.readiness.stages if runbook.readiness else [])
+            for g in stage.gates
+        )
+        if asks and runbook.prometheus is None and settings.prometheus_url is None:
+            print(
+                f"note: {runbook.id} asks Prometheus but has no server: set "
+                "RELEASEBOT_PROMETHEUS_URL or its prometheus.url (until then its queries are "
+                "insufficient data)",
+                file=sys.stderr,
+            )
     return 0

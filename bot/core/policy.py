@@ -11,7 +11,8 @@ from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from bot.core.runbook import SEVERITY_ORDER, ApprovalRule, Criterion, Runbook
+from bot.core.durations import format_duration
+from bot.core.runbook import SEVERITY_ORDER, ApprovalRule, Criterion, GateCheck, Runbook
 
 Location = tuple[str | int, ...]
 
@@ -28,6 +29,7 @@ def policy_problems(runbook: Runbook) -> list[PolicyProblem]:
         *_duplicate_ids(runbook),
         *_bad_patterns(runbook),
         *_impossible_criteria(runbook),
+        *_query_problems(runbook),
         *_role_references(runbook),
         *_metric_references(runbook),
         *_path_references(runbook),
@@ -116,6 +118,52 @@ def _impossible_criteria(runbook: Runbook) -> Iterator[PolicyProblem]:
         reason = criterion_impossibility(criterion)
         if reason is not None:
             yield PolicyProblem(("criteria", i, "margin"), reason)
+        if criterion.query is not None and criterion.interval >= criterion.stale_after:
+            yield PolicyProblem(
+                ("criteria", i, "interval"),
+                f"the query runs every {format_duration(criterion.interval)}, not more often than "
+                f"stale_after ({format_duration(criterion.stale_after)}): every reading would "
+                "be stale before the next",
+            )
+
+
+def promql_problem(query: str) -> str | None:
+    """A PromQL text's unbalanced bracket or unclosed string, if any (Prometheus itself
+    judges the rest: a query it refuses is insufficient data with its error)."""
+    closing = {"(": ")", "[": "]", "{": "}"}
+    expected: list[str] = []
+    quote: str | None = None
+    escaped = False
+    for char in query:
+        if quote is not None:  # inside a string: only its end (or an escape) matters
+            if escaped:
+                escaped = False
+            elif char == "\\" and quote != "`":
+                escaped = True
+            elif char == quote:
+                quote = None
+            continue
+        if char in "\"'`":
+            quote = char
+        elif char in closing:
+            expected.append(closing[char])
+        elif char in closing.values():
+            if not expected or expected.pop() != char:
+                return f"unbalanced {char!r} in the query"
+    if quote is not None:
+        return f"unclosed string ({quote}) in the query"
+    if expected:
+        return f"missing {expected[-1]!r} in the query"
+    return None
+
+
+def _query_problems(runbook: Runbook) -> Iterator[PolicyProblem]:
+    for i, criterion in enumerate(runbook.criteria):
+        for field in ("query", "baseline_query"):
+            text = getattr(criterion, field)
+            problem = promql_problem(text) if text is not None else None
+            if problem is not None:
+                yield PolicyProblem(("criteria", i, field), problem)
 
 
 def _approval_rules(runbook: Runbook) -> Iterator[tuple[Location, ApprovalRule]]:
@@ -147,6 +195,9 @@ def _role_references(runbook: Runbook) -> Iterator[PolicyProblem]:
         yield from undefined(
             ("paths", i, "validation", "endorse_role"), path.validation.endorse_role
         )
+    for i, drill in enumerate(runbook.drills):
+        for k, role in enumerate(drill.starters):
+            yield from undefined(("drills", i, "starters", k), role)
 
 
 def _metric_references(runbook: Runbook) -> Iterator[PolicyProblem]:
@@ -163,6 +214,19 @@ def _metric_references(runbook: Runbook) -> Iterator[PolicyProblem]:
         yield from unknown(("paths", i, "validation", "metric"), path.validation.metric)
     for i, drill in enumerate(runbook.drills):
         yield from unknown(("drills", i, "scenario", "metric"), drill.scenario.metric)
+    for loc, check in _gate_checks(runbook):
+        if check.criterion is not None:
+            yield from unknown((*loc, "criterion"), check.criterion)
+        elif check.query is not None and (problem := promql_problem(check.query)) is not None:
+            yield PolicyProblem((*loc, "query"), problem)
+
+
+def _gate_checks(runbook: Runbook) -> Iterator[tuple[Location, GateCheck]]:
+    stages = runbook.readiness.stages if runbook.readiness is not None else []
+    for i, stage in enumerate(stages):
+        for j, gate in enumerate(stage.gates):
+            if gate.check is not None:
+                yield ("readiness", "stages", i, "gates", j, "check"), gate.check
 
 
 def _path_references(runbook: Runbook) -> Iterator[PolicyProblem]:

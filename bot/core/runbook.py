@@ -109,11 +109,29 @@ class Criterion(_Strict):
     severity: Severity
     bounds: tuple[float, float] = (0.0, math.inf)
     description: str | None = None
+    # Query-backed (README "Query-backed criteria"): asked every ``interval`` instead of pushed.
+    query: str | None = Field(None, min_length=1)
+    interval: Duration = timedelta(seconds=30)
+    # Relative: the value judged is ``query`` compared with ``baseline_query``, in ``compare``.
+    baseline_query: str | None = Field(None, min_length=1)
+    compare: Literal["percent", "absolute"] | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _relative_bounds(cls, data: Any) -> Any:
+        """A difference may be negative: a relative criterion's default bounds are open."""
+        if isinstance(data, dict) and data.get("compare") is not None and "bounds" not in data:
+            return {**data, "bounds": (-math.inf, math.inf)}
+        return data
 
     @model_validator(mode="after")
     def _one_direction(self) -> Criterion:
         if (self.above is None) == (self.below is None):
             raise ValueError("give exactly one of 'above' or 'below'")
+        if (self.baseline_query is None) != (self.compare is None):
+            raise ValueError("a relative criterion gives both 'baseline_query' and 'compare'")
+        if self.baseline_query is not None and self.query is None:
+            raise ValueError("a relative criterion compares 'query' with 'baseline_query'")
         if not math.isfinite(self.threshold) or not math.isfinite(self.margin):
             raise ValueError("threshold and margin must be finite numbers")
         if self.bounds[0] >= self.bounds[1]:
@@ -141,6 +159,13 @@ class Criterion(_Strict):
         if self.direction == "above":
             return self.threshold - self.margin
         return self.threshold + self.margin
+
+
+class PrometheusSource(_Strict):
+    """The Prometheus a runbook's queries ask, instead of ``RELEASEBOT_PROMETHEUS_URL``."""
+
+    url: str = Field(pattern=r"^https?://\S+$")
+    token_env: str | None = Field(None, pattern=r"^[A-Z_][A-Z0-9_]*$")
 
 
 class Impact(_Strict):
@@ -264,11 +289,35 @@ class RollbackPath(_Strict):
     validation: Validation
 
 
+class GateCheck(_Strict):
+    """A gate that checks itself: ``criterion`` (inside its threshold) or ``query`` (inside
+    ``below``/``above``) held ``for`` a duration, judged every ``step``."""
+
+    criterion: MetricName | None = None
+    query: str | None = Field(None, min_length=1)
+    below: float | None = None
+    above: float | None = None
+    held_for: Duration = Field(alias="for")
+    step: Duration = timedelta(minutes=1)
+
+    @model_validator(mode="after")
+    def _one_source(self) -> GateCheck:
+        if (self.criterion is None) == (self.query is None):
+            raise ValueError("give exactly one of 'criterion' or 'query'")
+        bounds = (self.below is not None) + (self.above is not None)
+        if self.query is not None and bounds != 1:
+            raise ValueError("a query check gives exactly one of 'below' or 'above'")
+        if self.criterion is not None and bounds:
+            raise ValueError("a criterion check uses the criterion's threshold")
+        return self
+
+
 class Gate(_Strict):
     id: Slug
     title: str = Field(min_length=1)
     owner: RoleName
     evidence: str | None = None
+    check: GateCheck | None = None
 
 
 class Stage(_Strict):
@@ -299,6 +348,9 @@ class Drill(_Strict):
     channel: ChannelId | None = None
     scenario: DrillScenario
     expected_path: Slug | None = None
+    # who may start (and stop) it by hand; empty: the runbook's release champions, else owners
+    starters: list[RoleName] = Field(default_factory=list)
+    timeout: Duration = timedelta(minutes=30)
 
 
 class Runbook(_Strict):
@@ -318,6 +370,7 @@ class Runbook(_Strict):
     readiness: Readiness | None = None
     drills: list[Drill] = Field(default_factory=list)
     cooldown: Duration
+    prometheus: PrometheusSource | None = None
 
     @model_validator(mode="before")
     @classmethod

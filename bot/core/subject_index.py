@@ -38,9 +38,14 @@ _STATUS: dict[str, tuple[str, str | None]] = {
     "drill.started": ("running", None),
     "drill.acknowledged": ("running", None),
     "drill.completed": ("completed", "completed"),
-    "drill.scored": ("completed", None),
+    "drill.scored": ("completed", None),  # replaced by status_after below
     "drill.aborted": ("aborted", "aborted"),
     "drill.stopped": ("stopped", "stopped"),
+    "drill.detected": ("breach detected", None),
+    "drill.approved": ("approved", "approved"),
+    "drill.rejected": ("rejected", "rejected"),
+    "drill.expired": ("expired", "expired undecided"),
+    "drill.refused": ("refused", "refused"),  # drill:RUNBOOK.DRILL: starts refused
 }
 _EXECUTED = {
     "succeeded": ("executed", None),
@@ -88,7 +93,9 @@ class SubjectSummary:
         )
 
 
-STATUS_KINDS = frozenset(_STATUS) | {"rollback.executed", "rollback.validated"}
+STATUS_KINDS = frozenset(_STATUS) | {
+    "rollback.executed", "rollback.validated", "drill.ended", "drill.scored",
+}  # fmt: skip
 
 
 def status_after(kind: str, payload: Mapping[str, Any]) -> tuple[str, str | None] | None:
@@ -99,6 +106,13 @@ def status_after(kind: str, payload: Mapping[str, Any]) -> tuple[str, str | None
     if kind == "rollback.validated":
         outcome = str(payload.get("outcome") or "unknown").replace("_", " ")
         return ("validated" if outcome == "recovered" else "not validated", outcome)
+    if kind == "drill.ended":
+        state = str(payload.get("state") or "ended").replace("_", " ")
+        outcome = str(payload.get("outcome") or state).replace("_", " ")
+        return state, outcome
+    if kind == "drill.scored":
+        return "reported", f"{str(payload.get('outcome') or '').replace('_', ' ')}, " \
+            f"score {payload.get('score')}/100"
     return _STATUS.get(kind)
 
 

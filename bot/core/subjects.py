@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Protocol
 
 
 class SubjectKind(StrEnum):
@@ -40,6 +41,19 @@ def rollback_subject(rollback_id: int | str) -> str:
 
 def drill_subject(drill_run_id: int | str) -> str:
     return str(parse_subject(f"drill:{drill_run_id}"))
+
+
+class _Recommendation(Protocol):
+    id: int | None
+    drill_run_id: int | None
+
+
+def recommendation_subject(recommendation: _Recommendation) -> str:
+    """A recommendation's subject: ``rollback:ID``, or its drill's ``drill:ID`` (a drill's
+    whole run, rollback included, is one subject)."""
+    if recommendation.drill_run_id is not None:
+        return drill_subject(recommendation.drill_run_id)
+    return rollback_subject(str(recommendation.id))
 
 
 def parse_subject(text: str) -> Subject:

@@ -24,6 +24,11 @@ from typing import Literal, TypedDict
 
 from bot.render import learning_contexts as learning
 from bot.render.context_base import RunbookRef, SlackWhere, When
+from bot.render.drill_contexts import DrillRef as DrillRef
+from bot.render.drill_contexts import DrillReportContext as DrillReportContext
+from bot.render.drill_contexts import DrillStartContext as DrillStartContext
+from bot.render.drill_contexts import HomeDrills
+from bot.render.drill_contexts import Participant as Participant
 
 __all__ = ["RunbookRef", "SlackWhere", "When"]  # and the types defined below
 
@@ -51,6 +56,8 @@ class GateRow(TypedDict):
     reason: str | None
     evidence: str | None  # the runbook's hint of what evidence to attach
     evidence_url: str | None  # the link given when the gate was marked
+    proposal: Literal["pass", "fail"] | None  # a self-checking gate's: what the bot proposes
+    check: str | None  # a self-checking gate's evidence for its proposal (or why it has none)
 
 
 class StageRow(TypedDict):
@@ -68,7 +75,6 @@ class GateCounts(TypedDict):
 
 class ReadinessChecklistContext(TypedDict):
     """The checklist message of a readiness review; open gates get Pass/Fail/Waive."""
-
     runbook: RunbookRef
     review_id: str
     release_version: str
@@ -80,7 +86,6 @@ class ReadinessChecklistContext(TypedDict):
 
 class GateUpdateContext(TypedDict):
     """A thread reply: ``actor`` marked ``gate`` as ``status``, with ``reason``."""
-
     runbook: RunbookRef
     review_id: str
     release_version: str
@@ -246,12 +251,12 @@ class SampleView(TypedDict):
 
 class ValidationResultContext(TypedDict):
     """After execution: did the metric recover; Endorse for the endorsing role."""
-
     runbook: RunbookRef
     request_id: str
     drill: bool
     path: PathRef
     metric: str
+    evidence: str | None  # how the criterion judged the window (a query's query, raw value)
     window: str
     direction: Literal["above", "below"]
     clear_point: float
@@ -263,46 +268,10 @@ class ValidationResultContext(TypedDict):
     endorsed_at: When
 
 
-class DrillRef(TypedDict):
-    id: str
-    title: str
-
-
-class DrillStartContext(TypedDict):
-    runbook: RunbookRef
-    drill_run_id: str
-    drill: DrillRef
-    metric: str
-    scenario_values: list[float]
-    interval: str
-    started_at: When
-    started_by: str | None  # None when the schedule started it
-
-
-class Participant(TypedDict):
-    user: str
-    roles: list[str]
-    actions: list[str]
-
-
-class DrillReportContext(TypedDict):
-    runbook: RunbookRef
-    drill_run_id: str
-    drill: DrillRef
-    started_at: When
-    acknowledged_by: str | None
-    time_to_acknowledge_seconds: float | None
-    time_to_decision_seconds: float | None
-    chosen_path: str | None
-    expected_path: str | None
-    participants: list[Participant]
-    notes: str | None
-
-
 class ReasonModalContext(TypedDict):
     """The modal asking why: ``action`` is the button pressed, ``metadata`` the ids it carried."""
 
-    action: Literal["fail", "waive", "reject"]
+    action: Literal["pass", "fail", "waive", "reject"]
     subject: str
     metadata: dict[str, str]
 
@@ -374,6 +343,7 @@ class AppHomeContext(TypedDict):
     approvals: list[HomeApproval]
     active: list[HomeRelease]
     recent: list[HomeDecision]
+    drills: list[HomeDrills]  # each runbook's recent drills and their trend
     rollback_approvals: list[learning.HomeRollbackApproval]
     rollback_approvals_total: int
     journal_latest: learning.HomeJournalEntry | None

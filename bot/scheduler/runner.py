@@ -22,6 +22,7 @@ from sqlalchemy import Engine
 from bot.clock import Clock
 from bot.scheduler import handlers
 from bot.scheduler.metrics import TimerMetrics
+from bot.scheduler.queries import GATE_CHECK, GATE_CHECK_EVERY
 from bot.scheduler.worker import TimerWorker, default_replica_id
 from bot.store import read_connection
 from bot.store.timers import cancel_timers, schedule_timer, timers_of
@@ -114,6 +115,9 @@ class ReleaseScheduler:
 
     def schedule_reminders(self, *, review_id: int, every: timedelta, start: datetime) -> None:
         self._plan(handlers.REVIEW_REMIND, f"review:{review_id}", start + every, repeat_every=every)
+
+    def schedule_gate_checks(self, *, review_id: int, start: datetime) -> None:
+        self._plan(GATE_CHECK, f"review:{review_id}", start, repeat_every=GATE_CHECK_EVERY)
 
     def cancel_reminders(self, *, review_id: int) -> None:
         now = self.clock()

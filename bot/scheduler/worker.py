@@ -31,6 +31,7 @@ from sqlalchemy import Engine
 from sqlmodel import Session
 
 from bot.clock import Clock
+from bot.logs import log_context
 from bot.scheduler.leases import LeaseKeeper
 from bot.scheduler.slots import Recurring, next_repeat
 from bot.store import UnitOfWork, read_connection
@@ -247,6 +248,12 @@ class TimerWorker:
             )
 
     def _run(self, timer: Timer, clock: Clock) -> None:
+        """Run a claimed timer; what is logged meanwhile names it and what it is about (its
+        key: ``request:12``) as ``timer`` and ``subject`` (``bot.logs``)."""
+        with log_context(subject=timer.key, timer=f"{timer.kind}:{timer.id}"):
+            self._run_claimed(timer, clock)
+
+    def _run_claimed(self, timer: Timer, clock: Clock) -> None:
         self.observer.claimed(timer)
         kind = self._kinds[timer.kind]
         if timer.attempts > self.max_attempts:  # only leases running out get this far

@@ -14,7 +14,7 @@ from slack_bolt import App
 from slack_sdk import WebClient
 
 from bot.config import Settings
-from bot.slack.listeners import actions, commands, events, modals
+from bot.slack.listeners import actions, commands, drill_commands, events, modals
 from bot.slack.services import SlackServices
 
 
@@ -39,6 +39,7 @@ def build_bolt_app(
     # Bolt tries listeners in the order they were added: buttons, the busiest, go first.
     actions.register(app, services)
     commands.register(app, services)
+    drill_commands.register(app, services)
     modals.register(app, services)
     events.register(app, services)
     return app

@@ -1,11 +1,12 @@
 """Delivers the outbox's Slack work: posts, updates, ephemerals, permalinks.
 
 A background thread claims one due job at a time (a short transaction), calls Slack outside
-any transaction (the SDK retries 429s and 5xx itself), then records the result (another short
-transaction). Every read and write is a unit of work run by ``units`` (the group commit's
-writer in ``serve``: see ``bot.services.outbox.worker``). A job that keeps failing is retried
-with backoff and, after the last attempt, reported: logged, counted, and written to the trail
-of its subject.
+any transaction, then records the result (another short transaction). Posts are exactly
+once: each carries metadata naming its job, and a retried job looks for its post before
+posting again (``bot.slack.posts``). Every read and write is a unit of work run by ``units``
+(the group commit's writer in ``serve``: see ``bot.services.outbox.worker``). A job that keeps
+failing is retried with backoff and, after the last attempt, reported: logged, counted, and
+written to the trail of its subject.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 from sqlalchemy import Engine, update
 
-from bot.core.subjects import release_subject
+from bot.core.subjects import recommendation_subject, release_subject
 from bot.core.trail import ACTOR_BOT
 from bot.render import Renderer
 from bot.runbooks.registry import RunbookRegistry
@@ -27,6 +28,7 @@ from bot.services.outbox.jobs import (
     Ephemeral,
     OpenView,
     PostChecklist,
+    PostDrill,
     PostInThread,
     PostMessage,
     PostRollback,
@@ -34,11 +36,16 @@ from bot.services.outbox.jobs import (
     UpdateChecklist,
     UpdateRequestMessage,
     UpdateRollback,
+    parse_job,
 )
-from bot.services.outbox.worker import JobWorker, NotReady, Record
+from bot.services.outbox.worker import Deferred, JobWorker, NotReady, Record, current_claim
 from bot.services.releases.contexts import checklist_context
 from bot.services.releases.review_rows import ReviewRows, load_review
+from bot.slack.drill_delivery import post_drill
+from bot.slack.pacing import Pacing
+from bot.slack.posts import permalink_of, post_once
 from bot.store import UnitOfWork
+from bot.store.gate_checks import checks_of
 from bot.store.outbox import ClaimedJob
 from bot.store.tables import (
     ApprovalRequest,
@@ -69,14 +76,30 @@ PERMANENT_ERRORS = {
 }
 
 
+def _posted(payload: dict[str, Any], found: bool) -> dict[str, Any]:
+    """A posted message's trail payload; ``found``: posted by an attempt whose answer was lost
+    (found by its metadata, not posted again)."""
+    return {**payload, "found_after_retry": True} if found else payload
+
+
 def _nothing(uow: UnitOfWork) -> None:
     """Nothing to record beside the job's completion."""
 
 
+# Slack honours a trigger_id for 3 seconds after the interaction (the job is queued then).
+TRIGGER_LIFE = timedelta(seconds=3)
 VIEW_NOT_OPENED = (
     "I could not open the form in time (Slack allows 3 seconds), so nothing was recorded. "
     "Please press the button again."
 )
+
+
+def _tell_form_not_opened(job: OpenView, now: datetime) -> Record:
+    told = Ephemeral(
+        channel_id=job.channel_id, user_id=job.user_id, text=VIEW_NOT_OPENED,
+        thread_ts=job.thread_ts,
+    )  # fmt: skip
+    return lambda uow: uow.enqueue(told, now=now)
 
 
 class SlackDelivery(JobWorker):
@@ -100,6 +123,7 @@ class SlackDelivery(JobWorker):
             engine=engine, clock=clock, poll_seconds=poll_seconds, on_result=on_result, units=units
         )
         self.client = client
+        self.pacing = Pacing(clock)
         self.renderer = renderer
         self.runbooks = runbooks
         self.register(PostChecklist, self._post_checklist)
@@ -111,6 +135,7 @@ class SlackDelivery(JobWorker):
         self.register(PostMessage, self._post_message)
         self.register(PostRollback, self._post_rollback)
         self.register(UpdateRollback, self._update_rollback)
+        self.register(PostDrill, self._post_drill)
 
     def classify(self, error: Exception) -> tuple[bool, timedelta | None]:
         if not isinstance(error, SlackApiError):
@@ -122,13 +147,8 @@ class SlackDelivery(JobWorker):
 
     def report(self, uow: UnitOfWork, job: ClaimedJob, error: str) -> None:
         if job.kind == OpenView.kind:  # the person is waiting for a form: say it failed
-            told = Ephemeral(
-                channel_id=job.payload["channel_id"],
-                user_id=job.payload["user_id"],
-                text=VIEW_NOT_OPENED,
-                thread_ts=job.payload.get("thread_ts"),
-            )
-            uow.enqueue(told, now=self.clock())
+            form = parse_job(OpenView, job.payload)
+            _tell_form_not_opened(form, self.clock())(uow)
             return
         review_id = job.payload.get("review_id")
         if review_id is None:
@@ -159,8 +179,9 @@ class SlackDelivery(JobWorker):
         if rows is None:
             raise LookupError(f"review {review_id} is gone")
         runbook, release, review, states = rows
+        checks = self.units.run(lambda uow: checks_of(uow.session, review_id=review_id))
         message = self.renderer.render(
-            "readiness_checklist", checklist_context(runbook, release, review, states)
+            "readiness_checklist", checklist_context(runbook, release, review, states, checks)
         )
         return message, rows
 
@@ -170,10 +191,7 @@ class SlackDelivery(JobWorker):
             self._update_checklist(UpdateChecklist(review_id=job.review_id))
             return _nothing
         channel_id = str(review.channel_id)
-        response = self.client.chat_postMessage(
-            channel=channel_id, text=message["text"], blocks=message["blocks"]
-        )
-        ts = str(response["ts"])
+        ts, found = self._post(channel_id, None, message)
         permalink = self._permalink(channel_id, ts)
         posted_at = self.clock()
 
@@ -193,7 +211,7 @@ class SlackDelivery(JobWorker):
                 thread_ts=ts,
                 message_ts=ts,
                 permalink=permalink,
-                payload={"template": "readiness_checklist"},
+                payload=_posted({"template": "readiness_checklist"}, found),
             )
 
         return remember
@@ -202,12 +220,8 @@ class SlackDelivery(JobWorker):
         message, (_, _, review, _) = self._checklist(job.review_id)
         if review.message_ts is None:
             raise NotReady
-        self.client.chat_update(
-            channel=str(review.channel_id),
-            ts=review.message_ts,
-            text=message["text"],
-            blocks=message["blocks"],
-        )
+        channel, ts = str(review.channel_id), review.message_ts
+        self._update(channel, ts, message)
 
     def _post_in_thread(self, job: PostInThread) -> Record:
         rows = self._review(job.review_id)
@@ -217,13 +231,7 @@ class SlackDelivery(JobWorker):
         if release.thread_ts is None:
             raise NotReady
         message = self._render(job.template, job.context, job.text)
-        response = self.client.chat_postMessage(
-            channel=str(review.channel_id),
-            thread_ts=release.thread_ts,
-            text=message["text"],
-            blocks=message["blocks"],
-        )
-        ts = str(response["ts"])
+        ts, found = self._post(str(review.channel_id), release.thread_ts, message)
         permalink = self._permalink(str(review.channel_id), ts)
         posted_at = self.clock()
 
@@ -241,7 +249,7 @@ class SlackDelivery(JobWorker):
                 thread_ts=release.thread_ts,
                 message_ts=ts,
                 permalink=permalink,
-                payload={"template": job.template or "text"},
+                payload=_posted({"template": job.template or "text"}, found),
             )
 
         return remember
@@ -253,24 +261,55 @@ class SlackDelivery(JobWorker):
         if request.message_ts is None or request.channel_id is None:
             raise NotReady
         message = self.renderer.render(job.template, job.context)
-        self.client.chat_update(
-            channel=request.channel_id,
-            ts=request.message_ts,
-            text=message["text"],
-            blocks=message["blocks"],
+        self._update(request.channel_id, request.message_ts, message)
+
+    def _update(self, channel: str, ts: str, message: dict[str, Any]) -> None:
+        """Redraw a message (idempotent: a retry draws the same again)."""
+        text, blocks = message["text"], message["blocks"]
+        self.pacing.call(
+            "chat.update",
+            channel,
+            lambda: self.client.chat_update(channel=channel, ts=ts, text=text, blocks=blocks),
         )
 
     def _ephemeral(self, job: Ephemeral) -> None:
-        self.client.chat_postEphemeral(
-            channel=job.channel_id, user=job.user_id, text=job.text, thread_ts=job.thread_ts
+        self.pacing.call(
+            "chat.postEphemeral",
+            job.channel_id,
+            lambda: self.client.chat_postEphemeral(
+                channel=job.channel_id, user=job.user_id, text=job.text, thread_ts=job.thread_ts
+            ),
         )
 
-    def _open_view(self, job: OpenView) -> None:
+    def _open_view(self, job: OpenView) -> Record | None:
+        """Open the form while its trigger lives; when it cannot (the job came late, or
+        views.open is rate limited past the trigger's life), tell the person instead."""
+        queued = current_claim().created_at or self.clock()
+        expires = queued + TRIGGER_LIFE
+        if self.clock() >= expires:
+            return _tell_form_not_opened(job, self.clock())
         view = self.renderer.render(job.template, job.context)
-        self.client.views_open(trigger_id=job.trigger_id, view=view)
+        try:
+            self.pacing.call(
+                "views.open",
+                None,
+                lambda: self.client.views_open(trigger_id=job.trigger_id, view=view),
+            )
+        except Deferred as deferred:
+            if deferred.until >= expires:
+                return _tell_form_not_opened(job, self.clock())
+            raise
+        return None
 
     def _post_message(self, job: PostMessage) -> None:
-        self.client.chat_postMessage(channel=job.channel_id, text=job.text, thread_ts=job.thread_ts)
+        self._post(job.channel_id, job.thread_ts, {"text": job.text, "blocks": None})
+
+    def _post(
+        self, channel: str, thread_ts: str | None, message: dict[str, Any]
+    ) -> tuple[str, bool]:
+        return post_once(
+            self.client, self.pacing, channel=channel, thread_ts=thread_ts, message=message
+        )
 
     def _render(
         self, template: str | None, context: TemplateContext | None, text: str | None
@@ -302,13 +341,7 @@ class SlackDelivery(JobWorker):
             if thread_ts is None:
                 raise NotReady
         message = self._render(job.template, job.context, job.text)
-        response = self.client.chat_postMessage(
-            channel=channel_id,
-            thread_ts=thread_ts,
-            text=message["text"],
-            blocks=message["blocks"],
-        )
-        ts = str(response["ts"])
+        ts, found = self._post(channel_id, thread_ts, message)
         permalink = self._permalink(channel_id, ts)
         posted_at = self.clock()
 
@@ -332,16 +365,22 @@ class SlackDelivery(JobWorker):
             uow.trail(
                 kind="slack.message_posted",
                 actor=ACTOR_BOT,
-                subject=f"rollback:{recommendation.id}",
+                subject=recommendation_subject(recommendation),
                 at=posted_at,
                 channel_id=channel_id,
                 thread_ts=thread_ts or ts,
                 message_ts=ts,
                 permalink=permalink,
-                payload={"template": job.template or "text"},
+                payload=_posted({"template": job.template or "text"}, found),
             )
 
         return remember
+
+    def _post_drill(self, job: PostDrill) -> Record:
+        return post_drill(
+            job, units=self.units, post=self._post, render=self._render,
+            permalink=self._permalink, clock=self.clock,
+        )  # fmt: skip
 
     def _recommendation(self, recommendation_id: int) -> RollbackRecommendation | None:
         return self.units.run(
@@ -355,18 +394,7 @@ class SlackDelivery(JobWorker):
         if recommendation.message_ts is None:
             raise NotReady
         message = self._render(job.template, job.context, None)
-        self.client.chat_update(
-            channel=recommendation.channel_id,
-            ts=recommendation.message_ts,
-            text=message["text"],
-            blocks=message["blocks"],
-        )
+        self._update(recommendation.channel_id, recommendation.message_ts, message)
 
     def _permalink(self, channel_id: str, ts: str) -> str | None:
-        try:
-            response = self.client.chat_getPermalink(channel=channel_id, message_ts=ts)
-        except Exception as error:  # noqa: BLE001 - a missing permalink is not a lost message
-            log.warning("no permalink for %s/%s: %s", channel_id, ts, error)
-            return None
-        link = response.get("permalink")
-        return str(link) if link else None
+        return permalink_of(self.client, channel_id, ts)

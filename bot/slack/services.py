@@ -12,6 +12,7 @@ from datetime import datetime
 
 from bot.runbooks.registry import RunbookRegistry
 from bot.services.approvals.engine import ApprovalEngine
+from bot.services.drills.service import DrillService
 from bot.services.outbox.answers import Answers
 from bot.services.outbox.worker import JobWorker
 from bot.services.postmortems import PostmortemService
@@ -40,6 +41,7 @@ class SlackServices:
     answers: Answers
     clock: Callable[[], datetime]
     workers: Sequence[JobWorker]  # woken after a request queued work for them
+    drills: DrillService | None = None  # /drill (None: a test that builds only some services)
     postmortems: PostmortemService | None = None  # blameless post-mortems (issue 18)
 
     def wake(self) -> None:

@@ -44,7 +44,7 @@ from bot.core.replay import OrderKey, Sample
 from bot.store.columns import UTCDateTime
 from bot.store.transitions import connection_of, table_of
 
-SampleSource = Literal["alertmanager", "metrics", "drill", "manual"]
+SampleSource = Literal["alertmanager", "metrics", "drill", "manual", "prometheus"]
 SAMPLE_SOURCES: Final[tuple[str, ...]] = get_args(SampleSource)
 LIVE: Final = "live"
 DRILL: Final = "drill"  # a drill's stream is "drill" or starts with it, e.g. "drill:42"
@@ -70,7 +70,7 @@ class MetricSample(SQLModel, table=True):
             postgresql_where=text("alert_key IS NOT NULL"),
         ),
         CheckConstraint(
-            "source IN ('alertmanager', 'metrics', 'drill', 'manual')",
+            "source IN ('alertmanager', 'metrics', 'drill', 'manual', 'prometheus')",
             name="ck_metric_samples_source",
         ),
         CheckConstraint(
@@ -87,7 +87,7 @@ class MetricSample(SQLModel, table=True):
     since: datetime | None = Field(default=None, sa_type=UTCDateTime, nullable=True)
     seen_until: datetime | None = Field(default=None, sa_type=UTCDateTime, nullable=True)
     alert_key: str | None = None  # an alert's identity: its re-sends are this same row
-    source: str  # alertmanager | metrics | drill | manual
+    source: str  # alertmanager | metrics | drill | manual | prometheus
     received_at: datetime = Field(sa_type=UTCDateTime, nullable=False)
 
 

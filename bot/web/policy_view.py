@@ -24,6 +24,7 @@ class CriterionView:
     sustain: str
     chart: Markup
     samples: int
+    asked: str | None = None  # a query-backed criterion: how often it is asked
 
 
 @dataclass(frozen=True)
@@ -79,6 +80,12 @@ def _criterion(criterion: Criterion, samples: list[Sample], now: datetime) -> Cr
         + f"; data older than {format_duration(criterion.stale_after)} counts as missing",
         chart=criterion_chart(criterion, samples, now=now),
         samples=sum(1 for s in samples if s.metric == criterion.metric),
+        asked=(
+            None
+            if criterion.query is None
+            else f"asked of Prometheus every {format_duration(criterion.interval)}"
+            + (f", {criterion.compare} difference from the baseline" if criterion.compare else "")
+        ),
     )
 
 

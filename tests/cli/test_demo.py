@@ -3,6 +3,7 @@ keeps its database for the trail commands."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -65,3 +66,19 @@ def test_the_demo_never_reuses_a_database(
     kept.write_bytes(b"")
     assert main(["demo", "--keep", str(kept)]) == 1
     assert f"{kept} exists; the demo needs a new database" in capsys.readouterr().err
+
+
+def test_the_drill_demo_prints_the_channel_and_the_report(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    kept = tmp_path / "drill.db"
+    assert main(["demo", "--drill", "--keep", str(kept)]) == 0
+    out = capsys.readouterr().out
+    assert "🧪 DRILL: Error-rate spike after a bad deploy" in out
+    assert "DRILL · 🚨 Rollback recommended" in out
+    assert "Only *release_champion*" in out or "(only visible to you: @elena)" in out
+    assert "would have run `deployctl rollback ranking-model --to previous`; nothing was run" in out
+    assert "DRILL report: Error-rate spike after a bad deploy" in out
+    score = re.search(r"score (\d+)/100", out)  # 86, unless this machine is very slow
+    assert score is not None and f"= {score.group(1)}" in out
+    assert "trail verify: intact" in out and kept.exists()

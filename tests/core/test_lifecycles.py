@@ -25,6 +25,7 @@ from bot.core.approvals import (
     is_overdue,
 )
 from bot.core.criteria import CriterionState
+from bot.core.drills import DRILL
 from bot.core.lifecycle import IllegalTransition, Lifecycle
 from bot.core.releases import (
     GATE,
@@ -53,7 +54,7 @@ from bot.core.rollbacks import (
 from tests.core.approval_support import rule as approval_rule
 
 LIFECYCLES: list[Lifecycle[Any]] = [
-    GATE, REVIEW, RELEASE, REQUEST, RECOMMENDATION, EXECUTION, VALIDATION,
+    GATE, REVIEW, RELEASE, REQUEST, RECOMMENDATION, EXECUTION, VALIDATION, DRILL,
 ]  # fmt: skip
 T0 = datetime(2026, 11, 22, 10, 0, tzinfo=UTC)
 

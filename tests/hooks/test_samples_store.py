@@ -70,9 +70,9 @@ def test_large_batches_are_stored_whole(engine: Engine, now: datetime) -> None:
 
 
 def test_an_unknown_source_and_non_finite_values_are_refused(engine: Engine, now: datetime) -> None:
-    with pytest.raises(ValueError, match="unknown sample source 'prometheus'"):
+    with pytest.raises(ValueError, match="unknown sample source 'grafana'"):
         with session_scope(engine) as session:
-            add_samples(session, runbook_id="rb", samples=[], source="prometheus", now=now)
+            add_samples(session, runbook_id="rb", samples=[], source="grafana", now=now)
     with pytest.raises(ValueError, match="not a finite number"):
         add(engine, [Sample("error_rate", math.nan, now)], now)
     assert read(engine, now) == []

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import textwrap
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -107,7 +108,7 @@ def test_unknown_key_is_an_error_with_a_suggestion(tmp_path: Path) -> None:
     assert problems_of(tmp_path, text) == [
         f"{line_of(text, 'sustian')}: criteria[0].sustian: unknown key 'sustian'; "
         "did you mean 'sustain'? (allowed: metric, above, below, margin, sustain, "
-        "stale_after, severity, bounds, description)"
+        "stale_after, severity, bounds, description, query, interval, baseline_query, compare)"
     ]
 
 
@@ -168,6 +169,20 @@ def test_cron_with_wrong_field_count(tmp_path: Path) -> None:
     text = VALID.replace('"0 15 * * wed"', '"every wednesday"')
     [found] = problems_of(tmp_path, text)
     assert "drills[0].schedule: invalid cron expression 'every wednesday'" in found
+
+
+def test_drill_starters_must_be_defined_roles_and_timeout_a_duration(tmp_path: Path) -> None:
+    line = next(x for x in VALID.splitlines() if "expected_path: flag-off" in x)
+    indent = line[: len(line) - len(line.lstrip())]
+    text = VALID.replace(
+        line + "\n", f"{line}\n{indent}starters: [oncall, game_master]\n{indent}timeout: 10m\n"
+    )
+    [found] = problems_of(tmp_path, text)
+    assert "drills[0].starters[1]: role 'game_master' is not defined in 'roles'" in found
+    runbook, problems = load_runbook_file(write(tmp_path, text.replace(", game_master", "")))
+    assert problems == [] and runbook is not None
+    assert runbook.drills[0].starters == ["oncall"]
+    assert runbook.drills[0].timeout.total_seconds() == 600
 
 
 def test_impossible_margin_never_clears(tmp_path: Path) -> None:
@@ -254,3 +269,81 @@ def test_check_command_prints_path_line_field_message(
         f"{path}:{line_of(text, 'owner: on_call')}: readiness.stages[0].gates[0].owner: "
         "role 'on_call' is not defined in 'roles' (known: champion, oncall)"
     ]
+
+
+def test_query_backed_criteria_are_checked_with_their_lines(tmp_path: Path) -> None:
+    text = VALID.replace(
+        "    margin: 0.005\n",
+        "    margin: 0.005\n"
+        "    query: 'sum(rate(errors{job=\"checkout\"}[5m])'\n"
+        "    interval: 15m\n"
+        "    stale_after: 10m\n",
+    )
+    assert problems_of(tmp_path, text) == [
+        f"{line_of(text, 'interval:')}: criteria[0].interval: the query runs every 15m, not "
+        "more often than stale_after (10m): every reading would be stale before the next",
+        f"{line_of(text, 'query:')}: criteria[0].query: missing ')' in the query",
+    ]
+    fine = VALID.replace(
+        "    margin: 0.005\n",
+        "    margin: 0.005\n    query: 'sum(rate(errors[5m]))'\n    interval: 30s\n",
+    ).replace(
+        "channels:", "prometheus: {url: 'http://prometheus:9090', token_env: PROM_TOKEN}\nchannels:"
+    )
+    runbook, problems = load_runbook_file(write(tmp_path, fine))
+    assert problems == [] and runbook is not None
+    assert runbook.prometheus is not None and runbook.prometheus.token_env == "PROM_TOKEN"
+
+
+def test_gate_checks_name_a_criterion_or_a_balanced_query(tmp_path: Path) -> None:
+    text = VALID.replace(
+        "          owner: oncall\n",
+        "          owner: oncall\n"
+        "          check: {criterion: latency, for: 1h}\n",
+    )
+    assert problems_of(tmp_path, text) == [
+        f"{line_of(text, 'check:')}: readiness.stages[0].gates[0].check.criterion: metric "
+        "'latency' has no criterion (known: error_rate)"
+    ]
+    text = VALID.replace(
+        "          owner: oncall\n",
+        "          owner: oncall\n"
+        "          check: {query: 'sum(errors', below: 0.02, for: 1h}\n",
+    )
+    assert problems_of(tmp_path, text) == [
+        f"{line_of(text, 'check:')}: readiness.stages[0].gates[0].check.query: missing ')' in "
+        "the query"
+    ]
+    fine = VALID.replace(
+        "          owner: oncall\n",
+        "          owner: oncall\n"
+        "          check: {criterion: error_rate, for: 1h, step: 5m}\n",
+    )
+    runbook, problems = load_runbook_file(write(tmp_path, fine))
+    assert problems == [] and runbook is not None
+    gate = runbook.gate("errors")
+    assert gate is not None and gate.check is not None
+    assert gate.check.held_for == timedelta(hours=1)
+
+
+def test_the_monitoring_example_runbook_is_valid(tmp_path: Path) -> None:
+    example = SHIPPED.parent / "examples" / "canary-model.yaml"
+    runbook, problems = load_runbook_file(example)
+    assert problems == [] and runbook is not None
+    relative = runbook.criterion("canary_latency_vs_baseline")
+    assert relative is not None and relative.compare == "percent"
+
+
+def test_check_notes_a_runbook_that_asks_prometheus_without_a_server(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    text = VALID.replace("    margin: 0.005\n", "    margin: 0.005\n    query: errors\n")
+    write(tmp_path, text)
+    monkeypatch.setenv("RELEASEBOT_RUNBOOKS", str(tmp_path))
+    monkeypatch.setenv("RELEASEBOT_TEMPLATES", str(ROOT / "templates"))
+    monkeypatch.delenv("RELEASEBOT_PROMETHEUS_URL", raising=False)
+    assert main(["check"]) == 0  # valid: a note, not a problem
+    assert "note: checkout-model asks Prometheus but has no server" in capsys.readouterr().err
+    monkeypatch.setenv("RELEASEBOT_PROMETHEUS_URL", "http://prometheus:9090")
+    assert main(["check"]) == 0
+    assert "note:" not in capsys.readouterr().err

@@ -92,14 +92,25 @@ class SocketModeServer:
         with self.state.lock:
             return [link for link in self.links if not link.closed]
 
-    def refresh(self, reason: str = "refresh_requested") -> int:
+    def refresh(self, reason: str = "refresh_requested", close_after: float | None = 10.0) -> int:
         """Ask every open connection to reconnect (Slack's ``disconnect`` message); returns
-        how many were asked. The bot opens a new connection, then closes the old one."""
+        how many were asked. The bot opens a new connection, then closes the old one. As
+        Slack does, a connection still open ``close_after`` seconds later is closed from
+        this side (None: never), so a client that missed the message reconnects anyway."""
         links = self.open_links()
         message = json.dumps({"type": "disconnect", "reason": reason, "debug_info": _DEBUG})
         for link in links:
             link.connection.send(message)
+        if links and close_after is not None:
+            closer = threading.Timer(close_after, self._close_links, args=(links,))
+            closer.daemon = True
+            closer.start()
         return len(links)
+
+    def _close_links(self, links: list[SocketLink]) -> None:
+        for link in links:
+            if not link.closed:
+                link.connection.close()
 
     def _check_ticket(self, connection: ServerConnection, request: Request) -> Response | None:
         query = parse_qs(urlsplit(request.path).query)

@@ -53,7 +53,7 @@ class Answers:
 
 
 def reason_modal_context(
-    *, action: Literal["fail", "waive", "reject"], subject: str, metadata: dict[str, str]
+    *, action: Literal["pass", "fail", "waive", "reject"], subject: str, metadata: dict[str, str]
 ) -> ReasonModalContext:
     """The reason form's context: ``action`` is the button pressed (``fail``, ``waive``,
     ``reject``), ``metadata`` the ids the decision needs when the form comes back."""

@@ -1,13 +1,14 @@
 """Sample contexts of the drill templates, drawn from a runbook's first drill.
 
-Drills are not run yet (the runbook's ``drills`` are validated, nothing schedules them), so
-there is no context builder for these templates to feed: these contexts are written out
-here, in the shape ``bot.render.contexts`` gives. When drills are built, their builders
-replace these, as the other templates' previews use theirs.
+The start uses the drills' own builder; the report's facts are a sample run's, scored by the
+core (``bot.core.drills.score``), since the report's builder reads a run's stored rows.
 """
 
 from __future__ import annotations
 
+from datetime import timedelta
+
+from bot.core.drills import DrillFacts, score
 from bot.core.durations import format_duration
 from bot.core.runbook import Runbook
 from bot.render.contexts import DrillRef, DrillReportContext, DrillStartContext
@@ -47,6 +48,8 @@ def drill_start(runbook: Runbook) -> DrillStartContext:
         "interval": interval,
         "started_at": iso(SAMPLE_NOW),
         "started_by": None,
+        "timeout": "30m",
+        "expected_path": runbook.drills[0].expected_path if runbook.drills else None,
     }
 
 
@@ -55,15 +58,38 @@ def drill_report(runbook: Runbook) -> DrillReportContext:
     roles = list(runbook.roles)
     first = (people(runbook, roles[0]) or ["U0SOMEONE"])[0]
     second = (people(runbook, roles[-1]) or ["U0SOMEONE"])[0]
+    chosen = expected or recommended(runbook).id
+    facts = DrillFacts(
+        timeout=timedelta(minutes=30), interval=timedelta(minutes=1), sustain_samples=3,
+        sustain_duration=None, first_beyond_at=ago(20), detected_at=ago(18),
+        recommended_path=chosen, expected_path=expected, first_click_at=ago(17),
+        decided_at=ago(12), outcome="approved", approved_path=chosen, refusals=1,
+        dry_run_validated=True,
+    )
+    result = score(facts)
     return {
         "runbook": runbook_ref(runbook),
         "drill_run_id": DRILL_RUN_ID,
         "drill": drill,
         "started_at": iso(ago(20)),
+        "outcome": "approved",
+        "outcome_text": "Decided: the path was approved",
+        "detection": "recommended 2m after the first value beyond the margin "
+        "(the criterion's sustain allows 3 samples at 1m)",
+        "recommended_path": chosen,
+        "escalated_to": [],
+        "refusals": [{"user": "U0OUTSIDER", "why": "not in an approving role"}],
+        "dry_run": "Drill: would have run the path's executor; nothing was run. Validated.",
+        "score": result.total,
+        "score_arithmetic": result.arithmetic,
+        "score_parts": [
+            {"name": p.name, "points": p.points, "out_of": p.out_of, "arithmetic": p.arithmetic}
+            for p in result.parts
+        ],
         "acknowledged_by": first,
         "time_to_acknowledge_seconds": 72,
         "time_to_decision_seconds": 400,
-        "chosen_path": expected or recommended(runbook).id,
+        "chosen_path": chosen,
         "expected_path": expected,
         "participants": [
             {"user": first, "roles": [roles[0]], "actions": ["acknowledged", "approved"]},

@@ -15,6 +15,7 @@ from typing import Any
 from bot.core.approvals import Vote, evaluate_approval
 from bot.core.criteria import CriterionState
 from bot.core.decision import auto_execute_at
+from bot.core.gate_checks import CheckResult
 from bot.core.releases import GateStatus
 from bot.core.rollbacks import ValidationState
 from bot.core.runbook import Runbook
@@ -66,7 +67,13 @@ Context = Mapping[str, Any]
 
 def readiness_checklist(runbook: Runbook) -> Context:
     rows = review_rows(runbook)
-    return checklist_context(*rows)
+    open_gates = [gate.gate_id for gate in rows.gates if gate.marked_by is None]
+    # a self-checking gate's proposal, as the bot shows it (its wording, not a real check)
+    checks = {
+        gate_id: CheckResult("pass", "`error_rate` stayed under 0.02 for 1h: 60 values")
+        for gate_id in open_gates[:1]
+    }
+    return checklist_context(*rows, checks)
 
 
 def gate_update(runbook: Runbook) -> Context:
@@ -205,6 +212,12 @@ def app_home(runbook: Runbook) -> Context:
         recent=[
             decision_item(runbook_ref(rows.runbook), r.release, r.review, links) for r in decided
         ],
+        drills=[{
+            "runbook": runbook_ref(runbook), "trend": "improving",
+            "runs": [{"drill_id": d.id, "run_id": str(n), "started_at": SAMPLE_NOW.isoformat(),
+                      "outcome": "approved", "score": 60 + 10 * n}
+                     for n, d in enumerate(runbook.drills[:1] * 2)],
+        }] if runbook.drills else [],
         rollback_approvals=[_sample_rollback_approval(runbook, channel, root)],
         journal_latest={
             "subject": "rollback:41", "runbook_id": runbook.id, "path": runbook.paths[0].id,

@@ -3,8 +3,9 @@ go/no-go request (their shapes: ``bot.render.contexts``)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
+from bot.core.gate_checks import CheckResult
 from bot.core.releases import GateStatus
 from bot.core.runbook import Runbook
 from bot.render.contexts import (
@@ -28,7 +29,13 @@ GATE_STATUS: dict[str, GateStatusWord] = {
 }
 
 
-def gate_row(runbook: Runbook, stage_id: str, gate_id: str, state: GateState) -> GateRow:
+def gate_row(
+    runbook: Runbook,
+    stage_id: str,
+    gate_id: str,
+    state: GateState,
+    check: CheckResult | None = None,
+) -> GateRow:
     gate = next(
         g
         for stage in (runbook.readiness.stages if runbook.readiness else [])
@@ -47,6 +54,8 @@ def gate_row(runbook: Runbook, stage_id: str, gate_id: str, state: GateState) ->
         "reason": state.note,
         "evidence": gate.evidence,
         "evidence_url": None,
+        "proposal": check.proposal if check is not None else None,
+        "check": check.evidence if check is not None else None,
     }
 
 
@@ -58,8 +67,14 @@ def gate_counts(states: Iterable[GateState]) -> GateCounts:
 
 
 def checklist_context(
-    runbook: Runbook, release: Release, review: ReadinessReview, states: Sequence[GateState]
+    runbook: Runbook,
+    release: Release,
+    review: ReadinessReview,
+    states: Sequence[GateState],
+    checks: Mapping[str, CheckResult] | None = None,
 ) -> ReadinessChecklistContext:
+    """``checks``: the bot's proposals for the self-checking gates, by gate id."""
+    checks = checks or {}
     by_key = {(s.stage_id, s.gate_id): s for s in states}
     assert runbook.readiness is not None
     return {
@@ -73,7 +88,10 @@ def checklist_context(
                 "id": stage.id,
                 "title": stage.title,
                 "gates": [
-                    gate_row(runbook, stage.id, gate.id, by_key[(stage.id, gate.id)])
+                    gate_row(
+                        runbook, stage.id, gate.id, by_key[(stage.id, gate.id)],
+                        checks.get(gate.id),
+                    )  # fmt: skip
                     for gate in stage.gates
                     if (stage.id, gate.id) in by_key
                 ],
@@ -90,10 +108,11 @@ def gate_update_context(
     review: ReadinessReview,
     state: GateState,
     states: Sequence[GateState],
+    check: CheckResult | None = None,
 ) -> GateUpdateContext:
     assert runbook.readiness is not None
     stage = next(s for s in runbook.readiness.stages if s.id == state.stage_id)
-    row = gate_row(runbook, state.stage_id, state.gate_id, state)
+    row = gate_row(runbook, state.stage_id, state.gate_id, state, check)
     return {
         "runbook": runbook_ref(runbook),
         "review_id": str(review.id),

@@ -14,6 +14,7 @@ from typing import Literal
 
 from sqlalchemy import Engine
 
+from bot.core.gate_checks import CheckResult
 from bot.core.releases import (
     GATE,
     RELEASE,
@@ -29,6 +30,7 @@ from bot.core.subjects import release_subject
 from bot.core.trail import ACTOR_BOT
 from bot.render.escaping import mrkdwn_text as esc
 from bot.runbooks.registry import RunbookRegistry
+from bot.services.approvals.clicks import MISPLACED_TEXT, Clicked, misplaced
 from bot.services.outbox.jobs import PostInThread, UpdateChecklist
 from bot.services.releases.contexts import gate_update_context
 from bot.services.releases.go_no_go import open_go_no_go
@@ -37,6 +39,7 @@ from bot.services.replies import Reply
 from bot.services.roles import GroupDirectory, MembershipUnavailable, resolving_groups, roles_of
 from bot.services.scheduling import ReviewScheduling
 from bot.store import UnitOfWork, advance
+from bot.store.gate_checks import checks_of
 from bot.store.locks import lock_row
 from bot.store.tables import GateState, ReadinessReview, Release, row_id
 from bot.store.units import DirectUnits, UnitRunner
@@ -51,6 +54,7 @@ class _GateAt:
     rows: ReviewRows
     gate: Gate
     state: GateState
+    check: CheckResult | None = None  # the bot's proposal, for a self-checking gate
 
 
 class GateService:
@@ -77,18 +81,23 @@ class GateService:
         outcome: GateOutcome,
         user_id: str,
         now: datetime,
+        clicked: Clicked | None = None,
     ) -> Reply:
         """May ``user_id`` mark this gate? A refusal is recorded in the trail (used before
         asking for a reason, so nobody types one only to be refused)."""
 
         def attempt(groups: GroupDirectory) -> Reply:
             def unit(uow: UnitOfWork) -> Reply:
-                found = self._gate_at(uow, review_id=review_id, gate_id=gate_id)
+                found = self._gate_at(
+                    uow, review_id=review_id, gate_id=gate_id, user_id=user_id, outcome=outcome,
+                    now=now,
+                )  # fmt: skip
                 if isinstance(found, Reply):
                     return found
                 refusal = self._gate_refusal(
-                    uow, found, user_id=user_id, outcome=outcome, groups=groups, now=now
-                )
+                    uow, found, user_id=user_id, outcome=outcome, groups=groups, now=now,
+                    clicked=clicked,
+                )  # fmt: skip
                 return refusal or Reply(True, found.gate.title)
 
             return self.units.run(unit)
@@ -104,15 +113,20 @@ class GateService:
         user_id: str,
         now: datetime,
         reason: str | None = None,
+        clicked: Clicked | None = None,
     ) -> Reply:
         def attempt(groups: GroupDirectory) -> tuple[Reply, tuple[int, datetime] | None]:
             def unit(uow: UnitOfWork) -> tuple[Reply, tuple[int, datetime] | None]:
-                found = self._gate_at(uow, review_id=review_id, gate_id=gate_id)
+                found = self._gate_at(
+                    uow, review_id=review_id, gate_id=gate_id, user_id=user_id, outcome=outcome,
+                    now=now,
+                )  # fmt: skip
                 if isinstance(found, Reply):
                     return found, None
                 refusal = self._gate_refusal(
-                    uow, found, user_id=user_id, outcome=outcome, groups=groups, now=now
-                )
+                    uow, found, user_id=user_id, outcome=outcome, groups=groups, now=now,
+                    clicked=clicked,
+                )  # fmt: skip
                 if refusal is not None:
                     return refusal, None
                 return self._mark(uow, found, outcome=outcome, user_id=user_id, reason=reason,
@@ -125,7 +139,11 @@ class GateService:
             self.scheduling.schedule_expiry(request_id=expiry[0], at=expiry[1])
         return reply
 
-    def _gate_at(self, uow: UnitOfWork, *, review_id: int, gate_id: str) -> _GateAt | Reply:
+    def _gate_at(
+        self, uow: UnitOfWork, *, review_id: int, gate_id: str, user_id: str,
+        outcome: GateOutcome, now: datetime,
+    ) -> _GateAt | Reply:  # fmt: skip
+        """The gate to mark; a gate the runbook no longer has is refused (and recorded)."""
         # gates marked at once must not each see the other open: mark them in turn
         lock_row(uow.session, model=ReadinessReview, row_id=review_id)
         rows = load_review(uow.session, review_id=review_id, runbooks=self.runbooks)
@@ -134,8 +152,19 @@ class GateService:
         state = next((s for s in rows.gates if s.gate_id == gate_id), None)
         gate = rows.runbook.gate(gate_id)
         if state is None or gate is None:
+            uow.trail(
+                kind="gate.refused",
+                actor=user_id,
+                subject=release_subject(rows.runbook.id, rows.release.version),
+                at=now,
+                channel_id=rows.review.channel_id,
+                thread_ts=rows.release.thread_ts,
+                payload={"gate": gate_id, "outcome": outcome, "why": "unknown_gate",
+                         "roles_held": None},
+            )  # fmt: skip
             return Reply(False, f"The runbook has no gate `{esc(gate_id)}` any more.")
-        return _GateAt(rows, gate, state)
+        check = checks_of(uow.session, review_id=review_id).get(gate_id) if gate.check else None
+        return _GateAt(rows, gate, state, check)
 
     def _gate_refusal(
         self,
@@ -146,46 +175,95 @@ class GateService:
         outcome: GateOutcome,
         groups: GroupDirectory,
         now: datetime,
+        clicked: Clicked | None = None,
     ) -> Reply | None:
-        """Why ``user_id`` may not mark this gate now, or None; refusals go to the trail."""
-        (runbook, release, review, _), gate, state = found.rows, found.gate, found.state
+        """Why ``user_id`` may not mark this gate now, or None; every refusal goes to the
+        trail (``gate.refused``: who, the owner role if they hold it, why)."""
+        (runbook, _, review, _), gate, state = found.rows, found.gate, found.state
 
-        def refuse(why: str, text: str, **detail: str) -> Reply:
-            uow.trail(
-                kind="gate.refused",
-                actor=user_id,
-                subject=release_subject(runbook.id, release.version),
-                at=now,
-                channel_id=review.channel_id,
-                thread_ts=release.thread_ts,
-                payload={"gate": gate.id, "outcome": outcome, "why": why, **detail},
-            )
-            return Reply(False, text)
+        def refuse(why: str, text: str, held: bool | None, **detail: str | None) -> Reply:
+            return self._refuse(
+                uow, found, user_id=user_id, outcome=outcome, now=now, why=why, text=text,
+                held=held, detail=detail,
+            )  # fmt: skip
 
+        wrong = misplaced(
+            clicked, channel_id=review.channel_id, message_ts=review.message_ts,
+            thread_ts=found.rows.release.thread_ts,
+        )  # fmt: skip
+        if wrong is not None and clicked is not None:
+            text = MISPLACED_TEXT.format(noun="review")
+            refused = refuse(wrong, text, None, **clicked.details())
+            return Reply(False, refused.text, misplaced=True)
         try:
-            held = roles_of(runbook, user_id, groups, among=[gate.owner])
+            held = gate.owner in roles_of(runbook, user_id, groups, among=[gate.owner])
         except MembershipUnavailable as error:
             return refuse(
                 "membership_unavailable",
                 f"I could not check that you are in *{gate.owner}* ({esc(error)}), "
                 "so nothing was recorded. Try again shortly.",
+                None,
                 detail=str(error),
             )
-        if gate.owner not in held:
+        if not held:
             return refuse(
                 "not_owner",
                 f"Only members of *{gate.owner}* can mark "
                 f"“{esc(gate.title)}”; nothing was recorded.",
+                False,
                 owner_role=gate.owner,
             )
-        if review.state != ReviewState.PENDING:
-            return Reply(False, f"This review is already decided ({review.state}).")
         if state.state != GateStatus.PENDING:
-            return Reply(
-                False,
-                f"“{esc(gate.title)}” was already marked {state.state} by <@{state.marked_by}>.",
-            )
+            return self._already_marked(uow, found, user_id=user_id, outcome=outcome, now=now)
+        if review.state != ReviewState.PENDING:
+            text = f"This review takes no more marks ({review.state}); nothing was recorded."
+            return refuse("review_closed", text, True, review_state=review.state)
         return None
+
+    def _already_marked(
+        self, uow: UnitOfWork, found: _GateAt, *, user_id: str, outcome: GateOutcome,
+        now: datetime,
+    ) -> Reply:  # fmt: skip
+        gate, state = found.gate, found.state
+        return self._refuse(
+            uow, found, user_id=user_id, outcome=outcome, now=now, why="already_marked",
+            text=f"“{esc(gate.title)}” was already marked {state.state} by "
+            f"<@{state.marked_by}>.",
+            held=True, detail={"marked": state.state, "marked_by": state.marked_by},
+        )  # fmt: skip
+
+    def _refuse(
+        self,
+        uow: UnitOfWork,
+        found: _GateAt,
+        *,
+        user_id: str,
+        outcome: GateOutcome,
+        now: datetime,
+        why: str,
+        text: str,
+        held: bool | None,
+        detail: dict[str, str | None],
+    ) -> Reply:
+        """Record a refused mark (``held``: whether they hold the owner role; None: unknown)."""
+        (runbook, release, review, _), gate = found.rows, found.gate
+        uow.trail(
+            kind="gate.refused",
+            actor=user_id,
+            actor_role=gate.owner if held else None,
+            subject=release_subject(runbook.id, release.version),
+            at=now,
+            channel_id=review.channel_id,
+            thread_ts=release.thread_ts,
+            payload={
+                "gate": gate.id,
+                "outcome": outcome,
+                "why": why,
+                "roles_held": None if held is None else [gate.owner] if held else [],
+                **detail,
+            },
+        )
+        return Reply(False, text)
 
     def _mark(
         self,
@@ -200,6 +278,17 @@ class GateService:
         """Mark the gate (once), say so in the thread, and decide what the review does next;
         the new go/no-go's id and deadline, if one was asked for, to schedule after commit."""
         (runbook, release, review, states), gate, state = found.rows, found.gate, found.state
+        check = found.check
+        overrides = check is not None and check.proposal is not None and (
+            f"{check.proposal}ed" != outcome
+        )
+        if overrides and not reason:
+            assert check is not None
+            return Reply(
+                False,
+                f"The bot proposes {check.proposal} for “{esc(gate.title)}”: overriding it "
+                "needs a reason; nothing was recorded.",
+            ), None
         won = advance(
             uow.session, model=GateState, row_id=row_id(state), lifecycle=GATE,
             to_state=GateStatus(outcome), now=now,
@@ -208,9 +297,9 @@ class GateService:
         )  # fmt: skip
         uow.session.refresh(state)
         if not won:  # a double click, or another replica, got there first
-            return Reply(
-                False,
-                f"“{esc(gate.title)}” was already marked {state.state} by <@{state.marked_by}>.",
+            marked = _GateAt(found.rows, gate, state)
+            return self._already_marked(
+                uow, marked, user_id=user_id, outcome=outcome, now=now
             ), None
         uow.trail(
             kind=f"gate.{outcome}",
@@ -220,18 +309,30 @@ class GateService:
             at=now,
             channel_id=review.channel_id,
             thread_ts=release.thread_ts,
-            payload={"gate": gate.id, "title": gate.title, "reason": reason},
-        )
+            payload={
+                "gate": gate.id, "title": gate.title, "reason": reason,
+                **(_check_payload(check, overrides) if check is not None else {}),
+            },
+        )  # fmt: skip
         states = [s if s.id != state.id else state for s in states]
         review_id = row_id(review)
         uow.enqueue(UpdateChecklist(review_id=review_id), now=now)
-        context = gate_update_context(runbook, release, review, state, states)
+        context = gate_update_context(runbook, release, review, state, states, check)
         uow.enqueue(
             PostInThread(review_id=review_id, template="gate_update", context=context), now=now
         )
         return Reply(True, f"Marked “{esc(gate.title)}” {outcome}."), self._after_gates(
             uow, review_id=review_id, now=now
         )
+
+    def proposal_of(self, *, review_id: int, gate_id: str) -> str | None:
+        """The bot's proposal for a self-checking gate (``pass``/``fail``), if it made one."""
+
+        def unit(uow: UnitOfWork) -> str | None:
+            check = checks_of(uow.session, review_id=review_id).get(gate_id)
+            return check.proposal if check is not None else None
+
+        return self.units.run(unit)
 
     def _after_gates(
         self, uow: UnitOfWork, *, review_id: int, now: datetime
@@ -277,3 +378,8 @@ class GateService:
         request = open_go_no_go(uow, rows, now=now)
         assert request.expires_at is not None
         return row_id(request), request.expires_at
+
+
+def _check_payload(check: CheckResult, overrides: bool) -> dict[str, object]:
+    """What the trail keeps of a self-checking gate's proposal when its owner marks it."""
+    return {"proposal": check.proposal, "evidence": check.evidence, "override": overrides}

@@ -29,10 +29,12 @@ from bot.render.contexts import (
     HomeRelease,
     RunbookRef,
 )
+from bot.render.drill_contexts import HomeDrills
 from bot.render.learning_contexts import HomeFigure, HomeJournalEntry
 from bot.runbooks.registry import RunbookRegistry
 from bot.services.approvals.ballots import load_votes
 from bot.services.context_parts import runbook_ref
+from bot.services.drills.home import home_drills
 from bot.services.outbox.jobs import PublishHome
 from bot.services.releases.go_no_go import ACTION as GO_NO_GO
 from bot.services.releases.home_items import (
@@ -83,6 +85,7 @@ class _Snapshot:
     requests: list[_RequestCandidate] = field(default_factory=list)
     active: list[HomeRelease] = field(default_factory=list)
     recent: list[HomeDecision] = field(default_factory=list)
+    drills: list[HomeDrills] = field(default_factory=list)
     rollbacks: list[RollbackCandidate] = field(default_factory=list)
     journal_latest: HomeJournalEntry | None = None
     figures: list[HomeFigure] = field(default_factory=list)
@@ -163,6 +166,7 @@ class HomeService:
         return home_page(
             user_id=user_id, now=now, unresolved_groups=membership.unresolved, gates=gates,
             approvals=approvals, active=snapshot.active, recent=snapshot.recent,
+            drills=snapshot.drills,
             rollback_approvals=rollbacks, journal_latest=snapshot.journal_latest,
             figures=snapshot.figures, action_items=open_action_items(snapshot.postmortems, user_id),
         )  # fmt: skip
@@ -209,6 +213,7 @@ class HomeService:
                 decision_item(self._ref(release), release, reviews.get(row_id(release)), links)
                 for release in recent
             ]
+            snapshot.drills = home_drills(session, self.runbooks)
             snapshot.rollbacks = pending_rollbacks(
                 session, self.runbooks, lambda subjects: _permalinks(session, subjects=subjects),
                 now=now,

@@ -21,6 +21,7 @@ from bot.render.contexts import (
     RunbookRef,
     SlackWhere,
 )
+from bot.render.drill_contexts import HomeDrills
 from bot.render.learning_contexts import (
     HomeActionItem,
     HomeFigure,
@@ -139,6 +140,7 @@ def home_page(
     approvals: Sequence[HomeApproval],
     active: Sequence[HomeRelease],
     recent: Sequence[HomeDecision],
+    drills: Sequence[HomeDrills] = (),
     rollback_approvals: Sequence[HomeRollbackApproval] = (),
     journal_latest: HomeJournalEntry | None = None,
     figures: Sequence[HomeFigure] = (),
@@ -154,6 +156,7 @@ def home_page(
         "approvals": list(approvals[:MAX_ITEMS]),
         "active": list(active[:MAX_ITEMS]),
         "recent": list(recent),
+        "drills": list(drills),
         "rollback_approvals": list(rollback_approvals[:MAX_ITEMS]),
         "rollback_approvals_total": len(rollback_approvals),
         "journal_latest": journal_latest,

@@ -156,6 +156,10 @@ class ReviewService:
         every = readiness.remind_every
         if self.scheduling is not None and every is not None:
             self.scheduling.schedule_reminders(review_id=review_id, every=every, start=now)
+        if self.scheduling is not None and any(
+            gate.check is not None for stage in readiness.stages for gate in stage.gates
+        ):
+            self.scheduling.schedule_gate_checks(review_id=review_id, start=now)
         return Reply(True, f"Starting the readiness review of `{runbook.id}` {esc(version)}.")
 
     # --- time -----------------------------------------------------------------------------

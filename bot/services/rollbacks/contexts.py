@@ -151,6 +151,7 @@ def validation_context(
     drill: bool,
     outcome: ValidationState,
     samples: Sequence[Sample],
+    evidence: str | None = None,
 ) -> ValidationResultContext:
     """``samples``: the validation metric's since the execution, oldest first."""
     endorse_role = path.validation.endorse_role
@@ -161,6 +162,7 @@ def validation_context(
         "drill": drill,
         "path": {"id": path.id, "title": path.title},
         "metric": criterion.metric,
+        "evidence": evidence,
         "window": format_duration(path.validation.window),
         "direction": criterion.direction,
         "clear_point": criterion.clear_point,

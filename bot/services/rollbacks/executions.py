@@ -19,6 +19,8 @@ from sqlmodel import Session, col, select
 
 from bot.core.approvals import RequestState
 from bot.core.criteria import evaluate_criterion
+from bot.core.drills import DRILL_CONCLUDE
+from bot.core.query_evidence import with_reading
 from bot.core.rollbacks import (
     EXECUTION,
     RECOMMENDATION,
@@ -32,17 +34,25 @@ from bot.core.rollbacks import (
     validation_outcome,
 )
 from bot.core.runbook import RollbackPath, Runbook
+from bot.core.subjects import recommendation_subject
 from bot.core.trail import ACTOR_BOT
 from bot.executors import ExecutionOutcome, ExecutionRequest, run_executor
 from bot.runbooks.registry import RunbookRegistry
+from bot.services.approvals.clicks import (
+    ANOTHER_CHANNEL,
+    ANOTHER_MESSAGE,
+    MISPLACED_TEXT,
+    Clicked,
+    misplaced,
+)
 from bot.services.outbox.jobs import PostRollback
-from bot.services.postmortems import prompt_context
 from bot.services.replies import Reply
 from bot.services.roles import GroupDirectory, MembershipUnavailable, resolving_groups, roles_of
-from bot.services.rollbacks.contexts import execution_context, validation_context
-from bot.services.rollbacks.journal import actual_outcome
+from bot.services.rollbacks.contexts import execution_context
+from bot.services.rollbacks.journal import minutes_to_recover, record_validation
 from bot.services.scheduling import RollbackScheduling
-from bot.store import UnitOfWork, advance, transition_state
+from bot.store import UnitOfWork, advance, session_scope, transition_state
+from bot.store.query_readings import latest_readings
 from bot.store.samples import recent_samples
 from bot.store.tables import (
     ApprovalRequest,
@@ -51,6 +61,7 @@ from bot.store.tables import (
     RollbackRecommendation,
     row_id,
 )
+from bot.store.timers import schedule_timer
 from bot.store.units import DirectUnits, UnitRunner
 
 Runner = Callable[..., ExecutionOutcome]
@@ -85,6 +96,9 @@ class ExecutionService:
         self.scheduling = scheduling
         self.runner = runner
         self.units = units if units is not None else DirectUnits(engine)
+        # (runbook id, metric, now): asks a query-backed validation metric's query once more
+        # at the window's end, so the validation sees its answer then (bootstrap sets it).
+        self.poll_first: Callable[[str, str, datetime], object] | None = None
 
     def _load(self, session: Session, execution_id: int) -> _Loaded | None:
         execution = session.get(Execution, execution_id)
@@ -110,7 +124,8 @@ class ExecutionService:
         self.units.run(
             lambda uow: self._finish(uow, loaded, outcome, approvers, state=state, at=finished)
         )
-        if state is ExecutionState.SUCCEEDED and self.scheduling is not None:
+        drill = loaded.recommendation.drill_run_id is not None  # validated by the drill itself
+        if state is ExecutionState.SUCCEEDED and self.scheduling is not None and not drill:
             window = loaded.path.validation.window
             self.scheduling.schedule_validation(execution_id=execution_id, at=finished + window)
         return True
@@ -182,7 +197,7 @@ class ExecutionService:
         uow.trail(
             kind="rollback.executed",
             actor=ACTOR_BOT,
-            subject=f"rollback:{recommendation.id}",
+            subject=recommendation_subject(recommendation),
             at=at,
             channel_id=recommendation.channel_id,
             thread_ts=recommendation.conversation_ts,
@@ -198,9 +213,25 @@ class ExecutionService:
             recommendation_id=row_id(recommendation), template="execution_result", context=context
         )
         uow.enqueue(job, now=at)
+        if recommendation.drill_run_id is not None:  # the drill validates its dry run, reports
+            schedule_timer(
+                uow.session, kind=DRILL_CONCLUDE, key=f"drill:{recommendation.drill_run_id}",
+                due_at=at, now=at,
+            )  # fmt: skip
 
     def validate(self, *, execution_id: int) -> bool:
-        return self.units.run(lambda uow: self._validate(uow, execution_id, now=self.clock()))
+        now = self.clock()
+        if self.poll_first is not None:  # network first, outside the validation's unit
+            with session_scope(self.engine) as session:
+                loaded = self._load(session, execution_id)
+            watching = loaded is not None and (
+                loaded.execution.validation_state == ValidationState.WATCHING
+            )
+            if loaded is not None and watching:
+                criterion = loaded.runbook.criterion(loaded.path.validation.metric)
+                if criterion is not None and criterion.query is not None:
+                    self.poll_first(loaded.runbook.id, criterion.metric, now)
+        return self.units.run(lambda uow: self._validate(uow, execution_id, now=now))
 
     def _validate(self, uow: UnitOfWork, execution_id: int, *, now: datetime) -> bool:
         loaded = self._load(uow.session, execution_id)
@@ -216,14 +247,14 @@ class ExecutionService:
             metrics=[criterion.metric],
         )  # fmt: skip
         evaluation = evaluate_criterion(criterion, samples, now)
+        if criterion.query is not None:  # the window was polled: show the query's answer
+            reading = latest_readings(uow.session, runbook_id=runbook.id).get(criterion.metric)
+            evaluation = with_reading(evaluation, reading)
         outcome = validation_outcome(evaluation.state)
         result = dict(execution.result)
-        direction, clear_point = criterion.direction, criterion.clear_point
-        inside = [s for s in samples if _inside(direction, s.value, clear_point)]
-        if outcome is ValidationState.RECOVERED and inside:
-            result["minutes_to_recover"] = round(
-                (inside[0].at - execution.started_at).total_seconds() / 60, 1
-            )
+        minutes = minutes_to_recover(criterion, samples, since=execution.started_at)
+        if outcome is ValidationState.RECOVERED and minutes is not None:
+            result["minutes_to_recover"] = minutes
         # The execution stays succeeded; only its validation moves (once: the condition).
         if not transition_state(
             uow.session, model=Execution, row_id=execution_id,
@@ -236,54 +267,28 @@ class ExecutionService:
             lifecycle=RECOMMENDATION, to_state=recommendation_after_validation(outcome),
             from_states=[RecommendationState.EXECUTED], now=now,
         )  # fmt: skip
-        request = uow.session.exec(
-            select(ApprovalRequest).where(
-                ApprovalRequest.recommendation_id == recommendation.id,
-                ApprovalRequest.state == RequestState.APPROVED,
-            )
-        ).first()
-        uow.trail(
-            kind="rollback.validated",
-            actor=ACTOR_BOT,
-            subject=f"rollback:{recommendation.id}",
-            at=now,
-            channel_id=recommendation.channel_id,
-            thread_ts=recommendation.conversation_ts,
-            payload={
-                "execution_id": execution_id,
-                "metric": criterion.metric,
-                "outcome": outcome.value,
-                "explanation": evaluation.explanation,
-                **actual_outcome(criterion, samples, result, outcome=outcome),
-            },
-        )
-        context = validation_context(
-            runbook, path, criterion, request_id=request.id if request else None,
-            drill=recommendation.drill_run_id is not None, outcome=outcome, samples=samples,
-        )  # fmt: skip
-        job = PostRollback(
-            recommendation_id=row_id(recommendation), template="validation_result", context=context
-        )
-        uow.enqueue(job, now=now)
-        prompt = prompt_context(runbook, f"rollback:{recommendation.id}")
-        uow.enqueue(
-            PostRollback(recommendation_id=row_id(recommendation), template="postmortem_prompt",
-                         context=prompt),
-            now=now,
+        record_validation(
+            uow, runbook=runbook, path=path, recommendation=recommendation, criterion=criterion,
+            execution_id=execution_id, evaluation=evaluation, samples=samples, result=result,
+            outcome=outcome, now=now,
         )  # fmt: skip
         return True
 
-    def endorse(self, *, request_id: int, user_id: str, now: datetime) -> Reply:
+    def endorse(
+        self, *, request_id: int, user_id: str, now: datetime, clicked: Clicked | None = None
+    ) -> Reply:
         def attempt(groups: GroupDirectory) -> Reply:
             return self.units.run(
-                lambda uow: self._endorse(uow, request_id, user_id=user_id, groups=groups, now=now)
+                lambda uow: self._endorse(
+                    uow, request_id, user_id=user_id, groups=groups, now=now, clicked=clicked
+                )
             )
 
         return resolving_groups(self.directory, attempt)
 
     def _endorse(
         self, uow: UnitOfWork, request_id: int, *, user_id: str, groups: GroupDirectory,
-        now: datetime,
+        now: datetime, clicked: Clicked | None,
     ) -> Reply:  # fmt: skip
         session = uow.session
         request = session.get(ApprovalRequest, request_id)
@@ -294,34 +299,51 @@ class ExecutionService:
         ).first()
         loaded = self._load(session, row_id(execution)) if execution else None
         if request is None or loaded is None:
+            if request is not None:  # asked on a rollback that has not run: kept all the same
+                _refuse_endorsement(
+                    uow, request.subject, user_id=user_id, now=now, why="nothing_to_endorse",
+                    held=None, channel_id=request.channel_id, thread_ts=None,
+                    detail={"request_id": request.id},
+                )  # fmt: skip
             return Reply(False, "There is nothing to endorse here.")
         execution, recommendation, runbook, path = (
             loaded.execution, loaded.recommendation, loaded.runbook, loaded.path,
         )  # fmt: skip
         role = path.validation.endorse_role
+        subject = recommendation_subject(recommendation)
+
+        def refuse(why: str, text: str, held: frozenset[str] | None, **detail: object) -> Reply:
+            _refuse_endorsement(
+                uow, subject, user_id=user_id, now=now, why=why, held=held,
+                channel_id=recommendation.channel_id, thread_ts=recommendation.conversation_ts,
+                detail={"execution_id": execution.id, **detail},
+            )  # fmt: skip
+            return Reply(False, text, misplaced=why in (ANOTHER_CHANNEL, ANOTHER_MESSAGE))
+
+        wrong = misplaced(
+            clicked, channel_id=recommendation.channel_id, message_ts=request.message_ts,
+            thread_ts=recommendation.conversation_ts, in_thread=True,
+        )  # fmt: skip
+        if wrong is not None and clicked is not None:
+            return refuse(wrong, MISPLACED_TEXT.format(noun="rollback"), None, **clicked.details())
         try:
             held = roles_of(runbook, user_id, groups, among=[role])
         except MembershipUnavailable as error:
-            return Reply(False, f"I could not check your roles ({error}); not recorded.")
-        subject = f"rollback:{recommendation.id}"
+            text = f"I could not check your roles ({error}); not recorded."
+            return refuse("membership_unavailable", text, None, detail=str(error))
         if role not in held:
-            uow.trail(
-                kind="rollback.endorse_refused",
-                actor=user_id,
-                subject=subject,
-                at=now,
-                channel_id=recommendation.channel_id,
-                payload={"execution_id": execution.id, "why": "not_endorsing_role"},
-            )
-            return Reply(False, f"Only members of *{role}* can endorse the restored state.")
+            text = f"Only members of *{role}* can endorse the restored state."
+            return refuse("not_endorsing_role", text, held)
         if execution.endorsed_by is not None:
-            return Reply(False, f"Already endorsed by <@{execution.endorsed_by}>.")
+            text = f"Already endorsed by <@{execution.endorsed_by}>."
+            return refuse("already_endorsed", text, held, endorsed_by=execution.endorsed_by)
         if not transition_state(
             session, model=Execution, row_id=row_id(execution),
             from_states=[ExecutionState.SUCCEEDED.value], to_state=ExecutionState.SUCCEEDED.value,
             now=now, values={"endorsed_by": user_id, "endorsed_at": now},
         ):  # fmt: skip
-            return Reply(False, "This execution cannot be endorsed.")
+            text = "This execution cannot be endorsed."
+            return refuse("not_endorsable", text, held, execution_state=execution.state)
         uow.trail(
             kind="rollback.endorsed",
             actor=user_id,
@@ -340,8 +362,23 @@ class ExecutionService:
         return Reply(True, "Endorsed.")
 
 
-def _inside(direction: str, value: float, clear_point: float) -> bool:
-    return value < clear_point if direction == "above" else value > clear_point
+def _refuse_endorsement(
+    uow: UnitOfWork, subject: str, *, user_id: str, now: datetime, why: str,
+    held: frozenset[str] | None, channel_id: str | None, thread_ts: str | None,
+    detail: dict[str, object],
+) -> None:  # fmt: skip
+    """A refused Endorse, in the trail: who, the roles they hold (None: unknown), why."""
+    roles = None if held is None else sorted(held)
+    uow.trail(
+        kind="rollback.endorse_refused",
+        actor=user_id,
+        actor_role=",".join(roles) if roles else None,
+        subject=subject,
+        at=now,
+        channel_id=channel_id,
+        thread_ts=thread_ts,
+        payload={"why": why, "roles_held": roles, **detail},
+    )
 
 
 def _result(outcome: ExecutionOutcome) -> dict[str, Any]:

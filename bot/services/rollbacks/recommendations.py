@@ -17,6 +17,7 @@ from sqlmodel import Session, col, select
 
 from bot.core.criteria import CriterionState
 from bot.core.decision import Decision, auto_execute_at, decide_on
+from bot.core.query_evidence import with_reading
 from bot.core.releases import ReleaseState
 from bot.core.rollbacks import RECOMMENDATION, RecommendationState
 from bot.core.runbook import Runbook
@@ -24,6 +25,7 @@ from bot.core.subjects import rollback_subject
 from bot.core.trail import ACTOR_BOT
 from bot.render.escaping import mrkdwn_text as esc
 from bot.runbooks.registry import RunbookRegistry
+from bot.services.drills.runs import abort_for_real
 from bot.services.outbox.jobs import PostMessage, PostRollback
 from bot.services.replies import Reply
 from bot.services.rollbacks.history import last_rollback_at, path_records
@@ -40,6 +42,7 @@ from bot.store import UnitOfWork
 from bot.store.criterion_states import current_evaluations
 from bot.store.inbox import claim_delivery
 from bot.store.locks import lock_key
+from bot.store.query_readings import latest_readings
 from bot.store.tables import Release, RollbackRecommendation, row_id
 from bot.store.units import DirectUnits, UnitRunner
 
@@ -62,6 +65,10 @@ class RollbackService:
         # Each criterion's stored replay: a few rows, however long the history. The past
         # rollbacks matter only to a breach (cooldown, ranking): read them only then.
         evaluations = current_evaluations(session, runbook=runbook, now=now)
+        if any(criterion.query is not None for criterion in runbook.criteria):
+            # query-backed criteria: the query and its raw value, or why it gave none
+            readings = latest_readings(session, runbook_id=runbook.id)
+            evaluations = [with_reading(e, readings.get(e.metric)) for e in evaluations]
         breach = any(e.state is CriterionState.BREACH for e in evaluations)
         return decide_on(
             runbook,
@@ -122,6 +129,10 @@ class RollbackService:
     ) -> tuple[Decision, list[Any]]:
         """Evaluate and, on a breach, recommend; the decision and what to schedule."""
         decision = self.evaluate(uow.session, runbook=runbook, now=now)
+        if decision.breached:  # a real breach stops a drill of the same runbook
+            abort_for_real(uow, runbook_id=runbook.id, now=now, why=(
+                "a real breach of " + ", ".join(f"`{e.metric}`" for e in decision.breached)
+                + " was detected; deal with it first"))  # fmt: skip
         if decision.recommendation is None:
             return decision, []
         scheduled = self._recommend(

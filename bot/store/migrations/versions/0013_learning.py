@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from alembic import op
 
 revision: str = "0013_learning"
-down_revision: str | Sequence[str] | None = "0008_timers"
+down_revision: str | Sequence[str] | None = "0012_monitoring"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -1,0 +1,1 @@
+"""Monitoring as a source releasebot pulls from: query-backed criteria (and gate checks)."""
