@@ -22,8 +22,8 @@ Intervals (start event → end event, per subject):
 
 Counts: rollbacks recommended, approved, executed (also per path), validated, recovered;
 drills started; and drill scores (``drill.scored``'s ``score``) as values. Rollbacks of a
-drill (a ``drill`` or ``drill_run_id`` in their recommendation's payload) are left out of the
-rollback figures: drills have their own.
+drill (events of a ``drill:ID`` subject, or a ``drill``/``drill_run_id`` in their
+recommendation's payload) are left out of the rollback figures: drills have their own.
 """
 
 from __future__ import annotations
@@ -150,11 +150,15 @@ class HealthFold:
         if story is None:
             if event.kind not in _STARTS:
                 return  # its start lies before the range read: nothing to measure
-            story = self.open[event.subject] = _Open(runbook=_runbook(event))
+            story = self.open[event.subject] = _Open(
+                runbook=_runbook(event), drill=event.subject.startswith("drill:")
+            )
         if event.runbook_id and story.runbook == "?":
             story.runbook = event.runbook_id
         if event.kind == "rollback.recommended":
-            story.drill = bool(event.payload.get("drill") or event.payload.get("drill_run_id"))
+            story.drill = story.drill or bool(
+                event.payload.get("drill") or event.payload.get("drill_run_id")
+            )
         for figure, starts in _ENDS.get(event.kind, ()):
             self._interval(story, figure, starts, event)
         self._count(story, event)

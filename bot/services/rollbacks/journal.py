@@ -135,8 +135,10 @@ def record_validation(
         PostRollback(recommendation_id=rollback_id, template="validation_result", context=context),
         now=now,
     )
-    prompt = prompt_context(runbook, recommendation_subject(recommendation))
-    uow.enqueue(
-        PostRollback(recommendation_id=rollback_id, template="postmortem_prompt", context=prompt),
-        now=now,
-    )
+    if recommendation.drill_run_id is None:  # a drill invites one with its report
+        prompt = prompt_context(runbook, recommendation_subject(recommendation))
+        uow.enqueue(
+            PostRollback(recommendation_id=rollback_id, template="postmortem_prompt",
+                         context=prompt),
+            now=now,
+        )  # fmt: skip
