@@ -17,8 +17,9 @@ Intervals (start event → end event, per subject):
 - ``quorum``: ``rollback.recommended`` → ``rollback.approved|rejected``;
 - ``execution``: ``rollback.approved`` → ``rollback.executed``;
 - ``recovery``: ``rollback.recommended`` → ``rollback.validated`` that recovered;
-- ``drill_detection``, ``drill_first_response``, ``drill_decision``: ``drill.started`` →
-  ``drill.detected``, ``drill.first_response``, ``drill.decided``.
+- ``drill_detection``: ``drill.started`` → ``drill.detected`` (the drill's recommendation);
+- ``drill_first_response``, ``drill_decision``: ``drill.detected`` → ``drill.first_response``
+  (at the vote's time), ``drill.decided``: as the drill's own report measures them.
 
 Counts: rollbacks recommended, approved, executed (also per path), validated, recovered;
 drills started; and drill scores (``drill.scored``'s ``score``) as values. Rollbacks of a
@@ -65,8 +66,8 @@ DESCRIPTIONS = {
     "execution": "rollback approved → executed",
     "recovery": "breach detected (recommendation) → validated recovery",
     "drill_detection": "drill started → detected",
-    "drill_first_response": "drill started → first response",
-    "drill_decision": "drill started → decision",
+    "drill_first_response": "drill recommendation → first response",
+    "drill_decision": "drill recommendation → decision",
     "drill_score": "drill scores",
     "rollbacks_recommended": "rollbacks recommended",
     "rollbacks_approved": "rollbacks approved",
@@ -88,8 +89,8 @@ _ENDS: dict[str, list[tuple[str, tuple[str, ...]]]] = {
     "rollback.rejected": [("quorum", ("rollback.recommended",))],
     "rollback.executed": [("execution", ("rollback.approved",))],
     "drill.detected": [("drill_detection", ("drill.started",))],
-    "drill.first_response": [("drill_first_response", ("drill.started",))],
-    "drill.decided": [("drill_decision", ("drill.started",))],
+    "drill.first_response": [("drill_first_response", ("drill.detected",))],
+    "drill.decided": [("drill_decision", ("drill.detected",))],
 }
 _STARTS = {
     "release.started",
@@ -97,6 +98,7 @@ _STARTS = {
     "rollback.recommended",
     "rollback.approved",
     "drill.started",
+    "drill.detected",
 }
 _FINAL = {
     "go_no_go.approved", "go_no_go.rejected", "go_no_go.expired", "release.blocked",
