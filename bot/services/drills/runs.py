@@ -41,6 +41,7 @@ from bot.core.trail import ACTOR_BOT
 from bot.services.drills.approval import ACTION, LABEL, end_drill, lock_run
 from bot.services.drills.report import RunRecord, report_context, scored, start_context
 from bot.services.outbox.jobs import PostDrill, PostRollback, UpdateRollback
+from bot.services.postmortems import prompt_context
 from bot.services.rollbacks.contexts import recommendation_context
 from bot.services.rollbacks.requesting import MONITORING, fingerprint, refresh
 from bot.store import UnitOfWork, advance
@@ -308,6 +309,8 @@ def conclude_run(uow: UnitOfWork, *, runbook: Runbook, drill: Drill, run_id: int
               payload={"score": result.total, "arithmetic": result.arithmetic,
                        "outcome": facts.outcome, "report": dict(context)})  # fmt: skip
     uow.enqueue(PostDrill(drill_run_id=run_id, template="drill_report", context=context), now=now)
+    uow.enqueue(PostDrill(drill_run_id=run_id, template="postmortem_prompt",
+                          context=prompt_context(runbook, subject)), now=now)  # fmt: skip
     return True
 
 

@@ -43,12 +43,11 @@ from bot.runbooks.registry import RunbookRegistry
 from bot.services.approvals.clicks import Clicked
 from bot.services.due_work import EXECUTION_RUN, InFlight, execution_key, plan_validation
 from bot.services.outbox.jobs import PostRollback
-from bot.services.postmortems import prompt_context
 from bot.services.replies import Reply
 from bot.services.roles import GroupDirectory, resolving_groups
-from bot.services.rollbacks.contexts import execution_context, validation_context
+from bot.services.rollbacks.contexts import execution_context
 from bot.services.rollbacks.endorsement import endorse_in
-from bot.services.rollbacks.journal import actual_outcome
+from bot.services.rollbacks.journal import minutes_to_recover, record_validation
 from bot.store import UnitOfWork, advance, session_scope, transition_state
 from bot.store.query_readings import latest_readings
 from bot.store.samples import recent_samples
@@ -293,12 +292,9 @@ class ExecutionService:
             evaluation = with_reading(evaluation, reading)
         outcome = validation_outcome(evaluation.state)
         result = dict(execution.result)
-        direction, clear_point = criterion.direction, criterion.clear_point
-        inside = [s for s in samples if _inside(direction, s.value, clear_point)]
-        if outcome is ValidationState.RECOVERED and inside:
-            result["minutes_to_recover"] = round(
-                (inside[0].at - execution.started_at).total_seconds() / 60, 1
-            )
+        minutes = minutes_to_recover(criterion, samples, since=execution.started_at)
+        if outcome is ValidationState.RECOVERED and minutes is not None:
+            result["minutes_to_recover"] = minutes
         # The execution stays succeeded; only its validation moves (once: the condition).
         if not transition_state(
             uow.session, model=Execution, row_id=execution_id,
@@ -312,41 +308,10 @@ class ExecutionService:
             lifecycle=RECOMMENDATION, to_state=recommendation_after_validation(outcome),
             from_states=[RecommendationState.EXECUTED], now=now,
         )  # fmt: skip
-        request = uow.session.exec(
-            select(ApprovalRequest).where(
-                ApprovalRequest.recommendation_id == recommendation.id,
-                ApprovalRequest.state == RequestState.APPROVED,
-            )
-        ).first()
-        uow.trail(
-            kind="rollback.validated",
-            actor=ACTOR_BOT,
-            subject=recommendation_subject(recommendation),
-            at=now,
-            channel_id=recommendation.channel_id,
-            thread_ts=recommendation.conversation_ts,
-            payload={
-                "execution_id": execution_id,
-                "metric": criterion.metric,
-                "outcome": outcome.value,
-                "explanation": evaluation.explanation,
-                **actual_outcome(criterion, samples, result, outcome=outcome),
-            },
-        )
-        context = validation_context(
-            runbook, path, criterion, request_id=request.id if request else None,
-            drill=recommendation.drill_run_id is not None, outcome=outcome, samples=samples,
-            evidence=evaluation.explanation,
-        )  # fmt: skip
-        job = PostRollback(
-            recommendation_id=row_id(recommendation), template="validation_result", context=context
-        )
-        uow.enqueue(job, now=now)
-        prompt = prompt_context(runbook, f"rollback:{recommendation.id}")
-        uow.enqueue(
-            PostRollback(recommendation_id=row_id(recommendation), template="postmortem_prompt",
-                         context=prompt),
-            now=now,
+        record_validation(
+            uow, runbook=runbook, path=path, recommendation=recommendation, criterion=criterion,
+            execution_id=execution_id, evaluation=evaluation, samples=samples, result=result,
+            outcome=outcome, now=now,
         )  # fmt: skip
         return True
 
@@ -362,10 +327,6 @@ class ExecutionService:
             )
 
         return resolving_groups(self.directory, attempt)
-
-
-def _inside(direction: str, value: float, clear_point: float) -> bool:
-    return value < clear_point if direction == "above" else value > clear_point
 
 
 def _result(outcome: ExecutionOutcome) -> dict[str, Any]:
