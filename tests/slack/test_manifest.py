@@ -30,6 +30,7 @@ METHOD_SCOPES: dict[str, str | None] = {
     # channels these need groups:history, which message.groups already asks for
     "conversations_history": "channels:history",
     "conversations_replies": "channels:history",
+    "auth_test": None,  # the bot's own user and bot ids: only its own posts count as posted
 }
 # The scope each subscribed event needs.
 EVENT_SCOPES: dict[str, str | None] = {
