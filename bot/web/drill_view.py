@@ -15,6 +15,9 @@ from typing import Any
 
 from bot.core.durations import format_duration
 from bot.core.trail import TrailEvent
+from bot.web.timeline import PayloadRow, Timeline
+
+REPORT_SHOWN = "laid out above, under Drill report (the JSON download holds it as recorded)"
 
 
 @dataclass(frozen=True)
@@ -170,3 +173,14 @@ def _seconds(value: Any) -> str:
     if isinstance(value, bool) or not isinstance(value, int | float):
         return ""
     return format_duration(timedelta(seconds=value))
+
+
+def point_to_report(timeline: Timeline) -> None:
+    """``drill.scored`` carries the whole report; the page lays it out once, at the top, and
+    the timeline's event points there rather than repeating it."""
+    for event in timeline.events:
+        if event.kind == "drill.scored":
+            event.rows[:] = [
+                PayloadRow(row.label, REPORT_SHOWN) if row.label == "report" else row
+                for row in event.rows
+            ]

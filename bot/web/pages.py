@@ -27,7 +27,7 @@ from bot.store.subjects import (
     subject_summary,
 )
 from bot.web.chain import check_events
-from bot.web.drill_view import drill_view
+from bot.web.drill_view import drill_view, point_to_report
 from bot.web.figures import FigureSources
 from bot.web.html import subject_path
 from bot.web.policy_view import SAMPLE_WINDOW, runbook_view
@@ -121,6 +121,8 @@ def pages_blueprint(
         )
         kind = subject.partition(":")[0]
         drill = drill_view(events) if kind == "drill" else None
+        if drill is not None and drill.report is not None:
+            point_to_report(timeline)
         known = summary is not None and summary.runbook_id in registry.ids()
         return site.answer(200, template="subject.html", title=subject, subject=subject,
                            summary=summary, kind=kind, chain=chain, timeline=timeline,

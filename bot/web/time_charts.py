@@ -41,6 +41,8 @@ class Series:
     points: list[Point] = field(default_factory=list)
 
     def shown(self, value: float) -> str:
+        if self.seconds and abs(value) < 60:
+            return f"{value:.2g} s" if abs(value) < 10 else f"{round(value)} s"
         if self.seconds:
             return format_duration(timedelta(seconds=round(value)))
         return num(value)

@@ -4,30 +4,54 @@ pages' tests."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Protocol
 
 from bot.devtools.sandbox import Sandbox
 from tests.slack.rollback_support import wait_until
 from tests.slack.support import RANKING, Bot, answer_text
 
 
+class Movable(Protocol):
+    def __call__(self) -> datetime: ...
+
+    def advance(self, by: timedelta) -> None: ...
+
+
 @dataclass
 class Clock:
-    """A clock the test moves; the bot's worker is woken when it moves."""
+    """A clock that stands still until the test moves it."""
 
     now: datetime
 
     def __call__(self) -> datetime:
         return self.now
 
+    def advance(self, by: timedelta) -> None:
+        self.now += by
 
-def move(sandbox: Sandbox, clock: Clock, by: timedelta) -> None:
-    clock.now += by
+
+@dataclass
+class ShiftedClock:
+    """The real time, moved forward by what the test adds (for tests that also wait for
+    real things, such as a validation window, before a drill)."""
+
+    shift: timedelta = field(default_factory=timedelta)
+
+    def __call__(self) -> datetime:
+        return datetime.now(UTC) + self.shift
+
+    def advance(self, by: timedelta) -> None:
+        self.shift += by
+
+
+def move(sandbox: Sandbox, clock: Movable, by: timedelta) -> None:
+    clock.advance(by)
     sandbox.runtime.scheduler.worker.wake()
 
 
-def start_drill(sandbox: Sandbox, clock: Clock) -> str:
+def start_drill(sandbox: Sandbox, clock: Movable) -> str:
     """Alice starts ranking-model's error-spike drill; the scenario plays until the bot
     recommends a rollback in the drill's thread. Returns the drill's subject."""
     bot = Bot(sandbox)
@@ -43,7 +67,7 @@ def start_drill(sandbox: Sandbox, clock: Clock) -> str:
     return subject
 
 
-def approve_drill(sandbox: Sandbox, clock: Clock, subject: str) -> None:
+def approve_drill(sandbox: Sandbox, clock: Movable, subject: str) -> None:
     """An outsider is refused, then two approvers decide; the dry run runs and the drill is
     scored and reported."""
     bot = Bot(sandbox)
@@ -56,7 +80,7 @@ def approve_drill(sandbox: Sandbox, clock: Clock, subject: str) -> None:
     wait_until(lambda: "drill.scored" in bot.trail_kinds(subject), sandbox)
 
 
-def reject_and_time_out(sandbox: Sandbox, clock: Clock, subject: str, reason: str) -> None:
+def reject_and_time_out(sandbox: Sandbox, clock: Movable, subject: str, reason: str) -> None:
     """An approver rejects the drill's rollback with ``reason`` typed in the modal (recorded;
     rejects do not block under the rollback rule), nobody else decides, and the drill times
     out and is reported."""

@@ -91,8 +91,10 @@ def read_the_drill_pages(site: Sandbox, approved: str, rejected: str) -> None:
     )
     assert "U0ELENA refused (not in an approving role)" in shown
     assert 'href="#event-' in page.body and "drill.scored event #" in shown
-    # the timeline lays the recorded report out as nested lists, not as JSON
+    # the timeline lays nested objects out as lists, not as JSON, and points to the report
     assert "&#34;" not in page.body and '{"' not in page.body
+    assert re.search(r'<dt>result</dt>\s*<dd>\s*<dl class="payload">', page.body)
+    assert "report laid out above, under Drill report" in shown
     assert 'href="/runbooks/ranking-model"' in page.body
 
     hostile = visitor.get("/trail/" + rejected)
