@@ -7,7 +7,7 @@ Builds the trail of ``trail_benchmark.py`` (bulk-loaded, so the subjects index i
 from it, as the migration does), and times, through Flask's test client with a signed-in
 session (the Slack workspace is the local emulator): the first page of ``/trail``, filtered
 and searched pages (drills among them), a page deep in the history, ``trail list``'s first
-page, the chain watch's first full pass, and one subject's page (and one drill's) once the
+page, the chain watch's first full pass, and a drill's and a rollback's page once the
 chain is verified.
 Target: the first page of ``/trail`` in < 200 ms.
 """
@@ -124,8 +124,8 @@ def main(argv: list[str] | None = None) -> int:
         assert state.first_bad is None and state.verified_seq == args.events
         subject = subjects[len(subjects) // 2]
         rows.append((f"/trail/{subject}", *timed(get("/trail/" + subject), args.repeat)))
-        drill = next(s for s in subjects[len(subjects) // 2 :] if s.startswith("drill:"))
-        rows.append((f"/trail/{drill}", *timed(get("/trail/" + drill), args.repeat)))
+        other = next(s for s in subjects[len(subjects) // 2 :] if s.startswith("rollback:"))
+        rows.append((f"/trail/{other}", *timed(get("/trail/" + other), args.repeat)))
         engine.dispose()
 
     print(f"events:              {args.events:,} ({indexed:,} subjects in the index)")
