@@ -31,6 +31,10 @@ def test_drills_are_listed_and_laid_out(database_url: str, tmp_path: Path) -> No
         runbooks = rollback_runbooks(tmp_path, receiver)
         with Sandbox.start(database_url=database_url, runbooks_dir=runbooks, clock=clock) as site:
             approved = start_drill(site, clock)
+            running = Visitor(site.server.url).sign_in("U0BRUNO", start="/trail/" + approved)
+            shown = text_of(running.body)
+            assert "ended not yet: the drill is running" in shown and "Drill report" not in shown
+            assert "breach detected" in shown  # the status after drill.detected
             approve_drill(site, clock, approved)
             rejected = start_drill(site, clock)
             reject_and_time_out(site, clock, rejected, HOSTILE_REASON)
