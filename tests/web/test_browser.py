@@ -18,6 +18,7 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support.ui import WebDriverWait
 
+from bot.core.process_health import DESCRIPTIONS
 from bot.devtools.sandbox import Sandbox
 from tests.slack.support import RANKING, Bot
 from tests.slack.test_rollback import (  # the rollback played end to end there
@@ -258,9 +259,8 @@ def read_the_journal_and_the_report(browser: WebDriver, base: str, shots: Path) 
     assert figures["rollbacks recommended"] == "1" and figures["drills started"] == "1"
     captions = [f.text.rsplit(" (n =", 1)[0] for f in
                 browser.find_elements(By.CSS_SELECTOR, "figure figcaption")]  # fmt: skip
-    for caption in ("breach detected (recommendation) → first vote", "drill started → decision",
-                    "drill scores"):  # fmt: skip
-        assert caption in captions, captions
+    for figure in ("first_vote", "drill_decision", "drill_score"):
+        assert DESCRIPTIONS[figure] in captions, captions
     dots = browser.find_elements(By.CSS_SELECTOR, "svg.chart a circle")
     assert dots and all(d.is_displayed() for d in dots)
     screenshot(browser, shots / "report.png", 1100)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 from datetime import timedelta
 
+from bot.core.process_health import DESCRIPTIONS
 from bot.devtools.emulator.visitor import Visitor
 from bot.devtools.sandbox import Sandbox
 from bot.store import append_trail_event, session_scope
@@ -60,7 +61,7 @@ def test_report_and_journal_draw_durations_over_time(site: Sandbox, visitor: Vis
     assert "<img" not in report.body and "&lt;img_src=x_onerror=alert(1)&gt;" in report.body
     drawn = charts(report.body)
     assert len(drawn) == 4  # first vote, quorum, execution, recovery: the figures measured
-    quorum = figure(report.body, "breach detected (recommendation) → approval decided")
+    quorum = figure(report.body, DESCRIPTIONS["quorum"])
     assert quorum.count("<circle") == 6
     # the 30 days before: 1, 2 and 3 minutes; the last 30 days: 4, 5 and 6 minutes
     assert "<title>median 2m of 3</title>" in quorum and "<title>median 5m of 3</title>" in quorum
@@ -68,7 +69,7 @@ def test_report_and_journal_draw_durations_over_time(site: Sandbox, visitor: Vis
     assert linked[0] == "/trail/rollback:100"
     assert linked[4] == "/trail/rollback:%3Cimg_src%3Dx_onerror%3Dalert%281%29%3E"
     assert "rollback:100 (ranking-model): 1m, " in quorum
-    recovery = figure(report.body, "breach detected (recommendation) → validated recovery")
+    recovery = figure(report.body, DESCRIPTIONS["recovery"])
     assert recovery.count("<circle") == 6 and "<title>median 12m of 3</title>" in recovery
 
     journal = visitor.get("/journal")
