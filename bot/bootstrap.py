@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from flask import Flask
 from slack_bolt import App
@@ -20,7 +20,6 @@ from sqlalchemy import Engine
 
 from bot.clock import Clock, utc_now
 from bot.config import Settings, executor_secrets
-from bot.core.trail_checkpoints import Checkpoint
 from bot.hooks.intake import StoringIntake
 from bot.hooks.routes import register_hooks
 from bot.render import Renderer, make_renderer, template_problems
@@ -28,6 +27,7 @@ from bot.runbooks.files import load_runbooks
 from bot.runbooks.registry import RunbookRegistry
 from bot.scheduler.drill_jobs import DrillJobs
 from bot.scheduler.runner import ReleaseScheduler
+from bot.scheduler.upkeep import SamplePruning, TrailCheckpoints
 from bot.services.approvals.engine import ApprovalEngine
 from bot.services.approvals.requests import APPROVAL_REQUEST
 from bot.services.drills.approval import DrillApproval
@@ -47,9 +47,8 @@ from bot.services.rollbacks.decisions import RollbackApproval, RollbackDecisions
 from bot.services.rollbacks.execution_worker import ExecutionWorker
 from bot.services.rollbacks.executions import ExecutionService
 from bot.services.rollbacks.recommendations import RollbackService
-from bot.services.trail.checkpoints import CheckpointTimer, publish_checkpoint
 from bot.slack.app import build_bolt_app
-from bot.slack.client import make_web_client
+from bot.slack.client import make_delivery_client, make_web_client
 from bot.slack.delivery import SlackDelivery
 from bot.slack.directory import SlackGroupDirectory
 from bot.slack.home import register_home
@@ -93,7 +92,6 @@ class Runtime:
     tell_refusal: Callable[[Refusal], None]
     checkpointer: WalCheckpointer | None = None
     trail_key: TrailKey | None = None
-    checkpoint_timer: CheckpointTimer | None = None
 
     def start(self) -> None:
         self.renderer.warm()
@@ -104,12 +102,8 @@ class Runtime:
         for worker in self.services.workers:
             worker.start()
         self.scheduler.start()
-        if self.checkpoint_timer is not None:
-            self.checkpoint_timer.start()
 
     def stop(self) -> None:
-        if self.checkpoint_timer is not None:
-            self.checkpoint_timer.stop()
         self.scheduler.stop()
         for worker in reversed(self.services.workers):
             worker.stop()
@@ -157,21 +151,14 @@ def open_trail_key(settings: Settings, engine: Engine) -> TrailKey | None:
     return key
 
 
-def _checkpoint_timer(
-    settings: Settings,
-    engine: Engine,
-    key: TrailKey | None,
-    clock: Clock,
-    after: Callable[[], None],
-) -> CheckpointTimer | None:
+def _checkpoints(
+    settings: Settings, engine: Engine, key: TrailKey | None, after: Callable[[], None]
+) -> TrailCheckpoints | None:
     channel, file = settings.trail_checkpoint_channel, settings.trail_checkpoint_file
     if key is None or settings.trail_checkpoint_every <= 0 or (channel is None and file is None):
         return None
-
-    def publish() -> Checkpoint | None:
-        return publish_checkpoint(engine, key=key, now=clock(), channel_id=channel, file=file)
-
-    return CheckpointTimer(publish, every=settings.trail_checkpoint_every, after=after)
+    every = timedelta(seconds=settings.trail_checkpoint_every)
+    return TrailCheckpoints(engine, key, every, channel_id=channel, file=file, after=after)
 
 
 def load_registry(settings: Settings) -> RunbookRegistry:
@@ -244,7 +231,7 @@ def build(
     checkpointer = WalCheckpointer(engine, busy=units.busy) if has_log(engine) else None
     delivery = SlackDelivery(
         engine=engine,
-        client=client,
+        client=make_delivery_client(settings),  # retries are the outbox's: exactly-once posts
         renderer=renderer,
         runbooks=registry,
         clock=clock,
@@ -269,16 +256,10 @@ def build(
         units=units,
     )
     units.prefetch(APPROVAL_REQUEST, approvals.prefetch)
-    reviews = ReviewService(
-        engine=engine, runbooks=registry, directory=directory, scheduling=scheduler, units=units
-    )
-    gates = GateService(
-        engine=engine, runbooks=registry, directory=directory, scheduling=scheduler, units=units
-    )
+    reviews = ReviewService(engine=engine, runbooks=registry, directory=directory, units=units)
+    gates = GateService(engine=engine, runbooks=registry, directory=directory, units=units)
     # The hooks' evaluation reads the recent samples: its own transactions, off the writer.
-    rollbacks = RollbackService(
-        engine=engine, runbooks=registry, scheduling=scheduler, units=DirectUnits(engine)
-    )
+    rollbacks = RollbackService(engine=engine, runbooks=registry, units=DirectUnits(engine))
     decisions = RollbackDecisions(approvals=approvals, directory=directory, units=units)
     executions = ExecutionService(
         engine=engine,
@@ -286,8 +267,8 @@ def build(
         directory=directory,
         clock=clock,
         secrets=executor_secrets(registry),
-        scheduling=scheduler,
         units=units.background(),
+        in_flight=scheduler.worker,  # an execution's replica dies: another takes it over
     )
     executor_worker = ExecutionWorker(
         engine=engine,
@@ -335,6 +316,11 @@ def build(
         after=services.wake,
     )
     DrillJobs(drills=drills, registry=registry, after=services.wake).register(scheduler.worker)
+    # Recurring upkeep, once per slot across replicas.
+    SamplePruning(engine, settings.sample_retention).register(scheduler.worker)
+    trail_checkpoints = _checkpoints(settings, engine, trail_key, delivery.wake)
+    if trail_checkpoints is not None:
+        trail_checkpoints.register(scheduler.worker)
     register_home(delivery, home, renderer)
     try:
         bolt_app = build_bolt_app(
@@ -395,5 +381,4 @@ def build(
         tell_refusal=tell_refusal,
         checkpointer=checkpointer,
         trail_key=trail_key,
-        checkpoint_timer=_checkpoint_timer(settings, engine, trail_key, clock, delivery.wake),
     )

@@ -2,7 +2,11 @@
 
 - ``RELEASEBOT_LOG_LEVEL`` (default INFO) and ``RELEASEBOT_LOG_FORMAT``: ``text`` (one line a
   record) or ``json`` (one object a line: ``time``, ``level``, ``logger``, ``message``, and
-  ``request_id``, ``subject``, ``job`` or ``exception`` where known).
+  ``request_id``, ``subject``, ``job``, ``timer`` or ``exception`` where known). ``subject``
+  is what the work is about, as the trail and the timers name it (``request:12``,
+  ``rollback:3``, ``review:4``, ``release:ranking-model:v2.4.0``): set for a timer's run
+  (its key), an outbox job (from its payload) and a click (from its button's value). Records
+  logged on another thread (the group-commit writer's) do not carry it.
 - Quiet by default: Alembic's per-migration chatter and APScheduler's two lines per job run
   are shown only at DEBUG; Bolt's warning that the ``SLACK_BOT_TOKEN`` it read itself is
   unused (the bot gives Bolt its client) is dropped.
@@ -30,7 +34,7 @@ if TYPE_CHECKING:
 HANDLER_NAME = "releasebot"
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 CHATTY = ("alembic", "apscheduler")  # shown at DEBUG only
-CONTEXT_FIELDS = ("request_id", "subject", "job")
+CONTEXT_FIELDS = ("request_id", "subject", "job", "timer")
 _CONTEXT: ContextVar[dict[str, str]] = ContextVar("releasebot_log_context", default={})  # noqa: B039
 _SECRETS = re.compile(r"\b(xox[abposre]|xapp)-[A-Za-z0-9-]+|(?i:bearer)\s+\S+")
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")

@@ -34,7 +34,15 @@ _LABELS = {
     "rollback.validated": "validation ended",
     "rollback.endorsed": "restored state endorsed",
     "approval.escalated": "request escalated",
+    "drill.started": "drill started",
+    "drill.detected": "breach detected",
+    "drill.approved": "approval quorum reached",
+    "drill.rejected": "rollback rejected",
+    "drill.decided": "decided",
+    "drill.ended": "drill ended",
+    "drill.scored": "drill scored",
 }
+TIMELINE_KINDS = tuple(_LABELS)
 
 
 @dataclass(frozen=True)
@@ -93,6 +101,8 @@ def trail_facts(events: Iterable[LearningEvent]) -> TrailFacts:
             facts.arithmetic = str(payload.get("explanation") or "")
         elif event.kind in ("approval.approve", "approval.reject"):
             facts.votes.append(f"{label} as {event.actor_role or 'a deciding role'}")
+        elif event.kind == "drill.scored" and "score" in payload:
+            facts.validation = f"drill score {payload['score']}/100"
         elif event.kind == "rollback.validated":
             outcome = payload.get("outcome", "?")
             minutes = payload.get("minutes_to_recover")

@@ -17,13 +17,14 @@ Intervals (start event → end event, per subject):
 - ``quorum``: ``rollback.recommended`` → ``rollback.approved|rejected``;
 - ``execution``: ``rollback.approved`` → ``rollback.executed``;
 - ``recovery``: ``rollback.recommended`` → ``rollback.validated`` that recovered;
-- ``drill_detection``, ``drill_first_response``, ``drill_decision``: ``drill.started`` →
-  ``drill.detected``, ``drill.first_response``, ``drill.decided``.
+- ``drill_detection``: ``drill.started`` → ``drill.detected`` (the drill's recommendation);
+- ``drill_first_response``, ``drill_decision``: ``drill.detected`` → ``drill.first_response``
+  (at the vote's time), ``drill.decided``: as the drill's own report measures them.
 
 Counts: rollbacks recommended, approved, executed (also per path), validated, recovered;
 drills started; and drill scores (``drill.scored``'s ``score``) as values. Rollbacks of a
-drill (a ``drill`` or ``drill_run_id`` in their recommendation's payload) are left out of the
-rollback figures: drills have their own.
+drill (events of a ``drill:ID`` subject, or a ``drill``/``drill_run_id`` in their
+recommendation's payload) are left out of the rollback figures: drills have their own.
 """
 
 from __future__ import annotations
@@ -31,9 +32,10 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from datetime import datetime
 from statistics import median
 
-from bot.core.learning_events import LearningEvent
+from bot.core.learning_events import LearningEvent, parse_time
 
 DURATIONS = (
     "readiness",
@@ -64,8 +66,8 @@ DESCRIPTIONS = {
     "execution": "rollback approved → executed",
     "recovery": "breach detected (recommendation) → validated recovery",
     "drill_detection": "drill started → detected",
-    "drill_first_response": "drill started → first response",
-    "drill_decision": "drill started → decision",
+    "drill_first_response": "drill recommendation → first response",
+    "drill_decision": "drill recommendation → decision",
     "drill_score": "drill scores",
     "rollbacks_recommended": "rollbacks recommended",
     "rollbacks_approved": "rollbacks approved",
@@ -87,8 +89,8 @@ _ENDS: dict[str, list[tuple[str, tuple[str, ...]]]] = {
     "rollback.rejected": [("quorum", ("rollback.recommended",))],
     "rollback.executed": [("execution", ("rollback.approved",))],
     "drill.detected": [("drill_detection", ("drill.started",))],
-    "drill.first_response": [("drill_first_response", ("drill.started",))],
-    "drill.decided": [("drill_decision", ("drill.started",))],
+    "drill.first_response": [("drill_first_response", ("drill.detected",))],
+    "drill.decided": [("drill_decision", ("drill.detected",))],
 }
 _STARTS = {
     "release.started",
@@ -96,6 +98,7 @@ _STARTS = {
     "rollback.recommended",
     "rollback.approved",
     "drill.started",
+    "drill.detected",
 }
 _FINAL = {
     "go_no_go.approved", "go_no_go.rejected", "go_no_go.expired", "release.blocked",
@@ -149,11 +152,15 @@ class HealthFold:
         if story is None:
             if event.kind not in _STARTS:
                 return  # its start lies before the range read: nothing to measure
-            story = self.open[event.subject] = _Open(runbook=_runbook(event))
+            story = self.open[event.subject] = _Open(
+                runbook=_runbook(event), drill=event.subject.startswith("drill:")
+            )
         if event.runbook_id and story.runbook == "?":
             story.runbook = event.runbook_id
         if event.kind == "rollback.recommended":
-            story.drill = bool(event.payload.get("drill") or event.payload.get("drill_run_id"))
+            story.drill = story.drill or bool(
+                event.payload.get("drill") or event.payload.get("drill_run_id")
+            )
         for figure, starts in _ENDS.get(event.kind, ()):
             self._interval(story, figure, starts, event)
         self._count(story, event)
@@ -171,7 +178,7 @@ class HealthFold:
         if start is None:
             return
         story.taken.add(figure)
-        seconds = (end.at - start.at).total_seconds()
+        seconds = (_happened_at(end) - start.at).total_seconds()
         self._emit(figure, story, seconds, end.subject, (start.seq, end.seq))
 
     def _count(self, story: _Open, event: LearningEvent) -> None:
@@ -212,6 +219,14 @@ class HealthFold:
         path: str | None = None,
     ) -> None:  # fmt: skip
         self.sink(Observation(figure, story.runbook, value, subject, sources, path))
+
+
+def _happened_at(event: LearningEvent) -> datetime:
+    """When what ``event`` records happened: its payload's ``at`` when it carries one (the
+    drills record ``drill.first_response`` when they score, with the vote's time), else its own
+    time."""
+    found = parse_time(event.payload.get("at")) if "at" in event.payload else None
+    return found if found is not None and found.tzinfo is not None else event.at
 
 
 def _is_rollback_figure(figure: str) -> bool:

@@ -31,6 +31,9 @@ class ExecutionState(StrEnum):
     RUNNING = "running"
     SUCCEEDED = "succeeded"
     FAILED = "failed"
+    # The process running it died, and running it again was not safe (a command not declared
+    # idempotent): whether it took effect is for a person to check.
+    UNKNOWN = "unknown"
 
 
 class ValidationState(StrEnum):
@@ -58,7 +61,11 @@ EXECUTION = Lifecycle.of(
     ExecutionState.PENDING,
     {
         ExecutionState.PENDING: (ExecutionState.RUNNING,),
-        ExecutionState.RUNNING: (ExecutionState.SUCCEEDED, ExecutionState.FAILED),
+        ExecutionState.RUNNING: (
+            ExecutionState.SUCCEEDED,
+            ExecutionState.FAILED,
+            ExecutionState.UNKNOWN,
+        ),
     },
 )
 VALIDATION = Lifecycle.of(
@@ -91,7 +98,7 @@ def execution_result(run_outcome: str) -> ExecutionState:
 def recommendation_after_execution(execution: ExecutionState) -> RecommendationState:
     if execution is ExecutionState.SUCCEEDED:
         return RecommendationState.EXECUTED
-    if execution is ExecutionState.FAILED:
+    if execution in (ExecutionState.FAILED, ExecutionState.UNKNOWN):
         return RecommendationState.FAILED
     raise ValueError(f"an execution still {execution} has no result")
 

@@ -13,21 +13,29 @@ import math
 import re
 from datetime import datetime, time, timedelta
 from typing import Annotated, Any, Literal
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 from pydantic import (
-    AfterValidator,
-    BaseModel,
-    BeforeValidator,
-    ConfigDict,
     Field,
     PositiveInt,
     StrictBool,
     model_validator,
 )
 
-from bot.core.durations import parse_duration
 from bot.core.runbook_defaults import TIER_DEFAULTS, apply_defaults
+from bot.core.runbook_fields import (
+    ChannelId,
+    Duration,
+    MemberId,
+    MetricName,
+    Rating,
+    RoleName,
+    Slug,
+    Strict,
+    Sustain,
+    TimeZoneName,
+    UserId,
+)
 
 Severity = Literal["low", "medium", "high", "critical"]
 SEVERITY_ORDER: dict[str, int] = {"low": 1, "medium": 2, "high": 3, "critical": 4}
@@ -38,52 +46,9 @@ PathKind = Literal[
 Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 WEEKDAYS: tuple[Weekday, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
-Slug = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_.-]{0,63}$")]
-RoleName = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,63}$")]
-MetricName = Annotated[str, Field(pattern=r"^[A-Za-z_:][A-Za-z0-9_:.]{0,127}$")]
-ChannelId = Annotated[str, Field(pattern=r"^[CGD][A-Z0-9]{2,}$")]
-UserId = Annotated[str, Field(pattern=r"^[UW][A-Z0-9]{2,}$")]
-MemberId = Annotated[str, Field(pattern=r"^[UWS][A-Z0-9]{2,}$")]  # user or user group
 
 
-def _duration(value: object) -> timedelta:
-    return parse_duration(value)
-
-
-def _sustain(value: object) -> int | timedelta:
-    if isinstance(value, bool):
-        raise ValueError("expected a number of consecutive samples or a duration such as '5m'")
-    if isinstance(value, int):
-        if value < 1:
-            raise ValueError("a number of consecutive samples must be at least 1")
-        return value
-    try:
-        return parse_duration(value)
-    except ValueError:
-        raise ValueError(
-            f"expected a number of consecutive samples or a duration such as '5m', got {value!r}"
-        ) from None
-
-
-def _time_zone(value: str) -> str:
-    try:
-        ZoneInfo(value)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise ValueError(f"unknown time zone {value!r}") from None
-    return value
-
-
-Duration = Annotated[timedelta, BeforeValidator(_duration)]
-TimeZoneName = Annotated[str, AfterValidator(_time_zone)]
-Sustain = Annotated[int | timedelta, BeforeValidator(_sustain)]
-Rating = Annotated[int, Field(ge=0, le=5)]
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class Defaults(_Strict):
+class Defaults(Strict):
     """Values used wherever a criterion or approval rule leaves them out."""
 
     sustain: Sustain | None = None
@@ -97,7 +62,7 @@ class Defaults(_Strict):
     allow_auto_execute: StrictBool | None = None
 
 
-class Criterion(_Strict):
+class Criterion(Strict):
     """A rollback trigger: breach beyond threshold + margin, sustained; clear inside - margin."""
 
     metric: MetricName
@@ -161,14 +126,14 @@ class Criterion(_Strict):
         return self.threshold + self.margin
 
 
-class PrometheusSource(_Strict):
+class PrometheusSource(Strict):
     """The Prometheus a runbook's queries ask, instead of ``RELEASEBOT_PROMETHEUS_URL``."""
 
     url: str = Field(pattern=r"^https?://\S+$")
     token_env: str | None = Field(None, pattern=r"^[A-Z_][A-Z0-9_]*$")
 
 
-class Impact(_Strict):
+class Impact(Strict):
     """Ratings from 0 (none) to 5 (severe) of what taking a path costs the business."""
 
     revenue: Rating
@@ -176,7 +141,7 @@ class Impact(_Strict):
     regulatory: Rating
 
 
-class ImpactWeights(_Strict):
+class ImpactWeights(Strict):
     revenue: float = Field(1.0, ge=0)
     customer: float = Field(1.0, ge=0)
     regulatory: float = Field(1.0, ge=0)
@@ -188,7 +153,7 @@ class ImpactWeights(_Strict):
         return self
 
 
-class ApprovalRule(_Strict):
+class ApprovalRule(Strict):
     """Who must approve: minimum approvals per role, a total quorum, and the rule's limits."""
 
     roles: dict[RoleName, Annotated[int, Field(ge=0)]] = Field(min_length=1)
@@ -223,7 +188,7 @@ class ApprovalRule(_Strict):
         return self.quorum if self.quorum is not None else sum(self.roles.values())
 
 
-class TimeWindow(_Strict):
+class TimeWindow(Strict):
     days: list[Weekday] = Field(default_factory=lambda: list(WEEKDAYS), min_length=1)
     start: time = time(0, 0)
     end: time = time(23, 59, 59)
@@ -235,7 +200,7 @@ class TimeWindow(_Strict):
         return WEEKDAYS[local.weekday()] in self.days and self.start <= local.time() <= self.end
 
 
-class AutoExecute(_Strict):
+class AutoExecute(Strict):
     """Pre-approval: inside these boundaries the path runs unless someone holds it."""
 
     max_severity: Severity
@@ -243,7 +208,7 @@ class AutoExecute(_Strict):
     veto_window: Duration = timedelta(minutes=5)
 
 
-class WebhookExecutor(_Strict):
+class WebhookExecutor(Strict):
     type: Literal["webhook"]
     url: str = Field(pattern=r"^https?://\S+$")
     payload: dict[str, Any] = Field(default_factory=dict)
@@ -252,13 +217,16 @@ class WebhookExecutor(_Strict):
     retries: int = Field(3, ge=0, le=10)
 
 
-class CommandExecutor(_Strict):
+class CommandExecutor(Strict):
     type: Literal["command"]
     argv: list[str] = Field(min_length=1)
     timeout: Duration = timedelta(seconds=60)
+    # Safe to run again when the process running it died mid-way? If not (the default), such
+    # an execution is reported "outcome unknown, check by hand" instead of being re-run.
+    idempotent: StrictBool = False
 
 
-class DryRunExecutor(_Strict):
+class DryRunExecutor(Strict):
     type: Literal["dry-run"]
     note: str | None = None
 
@@ -268,7 +236,7 @@ Executor = Annotated[
 ]
 
 
-class Validation(_Strict):
+class Validation(Strict):
     """After execution: watch ``metric`` for ``window``, then ``endorse_role`` endorses."""
 
     metric: MetricName
@@ -276,7 +244,7 @@ class Validation(_Strict):
     endorse_role: RoleName
 
 
-class RollbackPath(_Strict):
+class RollbackPath(Strict):
     id: Slug
     title: str = Field(min_length=1)
     kind: PathKind
@@ -289,7 +257,7 @@ class RollbackPath(_Strict):
     validation: Validation
 
 
-class GateCheck(_Strict):
+class GateCheck(Strict):
     """A gate that checks itself: ``criterion`` (inside its threshold) or ``query`` (inside
     ``below``/``above``) held ``for`` a duration, judged every ``step``."""
 
@@ -312,7 +280,7 @@ class GateCheck(_Strict):
         return self
 
 
-class Gate(_Strict):
+class Gate(Strict):
     id: Slug
     title: str = Field(min_length=1)
     owner: RoleName
@@ -320,19 +288,19 @@ class Gate(_Strict):
     check: GateCheck | None = None
 
 
-class Stage(_Strict):
+class Stage(Strict):
     id: Slug
     title: str = Field(min_length=1)
     gates: list[Gate] = Field(min_length=1)
 
 
-class Readiness(_Strict):
+class Readiness(Strict):
     stages: list[Stage] = Field(min_length=1)
     go_no_go: ApprovalRule
     remind_every: Duration | None = None
 
 
-class DrillScenario(_Strict):
+class DrillScenario(Strict):
     """A synthetic incident: these values of ``metric``, one every ``interval``."""
 
     metric: MetricName
@@ -340,7 +308,7 @@ class DrillScenario(_Strict):
     interval: Duration = timedelta(minutes=1)
 
 
-class Drill(_Strict):
+class Drill(Strict):
     id: Slug
     title: str = Field(min_length=1)
     schedule: str = Field(min_length=1)
@@ -353,7 +321,7 @@ class Drill(_Strict):
     timeout: Duration = timedelta(minutes=30)
 
 
-class Runbook(_Strict):
+class Runbook(Strict):
     id: Slug
     version: PositiveInt
     title: str | None = None

@@ -35,6 +35,7 @@ _STATUS: dict[str, tuple[str, str | None]] = {
     "rollback.superseded": ("superseded", "superseded"),
     "rollback.cancelled": ("cancelled", "cancelled"),
     "rollback.endorsed": ("endorsed", None),
+    "rollback.execution_unknown": ("outcome unknown", "execution outcome unknown"),
     "drill.started": ("running", None),
     "drill.acknowledged": ("running", None),
     "drill.completed": ("completed", "completed"),

@@ -57,7 +57,12 @@ class Sandbox:
         emulator_clock: Any = None,
         slack: SlackEmulator | None = None,
         socket_mode: bool = False,
+        pace_slack: bool = False,
     ) -> Sandbox:
+        """``pace_slack``: shape the bot's Slack calls to Slack's rates (``bot.slack.pacing``),
+        as ``serve`` always does. Off by default, like the emulator's rate limits: at one
+        post a second per channel, a story's timings would be the pacing's, and on a clock
+        that only the test moves the fourth post to a channel would wait for the test."""
         slack = slack or SlackEmulator(seed or default_seed(), clock=emulator_clock).start()
         settings = load_settings(
             database_url=database_url,
@@ -74,6 +79,7 @@ class Sandbox:
             web_token=WEB_TOKEN,
         )
         runtime = build(settings, clock=clock, socket_mode=socket_mode)
+        runtime.delivery.pacing.shape_calls = pace_slack
         runtime.start()
         server = BackgroundServer(runtime.web_app).start()
         driver = slack.driver(server.url + "/slack/events", SIGNING_SECRET)

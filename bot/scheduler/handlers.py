@@ -1,10 +1,11 @@
 """The timers of reviews and rollbacks: thin handlers that call a service with ``now``.
 
-Each handler is safe to run twice for one ``(kind, key, due_at)`` because the service's
-change is conditional: expiring, auto-executing or validating again changes nothing. (A
-reminder or an escalation is not guarded by its service yet: should a replica die after the
-service committed but before the timer did, the takeover would repeat it; see
-docs/time-driven-work.md.)
+Each handler's effect happens once per ``(kind, key, due_at)``, however often it runs
+(a takeover, a replica dying after the service's commit but before the timer's):
+expiring, auto-executing and validating are conditional state changes, so running them again
+changes nothing; a reminder or an escalation is not a state change, so it is returned as a
+``Record`` that the worker commits with the timer's completion, only while its claim holds
+(fenced): its trail event and its post are stored with the timer done, or not at all.
 """
 
 from __future__ import annotations
@@ -19,9 +20,18 @@ from sqlmodel import col, select
 from bot.scheduler.reports import key_id, report_failed_timer
 from bot.scheduler.slots import Every, Recurring
 from bot.scheduler.worker import Record, TimerWorker
+from bot.services.due_work import (
+    EXECUTION_RUN,
+    EXECUTION_VALIDATE,
+    REQUEST_AUTO_EXECUTE,
+    REQUEST_ESCALATE,
+    REQUEST_EXPIRE,
+    REVIEW_REMIND,
+)
+from bot.services.rollbacks.in_flight import resume
 from bot.store import UnitOfWork
 from bot.store.tables import ApprovalRequest
-from bot.store.timers import Timer, cancel_timers, prune_finished_timers, schedule_timer
+from bot.store.timers import Timer, prune_finished_timers, schedule_timer
 from bot.store.units import UnitRunner
 
 if TYPE_CHECKING:
@@ -30,11 +40,6 @@ if TYPE_CHECKING:
     from bot.services.rollbacks.decisions import RollbackDecisions
     from bot.services.rollbacks.executions import ExecutionService
 
-REQUEST_EXPIRE = "request.expire"
-REQUEST_ESCALATE = "request.escalate"
-REQUEST_AUTO_EXECUTE = "request.auto_execute"
-EXECUTION_VALIDATE = "execution.validate"
-REVIEW_REMIND = "review.remind"
 EXPIRY_SWEEP = "expiry.sweep"
 TIMERS_PRUNE = "timers.prune"
 SYSTEM = "system"  # the key of work about nothing in particular
@@ -58,11 +63,13 @@ class ReleaseJobs:
     after: Callable[[], None]
 
     def register(self, worker: TimerWorker) -> None:
+        worker.after_record = self.after  # what a Record queued is delivered once committed
         for kind, handler in (
             (REQUEST_EXPIRE, self.expire_request),
             (REQUEST_ESCALATE, self.escalate_request),
             (REQUEST_AUTO_EXECUTE, self.auto_execute),
             (EXECUTION_VALIDATE, self.validate_execution),
+            (EXECUTION_RUN, self.resume_execution),
             (REVIEW_REMIND, self.remind_review),
         ):
             worker.register(kind, handler, report=report_failed_timer)
@@ -76,36 +83,32 @@ class ReleaseJobs:
         self.approvals.expire(request_id=key_id(timer.key, "request"), now=now)
         self.after()
 
-    def escalate_request(self, timer: Timer, now: datetime) -> None:
-        self.approvals.escalate(request_id=key_id(timer.key, "request"), now=now)
-        self.after()
+    def escalate_request(self, timer: Timer, now: datetime) -> Record:
+        return self.approvals.escalating(request_id=key_id(timer.key, "request"), now=now)
 
     def auto_execute(self, timer: Timer, now: datetime) -> None:
         self.decisions.auto_execute(request_id=key_id(timer.key, "request"), now=now)
         self.after()
 
     def validate_execution(self, timer: Timer, now: datetime) -> None:
-        self.executions.validate(execution_id=key_id(timer.key, "execution"))
+        self.executions.validate(execution_id=key_id(timer.key, "execution"), now=now)
         self.after()
 
-    def remind_review(self, timer: Timer, now: datetime) -> Record | None:
+    def resume_execution(self, timer: Timer, now: datetime) -> Record | None:
+        """An execution whose replica died while it ran: run again or reported
+        (``bot.services.rollbacks.in_flight``)."""
+        return resume(self.executions, execution_id=key_id(timer.key, "execution"), now=now)
+
+    def remind_review(self, timer: Timer, now: datetime) -> Record:
         """Remind, or (the review is decided) cancel the next reminder, planned on claim."""
-        reminded = self.reviews.remind(review_id=key_id(timer.key, "review"), now=now)
-        self.after()
-        if reminded:
-            return None
-
-        def cancel(uow: UnitOfWork) -> None:
-            cancel_timers(uow.session, kind=REVIEW_REMIND, key=timer.key, now=now)
-
-        return cancel
+        return self.reviews.reminding(review_id=key_id(timer.key, "review"), now=now)
 
     def sweep(self, timer: Timer, now: datetime) -> Record:
         """The safety net: every request undecided past its expiry gets an expiry timer, in
-        case its own was never planned (the services plan timers after their commit, so a
-        crash in between loses them). An expiry already planned for that time is not planned
-        again, so one that failed for good stays failed, and each expiry is retried and
-        reported on its own: one failing never holds up the others."""
+        case its own was never planned (a request opened by a version that planned timers
+        after its commit). An expiry already planned for that time is not planned again, so
+        one that failed for good stays failed, and each expiry is retried and reported on
+        its own: one failing never holds up the others."""
 
         def plan(uow: UnitOfWork) -> None:
             session = uow.session

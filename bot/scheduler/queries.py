@@ -12,13 +12,15 @@ gate is open, it cancels its next run.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import TYPE_CHECKING
 
 from bot.core.runbook import Runbook
 from bot.scheduler.reports import key_id
 from bot.scheduler.slots import Every, Recurring
 from bot.scheduler.worker import Record, TimerWorker
+from bot.services.due_work import GATE_CHECK as GATE_CHECK
+from bot.services.due_work import GATE_CHECK_EVERY as GATE_CHECK_EVERY
 from bot.store import UnitOfWork
 from bot.store.timers import Timer, cancel_timers
 
@@ -27,8 +29,6 @@ if TYPE_CHECKING:
     from bot.services.monitoring.queries import QueryPoller
 
 PROMETHEUS_QUERY = "prometheus.query"
-GATE_CHECK = "gate.check"
-GATE_CHECK_EVERY = timedelta(minutes=1)
 
 
 def query_key(runbook_id: str, metric: str) -> str:

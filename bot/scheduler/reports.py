@@ -3,13 +3,14 @@
 
 from __future__ import annotations
 
-from bot.core.subjects import release_subject, rollback_subject
+from bot.core.subjects import drill_subject, recommendation_subject, release_subject
 from bot.core.trail import ACTOR_BOT
 from bot.render.escaping import mrkdwn_text as esc
-from bot.services.outbox.jobs import PostInThread, PostRollback
+from bot.services.outbox.jobs import PostDrill, PostInThread, PostRollback
 from bot.store import UnitOfWork
 from bot.store.tables import (
     ApprovalRequest,
+    DrillRun,
     Execution,
     ReadinessReview,
     Release,
@@ -22,7 +23,12 @@ WHAT = {
     "request.escalate": "escalation",
     "request.auto_execute": "automatic execution",
     "execution.validate": "validation",
+    "execution.run": "execution",
     "review.remind": "reminder",
+    "drill.start": "drill start",
+    "drill.step": "drill value",
+    "drill.timeout": "drill timeout",
+    "drill.conclude": "drill report",
 }
 
 
@@ -51,6 +57,8 @@ def report_failed_timer(uow: UnitOfWork, timer: Timer, error: str) -> None:
             where = _rollback(uow, execution.recommendation_id, text, timer)
     elif prefix == "review":
         where = _review(uow, key_id(timer.key, "review"), text, timer)
+    elif prefix == "drill":
+        where = _drill(uow, timer.key, text, timer)
     if where is None:
         return
     subject, channel_id, thread_ts = where
@@ -91,8 +99,24 @@ def _rollback(
     if recommendation is None:
         return None
     uow.enqueue(PostRollback(recommendation_id=recommendation_id, text=text), now=timer.started_at)
-    subject = rollback_subject(recommendation_id)
+    subject = recommendation_subject(recommendation)
     return subject, recommendation.channel_id, recommendation.conversation_ts
+
+
+def _drill(
+    uow: UnitOfWork, key: str, text: str, timer: Timer
+) -> tuple[str, str | None, str | None] | None:
+    """``drill:ID`` (a run's timers: said in its thread) or ``drill:RUNBOOK:DRILL`` (a
+    scheduled start: recorded under ``drill:RUNBOOK.DRILL``, as refused starts are)."""
+    number = key.partition(":")[2]
+    if not number.isdigit():
+        runbook_id, _, drill_id = number.partition(":")
+        return f"drill:{runbook_id}.{drill_id}", None, None
+    run = uow.session.get(DrillRun, int(number))
+    if run is None:
+        return None
+    uow.enqueue(PostDrill(drill_run_id=int(number), text=text), now=timer.started_at)
+    return drill_subject(int(number)), run.channel_id, run.thread_ts
 
 
 def _review(

@@ -1,19 +1,15 @@
-"""The scheduler of one process: what the services ask for, planned as timers.
+"""The scheduler of one process: this process's ``TimerWorker`` and the handlers of the
+reviews' and rollbacks' timers. Any number of replicas may run one on the same database:
+each due timer is claimed by one of them.
 
-``ReleaseScheduler`` implements the services' scheduling protocols
-(``bot.services.scheduling``: ``RollbackScheduling``, ``ReviewScheduling``) on
-timers (``bot.store.timers``) and runs this process's ``TimerWorker``. Any number of
-replicas may run one on the same database: each due timer is claimed by one of them.
-
-The services call it after their own commit, so each method plans in a transaction of its
-own; code that plans work as part of a decision calls ``schedule_timer`` in the decision's
-transaction instead.
+The services plan their timers themselves, inside the unit of work that decides them
+(``bot.services.due_work``), so a decision and its timers commit together.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from prometheus_client import CollectorRegistry
@@ -22,10 +18,9 @@ from sqlalchemy import Engine
 from bot.clock import Clock
 from bot.scheduler import handlers
 from bot.scheduler.metrics import TimerMetrics
-from bot.scheduler.queries import GATE_CHECK, GATE_CHECK_EVERY
 from bot.scheduler.worker import TimerWorker, default_replica_id
 from bot.store import read_connection
-from bot.store.timers import cancel_timers, schedule_timer, timers_of
+from bot.store.timers import timers_of
 from bot.store.units import DirectUnits, UnitRunner
 
 if TYPE_CHECKING:
@@ -87,45 +82,6 @@ class ReleaseScheduler:
     def run_due(self, now: datetime) -> int:
         """Run every timer due at ``now`` on this thread (tests with a controllable clock)."""
         return self.worker.run_due(now)
-
-    # --- what the services ask for ----------------------------------------------------------
-
-    def _plan(
-        self, kind: str, key: str, at: datetime, repeat_every: timedelta | None = None
-    ) -> None:
-        # Its worker is woken when this commits, should the timer be due soon.
-        now = self.clock()
-        self.units.run(
-            lambda uow: schedule_timer(
-                uow.session, kind=kind, key=key, due_at=at, repeat_every=repeat_every, now=now
-            )
-        )
-
-    def schedule_expiry(self, *, request_id: int, at: datetime) -> None:
-        self._plan(handlers.REQUEST_EXPIRE, f"request:{request_id}", at)
-
-    def schedule_escalation(self, *, request_id: int, at: datetime) -> None:
-        self._plan(handlers.REQUEST_ESCALATE, f"request:{request_id}", at)
-
-    def schedule_auto_execute(self, *, request_id: int, at: datetime) -> None:
-        self._plan(handlers.REQUEST_AUTO_EXECUTE, f"request:{request_id}", at)
-
-    def schedule_validation(self, *, execution_id: int, at: datetime) -> None:
-        self._plan(handlers.EXECUTION_VALIDATE, f"execution:{execution_id}", at)
-
-    def schedule_reminders(self, *, review_id: int, every: timedelta, start: datetime) -> None:
-        self._plan(handlers.REVIEW_REMIND, f"review:{review_id}", start + every, repeat_every=every)
-
-    def schedule_gate_checks(self, *, review_id: int, start: datetime) -> None:
-        self._plan(GATE_CHECK, f"review:{review_id}", start, repeat_every=GATE_CHECK_EVERY)
-
-    def cancel_reminders(self, *, review_id: int) -> None:
-        now = self.clock()
-        self.units.run(
-            lambda uow: cancel_timers(
-                uow.session, kind=handlers.REVIEW_REMIND, key=f"review:{review_id}", now=now
-            )
-        )
 
     def open_timers(self) -> list[tuple[str, str]]:
         """(kind, key) of every timer still to run, earliest first."""

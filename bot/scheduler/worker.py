@@ -24,6 +24,7 @@ import os
 import socket
 import threading
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -31,6 +32,7 @@ from sqlalchemy import Engine
 from sqlmodel import Session
 
 from bot.clock import Clock
+from bot.logs import log_context
 from bot.scheduler.leases import LeaseKeeper
 from bot.scheduler.slots import Recurring, next_repeat
 from bot.store import UnitOfWork, read_connection
@@ -51,7 +53,7 @@ from bot.store.units import DirectUnits, UnitRunner
 
 log = logging.getLogger(__name__)
 LOST_RACE_S = 0.05
-Record = Callable[[UnitOfWork], None]
+Record = Callable[[UnitOfWork], object]  # what it returns is ignored
 Handler = Callable[[Timer, datetime], Record | None]
 Report = Callable[[UnitOfWork, Timer, str], None]
 
@@ -104,6 +106,8 @@ class TimerWorker:
         self.max_attempts = max_attempts
         self.threads = threads
         self.observer = observer or TimerObserver()
+        # Called after a handler's Record has committed (e.g. to wake the outbox's workers).
+        self.after_record: Callable[[], None] | None = None
         self._kinds: dict[str, _Kind] = {}
         self._recurring: dict[tuple[str, str], Recurring] = {}
         self._leases = LeaseKeeper(units=self.units, clock=clock, lease=lease)
@@ -165,6 +169,11 @@ class TimerWorker:
 
     def wake(self) -> None:
         self._wake.set()
+
+    def holding(self, timer: Timer) -> AbstractContextManager[None]:
+        """Keep renewing ``timer``'s lease while inside: for a timer claimed by other code of
+        this process (``bot.store.timers.start_timer``), such as a running execution."""
+        return self._leases.holding(timer)
 
     def _scheduled(self, due_at: datetime) -> None:
         if due_at <= self.clock() + timedelta(seconds=self.poll_seconds):
@@ -247,6 +256,12 @@ class TimerWorker:
             )
 
     def _run(self, timer: Timer, clock: Clock) -> None:
+        """Run a claimed timer; what is logged meanwhile names it and what it is about (its
+        key: ``request:12``) as ``timer`` and ``subject`` (``bot.logs``)."""
+        with log_context(subject=timer.key, timer=f"{timer.kind}:{timer.id}"):
+            self._run_claimed(timer, clock)
+
+    def _run_claimed(self, timer: Timer, clock: Clock) -> None:
         self.observer.claimed(timer)
         kind = self._kinds[timer.kind]
         if timer.attempts > self.max_attempts:  # only leases running out get this far
@@ -279,6 +294,8 @@ class TimerWorker:
             self._failed(timer, f"{type(error).__name__}: {error}", clock())
             return
         self.observer.finished(timer, "done")
+        if callable(record) and self.after_record is not None:
+            self.after_record()
 
     def _failed(self, timer: Timer, error: str, now: datetime, *, give_up: bool = False) -> None:
         report = self._kinds[timer.kind].report

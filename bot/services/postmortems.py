@@ -21,6 +21,7 @@ from sqlmodel import Session
 from bot.core.postmortem import (
     ACTION_ITEM_SLOTS,
     POSTMORTEM_KINDS,
+    TIMELINE_KINDS,
     Postmortem,
     PostmortemInput,
     fold_postmortems,
@@ -36,29 +37,35 @@ from bot.render.learning_contexts import (
 )
 from bot.runbooks.registry import RunbookRegistry
 from bot.services.context_parts import runbook_ref
-from bot.services.outbox.jobs import OpenView, PostRollback
+from bot.services.outbox.jobs import OpenView, PostDrill, PostRollback
 from bot.services.replies import Reply
 from bot.services.roles import GroupDirectory, MembershipUnavailable, resolving_groups, roles_of
 from bot.store import UnitOfWork, read_connection
 from bot.store.learning import stream_learning_events
-from bot.store.tables import RollbackRecommendation
+from bot.store.tables import DrillRun, RollbackRecommendation
 from bot.store.timers import Timer, schedule_timer
 from bot.store.units import DirectUnits, UnitRunner
 
 REMIND = "postmortem.remind"
 REMIND_AT = time(9, 0)  # UTC on the due date
-TRAIL_KINDS = (
-    "rollback.recommended", "approval.approve", "approval.reject", "approval.refused",
-    "rollback.approved", "rollback.rejected", "rollback.expired", "rollback.held",
-    "rollback.executed", "rollback.validated", "rollback.endorsed", "approval.escalated",
-)  # fmt: skip
 
 
 @dataclass(frozen=True)
 class _Rollback:
-    recommendation: RollbackRecommendation
+    """What a post-mortem is about (a rollback, or a drill), and where its thread is."""
+
     runbook_id: str
     path: str | None
+    channel_id: str | None
+    thread_ts: str | None
+    recommendation_id: int | None = None
+    drill_run_id: int | None = None
+
+    def post(self, text: str) -> PostRollback | PostDrill:
+        """A reply in the thread."""
+        if self.drill_run_id is not None:
+            return PostDrill(drill_run_id=self.drill_run_id, text=text)
+        return PostRollback(recommendation_id=self.recommendation_id or 0, text=text)
 
 
 def prompt_context(
@@ -99,24 +106,31 @@ class PostmortemService:
         return found.get(subject, Postmortem(subject))
 
     def _rollback(self, subject: str) -> _Rollback | None:
+        """The rollback (``rollback:ID``) or drill (``drill:ID``) of ``subject``."""
         try:
             parsed = parse_subject(subject)
         except ValueError:
             return None
-        if parsed.kind is not SubjectKind.ROLLBACK or not parsed.parts[0].isdigit():
+        if not parsed.parts[0].isdigit() or parsed.kind is SubjectKind.RELEASE:
             return None
+        number = int(parsed.parts[0])
         with read_connection(self.engine) as connection, Session(bind=connection) as session:
-            recommendation = session.get(RollbackRecommendation, int(parsed.parts[0]))
-            if recommendation is None:
-                return None
-            session.expunge(recommendation)
             recommended = next(stream_learning_events(
                 connection, kinds=("rollback.recommended",), subject=subject, stream=False
             ), None)  # fmt: skip
-        path = recommended.payload.get("path") if recommended else None
-        return _Rollback(
-            recommendation, recommendation.runbook_id, path if isinstance(path, str) else None
-        )
+            path = recommended.payload.get("path") if recommended else None
+            path = path if isinstance(path, str) else None
+            if parsed.kind is SubjectKind.DRILL:
+                run = session.get(DrillRun, number)
+                if run is None:
+                    return None
+                return _Rollback(run.runbook_id, path, run.channel_id, run.thread_ts,
+                                 drill_run_id=number)  # fmt: skip
+            rec = session.get(RollbackRecommendation, number)
+            if rec is None:
+                return None
+            return _Rollback(rec.runbook_id, path, rec.channel_id, rec.conversation_ts,
+                             recommendation_id=number)  # fmt: skip
 
     def _may_write(self, runbook_id: str, user_id: str, groups: GroupDirectory) -> Reply | None:
         runbook = self.runbooks.get(runbook_id)
@@ -139,14 +153,14 @@ class PostmortemService:
         """Queue the form, pre-filled from the trail, for a person holding a runbook role."""
         rollback = self._rollback(subject)
         if rollback is None:
-            return Reply(False, "There is no rollback here to write a post-mortem of.")
+            return Reply(False, "There is no rollback or drill here to write a post-mortem of.")
         refusal = resolving_groups(
             self.directory, lambda groups: self._may_write(rollback.runbook_id, user_id, groups)
         )
         if refusal is not None:
             return refusal
         with read_connection(self.engine) as connection:
-            events = list(stream_learning_events(connection, kinds=TRAIL_KINDS, subject=subject))
+            events = list(stream_learning_events(connection, kinds=TIMELINE_KINDS, subject=subject))
         facts = trail_facts(events)
         existing = bool(self.postmortem(subject).parts)
         context: PostmortemModalContext = {
@@ -201,13 +215,12 @@ class PostmortemService:
         if view_id in found.view_ids:
             return Reply(True, "Already recorded.")
         kind = "postmortem.added" if found.parts else "postmortem.written"
-        recommendation = rollback.recommendation
         payload = {**form.payload(), "view_id": view_id, "runbook": rollback.runbook_id,
                    "path": rollback.path}  # fmt: skip
         uow.trail(
             kind=kind, actor=user_id, actor_role=roles[0] if roles else None, subject=subject,
-            at=now, channel_id=recommendation.channel_id,
-            thread_ts=recommendation.conversation_ts, payload=payload,
+            at=now, channel_id=rollback.channel_id, thread_ts=rollback.thread_ts,
+            payload=payload,
         )  # fmt: skip
         for item in form.action_items:
             if item.due is None:
@@ -217,11 +230,7 @@ class PostmortemService:
                 due_at=datetime.combine(item.due, REMIND_AT, tzinfo=UTC), now=now,
                 payload={"subject": subject, "item": f"{view_id}.{item.id}"},
             )  # fmt: skip
-        uow.enqueue(
-            PostRollback(recommendation_id=recommendation.id or 0,
-                         text=_summary(kind, roles, form)),
-            now=now,
-        )  # fmt: skip
+        uow.enqueue(rollback.post(_summary(kind, roles, form)), now=now)
         return Reply(True, "Post-mortem recorded." if kind.endswith("written") else "Added.")
 
     # --- action items -----------------------------------------------------------------------
@@ -263,17 +272,16 @@ class PostmortemService:
             if any(e.kind == "postmortem.reminded" and e.payload.get("item") == item_id
                    and e.payload.get("due_at") == stamp for e in events):  # fmt: skip
                 return False
-            recommendation = rollback.recommendation
             uow.trail(
                 kind="postmortem.reminded", actor=ACTOR_BOT, subject=subject, at=now,
-                channel_id=recommendation.channel_id, thread_ts=recommendation.conversation_ts,
+                channel_id=rollback.channel_id, thread_ts=rollback.thread_ts,
                 payload={"item": item_id, "owner": item.owner, "due_at": stamp},
             )  # fmt: skip
             text = (
                 f"⏰ <@{item.owner}>, a post-mortem action item is due: “{esc(item.text)}”. "
                 "Mark it done from the releasebot App Home when it is."
             )
-            uow.enqueue(PostRollback(recommendation_id=recommendation.id or 0, text=text), now=now)
+            uow.enqueue(rollback.post(text), now=now)
             return True
 
         return self.units.run(unit)

@@ -1,11 +1,12 @@
 """Delivers the outbox's Slack work: posts, updates, ephemerals, permalinks.
 
 A background thread claims one due job at a time (a short transaction), calls Slack outside
-any transaction (the SDK retries 429s and 5xx itself), then records the result (another short
-transaction). Every read and write is a unit of work run by ``units`` (the group commit's
-writer in ``serve``: see ``bot.services.outbox.worker``). A job that keeps failing is retried
-with backoff and, after the last attempt, reported: logged, counted, and written to the trail
-of its subject.
+any transaction, then records the result (another short transaction). Posts are exactly
+once: each carries metadata naming its job, and a retried job looks for its post before
+posting again (``bot.slack.posts``). Every read and write is a unit of work run by ``units``
+(the group commit's writer in ``serve``: see ``bot.services.outbox.worker``). A job that keeps
+failing is retried with backoff and, after the last attempt, reported: logged, counted, and
+written to the trail of its subject.
 """
 
 from __future__ import annotations
@@ -35,11 +36,15 @@ from bot.services.outbox.jobs import (
     UpdateChecklist,
     UpdateRequestMessage,
     UpdateRollback,
+    parse_job,
 )
 from bot.services.outbox.worker import JobWorker, NotReady, Record
 from bot.services.releases.contexts import checklist_context
 from bot.services.releases.review_rows import ReviewRows, load_review
 from bot.slack.drill_delivery import post_drill
+from bot.slack.forms import open_form, tell_form_not_opened
+from bot.slack.pacing import Pacing
+from bot.slack.posts import Poster, permalink_of, post_once
 from bot.store import UnitOfWork
 from bot.store.gate_checks import checks_of
 from bot.store.outbox import ClaimedJob
@@ -72,14 +77,14 @@ PERMANENT_ERRORS = {
 }
 
 
+def _posted(payload: dict[str, Any], found: bool) -> dict[str, Any]:
+    """A posted message's trail payload; ``found``: posted by an attempt whose answer was lost
+    (found by its metadata, not posted again)."""
+    return {**payload, "found_after_retry": True} if found else payload
+
+
 def _nothing(uow: UnitOfWork) -> None:
     """Nothing to record beside the job's completion."""
-
-
-VIEW_NOT_OPENED = (
-    "I could not open the form in time (Slack allows 3 seconds), so nothing was recorded. "
-    "Please press the button again."
-)
 
 
 class SlackDelivery(JobWorker):
@@ -103,6 +108,8 @@ class SlackDelivery(JobWorker):
             engine=engine, clock=clock, poll_seconds=poll_seconds, on_result=on_result, units=units
         )
         self.client = client
+        self.pacing = Pacing(clock)
+        self._me: Poster | None = None
         self.renderer = renderer
         self.runbooks = runbooks
         self.register(PostChecklist, self._post_checklist)
@@ -126,13 +133,7 @@ class SlackDelivery(JobWorker):
 
     def report(self, uow: UnitOfWork, job: ClaimedJob, error: str) -> None:
         if job.kind == OpenView.kind:  # the person is waiting for a form: say it failed
-            told = Ephemeral(
-                channel_id=job.payload["channel_id"],
-                user_id=job.payload["user_id"],
-                text=VIEW_NOT_OPENED,
-                thread_ts=job.payload.get("thread_ts"),
-            )
-            uow.enqueue(told, now=self.clock())
+            tell_form_not_opened(parse_job(OpenView, job.payload), self.clock())(uow)
             return
         review_id = job.payload.get("review_id")
         if review_id is None:
@@ -175,10 +176,7 @@ class SlackDelivery(JobWorker):
             self._update_checklist(UpdateChecklist(review_id=job.review_id))
             return _nothing
         channel_id = str(review.channel_id)
-        response = self.client.chat_postMessage(
-            channel=channel_id, text=message["text"], blocks=message["blocks"]
-        )
-        ts = str(response["ts"])
+        ts, found = self._post(channel_id, None, message)
         permalink = self._permalink(channel_id, ts)
         posted_at = self.clock()
 
@@ -198,7 +196,7 @@ class SlackDelivery(JobWorker):
                 thread_ts=ts,
                 message_ts=ts,
                 permalink=permalink,
-                payload={"template": "readiness_checklist"},
+                payload=_posted({"template": "readiness_checklist"}, found),
             )
 
         return remember
@@ -207,12 +205,8 @@ class SlackDelivery(JobWorker):
         message, (_, _, review, _) = self._checklist(job.review_id)
         if review.message_ts is None:
             raise NotReady
-        self.client.chat_update(
-            channel=str(review.channel_id),
-            ts=review.message_ts,
-            text=message["text"],
-            blocks=message["blocks"],
-        )
+        channel, ts = str(review.channel_id), review.message_ts
+        self._update(channel, ts, message)
 
     def _post_in_thread(self, job: PostInThread) -> Record:
         rows = self._review(job.review_id)
@@ -222,13 +216,7 @@ class SlackDelivery(JobWorker):
         if release.thread_ts is None:
             raise NotReady
         message = self._render(job.template, job.context, job.text)
-        response = self.client.chat_postMessage(
-            channel=str(review.channel_id),
-            thread_ts=release.thread_ts,
-            text=message["text"],
-            blocks=message["blocks"],
-        )
-        ts = str(response["ts"])
+        ts, found = self._post(str(review.channel_id), release.thread_ts, message)
         permalink = self._permalink(str(review.channel_id), ts)
         posted_at = self.clock()
 
@@ -246,7 +234,7 @@ class SlackDelivery(JobWorker):
                 thread_ts=release.thread_ts,
                 message_ts=ts,
                 permalink=permalink,
-                payload={"template": job.template or "text"},
+                payload=_posted({"template": job.template or "text"}, found),
             )
 
         return remember
@@ -258,24 +246,46 @@ class SlackDelivery(JobWorker):
         if request.message_ts is None or request.channel_id is None:
             raise NotReady
         message = self.renderer.render(job.template, job.context)
-        self.client.chat_update(
-            channel=request.channel_id,
-            ts=request.message_ts,
-            text=message["text"],
-            blocks=message["blocks"],
+        self._update(request.channel_id, request.message_ts, message)
+
+    def _update(self, channel: str, ts: str, message: dict[str, Any]) -> None:
+        """Redraw a message (idempotent: a retry draws the same again)."""
+        text, blocks = message["text"], message["blocks"]
+        self.pacing.call(
+            "chat.update",
+            channel,
+            lambda: self.client.chat_update(channel=channel, ts=ts, text=text, blocks=blocks),
         )
 
     def _ephemeral(self, job: Ephemeral) -> None:
-        self.client.chat_postEphemeral(
-            channel=job.channel_id, user=job.user_id, text=job.text, thread_ts=job.thread_ts
+        self.pacing.call(
+            "chat.postEphemeral",
+            job.channel_id,
+            lambda: self.client.chat_postEphemeral(
+                channel=job.channel_id, user=job.user_id, text=job.text, thread_ts=job.thread_ts
+            ),
         )
 
-    def _open_view(self, job: OpenView) -> None:
+    def _open_view(self, job: OpenView) -> Record | None:
         view = self.renderer.render(job.template, job.context)
-        self.client.views_open(trigger_id=job.trigger_id, view=view)
+        return open_form(self.client, self.pacing, job, view, clock=self.clock)
 
     def _post_message(self, job: PostMessage) -> None:
-        self.client.chat_postMessage(channel=job.channel_id, text=job.text, thread_ts=job.thread_ts)
+        self._post(job.channel_id, job.thread_ts, {"text": job.text, "blocks": None})
+
+    def _post(
+        self, channel: str, thread_ts: str | None, message: dict[str, Any]
+    ) -> tuple[str, bool]:
+        return post_once(
+            self.client, self.pacing, channel=channel, thread_ts=thread_ts, message=message,
+            poster=self._poster,
+        )  # fmt: skip
+
+    def _poster(self) -> Poster:
+        """The bot's own identity (asked of Slack once, when a look-up first needs it)."""
+        if self._me is None:
+            self._me = Poster.of(self.client)
+        return self._me
 
     def _render(
         self, template: str | None, context: TemplateContext | None, text: str | None
@@ -307,13 +317,7 @@ class SlackDelivery(JobWorker):
             if thread_ts is None:
                 raise NotReady
         message = self._render(job.template, job.context, job.text)
-        response = self.client.chat_postMessage(
-            channel=channel_id,
-            thread_ts=thread_ts,
-            text=message["text"],
-            blocks=message["blocks"],
-        )
-        ts = str(response["ts"])
+        ts, found = self._post(channel_id, thread_ts, message)
         permalink = self._permalink(channel_id, ts)
         posted_at = self.clock()
 
@@ -343,14 +347,14 @@ class SlackDelivery(JobWorker):
                 thread_ts=thread_ts or ts,
                 message_ts=ts,
                 permalink=permalink,
-                payload={"template": job.template or "text"},
+                payload=_posted({"template": job.template or "text"}, found),
             )
 
         return remember
 
     def _post_drill(self, job: PostDrill) -> Record:
         return post_drill(
-            job, units=self.units, client=self.client, render=self._render,
+            job, units=self.units, post=self._post, render=self._render,
             permalink=self._permalink, clock=self.clock,
         )  # fmt: skip
 
@@ -366,18 +370,7 @@ class SlackDelivery(JobWorker):
         if recommendation.message_ts is None:
             raise NotReady
         message = self._render(job.template, job.context, None)
-        self.client.chat_update(
-            channel=recommendation.channel_id,
-            ts=recommendation.message_ts,
-            text=message["text"],
-            blocks=message["blocks"],
-        )
+        self._update(recommendation.channel_id, recommendation.message_ts, message)
 
     def _permalink(self, channel_id: str, ts: str) -> str | None:
-        try:
-            response = self.client.chat_getPermalink(channel=channel_id, message_ts=ts)
-        except Exception as error:  # noqa: BLE001 - a missing permalink is not a lost message
-            log.warning("no permalink for %s/%s: %s", channel_id, ts, error)
-            return None
-        link = response.get("permalink")
-        return str(link) if link else None
+        return permalink_of(self.client, channel_id, ts)

@@ -1,5 +1,6 @@
 """Delivering a drill's messages (``PostDrill``): the announcement starts the drill's thread
-(its ts is remembered on the run), every other message goes into that thread."""
+(its ts is remembered on the run), every other message goes into that thread. ``post`` is
+the delivery's exactly-once post (``bot.slack.posts.post_once``)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,6 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from slack_sdk import WebClient
 from sqlalchemy import update
 
 from bot.core.subjects import drill_subject
@@ -28,7 +28,7 @@ def post_drill(
     job: PostDrill,
     *,
     units: UnitRunner,
-    client: WebClient,
+    post: Callable[[str, str | None, dict[str, Any]], tuple[str, bool]],
     render: Callable[[str | None, TemplateContext | None, str | None], dict[str, Any]],
     permalink: Callable[[str, str], str | None],
     clock: Callable[[], datetime],
@@ -41,13 +41,7 @@ def post_drill(
     if not job.as_root and run.thread_ts is None:
         raise NotReady
     message = render(job.template, job.context, job.text)
-    response = client.chat_postMessage(
-        channel=run.channel_id,
-        thread_ts=None if job.as_root else run.thread_ts,
-        text=message["text"],
-        blocks=message["blocks"],
-    )
-    ts = str(response["ts"])
+    ts, _ = post(run.channel_id, None if job.as_root else run.thread_ts, message)
     link = permalink(run.channel_id, ts)
     posted_at = clock()
 

@@ -20,6 +20,8 @@ def register_home(delivery: SlackDelivery, home_service: HomeService, renderer: 
         user_id = job.user_id
         context = home_service.home_context(user_id=user_id, now=delivery.clock())
         view = renderer.render("app_home", context)
-        delivery.client.views_publish(user_id=user_id, view=view)
+        delivery.pacing.call(  # a 429 defers this publish only
+            "views.publish", None, lambda: delivery.client.views_publish(user_id=user_id, view=view)
+        )
 
     delivery.register(PublishHome, publish_home)

@@ -203,7 +203,11 @@ def _check_click(body: Mapping[str, Any]) -> None:
         if isinstance(action.get("action_id"), str):
             _check_button(action)
     if isinstance(body.get("message"), dict):
-        _optional_text(body["message"], "thread_ts", "the clicked message")
+        for key in ("ts", "thread_ts"):
+            _optional_text(body["message"], key, "the clicked message")
+    if isinstance(body.get("container"), dict):
+        for key in ("message_ts", "thread_ts"):
+            _optional_text(body["container"], key, "the click's container")
 
 
 def _check_form(body: Mapping[str, Any]) -> None:

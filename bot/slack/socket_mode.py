@@ -102,6 +102,10 @@ class MeasuredSocketModeHandler(BaseSocketModeHandler):
             response = run_bolt_app(self.app, req)
         # counted before the acknowledgement goes out, as over HTTP before the answer's body
         self.metrics.slack_answered(kind, response.status, time.perf_counter() - started)
+        if response.status == 400:  # refused by a listener (a misplaced click): acknowledged,
+            # as sending it again cannot make it acceptable (Bolt acknowledges only a 200)
+            client.send_socket_mode_response(SocketModeResponse(envelope_id=req.envelope_id))
+            return
         send_response(client, req, response, wall_started)
 
     def _malformed(self, envelope_id: str, envelope_type: str) -> None:

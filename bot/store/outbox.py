@@ -6,6 +6,11 @@ several replicas share the queue without delivering a job twice, and a crash bet
 and delivery loses nothing: the job is still there, and an expired lease makes it claimable
 again. Failures are retried with backoff; after the last attempt the job is marked failed and
 reported, never silently dropped.
+
+A claim holds a job for ``LEASE`` (15 s), renewed while the job is worked on
+(``renew_job_lease``), so a job whose process died is taken over within seconds. ``attempts``
+is the fencing token: renewing, finishing, failing or postponing a job is conditional on the
+claim's ``attempts``, so a process whose job was taken over can record nothing for it.
 """
 
 from __future__ import annotations
@@ -36,7 +41,7 @@ from bot.store.transitions import connection_of, table_of
 
 MAX_ATTEMPTS = 8
 OPEN = text("state IN ('pending', 'running')")
-LEASE = timedelta(seconds=60)
+LEASE = timedelta(seconds=15)
 
 
 class OutboxJob(SQLModel, table=True):
@@ -60,6 +65,7 @@ class OutboxJob(SQLModel, table=True):
     last_error: str | None = Field(default=None, sa_type=Text)
     created_at: datetime = Field(sa_type=UTCDateTime, nullable=False)
     finished_at: datetime | None = Field(default=None, sa_type=UTCDateTime, nullable=True)
+    claimed_by: str | None = None  # the process that claimed it last: host:pid:start
 
 
 _JOBS = table_of(OutboxJob)
@@ -71,7 +77,8 @@ class ClaimedJob:
     id: int
     kind: str
     payload: dict[str, Any]
-    attempts: int  # including this one
+    attempts: int  # including this one: the claim's fencing token
+    created_at: datetime | None = None  # when the job was queued
 
 
 def job_row(*, kind: str, payload: dict[str, Any], now: datetime) -> dict[str, Any]:
@@ -125,14 +132,26 @@ def has_due_job(
 
 
 def claim_next_job(
-    db: Session | Connection, *, now: datetime, kinds: Collection[str] | None = None
+    db: Session | Connection,
+    *,
+    now: datetime,
+    kinds: Collection[str] | None = None,
+    lease: timedelta = LEASE,
+    claimed_by: str | None = None,
 ) -> ClaimedJob | None:
     """Take the oldest due job of ``kinds`` (or one whose lease ran out); None when none."""
     connection = connection_of(db)
     due = _due(now, kinds)
     for _ in range(5):  # another replica may win the row: try the next one
         row = connection.execute(
-            select(_JOBS.c.id, _JOBS.c.kind, _JOBS.c.payload, _JOBS.c.attempts, _JOBS.c.state)
+            select(
+                _JOBS.c.id,
+                _JOBS.c.kind,
+                _JOBS.c.payload,
+                _JOBS.c.attempts,
+                _JOBS.c.state,
+                _JOBS.c.created_at,
+            )
             .where(due)
             .order_by(_JOBS.c.id)
             .limit(1)
@@ -144,19 +163,73 @@ def claim_next_job(
             .where(
                 _JOBS.c.id == row.id, _JOBS.c.state == row.state, _JOBS.c.attempts == row.attempts
             )
-            .values(state="running", attempts=row.attempts + 1, lease_until=now + LEASE)
+            .values(
+                state="running",
+                attempts=row.attempts + 1,
+                lease_until=now + lease,
+                claimed_by=claimed_by,
+            )
         ).rowcount
         if won == 1:
-            return ClaimedJob(int(row.id), str(row.kind), dict(row.payload), row.attempts + 1)
+            created = row.created_at
+            return ClaimedJob(
+                int(row.id), str(row.kind), dict(row.payload), row.attempts + 1, created
+            )
     return None
 
 
-def finish_job(db: Session | Connection, *, job_id: int, now: datetime) -> None:
-    connection_of(db).execute(
+def _held(job: ClaimedJob) -> ColumnElement[bool]:
+    """The job's row while ``job``'s claim still holds it (the fence)."""
+    return and_(
+        _JOBS.c.id == job.id, _JOBS.c.state == "running", _JOBS.c.attempts == job.attempts
+    )
+
+
+def running_holders(db: Session | Connection, *, kinds: Collection[str]) -> set[str]:
+    """The processes holding running jobs of ``kinds`` (as they named themselves)."""
+    query = select(_JOBS.c.claimed_by).where(
+        OPEN, _JOBS.c.state == "running", _JOBS.c.kind.in_(list(kinds))
+    )
+    return {str(holder) for (holder,) in connection_of(db).execute(query) if holder}
+
+
+def release_claims(
+    db: Session | Connection, *, holders: Collection[str], kinds: Collection[str], now: datetime
+) -> int:
+    """End the leases of the running jobs of ``kinds`` that ``holders`` (processes known to
+    be dead) held, so that they can be claimed at once; how many."""
+    if not holders:
+        return 0
+    released = connection_of(db).execute(
         update(_JOBS)
-        .where(_JOBS.c.id == job_id)
+        .where(
+            _JOBS.c.state == "running",
+            _JOBS.c.kind.in_(list(kinds)),
+            _JOBS.c.claimed_by.in_(list(holders)),
+        )
+        .values(lease_until=now - timedelta(seconds=1))
+    )
+    return int(released.rowcount)
+
+
+def renew_job_lease(
+    db: Session | Connection, *, job: ClaimedJob, now: datetime, lease: timedelta = LEASE
+) -> bool:
+    """Extend a held job's lease to ``now + lease``; False if the claim was lost."""
+    renewed = connection_of(db).execute(
+        update(_JOBS).where(_held(job)).values(lease_until=now + lease)
+    )
+    return renewed.rowcount == 1
+
+
+def finish_job(db: Session | Connection, *, job: ClaimedJob, now: datetime) -> bool:
+    """Mark a held job done; False (nothing changed) if its claim was lost."""
+    finished = connection_of(db).execute(
+        update(_JOBS)
+        .where(_held(job))
         .values(state="done", finished_at=now, lease_until=None, last_error=None)
     )
+    return finished.rowcount == 1
 
 
 def fail_job(
@@ -166,34 +239,38 @@ def fail_job(
     error: str,
     now: datetime,
     retry_after: timedelta | None = None,
-) -> bool:
-    """Record a failed attempt; schedule a retry (True) or give up after the last one (False)."""
+    permanent: bool = False,
+) -> bool | None:
+    """Record a failed attempt: schedule a retry (True) or give up after the last one, or at
+    once when ``permanent`` (False). None: the claim was lost, nothing recorded."""
     connection = connection_of(db)
-    if job.attempts >= MAX_ATTEMPTS:
-        connection.execute(
+    if permanent or job.attempts >= MAX_ATTEMPTS:
+        failed = connection.execute(
             update(_JOBS)
-            .where(_JOBS.c.id == job.id)
+            .where(_held(job))
             .values(state="failed", last_error=error[:4000], finished_at=now, lease_until=None)
         )
-        return False
+        return False if failed.rowcount == 1 else None
     delay = retry_after if retry_after is not None else backoff(job.attempts)
-    connection.execute(
+    retried = connection.execute(
         update(_JOBS)
-        .where(_JOBS.c.id == job.id)
+        .where(_held(job))
         .values(
             state="pending", last_error=error[:4000], next_attempt_at=now + delay, lease_until=None
         )
     )
-    return True
+    return True if retried.rowcount == 1 else None
 
 
-def postpone_job(db: Session | Connection, *, job: ClaimedJob, until: datetime) -> None:
-    """Put a job back without counting the attempt (it waits for another job, not a fault)."""
-    connection_of(db).execute(
+def postpone_job(db: Session | Connection, *, job: ClaimedJob, until: datetime) -> bool:
+    """Put a held job back without counting the attempt (it waits for another job or for a
+    rate limit, not after a fault); False if the claim was lost."""
+    postponed = connection_of(db).execute(
         update(_JOBS)
-        .where(_JOBS.c.id == job.id)
+        .where(_held(job))
         .values(state="pending", attempts=job.attempts - 1, next_attempt_at=until, lease_until=None)
     )
+    return postponed.rowcount == 1
 
 
 def backoff(attempts: int) -> timedelta:

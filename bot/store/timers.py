@@ -154,6 +154,40 @@ def wake_on_schedule(engine: Engine, wake: Callable[[datetime], None] | None) ->
     setattr(engine, WAKE, wake)
 
 
+def start_timer(
+    session: Session,
+    *,
+    kind: str,
+    key: str,
+    now: datetime,
+    replica: str,
+    lease: timedelta = LEASE,
+    payload: dict[str, Any] | None = None,
+) -> Timer:
+    """A timer due now and already claimed by ``replica`` (in the caller's transaction), for
+    work started at once here (an execution) that another replica must take over if this one
+    dies: renew its lease while the work runs, ``finish_timer`` it with the work's record."""
+    row = TimerRow(
+        kind=kind, key=key, due_at=now, payload=payload or {}, state="running", attempts=1,
+        next_attempt_at=now + lease, lease_until=now + lease, claimed_by=replica,
+        created_at=now, started_at=now,
+    )  # fmt: skip
+    session.add(row)
+    session.flush()
+    assert row.id is not None
+    return Timer(
+        id=row.id,
+        kind=kind,
+        key=key,
+        due_at=now,
+        payload=dict(row.payload),
+        attempts=1,
+        repeat_every=None,
+        claimed_by=replica,
+        started_at=now,
+    )
+
+
 def cancel_timers(db: Session | Connection, *, kind: str, key: str, now: datetime) -> int:
     """Cancel the pending timers of ``kind`` about ``key``; how many. One already running
     finishes (its handler should find nothing left to do)."""

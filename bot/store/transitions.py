@@ -44,11 +44,14 @@ def transition_state(
     to_state: str,
     now: datetime,
     values: Mapping[str, Any] | None = None,
+    only_if: Mapping[str, Any] | None = None,
 ) -> bool:
     """Move row ``row_id`` from one of ``from_states`` to ``to_state``; True if this caller won.
 
     ``values`` are set in the same statement (e.g. ``decided_at``, ``decided_by``), and
-    ``updated_at`` is set to ``now`` when the table has it. Objects already loaded in a
+    ``updated_at`` is set to ``now`` when the table has it. ``only_if`` adds conditions on
+    other columns (``{"endorsed_by": None}``: still unendorsed), so a change that keeps the
+    state (``succeeded`` to ``succeeded``) is still made once. Objects already loaded in a
     session are not refreshed: re-read the row after winning if you need it.
     """
     table = table_of(model)
@@ -58,9 +61,11 @@ def transition_state(
     changes: dict[str, Any] = {"state": to_state, **(values or {})}
     if "updated_at" in table.c:
         changes.setdefault("updated_at", now)
-    statement = (
-        update(table).where(table.c.id == row_id, table.c.state.in_(expected)).values(**changes)
-    )
+    conditions = [table.c.id == row_id, table.c.state.in_(expected)]
+    for name, value in (only_if or {}).items():
+        column = table.c[name]
+        conditions.append(column.is_(None) if value is None else column == value)
+    statement = update(table).where(*conditions).values(**changes)
     return connection_of(db).execute(statement).rowcount == 1
 
 

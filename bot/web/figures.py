@@ -1,9 +1,9 @@
 """What ``/journal`` and ``/report`` show: the rollback journal and the process-health figures
-of the learning loop (issue 18), once the trail records them.
+of the learning loop (issue 18).
 
-Until then the sources answer None and the pages say the figures are not yet collected. To
-plug them in, give ``FigureSources`` functions that return the rendered section (built from
-the trail, e.g. with ``bot.web.charts`` for durations over time); the pages need no change.
+``bot.web.learning_sections.learning_sources`` gives the sections read from the trail (the
+composition root passes them to ``WebPages``); without sources the pages say the figures are
+not collected.
 """
 
 from __future__ import annotations

@@ -10,6 +10,16 @@ import pytest
 from bot.devtools.sandbox import Sandbox
 from tests.slack.rollback_support import Receiver
 from tests.slack.support import Bot
+from tests.transaction_guard import transaction_guard
+
+
+@pytest.fixture(autouse=True)
+def no_slack_call_inside_a_transaction(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Every end-to-end test fails if the bot calls Slack while a transaction is open
+    (``tests/transaction_guard.py``)."""
+    with transaction_guard(monkeypatch) as guard:
+        yield
+    assert not guard.violations, "\n\n".join(guard.violations[:3])
 
 
 @pytest.fixture

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 from bot.core.trail import TrailEvent
-from bot.devtools.emulator import Delivery
+from bot.devtools.emulator import Delivery, payloads
+from bot.devtools.emulator.driver import Button
 from bot.devtools.sandbox import Sandbox
 from bot.store import read_connection, trail_for_subject
 
@@ -63,6 +66,20 @@ class Bot:
     def transcript(self, channel: str = RANKING) -> str:
         text: str = self.slack.transcript(channel, include_ephemeral=True)
         return text
+
+
+def click_button(bot: Bot, user: str, button: Button, **element: Any) -> Delivery:
+    """``user`` clicks ``button`` as it was when found, even if its message has changed since
+    (a Slack client that has not refreshed yet), with ``element``'s fields replaced if given
+    (a forged value: what someone holding the signing secret could send)."""
+    payload = payloads.block_actions(
+        bot.slack.state, user=user, message=button.message, block=button.block,
+        element={**button.element, **element}, trigger_id=bot.slack.state.issue_trigger(user),
+        response_url="http://127.0.0.1:9/unused",
+    )  # fmt: skip
+    body = urlencode({"payload": json.dumps(payload)})
+    answer: Delivery = bot.driver.send(body, "application/x-www-form-urlencoded")
+    return answer
 
 
 def copy_runbooks(tmp_path: Path, edits: dict[str, tuple[str, str]]) -> Path:

@@ -16,6 +16,7 @@ from sqlmodel import select
 from bot.devtools.sandbox import Sandbox
 from bot.store import session_scope
 from bot.store.tables import DrillRun, Execution
+from bot.store.timers import timers_of
 from tests.slack.rollback_support import Receiver, rollback_runbooks, wait_until
 
 SCHEDULE = ('    schedule: "0 15 * * wed"          # Wednesdays, 15:00\n'
@@ -72,8 +73,15 @@ def test_two_replicas_start_one_run_per_slot(
             runs = session.exec(select(DrillRun)).all()
             per_slot = Counter(run.scheduled_for for run in runs)
             executions = session.exec(select(Execution)).all()
+            starts = [t for t in timers_of(session, kind="drill.start") if t.state == "done"]
+        by_replica = Counter(t.claimed_by for t in starts)
         print(f"drills started: {len(runs)}, expected {slots}; "
-              f"runs per slot: {sorted(per_slot.values())}; executor calls: {len(receiver.calls)}")
+              f"runs per slot: {sorted(per_slot.values())}; drill.start timers run: "
+              f"{len(starts)} ({', '.join(f'{n} by {r}' for r, n in by_replica.items())}); "
+              f"executor calls: {len(receiver.calls)}")
+        assert len(starts) == slots
+        replicas = {first.runtime.scheduler.replica, second.runtime.scheduler.replica}
+        assert set(by_replica) <= replicas
         assert len(runs) == slots and set(per_slot.values()) == {1}
         assert executions == [] and receiver.calls == []
     finally:

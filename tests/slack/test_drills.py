@@ -8,13 +8,19 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from sqlmodel import select
 
 from bot.cli import main
 from bot.devtools.sandbox import Sandbox
 from bot.services.rollbacks.history import last_rollback_at, path_records
-from bot.store import export_subject, read_connection, session_scope, verify_trail
+from bot.store import (
+    export_subject,
+    read_connection,
+    session_scope,
+    verify_trail,
+)
 from bot.store.subjects import subject_summary
-from bot.store.tables import DrillRun
+from bot.store.tables import DrillRun, Execution
 from tests.slack.rollback_support import Receiver, alert, post, rollback_runbooks, wait_until
 from tests.slack.support import RANKING, Bot, answer_text
 from tests.slack.test_app_home import open_home
@@ -57,6 +63,9 @@ def test_a_scheduled_drill_plays_is_approved_dry_run_and_reported(
         move(sandbox, clock, SLOT + timedelta(minutes=3))  # values 0.012 ... 0.041 played
         wait_until(lambda: "drill.detected" in bot.trail_kinds(DRILL), sandbox)
         assert "DRILL · 🚨 Rollback recommended" in bot.transcript()
+        move(sandbox, clock, SLOT + timedelta(minutes=4))  # the last value updates the message
+        wait_until(lambda: "error_rate` at 0.044" in bot.transcript(), sandbox)
+        assert "DRILL · 🚨 Rollback recommended" in bot.transcript()
 
         move(sandbox, clock, SLOT + timedelta(minutes=5))
         button = bot.driver.find_button(RANKING, "Approve")
@@ -73,6 +82,9 @@ def test_a_scheduled_drill_plays_is_approved_dry_run_and_reported(
                     "drill.first_response", "drill.dry_run_validated", "drill.scored")
         for kind in expected:
             assert kind in kinds, kinds
+        assert kinds.count("drill.first_response") == 1
+        [first] = [e for e in bot.trail(DRILL) if e.kind == "drill.first_response"]
+        assert first.actor == "U0BRUNO" and first.payload["seconds_after_recommendation"] == 120
         report = bot.transcript()
         print(report)
         assert "DRILL report: Error-rate spike after a bad deploy" in report
@@ -86,6 +98,9 @@ def test_a_scheduled_drill_plays_is_approved_dry_run_and_reported(
             run = session.get(DrillRun, 1)
             assert run is not None and run.state == "reported"
             assert run.scheduled_for == SLOT and run.results["score"] == 91
+            # not left "watching" a live window: pruning waits for no drill
+            [execution] = session.exec(select(Execution)).all()
+            assert execution.dry_run and execution.validation_state is None
             # the real paths' cooldown and track record ignore the drill
             assert last_rollback_at(session, runbook_id="ranking-model") is None
             assert all(r.uses == 0 for r in path_records(session, runbook_id="ranking-model")
@@ -115,7 +130,7 @@ def test_nobody_answers_the_drill_times_out_and_says_so(
     ranking = runbooks / "ranking-model.yaml"  # the drill times out before the request expires
     expected = "    expected_path: previous-model\n"
     assert expected in ranking.read_text()
-    ranking.write_text(ranking.read_text().replace(expected, expected + "    timeout: 10m\n"))
+    ranking.write_text(ranking.read_text().replace(expected, expected + "    timeout: 15m\n"))
     with Sandbox.start(database_url=database_url, runbooks_dir=runbooks, clock=clock) as sandbox:
         bot = Bot(sandbox)
         outsider = bot.driver.slash_command("U0ELENA", RANKING, "/drill", "start ranking-model "
@@ -130,12 +145,17 @@ def test_nobody_answers_the_drill_times_out_and_says_so(
         bot.driver.click("U0ALICE", RANKING, "Approve")  # the starter, alone: refused
         sandbox.settle()
         assert "separation of duties" in " ".join(bot.ephemerals("U0ALICE"))
-        move(sandbox, clock, clock.now + timedelta(minutes=11))
+        detected = clock.now
+        move(sandbox, clock, detected + timedelta(minutes=10))  # escalate_after: 20m / 2
+        wait_until(lambda: "approval.escalated" in bot.trail_kinds(DRILL), sandbox)
+        assert "DRILL · 📣 This drill rollback is still waiting" in bot.transcript()
+        move(sandbox, clock, datetime(2026, 11, 23, 9, 15, 1, tzinfo=UTC))  # the drill's 15 m
         wait_until(lambda: "drill.scored" in bot.trail_kinds(DRILL), sandbox)
         report = bot.transcript()
         assert "Time is up: nobody decided within the drill's timeout" in report
         assert "Timed out: nobody decided in time" in report
         assert "nobody answered" in report
+        assert "Escalated to: ml_lead" in report
         with session_scope(sandbox.runtime.engine) as session:
             run = session.get(DrillRun, 1)
             assert run is not None and run.state == "reported"
@@ -181,4 +201,58 @@ def test_a_real_alert_aborts_the_drill(
         assert "Drill aborted: a real breach of `error_rate`" in bot.transcript()
         assert "Aborted: a real breach" in bot.transcript(), bot.transcript()
         assert "rollback.recommended" in bot.trail_kinds("rollback:1")
+        left = sandbox.runtime.scheduler.open_timers()
+        assert not [t for t in left if t[1] == DRILL and t[0] in ("drill.step", "drill.timeout")]
+        assert receiver.calls == []
+
+
+def test_a_slot_is_skipped_while_a_drill_runs_or_when_the_schedule_changed(
+    database_url: str, tmp_path: Path, receiver: Receiver
+) -> None:
+    clock = Clock(SLOT - timedelta(minutes=2))
+    runbooks = rollback_runbooks(tmp_path, receiver)
+    with Sandbox.start(database_url=database_url, runbooks_dir=runbooks, clock=clock) as sandbox:
+        bot = Bot(sandbox)
+        drills = sandbox.runtime.services.drills
+        assert drills is not None  # a slot planned under an older schedule: not a slot now
+        stale = SLOT - timedelta(hours=4, minutes=1)
+        assert not drills.start_scheduled(runbook_id="ranking-model", drill_id="error-spike",
+                                          slot=stale, now=clock.now)  # fmt: skip
+        started = bot.driver.slash_command("U0ALICE", RANKING, "/drill",
+                                           "start ranking-model error-spike")  # fmt: skip
+        assert "started (run 1)" in answer_text(started)
+        clock.now += timedelta(seconds=1)
+        busy = bot.driver.slash_command("U0BRUNO", RANKING, "/drill",
+                                        "start ranking-model error-spike")  # fmt: skip
+        assert "A drill of `ranking-model` is already running (run 1)" in answer_text(busy)
+        move(sandbox, clock, SLOT)
+        wait_until(lambda: "was skipped" in bot.transcript(), sandbox)
+        assert "The scheduled drill `error-spike` of `ranking-model` was skipped: a drill" in (
+            bot.transcript()
+        )
+        with session_scope(sandbox.runtime.engine) as session:
+            assert len(session.exec(select(DrillRun)).all()) == 1
+        assert bot.transcript().count("was skipped") == 1
+
+
+def test_a_pre_approved_path_runs_dry_unless_held_as_for_real(
+    database_url: str, tmp_path: Path, receiver: Receiver
+) -> None:
+    clock = Clock(datetime(2026, 11, 23, 9, 0, tzinfo=UTC))
+    auto = "\n    auto_execute: {max_severity: critical, veto_window: 2m}"
+    runbooks = rollback_runbooks(tmp_path, receiver, extra=auto)
+    with Sandbox.start(database_url=database_url, runbooks_dir=runbooks, clock=clock) as sandbox:
+        bot = Bot(sandbox)
+        bot.driver.slash_command("U0ALICE", RANKING, "/drill", "start ranking-model error-spike")
+        sandbox.settle()
+        move(sandbox, clock, clock.now + timedelta(minutes=3))
+        wait_until(lambda: "drill.detected" in bot.trail_kinds(DRILL), sandbox)
+        bot.driver.click("U0ELENA", RANKING, "Hold")  # not an approving role: refused
+        sandbox.settle()
+        move(sandbox, clock, clock.now + timedelta(minutes=2, seconds=1))
+        wait_until(lambda: "drill.scored" in bot.trail_kinds(DRILL), sandbox)
+        kinds = bot.trail_kinds(DRILL)
+        assert "rollback.hold_refused" in kinds and "drill.approved" in kinds
+        assert "pre-approved, not held" in bot.transcript()
+        assert "Decided: the path was approved" in bot.transcript()
         assert receiver.calls == []

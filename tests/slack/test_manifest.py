@@ -26,6 +26,10 @@ METHOD_SCOPES: dict[str, str | None] = {
     "views_publish": None,
     "usergroups_users_list": "usergroups:read",
     "users_info": "users:read",
+    # a retried post is looked for before it is posted again (exactly-once posts); in private
+    # channels these need groups:history, which message.groups already asks for
+    "conversations_history": "channels:history",
+    "conversations_replies": "channels:history",
 }
 # The scope each subscribed event needs.
 EVENT_SCOPES: dict[str, str | None] = {

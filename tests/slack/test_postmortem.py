@@ -140,3 +140,41 @@ def test_a_postmortem_written_added_to_reminded_and_its_lesson_shown(
         "Alert on the canary before the full rollout <!channel>",
         "Page the ml_lead together with on-call",
     ]
+
+
+def test_after_a_drill_its_thread_invites_a_postmortem_recorded_on_the_drill(
+    database_url: str, tmp_path: Path, receiver: Receiver
+) -> None:
+    from tests.slack.test_drills import DRILL, SLOT, move
+    from tests.slack.test_drills import Clock as DrillClock
+
+    clock = DrillClock(SLOT - timedelta(seconds=30))
+    runbooks = rollback_runbooks(tmp_path, receiver)
+    with Sandbox.start(database_url=database_url, runbooks_dir=runbooks, clock=clock) as sandbox:
+        bot = Bot(sandbox)
+        move(sandbox, clock, SLOT)
+        wait_until(lambda: "drill.started" in bot.trail_kinds(DRILL), sandbox)
+        move(sandbox, clock, SLOT + timedelta(minutes=3))
+        wait_until(lambda: "drill.detected" in bot.trail_kinds(DRILL), sandbox)
+        move(sandbox, clock, SLOT + timedelta(minutes=5))
+        button = bot.driver.find_button(RANKING, "Approve")
+        bot.driver.click("U0BRUNO", RANKING, "Approve", button.message.ts)
+        bot.driver.click("U0DMITRI", RANKING, "Approve", button.message.ts)
+        wait_until(lambda: "drill.scored" in bot.trail_kinds(DRILL), sandbox)
+        sandbox.settle()
+        assert f"Time for a blameless post-mortem of {DRILL}" in bot.transcript()
+        assert bot.transcript().count("Time for a blameless post-mortem") == 1
+
+        bot.driver.click("U0ALICE", RANKING, WRITE)
+        sandbox.settle()
+        (form,) = bot.slack.views(user="U0ALICE")
+        shown = json.dumps(form.view, ensure_ascii=False)
+        assert "drill started" in shown and "breach detected" in shown
+        assert "drill score" in shown
+        bot.driver.submit_view(
+            "U0ALICE", {"what_happened": "The drill's breach was seen in three minutes.",
+                        "what_to_change": "Page search_sre with on-call in drills too"},
+        )  # fmt: skip
+        sandbox.settle()
+        assert "postmortem.written" in bot.trail_kinds(DRILL)
+        assert "Post-mortem recorded by release_champion" in bot.transcript()

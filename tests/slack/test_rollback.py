@@ -73,6 +73,7 @@ def test_from_alert_to_endorsed_rollback(
         assert "recovered" in bot.transcript().lower()
         bot.driver.click("U0BRUNO", RANKING, "Endorse")  # not ml_lead
         bot.driver.click("U0CHIARA", RANKING, "Endorse")
+        bot.driver.click("U0CHIARA", RANKING, "Endorse")  # again: kept, refused
         sandbox.settle()
         assert len(receiver.calls) == 1
 
@@ -80,8 +81,9 @@ def test_from_alert_to_endorsed_rollback(
         story = [k for k in kinds if not k.startswith("slack.")]
         assert story == [
             "rollback.recommended",
-            "approval.refused",
+            "approval.refused",  # Elena: not eligible
             "approval.approve",
+            "approval.refused",  # Bruno's double click: recorded as a duplicate
             "approval.approve",
             "rollback.approved",
             "rollback.expected",
@@ -89,7 +91,14 @@ def test_from_alert_to_endorsed_rollback(
             "rollback.validated",
             "rollback.endorse_refused",
             "rollback.endorsed",
+            "rollback.endorse_refused",
         ]
+        refused = [e for e in bot.trail(ROLLBACK) if e.kind.endswith("_refused")]
+        assert [(e.actor, e.payload["why"]) for e in refused] == [
+            ("U0BRUNO", "not_endorsing_role"),
+            ("U0CHIARA", "already_endorsed"),
+        ]
+        assert refused[1].actor_role == "ml_lead"
         exported = export_subject(sandbox.runtime.engine, subject=ROLLBACK, fmt="md")
         assert exported.index("rollback.recommended") < exported.index("rollback.endorsed")
         assert "https://acme-ml.slack.com/archives/C0RANKREL/" in exported

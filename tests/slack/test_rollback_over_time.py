@@ -80,6 +80,7 @@ def test_a_held_path_waits_for_explicit_approval(database_url: str, tmp_path: Pa
         sb.settle()
         bot.driver.click("U0ELENA", RANKING, "Hold")  # not an approver: refused
         bot.driver.click("U0DMITRI", RANKING, "Hold")
+        bot.driver.click("U0DMITRI", RANKING, "Hold")  # his double click: kept, refused
         sb.settle()
         assert "pressed Hold" in bot.transcript()
         time.sleep(2.5)
@@ -89,7 +90,12 @@ def test_a_held_path_waits_for_explicit_approval(database_url: str, tmp_path: Pa
         wait_until(lambda: "rollback.executed" in bot.trail_kinds(ROLLBACK), sb)
         kinds = bot.trail_kinds(ROLLBACK)
         assert kinds.index("rollback.held") < kinds.index("rollback.approved")
-        assert "rollback.hold_refused" in kinds
+        refused = [e for e in bot.trail(ROLLBACK) if e.kind == "rollback.hold_refused"]
+        assert [(e.actor, e.payload["why"]) for e in refused] == [
+            ("U0ELENA", "not_eligible"),
+            ("U0DMITRI", "not_holdable"),
+        ]
+        assert refused[1].payload["state"] == "held"
 
 
 def test_a_firing_alert_without_a_value_is_reported_as_insufficient_data(bot: Bot) -> None:

@@ -134,7 +134,9 @@ def test_a_whole_review_over_socket_mode(socket_bot: SocketBot) -> None:
 
     kinds = socket_bot.kinds()
     assert kinds[0] == "release.started"
-    assert (kinds.count("gate.refused"), kinds.count("gate.waived")) == (1, 1)
+    assert (kinds.count("gate.refused"), kinds.count("gate.waived")) == (2, 1)
+    refused = [e.payload["why"] for e in socket_bot.trail() if e.kind == "gate.refused"]
+    assert refused == ["not_owner", "already_marked"]  # the outsider, then the double click
     assert kinds.count("gate.passed") == 3
     assert kinds.count("conversation.reply") == 1
     assert kinds.count("approval.approve") == 2

@@ -64,3 +64,18 @@ def test_a_rollback_whose_escalation_or_validation_failed_says_so_in_its_thread(
     replies = [m.text for m in bot.slack.messages(RANKING) if "did not happen" in m.text]
     assert len(replies) == 1 and "scheduled escalation" in replies[0]
     assert "timer.failed" not in bot.trail_kinds(RELEASE)
+
+
+def test_a_drill_whose_timer_failed_says_so_in_the_drill_thread(bot: Bot) -> None:
+    answer = bot.driver.slash_command("U0ALICE", RANKING, "/drill",
+                                      "start ranking-model error-spike")  # fmt: skip
+    assert answer.status == 200
+    bot.sandbox.settle()
+    failed(bot, "drill.timeout", "drill:1", "OperationalError: database is locked")
+    failed(bot, "drill.start", "drill:ranking-model:error-spike", "RuntimeError: boom")
+    assert [e.payload["timer"] for e in bot.trail("drill:1") if e.kind == "timer.failed"] == [
+        "drill.timeout"
+    ]
+    assert "The scheduled drill timeout due" in bot.transcript()
+    starts = [e for e in bot.trail("drill:ranking-model.error-spike") if e.kind == "timer.failed"]
+    assert [e.payload["timer"] for e in starts] == ["drill.start"]

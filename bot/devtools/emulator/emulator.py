@@ -4,7 +4,8 @@ Start it (``with SlackEmulator() as slack`` or ``start()``/``stop()``), point th
 ``WebClient(token=slack.bot_token, base_url=slack.api_url)`` at it, drive the bot with
 ``slack.driver(request_url, signing_secret)`` (HTTP mode) or ``slack.socket_driver()``
 (Socket Mode, once the bot has connected with ``slack.app_token``), inject faults
-(``slack.rate_limit(...)``), then read ``slack.calls(method)`` and ``slack.transcript(channel)``.
+(``slack.rate_limit(...)``, ``slack.answer_late(...)``), then read ``slack.calls(method)``
+and ``slack.transcript(channel)``.
 
 As Slack does, it keeps message metadata (``conversations.history`` / ``replies`` with
 ``include_all_metadata``), expires a ``trigger_id`` 3 seconds after the interaction
@@ -34,6 +35,7 @@ from bot.devtools.emulator.state import (
     Ephemeral,
     Fault,
     Json,
+    LateAnswer,
     Message,
     ResponseUrlPost,
     SocketEnvelope,
@@ -70,6 +72,9 @@ class SlackEmulator:
         return self
 
     def stop(self) -> None:
+        with self.state.lock:
+            for late in self.state.late_answers:
+                late.release()
         self._socket_mode.stop()
         self._server.stop()
 
@@ -193,9 +198,28 @@ class SlackEmulator:
             self.state.faults.append(fault)
         return fault
 
+    def answer_late(
+        self,
+        method: str,
+        seconds: float | None = None,
+        times: int = 1,
+        *,
+        channel: str | None = None,
+    ) -> LateAnswer:
+        """The next ``times`` successful calls of ``method`` (naming ``channel``, if given)
+        take effect at once, but their answer is held back ``seconds`` (wall time), or until
+        ``release()`` when None: an answer lost or arriving after the client's timeout."""
+        late = LateAnswer(method, times, seconds, channel)
+        with self.state.lock:
+            self.state.late_answers.append(late)
+        return late
+
     def clear_faults(self) -> None:
         with self.state.lock:
             self.state.faults.clear()
+            for late in self.state.late_answers:
+                late.release()
+            self.state.late_answers.clear()
 
     # ---- reading what happened ----------------------------------------------------------
     def calls(self, method: str | None = None) -> list[ApiCall]:

@@ -7,6 +7,7 @@ its lock.
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -151,3 +152,27 @@ class Fault:
     error: str | None = None
     retry_after: int | None = None
     channel: str | None = None
+
+
+@dataclass
+class LateAnswer:
+    """Do the next ``remaining`` calls of ``method`` (naming ``channel``, if given), then hold
+    each answer back: ``seconds`` of wall time, or until :meth:`release` when None. The
+    effect happens at once, as when Slack's answer is lost or comes after the client's
+    timeout; ``applied`` is set once a held call has taken effect."""
+
+    method: str
+    remaining: int
+    seconds: float | None = None
+    channel: str | None = None
+    applied: threading.Event = field(default_factory=threading.Event)
+    released: threading.Event = field(default_factory=threading.Event)
+
+    def release(self) -> None:
+        """Send the held answers now (to a caller still waiting, if any)."""
+        self.released.set()
+
+    def hold(self, longest: float) -> None:
+        """Wait as this answer says, never longer than ``longest`` seconds."""
+        wait = longest if self.seconds is None else min(self.seconds, longest)
+        self.released.wait(wait)

@@ -3,7 +3,8 @@
 It is a real ``ThreadingHTTPServer`` on 127.0.0.1 in a background thread, so the bot's own
 ``slack_sdk.WebClient(base_url=emulator.api_url)`` talks to it exactly as it talks to Slack.
 A call is authenticated, then meets any injected fault (for its method, and channel if it
-names one), then the rate limits when they are switched on, then its method.
+names one), then the rate limits when they are switched on, then its method; a late answer
+(``SlackEmulator.answer_late``) then holds back the answer of a call that took effect.
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ from bot.devtools.emulator.calls import Method, SlackError, decode_json_fields
 from bot.devtools.emulator.state import ApiCall, EmulatorState, Json, ResponseUrlPost
 
 HTTP_REASONS = {429: "ratelimited", 500: "internal_error", 503: "service_unavailable"}
+# A held answer (``SlackEmulator.answer_late``) is sent after this long at the latest.
+LONGEST_HOLD_S = 120.0
 APP_TOKEN_METHODS = frozenset({"apps.connections.open"})
 METHODS: dict[str, Method] = {**methods.METHODS, **conversations.METHODS}
 
@@ -97,6 +100,7 @@ class SlackRequestHandler(BaseHTTPRequestHandler):
         state = self.server.state
         status, headers, token = 200, {}, None
         args: Json = {}
+        late = None
         try:
             args = decode_json_fields(self._arguments())
             by_client = method_name in sign_in.CLIENT_CREDENTIAL_METHODS  # no token: id+secret
@@ -124,10 +128,17 @@ class SlackRequestHandler(BaseHTTPRequestHandler):
                 raise SlackError("ratelimited")
             with state.lock:
                 body = {"ok": True, **handler(state, args, caller)}
+            late = state.take_late_answer(method_name, channel)
         except SlackError as error:
             body = {"ok": False, "error": error.error}
         state.record(ApiCall(method_name, args, state.now(), status, body, token))
-        self._answer(status, body, headers)
+        if late is not None:  # done; the caller hears of it late, or never
+            late.applied.set()
+            late.hold(LONGEST_HOLD_S)
+        try:
+            self._answer(status, body, headers)
+        except OSError:  # the caller gave up waiting (a timeout) or died: Slack moves on
+            self.close_connection = True
 
     def _token(self, args: Json) -> str:
         authorization = self.headers.get("Authorization") or ""

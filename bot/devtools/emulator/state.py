@@ -22,6 +22,7 @@ from bot.devtools.emulator.records import (
     Ephemeral,
     Fault,
     Json,
+    LateAnswer,
     Message,
     MessageVersion,
     ResponseUrlPost,
@@ -39,6 +40,7 @@ __all__ = [  # the state, and its records importable from here as before
     "Ephemeral",
     "Fault",
     "Json",
+    "LateAnswer",
     "Message",
     "MessageVersion",
     "ResponseUrlPost",
@@ -85,6 +87,7 @@ class EmulatorState:
         self.response_posts: list[ResponseUrlPost] = []
         self.calls: list[ApiCall] = []
         self.faults: list[Fault] = []
+        self.late_answers: list[LateAnswer] = []
         self.rate_limiter: RateLimiter | None = None  # None: no rate limits (the default)
         self.lock = threading.RLock()
         self.changed = threading.Condition(self.lock)
@@ -243,6 +246,18 @@ class EmulatorState:
                     continue
                 fault.remaining -= 1
                 return fault
+            return None
+
+    def take_late_answer(self, method: str, channel: str | None = None) -> LateAnswer | None:
+        """The first pending late answer for ``method`` (and ``channel``), one use consumed."""
+        with self.lock:
+            for late in self.late_answers:
+                if late.remaining <= 0 or late.method != method:
+                    continue
+                if late.channel is not None and self._channel_id(late.channel) != channel:
+                    continue
+                late.remaining -= 1
+                return late
             return None
 
     def _channel_id(self, channel: str) -> str:

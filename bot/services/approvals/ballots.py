@@ -1,4 +1,5 @@
-"""Votes on a ballot, whatever its kind: who may vote, recording a vote, counting with the core."""
+"""Votes on a ballot, whatever its kind: recording a vote, counting with the core (who may
+vote: ``bot.services.approvals.refusals``)."""
 
 from __future__ import annotations
 
@@ -7,79 +8,11 @@ from typing import Any
 
 from sqlmodel import Session
 
-from bot.core.approvals import REQUEST, ApprovalOutcome, Decision, Vote, evaluate_approval
-from bot.render.escaping import mrkdwn_text as esc
+from bot.core.approvals import ApprovalOutcome, Decision, Vote, evaluate_approval
 from bot.services.approvals.kinds import Ballot
-from bot.services.replies import Reply
-from bot.services.roles import GroupDirectory, MembershipUnavailable, roles_of
 from bot.store import UnitOfWork
 from bot.store.tables import row_id
 from bot.store.votes import VoteRecord, vote_rows
-
-ALREADY_COUNTED = "Your vote was already counted; it counts once."
-
-
-def vote_refusal(
-    uow: UnitOfWork,
-    ballot: Ballot[Any],
-    *,
-    noun: str,
-    user_id: str,
-    decision: Decision,
-    directory: GroupDirectory,
-    now: datetime,
-    check_duplicate: bool = True,
-) -> tuple[Reply | None, frozenset[str]]:
-    """Why ``user_id`` may not vote (recorded in the trail), or None and the roles they hold.
-
-    ``noun`` names the kind of request in the answer ("This go/no-go is already approved.").
-    """
-    request, rule = ballot.request, ballot.rule
-    if request.state not in REQUEST.open_states:
-        return Reply(False, f"This {noun} is already {request.state}."), frozenset()
-
-    def refuse(why: str, text: str, **extra: object) -> Reply:
-        uow.trail(
-            kind="approval.refused",
-            actor=user_id,
-            subject=request.subject,
-            at=now,
-            channel_id=request.channel_id,
-            thread_ts=ballot.thread_ts,
-            message_ts=request.message_ts,
-            payload={"request_id": request.id, "decision": decision, "why": why, **extra},
-        )
-        return Reply(False, text)
-
-    try:
-        held = roles_of(ballot.runbook, user_id, directory, among=list(rule.roles))
-    except MembershipUnavailable as error:
-        return refuse(
-            "membership_unavailable",
-            f"I could not check your roles ({esc(error)}), so your vote was not "
-            "recorded. Try again shortly.",
-            detail=str(error),
-        ), frozenset()
-    if not held:
-        return refuse(
-            "not_eligible",
-            "Only members of "
-            + ", ".join(f"*{r}*" for r in rule.roles)
-            + f" decide this {noun}; your vote was not counted.",
-            roles_held=[],
-        ), held
-    if decision == "approve" and user_id == request.requested_by and not rule.allow_self_approval:
-        return refuse(
-            "self_approval",
-            "You asked for this, so your approval does not count (separation of "
-            "duties): another member must approve.",
-            roles_held=sorted(held),
-        ), held
-    if check_duplicate and any(
-        vote.user_id == user_id for vote in load_votes(uow.session, request_id=row_id(request))
-    ):
-        return Reply(False, ALREADY_COUNTED), held
-    return None, held
 
 
 def record_and_count(

@@ -1,8 +1,10 @@
 """One approval engine for every kind of request: votes, the decision, expiry, escalation.
 
-The buttons (Approve, Reject) carry only the request's id. A vote is one unit of work: read
+The buttons (Approve, Reject) carry only the request's id, accepted only from the message the
+request was posted in (``bot.services.approvals.clicks``). A vote is one unit of work: read
 the request with its kind's rows (one locked statement, ``RequestReader``), check who may
-vote, record the vote and its trail event, count with the core, and close the request once
+vote (every refusal is a trail event: ``bot.services.approvals.refusals``), record the vote
+and its trail event, count with the core, and close the request once
 (a conditional state change) when the count decides it; what the decision means for the
 thing decided is the kind's (``bot.services.approvals.kinds``). With a ``GroupCommitter`` a
 vote shares its transaction with the clicks queued beside it, and user-group look-ups happen
@@ -16,7 +18,7 @@ every overdue request, and one that fails is logged and skipped, never stopping 
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -35,14 +37,15 @@ from bot.core.approvals import (
 from bot.core.trail import ACTOR_BOT
 from bot.render.contexts import ApprovalStateContext
 from bot.runbooks.registry import RunbookRegistry
-from bot.services.approvals.ballots import (
-    ALREADY_COUNTED,
-    count,
-    record_and_count,
-    vote_refusal,
-)
+from bot.services.approvals.ballots import count, record_and_count
+from bot.services.approvals.clicks import Clicked
 from bot.services.approvals.contexts import approval_state_context
 from bot.services.approvals.kinds import ApprovalKind, Ballot
+from bot.services.approvals.refusals import (
+    duplicate_refusal,
+    earlier_vote,
+    vote_refusal,
+)
 from bot.services.approvals.requests import APPROVAL_REQUEST, RequestReader
 from bot.services.replies import Reply
 from bot.services.roles import GroupDirectory, mentions, resolving_groups
@@ -83,28 +86,36 @@ class ApprovalEngine:
         now: datetime,
         reason: str | None = None,
         action_ts: str | None = None,
+        clicked: Clicked | None = None,
     ) -> Reply:
-        """Record ``user_id``'s vote and count it; refusals are recorded in the trail."""
+        """Record ``user_id``'s vote and count it; refusals are recorded in the trail.
+
+        ``clicked``: where the click came from (``bot.services.approvals.clicks``)."""
 
         def attempt(groups: GroupDirectory) -> Reply:
             def unit(uow: UnitOfWork) -> Reply:
-                found = self.ballot(uow, request_id)
+                found = self.clicked_ballot(uow, request_id, user_id, decision, now=now)
                 if isinstance(found, Reply):
                     return found
                 kind = self.kinds[found.request.action]
                 # a repeat vote is caught by the vote's unique key: no need to read votes first
                 refusal, held = vote_refusal(
                     uow, found, noun=kind.noun, user_id=user_id, decision=decision,
-                    directory=groups, now=now, check_duplicate=False,
+                    directory=groups, now=now, check_duplicate=False, clicked=clicked,
                 )  # fmt: skip
                 if refusal is not None:
+                    self.close_if_overdue(uow, found, now=now)
                     return refusal
                 outcome = record_and_count(
                     uow, found, user_id=user_id, held=held, decision=decision, now=now,
                     reason=reason, action_ts=action_ts,
                 )  # fmt: skip
                 if outcome is None:
-                    return Reply(False, ALREADY_COUNTED)
+                    earlier = earlier_vote(uow, request_id=request_id, user_id=user_id)
+                    return duplicate_refusal(
+                        uow, found, earlier, user_id=user_id, decision=decision, held=held,
+                        now=now, action_ts=action_ts,
+                    )  # fmt: skip
                 context = self.context(found, outcome, now=now)
                 if outcome.state is ApprovalState.PENDING:
                     kind.reply_in_thread(uow, found, template="approval_state", context=context,
@@ -119,25 +130,62 @@ class ApprovalEngine:
         return resolving_groups(self.directory, attempt)
 
     def check_vote(
-        self, *, request_id: int, user_id: str, decision: Decision, now: datetime
+        self,
+        *,
+        request_id: int,
+        user_id: str,
+        decision: Decision,
+        now: datetime,
+        clicked: Clicked | None = None,
     ) -> Reply:
         """May ``user_id`` vote on this request (before asking a Reject's reason)? A refusal
         is recorded in the trail; a yes names the request (``Ballot.prompt``)."""
 
         def attempt(groups: GroupDirectory) -> Reply:
             def unit(uow: UnitOfWork) -> Reply:
-                found = self.ballot(uow, request_id)
+                found = self.clicked_ballot(uow, request_id, user_id, decision, now=now)
                 if isinstance(found, Reply):
                     return found
                 refusal, _ = vote_refusal(
                     uow, found, noun=self.kinds[found.request.action].noun, user_id=user_id,
-                    decision=decision, directory=groups, now=now,
+                    decision=decision, directory=groups, now=now, clicked=clicked,
                 )  # fmt: skip
+                if refusal is not None:
+                    self.close_if_overdue(uow, found, now=now)
                 return refusal or Reply(True, found.prompt)
 
             return self.units.run(with_prefetch(unit, APPROVAL_REQUEST, request_id))
 
         return resolving_groups(self.directory, attempt)
+
+    def clicked_ballot(
+        self, uow: UnitOfWork, request_id: int, user_id: str, decision: Decision, *,
+        now: datetime,
+    ) -> Ballot[Any] | Reply:  # fmt: skip
+        """``ballot`` for a click: a request whose policy or rows are gone refuses the vote,
+        recorded on its subject (a request that does not exist has no subject: only told)."""
+        found = self.ballot(uow, request_id)
+        if not isinstance(found, Reply):
+            return found
+        request = uow.session.get(ApprovalRequest, request_id)  # rare: read it again
+        if request is None or request.action not in self.kinds:
+            log.info("a vote on approval request %s, which does not exist", request_id)
+            return found
+        uow.trail(
+            kind="approval.refused", actor=user_id, subject=request.subject, at=now,
+            channel_id=request.channel_id, message_ts=request.message_ts,
+            payload={"request_id": request.id, "decision": decision, "why": "policy_gone",
+                     "roles_held": None, "detail": found.text},
+        )  # fmt: skip
+        return found
+
+    def close_if_overdue(self, uow: UnitOfWork, ballot: Ballot[Any], *, now: datetime) -> None:
+        """A click refused past the deadline closes the request there and then (what its
+        timer would do a moment later; ``decide`` is conditional, so only one of them does)."""
+        if ballot.state in REQUEST.open_states and is_overdue(ballot.request.expires_at, now):
+            outcome = count(uow, ballot, now=now)
+            context = self.context(ballot, outcome, now=now)
+            self.decide(uow, ballot, decided_state(outcome.state), context, now=now)
 
     def prefetch(self, uow: UnitOfWork, request_ids: list[int]) -> None:
         """Read a batch's requests (and their votes) ahead: ``GroupCommitter.prefetch``."""
@@ -248,8 +296,13 @@ class ApprovalEngine:
         return expired
 
     def escalate(self, *, request_id: int, now: datetime) -> bool:
-        """Still undecided: mention the escalation roles in its conversation (once per
-        request: the scheduler asks once)."""
+        """Still undecided: mention the escalation roles in its conversation."""
+        return self.units.run(self.escalating(request_id=request_id, now=now))
+
+    def escalating(self, *, request_id: int, now: datetime) -> Callable[[UnitOfWork], bool]:
+        """``escalate`` as a unit of work, for its timer to commit with the timer's completion:
+        the timer is unique per (request, due time) and fenced, so the escalation is said
+        once per due time, even after a takeover."""
 
         def unit(uow: UnitOfWork) -> bool:
             found = self.ballot(uow, request_id)
@@ -273,4 +326,4 @@ class ApprovalEngine:
             )  # fmt: skip
             return True
 
-        return self.units.run(unit)
+        return unit

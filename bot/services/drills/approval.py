@@ -18,7 +18,7 @@ from typing import Any
 from sqlmodel import select
 
 from bot.core.approvals import RequestState
-from bot.core.drills import DRILL, DRILL_CONCLUDE, DrillState
+from bot.core.drills import DRILL, DRILL_CONCLUDE, DRILL_STEP, DRILL_TIMEOUT, DrillState
 from bot.core.trail import ACTOR_BOT
 from bot.render.contexts import ApprovalStateContext
 from bot.services.approvals.kinds import Ballot
@@ -27,7 +27,7 @@ from bot.services.replies import Reply
 from bot.services.rollbacks.decisions import RollbackApproval, RollbackOf
 from bot.store import UnitOfWork, advance
 from bot.store.tables import ApprovalRequest, DrillRun, RollbackRecommendation
-from bot.store.timers import schedule_timer
+from bot.store.timers import cancel_timers, schedule_timer
 
 ACTION = "drill"
 LABEL = "🧪 DRILL · "
@@ -60,6 +60,8 @@ class DrillApproval(RollbackApproval):
         super().reply_in_thread(
             uow, ballot, now=now, template=template, context=context, text=labelled
         )
+        if template == "approval_state" and context is not None:
+            _first_response(uow, ballot, context, now=now)
 
     def decision_details(self, ballot: Ballot[RollbackOf], *, auto: bool) -> dict[str, Any]:
         return {**super().decision_details(ballot, auto=auto),
@@ -81,6 +83,28 @@ class DrillApproval(RollbackApproval):
             return
         end_drill(uow, run_id=run_id, outcome=state.value, recommendation=recommendation,
                   now=now, report=state is not RequestState.APPROVED)  # fmt: skip
+
+
+def _first_response(
+    uow: UnitOfWork, ballot: Ballot[RollbackOf], context: ApprovalStateContext, *, now: datetime
+) -> None:
+    """``drill.first_response`` when the vote just counted is the request's first."""
+    votes = context["votes"]
+    run_id = ballot.about.recommendation.drill_run_id
+    if len(votes) != 1 or run_id is None:
+        return
+    vote = votes[0]
+    at = vote["at"]
+    if (datetime.fromisoformat(at) if isinstance(at, str) else at) != now:
+        return  # an older vote, shown again (at the expiry, say)
+    detected = ballot.request.created_at
+    uow.trail(
+        kind="drill.first_response", actor=vote["user"], actor_role=",".join(vote["roles"]),
+        subject=f"drill:{run_id}", at=now, channel_id=ballot.request.channel_id,
+        thread_ts=ballot.thread_ts,
+        payload={"decision": vote["decision"], "request_id": ballot.request.id,
+                 "seconds_after_recommendation": round((now - detected).total_seconds(), 3)},
+    )  # fmt: skip
 
 
 def lock_run(uow: UnitOfWork, run_id: int) -> DrillRun | None:
@@ -135,6 +159,8 @@ def end_drill(
                            if recommendation else None})  # fmt: skip
     uow.trail(kind="drill.ended", actor=ACTOR_BOT, subject=subject, at=now, **where,
               payload={"state": to_state.value, "outcome": outcome, "reason": reason})
+    for kind in (DRILL_STEP, DRILL_TIMEOUT):  # what is left of the run is not wanted now
+        cancel_timers(uow.session, kind=kind, key=subject, now=now)
     if report:
         schedule_timer(uow.session, kind=DRILL_CONCLUDE, key=subject, due_at=now, now=now)
     return True

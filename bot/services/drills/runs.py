@@ -25,7 +25,7 @@ from sqlmodel import col, select
 
 from bot.core.approvals import REQUEST, RequestState
 from bot.core.criteria import CriterionState, Sample
-from bot.core.decision import decide_on
+from bot.core.decision import Decision, auto_execute_at, decide_on
 from bot.core.drills import (
     DRILL,
     DRILL_STEP,
@@ -41,8 +41,9 @@ from bot.core.trail import ACTOR_BOT
 from bot.services.drills.approval import ACTION, LABEL, end_drill, lock_run
 from bot.services.drills.report import RunRecord, report_context, scored, start_context
 from bot.services.outbox.jobs import PostDrill, PostRollback, UpdateRollback
+from bot.services.postmortems import prompt_context
 from bot.services.rollbacks.contexts import recommendation_context
-from bot.services.rollbacks.requesting import fingerprint
+from bot.services.rollbacks.requesting import MONITORING, fingerprint, refresh
 from bot.store import UnitOfWork, advance
 from bot.store.criterion_states import current_evaluations, record_samples
 from bot.store.locks import lock_key
@@ -50,8 +51,10 @@ from bot.store.samples import Observation
 from bot.store.tables import ApprovalRequest, DrillRun, RollbackRecommendation, row_id
 from bot.store.timers import schedule_timer
 
-SCHEDULE = "schedule"  # who asked, when the cron schedule started the drill
+SCHEDULE = MONITORING  # who asks, for a drill the cron schedule started (as monitoring does)
+# the approval engine's timers (bot.scheduler.handlers), planned here in the deciding unit
 REQUEST_EXPIRE, REQUEST_ESCALATE = "request.expire", "request.escalate"
+REQUEST_AUTO_EXECUTE = "request.auto_execute"
 
 
 class NotAnnounced(RuntimeError):
@@ -60,8 +63,9 @@ class NotAnnounced(RuntimeError):
 
 @dataclass(frozen=True)
 class Started:
-    run_id: int | None  # None: this slot's run already exists
+    run_id: int | None  # None: this slot's run already exists, or another drill runs
     text: str
+    busy: bool = False  # another drill of the runbook is running
 
 
 def running_run(uow: UnitOfWork, runbook_id: str) -> DrillRun | None:
@@ -93,8 +97,9 @@ def start_run(
         return Started(None, f"This drill already started (run {existing.id}).")
     busy = running_run(uow, runbook.id)
     if busy is not None:
-        return Started(None, f"A drill of `{runbook.id}` is already running (run {busy.id}): "
-                             f"stop it first with `/drill stop {runbook.id}`.")  # fmt: skip
+        return Started(None, f"a drill of `{runbook.id}` is already running (run {busy.id}): "
+                             f"stop it first with `/drill stop {runbook.id}`.",
+                       busy=True)  # fmt: skip
     run = DrillRun(
         runbook_id=runbook.id, runbook_version=runbook.version, drill_id=drill.id,
         scheduled_for=slot, state=DRILL.initial.value,
@@ -157,22 +162,29 @@ def play_step(
     evaluations = current_evaluations(uow.session, runbook=runbook, now=at, stream=stream)
     if not any(e.state is CriterionState.BREACH for e in evaluations):
         return
-    exists = uow.session.exec(
-        select(RollbackRecommendation.id).where(RollbackRecommendation.drill_run_id == run_id)
-    ).first()
-    if exists is not None:
-        return  # one recommendation per run: its evidence is the first breach
     decision = decide_on(runbook, evaluations, at)  # no cooldown, no track record
     if decision.recommendation is None or decision.severity is None:
+        return
+    existing = uow.session.exec(
+        select(RollbackRecommendation).where(RollbackRecommendation.drill_run_id == run_id)
+    ).first()
+    if existing is not None:  # one recommendation per run; newer values of the same evidence
+        if existing.state == RecommendationState.PENDING and (
+            existing.trigger.get("fingerprint") == fingerprint(decision)
+        ):
+            refresh(uow, runbook=runbook, recommendation=existing, decision=decision, now=now)
         return
     if run.thread_ts is None:
         raise NotAnnounced(f"drill run {run_id} is not announced yet")
     _recommend(uow, runbook=runbook, run=run, decision=decision, now=now)
 
 
-def _recommend(uow: UnitOfWork, *, runbook: Runbook, run: DrillRun, decision, now) -> None:  # type: ignore[no-untyped-def]
+def _recommend(
+    uow: UnitOfWork, *, runbook: Runbook, run: DrillRun, decision: Decision, now: datetime
+) -> None:
     run_id = row_id(run)
     rec = decision.recommendation
+    assert rec is not None and decision.severity is not None
     requested_by = run.results.get("started_by") or SCHEDULE
     recommendation = RollbackRecommendation(
         runbook_id=runbook.id, runbook_version=runbook.version, drill_run_id=run_id,
@@ -201,7 +213,6 @@ def _recommend(uow: UnitOfWork, *, runbook: Runbook, run: DrillRun, decision, no
     request_id = row_id(request)
     run.results = {**run.results, "recommended_path": rec.path.id,
                    "detected_at": now.isoformat()}  # fmt: skip
-    run.acknowledged_at = None
     uow.session.add(run)
     uow.trail(
         kind="drill.detected", actor=ACTOR_BOT, subject=subject, at=now,
@@ -210,11 +221,13 @@ def _recommend(uow: UnitOfWork, *, runbook: Runbook, run: DrillRun, decision, no
                  "first_beyond_at": run.results.get("first_beyond_at"),
                  "explanation": rec.explanation},
     )  # fmt: skip
+    auto = auto_execute_at(runbook, decision)  # pre-approved: runs unless held, as for real
+    auto_at = None if auto is None else now + (auto - decision.now)
     context = recommendation_context(
         runbook, request_id=request_id, recommendation=rec, evaluations=decision.criteria,
         severity=decision.severity, detected_at=now,
         requested_by=None if requested_by == SCHEDULE else requested_by,
-        expires_at=request.expires_at or now, auto_execute_at=None, drill=True,
+        expires_at=request.expires_at or now, auto_execute_at=auto_at, drill=True,
     )  # fmt: skip
     recommendation.trigger = {**recommendation.trigger, "context": context}
     uow.session.add(recommendation)
@@ -227,6 +240,8 @@ def _recommend(uow: UnitOfWork, *, runbook: Runbook, run: DrillRun, decision, no
     if rule.escalation_delay is not None:
         schedule_timer(uow.session, kind=REQUEST_ESCALATE, key=key,
                        due_at=now + rule.escalation_delay, now=now)  # fmt: skip
+    if auto_at is not None:
+        schedule_timer(uow.session, kind=REQUEST_AUTO_EXECUTE, key=key, due_at=auto_at, now=now)
 
 
 def stop_run(uow: UnitOfWork, *, run: DrillRun, outcome: str, reason: str | None,
@@ -277,17 +292,14 @@ def conclude_run(uow: UnitOfWork, *, runbook: Runbook, drill: Drill, run_id: int
     context = report_context(runbook, drill, record, result)
     results = {**run.results, "score": result.total, "score_arithmetic": result.arithmetic,
                "dry_run_validated": facts.dry_run_validated}  # fmt: skip
+    first_vote = record.votes[0] if record.votes else None
+    values = {"results": results, "acknowledged_at": first_vote and first_vote.created_at,
+              "acknowledged_by": first_vote and first_vote.user_id}  # fmt: skip
     if not advance(uow.session, model=DrillRun, row_id=run_id, lifecycle=DRILL,
-                   to_state=DrillState.REPORTED, now=now, values={"results": results}):  # fmt: skip
+                   to_state=DrillState.REPORTED, now=now, values=values):  # fmt: skip
         return False
     subject = drill_subject(run_id)
     where = {"channel_id": run.channel_id, "thread_ts": run.thread_ts}
-    if record.votes:
-        first = record.votes[0]
-        uow.trail(kind="drill.first_response", actor=first.user_id, actor_role=first.role,
-                  subject=subject, at=now, **where,
-                  payload={"at": first.created_at.isoformat(), "decision": first.decision,
-                           "seconds": context["time_to_acknowledge_seconds"]})  # fmt: skip
     if record.execution is not None:
         uow.trail(kind="drill.dry_run_validated" if facts.dry_run_validated
                   else "drill.dry_run_not_validated", actor=ACTOR_BOT, subject=subject, at=now,
@@ -297,6 +309,8 @@ def conclude_run(uow: UnitOfWork, *, runbook: Runbook, drill: Drill, run_id: int
               payload={"score": result.total, "arithmetic": result.arithmetic,
                        "outcome": facts.outcome, "report": dict(context)})  # fmt: skip
     uow.enqueue(PostDrill(drill_run_id=run_id, template="drill_report", context=context), now=now)
+    uow.enqueue(PostDrill(drill_run_id=run_id, template="postmortem_prompt",
+                          context=prompt_context(runbook, subject)), now=now)  # fmt: skip
     return True
 
 

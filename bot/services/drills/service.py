@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import Engine
 from sqlmodel import col, select
@@ -13,12 +13,14 @@ from bot.render.escaping import mrkdwn_text as esc
 from bot.runbooks.registry import RunbookRegistry
 from bot.scheduler.slots import Cron
 from bot.services.drills.runs import (
+    Started,
     conclude_run,
     play_step,
     running_run,
     start_run,
     stop_run,
 )
+from bot.services.outbox.jobs import PostMessage
 from bot.services.replies import Reply
 from bot.services.roles import GroupDirectory, MembershipUnavailable, resolving_groups, roles_of
 from bot.store import UnitOfWork
@@ -26,6 +28,7 @@ from bot.store.tables import DrillRun, row_id
 from bot.store.units import DirectUnits, UnitRunner
 
 HISTORY = 10
+SECOND = timedelta(seconds=1)
 
 
 class DrillService:
@@ -93,7 +96,8 @@ class DrillService:
                     return refused
                 started = start_run(uow, runbook=runbook, drill=drill, slot=now,
                                     started_by=user_id, now=now)  # fmt: skip
-                return Reply(started.run_id is not None, started.text)
+                text = started.text[:1].upper() + started.text[1:]
+                return Reply(started.run_id is not None, text)
 
             return self.units.run(unit)
 
@@ -138,9 +142,19 @@ class DrillService:
         if isinstance(found, Reply) or found[1] is None:
             return False  # the drill was removed from the runbook: nothing to do
         runbook, drill = found[0], found[1]
-        started = self.units.run(lambda uow: start_run(
-            uow, runbook=runbook, drill=drill, slot=slot, started_by=None, now=now))  # fmt: skip
-        return started.run_id is not None
+        if Cron(drill.schedule, drill.timezone).next_after(slot - SECOND) != slot:
+            return False  # planned under a schedule the runbook no longer has
+
+        def unit(uow: UnitOfWork) -> Started:
+            started = start_run(uow, runbook=runbook, drill=drill, slot=slot, started_by=None,
+                                now=now)  # fmt: skip
+            if started.run_id is None and started.busy:
+                text = f"🧪 The scheduled drill `{drill.id}` of `{runbook.id}` was skipped: "
+                uow.enqueue(PostMessage(channel_id=drill.channel or runbook.channels[0],
+                                        text=text + started.text), now=now)  # fmt: skip
+            return started
+
+        return self.units.run(unit).run_id is not None
 
     def step(self, *, run_id: int, index: int, at: datetime, now: datetime) -> None:
         def unit(uow: UnitOfWork) -> None:

@@ -175,6 +175,27 @@ J = TypeVar("J", bound=Job)
 
 
 _ADAPTERS: dict[type[Job], TypeAdapter[Any]] = {}
+# A job's ids, most telling first, and the subject each names (timers' keys use the same).
+_SUBJECT_IDS = (
+    ("recommendation_id", "rollback"),  # the rollback's trail subject itself
+    ("request_id", "request"),
+    ("execution_id", "execution"),
+    ("review_id", "review"),
+)
+
+
+def job_subject(payload: Mapping[str, Any]) -> str | None:
+    """What a stored job is about, for its log records: the trail subject its message's
+    context names (``release:ranking-model:v2.4.0``, ``rollback:3``), else its first id
+    (``request:12``, ``review:3``); None for jobs about a person (an ephemeral, a form)."""
+    context = payload.get("context")
+    if isinstance(context, Mapping) and isinstance(context.get("trail_subject"), str):
+        return str(context["trail_subject"])
+    for field, prefix in _SUBJECT_IDS:
+        value = payload.get(field)
+        if isinstance(value, int) and not isinstance(value, bool):
+            return f"{prefix}:{value}"
+    return None
 
 
 def parse_job(job_type: type[J], payload: Mapping[str, Any]) -> J:

@@ -30,13 +30,13 @@ from bot.core.subjects import release_subject
 from bot.core.trail import ACTOR_BOT
 from bot.render.escaping import mrkdwn_text as esc
 from bot.runbooks.registry import RunbookRegistry
+from bot.services.approvals.clicks import MISPLACED_TEXT, Clicked, misplaced
 from bot.services.outbox.jobs import PostInThread, UpdateChecklist
 from bot.services.releases.contexts import gate_update_context
 from bot.services.releases.go_no_go import open_go_no_go
 from bot.services.releases.review_rows import ReviewRows, load_review
 from bot.services.replies import Reply
 from bot.services.roles import GroupDirectory, MembershipUnavailable, resolving_groups, roles_of
-from bot.services.scheduling import ReviewScheduling
 from bot.store import UnitOfWork, advance
 from bot.store.gate_checks import checks_of
 from bot.store.locks import lock_row
@@ -63,13 +63,11 @@ class GateService:
         engine: Engine,
         runbooks: RunbookRegistry,
         directory: GroupDirectory,
-        scheduling: ReviewScheduling | None = None,
         units: UnitRunner | None = None,
     ) -> None:
         self.engine = engine
         self.runbooks = runbooks
         self.directory = directory
-        self.scheduling = scheduling
         self.units = units if units is not None else DirectUnits(engine)
 
     def check_gate(
@@ -80,18 +78,23 @@ class GateService:
         outcome: GateOutcome,
         user_id: str,
         now: datetime,
+        clicked: Clicked | None = None,
     ) -> Reply:
         """May ``user_id`` mark this gate? A refusal is recorded in the trail (used before
         asking for a reason, so nobody types one only to be refused)."""
 
         def attempt(groups: GroupDirectory) -> Reply:
             def unit(uow: UnitOfWork) -> Reply:
-                found = self._gate_at(uow, review_id=review_id, gate_id=gate_id)
+                found = self._gate_at(
+                    uow, review_id=review_id, gate_id=gate_id, user_id=user_id, outcome=outcome,
+                    now=now,
+                )  # fmt: skip
                 if isinstance(found, Reply):
                     return found
                 refusal = self._gate_refusal(
-                    uow, found, user_id=user_id, outcome=outcome, groups=groups, now=now
-                )
+                    uow, found, user_id=user_id, outcome=outcome, groups=groups, now=now,
+                    clicked=clicked,
+                )  # fmt: skip
                 return refusal or Reply(True, found.gate.title)
 
             return self.units.run(unit)
@@ -107,28 +110,34 @@ class GateService:
         user_id: str,
         now: datetime,
         reason: str | None = None,
+        clicked: Clicked | None = None,
     ) -> Reply:
-        def attempt(groups: GroupDirectory) -> tuple[Reply, tuple[int, datetime] | None]:
-            def unit(uow: UnitOfWork) -> tuple[Reply, tuple[int, datetime] | None]:
-                found = self._gate_at(uow, review_id=review_id, gate_id=gate_id)
+        def attempt(groups: GroupDirectory) -> Reply:
+            def unit(uow: UnitOfWork) -> Reply:
+                found = self._gate_at(
+                    uow, review_id=review_id, gate_id=gate_id, user_id=user_id, outcome=outcome,
+                    now=now,
+                )  # fmt: skip
                 if isinstance(found, Reply):
-                    return found, None
+                    return found
                 refusal = self._gate_refusal(
-                    uow, found, user_id=user_id, outcome=outcome, groups=groups, now=now
-                )
+                    uow, found, user_id=user_id, outcome=outcome, groups=groups, now=now,
+                    clicked=clicked,
+                )  # fmt: skip
                 if refusal is not None:
-                    return refusal, None
+                    return refusal
                 return self._mark(uow, found, outcome=outcome, user_id=user_id, reason=reason,
                                   now=now)  # fmt: skip
 
             return self.units.run(unit)
 
-        reply, expiry = resolving_groups(self.directory, attempt)
-        if expiry is not None and self.scheduling is not None:
-            self.scheduling.schedule_expiry(request_id=expiry[0], at=expiry[1])
-        return reply
+        return resolving_groups(self.directory, attempt)
 
-    def _gate_at(self, uow: UnitOfWork, *, review_id: int, gate_id: str) -> _GateAt | Reply:
+    def _gate_at(
+        self, uow: UnitOfWork, *, review_id: int, gate_id: str, user_id: str,
+        outcome: GateOutcome, now: datetime,
+    ) -> _GateAt | Reply:  # fmt: skip
+        """The gate to mark; a gate the runbook no longer has is refused (and recorded)."""
         # gates marked at once must not each see the other open: mark them in turn
         lock_row(uow.session, model=ReadinessReview, row_id=review_id)
         rows = load_review(uow.session, review_id=review_id, runbooks=self.runbooks)
@@ -137,6 +146,16 @@ class GateService:
         state = next((s for s in rows.gates if s.gate_id == gate_id), None)
         gate = rows.runbook.gate(gate_id)
         if state is None or gate is None:
+            uow.trail(
+                kind="gate.refused",
+                actor=user_id,
+                subject=release_subject(rows.runbook.id, rows.release.version),
+                at=now,
+                channel_id=rows.review.channel_id,
+                thread_ts=rows.release.thread_ts,
+                payload={"gate": gate_id, "outcome": outcome, "why": "unknown_gate",
+                         "roles_held": None},
+            )  # fmt: skip
             return Reply(False, f"The runbook has no gate `{esc(gate_id)}` any more.")
         check = checks_of(uow.session, review_id=review_id).get(gate_id) if gate.check else None
         return _GateAt(rows, gate, state, check)
@@ -150,46 +169,95 @@ class GateService:
         outcome: GateOutcome,
         groups: GroupDirectory,
         now: datetime,
+        clicked: Clicked | None = None,
     ) -> Reply | None:
-        """Why ``user_id`` may not mark this gate now, or None; refusals go to the trail."""
-        (runbook, release, review, _), gate, state = found.rows, found.gate, found.state
+        """Why ``user_id`` may not mark this gate now, or None; every refusal goes to the
+        trail (``gate.refused``: who, the owner role if they hold it, why)."""
+        (runbook, _, review, _), gate, state = found.rows, found.gate, found.state
 
-        def refuse(why: str, text: str, **detail: str) -> Reply:
-            uow.trail(
-                kind="gate.refused",
-                actor=user_id,
-                subject=release_subject(runbook.id, release.version),
-                at=now,
-                channel_id=review.channel_id,
-                thread_ts=release.thread_ts,
-                payload={"gate": gate.id, "outcome": outcome, "why": why, **detail},
-            )
-            return Reply(False, text)
+        def refuse(why: str, text: str, held: bool | None, **detail: str | None) -> Reply:
+            return self._refuse(
+                uow, found, user_id=user_id, outcome=outcome, now=now, why=why, text=text,
+                held=held, detail=detail,
+            )  # fmt: skip
 
+        wrong = misplaced(
+            clicked, channel_id=review.channel_id, message_ts=review.message_ts,
+            thread_ts=found.rows.release.thread_ts,
+        )  # fmt: skip
+        if wrong is not None and clicked is not None:
+            text = MISPLACED_TEXT.format(noun="review")
+            refused = refuse(wrong, text, None, **clicked.details())
+            return Reply(False, refused.text, misplaced=True)
         try:
-            held = roles_of(runbook, user_id, groups, among=[gate.owner])
+            held = gate.owner in roles_of(runbook, user_id, groups, among=[gate.owner])
         except MembershipUnavailable as error:
             return refuse(
                 "membership_unavailable",
                 f"I could not check that you are in *{gate.owner}* ({esc(error)}), "
                 "so nothing was recorded. Try again shortly.",
+                None,
                 detail=str(error),
             )
-        if gate.owner not in held:
+        if not held:
             return refuse(
                 "not_owner",
                 f"Only members of *{gate.owner}* can mark "
                 f"“{esc(gate.title)}”; nothing was recorded.",
+                False,
                 owner_role=gate.owner,
             )
-        if review.state != ReviewState.PENDING:
-            return Reply(False, f"This review is already decided ({review.state}).")
         if state.state != GateStatus.PENDING:
-            return Reply(
-                False,
-                f"“{esc(gate.title)}” was already marked {state.state} by <@{state.marked_by}>.",
-            )
+            return self._already_marked(uow, found, user_id=user_id, outcome=outcome, now=now)
+        if review.state != ReviewState.PENDING:
+            text = f"This review takes no more marks ({review.state}); nothing was recorded."
+            return refuse("review_closed", text, True, review_state=review.state)
         return None
+
+    def _already_marked(
+        self, uow: UnitOfWork, found: _GateAt, *, user_id: str, outcome: GateOutcome,
+        now: datetime,
+    ) -> Reply:  # fmt: skip
+        gate, state = found.gate, found.state
+        return self._refuse(
+            uow, found, user_id=user_id, outcome=outcome, now=now, why="already_marked",
+            text=f"“{esc(gate.title)}” was already marked {state.state} by "
+            f"<@{state.marked_by}>.",
+            held=True, detail={"marked": state.state, "marked_by": state.marked_by},
+        )  # fmt: skip
+
+    def _refuse(
+        self,
+        uow: UnitOfWork,
+        found: _GateAt,
+        *,
+        user_id: str,
+        outcome: GateOutcome,
+        now: datetime,
+        why: str,
+        text: str,
+        held: bool | None,
+        detail: dict[str, str | None],
+    ) -> Reply:
+        """Record a refused mark (``held``: whether they hold the owner role; None: unknown)."""
+        (runbook, release, review, _), gate = found.rows, found.gate
+        uow.trail(
+            kind="gate.refused",
+            actor=user_id,
+            actor_role=gate.owner if held else None,
+            subject=release_subject(runbook.id, release.version),
+            at=now,
+            channel_id=review.channel_id,
+            thread_ts=release.thread_ts,
+            payload={
+                "gate": gate.id,
+                "outcome": outcome,
+                "why": why,
+                "roles_held": None if held is None else [gate.owner] if held else [],
+                **detail,
+            },
+        )
+        return Reply(False, text)
 
     def _mark(
         self,
@@ -200,9 +268,9 @@ class GateService:
         user_id: str,
         reason: str | None,
         now: datetime,
-    ) -> tuple[Reply, tuple[int, datetime] | None]:
-        """Mark the gate (once), say so in the thread, and decide what the review does next;
-        the new go/no-go's id and deadline, if one was asked for, to schedule after commit."""
+    ) -> Reply:
+        """Mark the gate (once), say so in the thread, and decide what the review does next
+        (a go/no-go asked for plans its expiry in this unit)."""
         (runbook, release, review, states), gate, state = found.rows, found.gate, found.state
         check = found.check
         overrides = check is not None and check.proposal is not None and (
@@ -214,7 +282,7 @@ class GateService:
                 False,
                 f"The bot proposes {check.proposal} for “{esc(gate.title)}”: overriding it "
                 "needs a reason; nothing was recorded.",
-            ), None
+            )
         won = advance(
             uow.session, model=GateState, row_id=row_id(state), lifecycle=GATE,
             to_state=GateStatus(outcome), now=now,
@@ -223,10 +291,8 @@ class GateService:
         )  # fmt: skip
         uow.session.refresh(state)
         if not won:  # a double click, or another replica, got there first
-            return Reply(
-                False,
-                f"“{esc(gate.title)}” was already marked {state.state} by <@{state.marked_by}>.",
-            ), None
+            marked = _GateAt(found.rows, gate, state)
+            return self._already_marked(uow, marked, user_id=user_id, outcome=outcome, now=now)
         uow.trail(
             kind=f"gate.{outcome}",
             actor=user_id,
@@ -247,9 +313,8 @@ class GateService:
         uow.enqueue(
             PostInThread(review_id=review_id, template="gate_update", context=context), now=now
         )
-        return Reply(True, f"Marked “{esc(gate.title)}” {outcome}."), self._after_gates(
-            uow, review_id=review_id, now=now
-        )
+        self._after_gates(uow, review_id=review_id, now=now)
+        return Reply(True, f"Marked “{esc(gate.title)}” {outcome}.")
 
     def proposal_of(self, *, review_id: int, gate_id: str) -> str | None:
         """The bot's proposal for a self-checking gate (``pass``/``fail``), if it made one."""
@@ -260,9 +325,7 @@ class GateService:
 
         return self.units.run(unit)
 
-    def _after_gates(
-        self, uow: UnitOfWork, *, review_id: int, now: datetime
-    ) -> tuple[int, datetime] | None:
+    def _after_gates(self, uow: UnitOfWork, *, review_id: int, now: datetime) -> None:
         """When no gate is open: block on a failure, otherwise ask for the go."""
         rows = load_review(uow.session, review_id=review_id, runbooks=self.runbooks)
         assert rows is not None
@@ -300,10 +363,8 @@ class GateService:
             uow.session, model=ReadinessReview, row_id=review_id, lifecycle=REVIEW,
             to_state=ReviewState.AWAITING_GO, now=now,
         ):  # fmt: skip
-            return None
-        request = open_go_no_go(uow, rows, now=now)
-        assert request.expires_at is not None
-        return row_id(request), request.expires_at
+            return
+        open_go_no_go(uow, rows, now=now)
 
 
 def _check_payload(check: CheckResult, overrides: bool) -> dict[str, object]:

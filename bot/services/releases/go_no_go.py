@@ -28,6 +28,7 @@ from bot.render.escaping import mrkdwn_text as esc
 from bot.runbooks.registry import RunbookRegistry
 from bot.services.approvals.kinds import Ballot
 from bot.services.approvals.requests import Join, JoinedRows
+from bot.services.due_work import plan_request
 from bot.services.outbox.jobs import PostInThread, UpdateRequestMessage
 from bot.services.releases.contexts import go_no_go_context
 from bot.services.releases.review_rows import ReviewRows, load_review
@@ -160,6 +161,10 @@ def open_go_no_go(uow: UnitOfWork, rows: ReviewRows, *, now: datetime) -> Approv
     )
     uow.session.add(request)
     uow.session.flush()
+    assert request.expires_at is not None
+    plan_request(
+        uow, request_id=row_id(request), expires_at=request.expires_at, escalate_at=None, now=now
+    )
     uow.trail(
         kind="go_no_go.requested",
         actor=ACTOR_BOT,

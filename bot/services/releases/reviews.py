@@ -9,6 +9,7 @@ acted should be told. Nothing here talks to Slack. Marking gates and asking for 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 
 from sqlalchemy import Engine
@@ -25,6 +26,7 @@ from bot.core.subjects import release_subject
 from bot.core.trail import ACTOR_BOT
 from bot.render.escaping import mrkdwn_text as esc
 from bot.runbooks.registry import RunbookRegistry
+from bot.services.due_work import REVIEW_REMIND, plan_gate_checks, plan_reminders, review_key
 from bot.services.outbox.jobs import PostChecklist, PostInThread
 from bot.services.releases.review_rows import load_review
 from bot.services.replies import Reply
@@ -32,10 +34,10 @@ from bot.services.roles import (
     GroupDirectory,
     mentions,
 )
-from bot.services.scheduling import ReviewScheduling
 from bot.store import UnitOfWork
 from bot.store.inbox import claim_delivery
 from bot.store.tables import GateState, ReadinessReview, Release, row_id
+from bot.store.timers import cancel_timers
 from bot.store.units import DirectUnits, UnitRunner
 
 MAX_VERSION_LENGTH = 64
@@ -48,13 +50,11 @@ class ReviewService:
         engine: Engine,
         runbooks: RunbookRegistry,
         directory: GroupDirectory,
-        scheduling: ReviewScheduling | None = None,
         units: UnitRunner | None = None,
     ) -> None:
         self.engine = engine
         self.runbooks = runbooks
         self.directory = directory
-        self.scheduling = scheduling
         self.units = units if units is not None else DirectUnits(engine)
 
     # --- starting -------------------------------------------------------------------------
@@ -141,6 +141,11 @@ class ReviewService:
                 },
             )
             uow.enqueue(PostChecklist(review_id=row_id(review)), now=now)
+            every = readiness.remind_every
+            if every is not None:
+                plan_reminders(uow, review_id=row_id(review), every=every, start=now, now=now)
+            if any(gate.check is not None for stage in readiness.stages for gate in stage.gates):
+                plan_gate_checks(uow, review_id=row_id(review), start=now, now=now)
             return row_id(review)
 
         try:
@@ -153,23 +158,23 @@ class ReviewService:
             )
         if review_id is None:
             return Reply(True, "Already handled.")
-        every = readiness.remind_every
-        if self.scheduling is not None and every is not None:
-            self.scheduling.schedule_reminders(review_id=review_id, every=every, start=now)
-        if self.scheduling is not None and any(
-            gate.check is not None for stage in readiness.stages for gate in stage.gates
-        ):
-            self.scheduling.schedule_gate_checks(review_id=review_id, start=now)
         return Reply(True, f"Starting the readiness review of `{runbook.id}` {esc(version)}.")
 
     # --- time -----------------------------------------------------------------------------
 
     def remind(self, *, review_id: int, now: datetime) -> bool:
         """Nudge the owners of open gates in the thread; False once the review is decided."""
+        return self.units.run(self.reminding(review_id=review_id, now=now))
+
+    def reminding(self, *, review_id: int, now: datetime) -> Callable[[UnitOfWork], bool]:
+        """``remind`` as a unit of work, for a timer to commit with its own completion (so a
+        takeover never repeats it); once the review is decided it cancels the next reminder
+        instead (False)."""
 
         def unit(uow: UnitOfWork) -> bool:
             rows = load_review(uow.session, review_id=review_id, runbooks=self.runbooks)
             if rows is None or rows.review.state != ReviewState.PENDING:
+                cancel_timers(uow.session, kind=REVIEW_REMIND, key=review_key(review_id), now=now)
                 return False
             runbook, release, review, states = rows
             open_gates = [runbook.gate(s.gate_id) for s in states if s.state == GateStatus.PENDING]
@@ -192,4 +197,4 @@ class ReviewService:
             uow.enqueue(PostInThread(review_id=review_id, text=text), now=now)
             return True
 
-        return self.units.run(unit)
+        return unit

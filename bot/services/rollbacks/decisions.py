@@ -19,6 +19,13 @@ from bot.core.rollbacks import RECOMMENDATION, ExecutionState, decided_recommend
 from bot.core.runbook import RollbackPath
 from bot.render.contexts import ApprovalStateContext
 from bot.runbooks.registry import RunbookRegistry
+from bot.services.approvals.clicks import (
+    ANOTHER_CHANNEL,
+    ANOTHER_MESSAGE,
+    MISPLACED_TEXT,
+    Clicked,
+    misplaced,
+)
 from bot.services.approvals.engine import ApprovalEngine
 from bot.services.approvals.kinds import Ballot
 from bot.services.approvals.requests import Join, JoinedRows
@@ -31,6 +38,7 @@ from bot.store.tables import ApprovalRequest, Execution, RollbackRecommendation,
 from bot.store.units import UnitRunner
 
 ACTION = "rollback"
+DRILL = "drill"  # a drill's request (bot.services.drills.approval): Hold and auto-execution too
 PRE_APPROVED = " (pre-approved, not held)"
 
 
@@ -154,16 +162,18 @@ class RollbackDecisions:
 
     def _rollback(self, uow: UnitOfWork, request_id: int) -> Ballot[RollbackOf] | Reply:
         found = self.approvals.ballot(uow, request_id)
-        if isinstance(found, Ballot) and found.request.action != ACTION:
+        if isinstance(found, Ballot) and found.request.action not in (ACTION, DRILL):
             return Reply(False, "This rollback request no longer exists.")
         return found
 
-    def hold(self, *, request_id: int, user_id: str, now: datetime) -> Reply:
+    def hold(
+        self, *, request_id: int, user_id: str, now: datetime, clicked: Clicked | None = None
+    ) -> Reply:
         def attempt(groups: GroupDirectory) -> Reply:
             def unit(uow: UnitOfWork) -> Reply:
                 found = self._rollback(uow, request_id)
                 return found if isinstance(found, Reply) else self._hold(
-                    uow, found, user_id=user_id, groups=groups, now=now
+                    uow, found, user_id=user_id, groups=groups, now=now, clicked=clicked
                 )  # fmt: skip
 
             return self.units.run(unit)
@@ -178,27 +188,45 @@ class RollbackDecisions:
         user_id: str,
         groups: GroupDirectory,
         now: datetime,
+        clicked: Clicked | None,
     ) -> Reply:
         request, recommendation = found.request, found.about.recommendation
-        try:
-            held = roles_of(found.runbook, user_id, groups, among=list(found.rule.roles))
-        except MembershipUnavailable as error:
-            return Reply(False, f"I could not check your roles ({error}); nothing held.")
-        if not held:
+
+        def refuse(why: str, text: str, held: frozenset[str] | None, **detail: object) -> Reply:
+            roles = None if held is None else sorted(held)
             uow.trail(
                 kind="rollback.hold_refused",
                 actor=user_id,
+                actor_role=",".join(roles) if roles else None,
                 subject=request.subject,
                 at=now,
                 channel_id=request.channel_id,
-                payload={"request_id": request.id, "why": "not_eligible"},
+                thread_ts=found.thread_ts,
+                payload={"request_id": request.id, "why": why, "roles_held": roles, **detail},
             )
-            return Reply(False, "Only the approving roles may hold an automatic rollback.")
+            return Reply(False, text, misplaced=why in (ANOTHER_CHANNEL, ANOTHER_MESSAGE))
+
+        wrong = misplaced(
+            clicked, channel_id=request.channel_id, message_ts=request.message_ts,
+            thread_ts=found.thread_ts,
+        )  # fmt: skip
+        if wrong is not None and clicked is not None:
+            text = MISPLACED_TEXT.format(noun="rollback")
+            return refuse(wrong, text, None, **clicked.details())
+        try:
+            held = roles_of(found.runbook, user_id, groups, among=list(found.rule.roles))
+        except MembershipUnavailable as error:
+            text = f"I could not check your roles ({error}); nothing held."
+            return refuse("membership_unavailable", text, None, detail=str(error))
+        if not held:
+            text = "Only the approving roles may hold an automatic rollback."
+            return refuse("not_eligible", text, held)
         if not advance(
             uow.session, model=ApprovalRequest, row_id=row_id(request), lifecycle=REQUEST,
             to_state=RequestState.HELD, now=now,
         ):  # fmt: skip
-            return Reply(False, f"This rollback is {request.state}; nothing to hold.")
+            text = f"This rollback is {request.state}; nothing to hold."
+            return refuse("not_holdable", text, held, state=request.state)
         uow.trail(
             kind="rollback.held",
             actor=user_id,
@@ -209,7 +237,7 @@ class RollbackDecisions:
             thread_ts=recommendation.conversation_ts,
             payload={"request_id": request.id},
         )
-        found_kind = self.approvals.kinds[ACTION]
+        found_kind = self.approvals.kinds[request.action]
         found_kind.reply_in_thread(
             uow, found, now=now,
             text=f"✋ <@{user_id}> pressed Hold: the automatic rollback will not run. It now "

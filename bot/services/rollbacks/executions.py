@@ -9,7 +9,9 @@ endorsing role to press Endorse. The states and what follows which: ``bot.core.r
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Mapping
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -38,13 +40,14 @@ from bot.core.subjects import recommendation_subject
 from bot.core.trail import ACTOR_BOT
 from bot.executors import ExecutionOutcome, ExecutionRequest, run_executor
 from bot.runbooks.registry import RunbookRegistry
+from bot.services.approvals.clicks import Clicked
+from bot.services.due_work import EXECUTION_RUN, InFlight, execution_key, plan_validation
 from bot.services.outbox.jobs import PostRollback
-from bot.services.postmortems import prompt_context
 from bot.services.replies import Reply
-from bot.services.roles import GroupDirectory, MembershipUnavailable, resolving_groups, roles_of
-from bot.services.rollbacks.contexts import execution_context, validation_context
-from bot.services.rollbacks.journal import actual_outcome
-from bot.services.scheduling import RollbackScheduling
+from bot.services.roles import GroupDirectory, resolving_groups
+from bot.services.rollbacks.contexts import execution_context
+from bot.services.rollbacks.endorsement import endorse_in
+from bot.services.rollbacks.journal import minutes_to_recover, record_validation
 from bot.store import UnitOfWork, advance, session_scope, transition_state
 from bot.store.query_readings import latest_readings
 from bot.store.samples import recent_samples
@@ -55,18 +58,23 @@ from bot.store.tables import (
     RollbackRecommendation,
     row_id,
 )
-from bot.store.timers import schedule_timer
+from bot.store.timers import LEASE, Timer, finish_timer, schedule_timer, start_timer
 from bot.store.units import DirectUnits, UnitRunner
 
 Runner = Callable[..., ExecutionOutcome]
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
-class _Loaded:
+class Loaded:
     execution: Execution
     recommendation: RollbackRecommendation
     runbook: Runbook
     path: RollbackPath
+
+
+class ExecutionTakenOver(Exception):
+    """This replica's claim on a running execution ran out and another took it over."""
 
 
 class ExecutionService:
@@ -78,23 +86,23 @@ class ExecutionService:
         directory: GroupDirectory,
         secrets: Mapping[str, str],
         clock: Callable[[], datetime],
-        scheduling: RollbackScheduling | None = None,
         runner: Runner = run_executor,
         units: UnitRunner | None = None,
+        in_flight: InFlight | None = None,
     ) -> None:
         self.engine = engine
         self.runbooks = runbooks
         self.directory = directory
         self.secrets = secrets
         self.clock = clock
-        self.scheduling = scheduling
         self.runner = runner
         self.units = units if units is not None else DirectUnits(engine)
+        self.in_flight = in_flight
         # (runbook id, metric, now): asks a query-backed validation metric's query once more
         # at the window's end, so the validation sees its answer then (bootstrap sets it).
         self.poll_first: Callable[[str, str, datetime], object] | None = None
 
-    def _load(self, session: Session, execution_id: int) -> _Loaded | None:
+    def load(self, session: Session, execution_id: int) -> Loaded | None:
         execution = session.get(Execution, execution_id)
         recommendation = (
             session.get(RollbackRecommendation, execution.recommendation_id) if execution else None
@@ -103,37 +111,63 @@ class ExecutionService:
         path = runbook.path(execution.path_id) if runbook and execution else None
         if execution is None or recommendation is None or runbook is None or path is None:
             return None
-        return _Loaded(execution, recommendation, runbook, path)
+        return Loaded(execution, recommendation, runbook, path)
 
     def execute(self, *, execution_id: int) -> bool:
+        """Run a pending execution here, once: moved to running together with a timer this
+        replica claims (``execution.run``) and keeps renewed while the executor runs, so that
+        if this process dies another replica takes the execution over within one lease
+        (``bot.services.rollbacks.in_flight``)."""
         started = self.units.run(lambda uow: self._start(uow, execution_id))
         if started is None:
             return False  # someone else runs it, or it already ran
-        loaded, request, approvers = started
-        outcome = self.runner(
-            loaded.path.executor, request=request, secrets=self.secrets, clock=self.clock
-        )
+        loaded, request, approvers, timer = started
+        with self._holding(timer):
+            outcome = self.runner(
+                loaded.path.executor, request=request, secrets=self.secrets, clock=self.clock
+            )
         finished = self.clock()
         state = execution_result(outcome.outcome)
-        self.units.run(
-            lambda uow: self._finish(uow, loaded, outcome, approvers, state=state, at=finished)
-        )
-        drill = loaded.recommendation.drill_run_id is not None  # validated by the drill itself
-        if state is ExecutionState.SUCCEEDED and self.scheduling is not None and not drill:
-            window = loaded.path.validation.window
-            self.scheduling.schedule_validation(execution_id=execution_id, at=finished + window)
+
+        def finish(uow: UnitOfWork) -> None:
+            if not finish_timer(uow.session, timer=timer, now=finished):
+                raise ExecutionTakenOver(f"execution {execution_id} was taken over")
+            self.record_outcome(uow, loaded, outcome, approvers, state=state, at=finished)
+
+        try:
+            self.units.run(finish)
+        except ExecutionTakenOver:  # the replica that took it over records it
+            log.warning("execution %s was taken over while it ran here; not recorded here",
+                        execution_id)  # fmt: skip
+            return False
         return True
+
+    def _holding(self, timer: Timer) -> AbstractContextManager[None]:
+        return self.in_flight.holding(timer) if self.in_flight is not None else nullcontext()
 
     def _start(
         self, uow: UnitOfWork, execution_id: int
-    ) -> tuple[_Loaded, ExecutionRequest, list[str]] | None:
+    ) -> tuple[Loaded, ExecutionRequest, list[str], Timer] | None:
         now = self.clock()
-        loaded = self._load(uow.session, execution_id)
+        loaded = self.load(uow.session, execution_id)
         if loaded is None or not advance(
             uow.session, model=Execution, row_id=execution_id, lifecycle=EXECUTION,
             to_state=ExecutionState.RUNNING, now=now, values={"started_at": now, "attempts": 1},
         ):  # fmt: skip
             return None
+        replica, lease = (
+            (self.in_flight.replica, self.in_flight.lease) if self.in_flight else ("-", LEASE)
+        )
+        timer = start_timer(
+            uow.session, kind=EXECUTION_RUN, key=execution_key(execution_id), now=now,
+            replica=replica, lease=lease,
+        )  # fmt: skip
+        request, approvers = self.request_of(uow, loaded)
+        return loaded, request, approvers, timer
+
+    def request_of(self, uow: UnitOfWork, loaded: Loaded) -> tuple[ExecutionRequest, list[str]]:
+        """What the executor is sent (the same on a retry: same ``Idempotency-Key``), and who
+        approved."""
         recommendation = loaded.recommendation
         approvers = [
             vote.user_id
@@ -158,21 +192,23 @@ class ExecutionService:
             approved_by=approvers,
             drill=recommendation.drill_run_id is not None,
         )
-        return loaded, request, approvers
+        return request, approvers
 
-    def _finish(
+    def record_outcome(
         self,
         uow: UnitOfWork,
-        loaded: _Loaded,
+        loaded: Loaded,
         outcome: ExecutionOutcome,
         approvers: list[str],
         *,
         state: ExecutionState,
         at: datetime,
-    ) -> None:
+        retry: bool = False,
+    ) -> bool:
+        """Record the executor's outcome, once (False: it was already recorded)."""
         runbook, path, recommendation = loaded.runbook, loaded.path, loaded.recommendation
         succeeded = state is ExecutionState.SUCCEEDED
-        advance(
+        if not advance(
             uow.session, model=Execution, row_id=row_id(loaded.execution), lifecycle=EXECUTION,
             to_state=state, now=at,
             values={
@@ -180,9 +216,13 @@ class ExecutionService:
                 "attempts": outcome.attempts,
                 "result": _result(outcome),
                 "error": None if succeeded else outcome.detail,
-                "validation_state": VALIDATION.initial.value if succeeded else None,
+                # a drill's dry run is validated by the drill, never watched on live samples
+                "validation_state": VALIDATION.initial.value
+                if succeeded and recommendation.drill_run_id is None else None,
             },
-        )  # fmt: skip
+            from_states=[ExecutionState.RUNNING],
+        ):  # fmt: skip
+            return False
         advance(
             uow.session, model=RollbackRecommendation, row_id=row_id(recommendation),
             lifecycle=RECOMMENDATION, to_state=recommendation_after_execution(state),
@@ -200,6 +240,7 @@ class ExecutionService:
                 "path": path.id,
                 "executor": path.executor.type,
                 **_result(outcome),
+                **({"retried_after_crash": True} if retry else {}),
             },
         )
         context = execution_context(runbook, path, recommendation, outcome, approvers)
@@ -212,23 +253,28 @@ class ExecutionService:
                 uow.session, kind=DRILL_CONCLUDE, key=f"drill:{recommendation.drill_run_id}",
                 due_at=at, now=at,
             )  # fmt: skip
+        elif succeeded:
+            plan_validation(
+                uow, execution_id=row_id(loaded.execution), at=at + path.validation.window, now=at
+            )
+        return True
 
-    def validate(self, *, execution_id: int) -> bool:
-        now = self.clock()
+    def validate(self, *, execution_id: int, now: datetime | None = None) -> bool:
+        at = now if now is not None else self.clock()
         if self.poll_first is not None:  # network first, outside the validation's unit
             with session_scope(self.engine) as session:
-                loaded = self._load(session, execution_id)
+                loaded = self.load(session, execution_id)
             watching = loaded is not None and (
                 loaded.execution.validation_state == ValidationState.WATCHING
             )
             if loaded is not None and watching:
                 criterion = loaded.runbook.criterion(loaded.path.validation.metric)
                 if criterion is not None and criterion.query is not None:
-                    self.poll_first(loaded.runbook.id, criterion.metric, now)
-        return self.units.run(lambda uow: self._validate(uow, execution_id, now=now))
+                    self.poll_first(loaded.runbook.id, criterion.metric, at)
+        return self.units.run(lambda uow: self._validate(uow, execution_id, now=at))
 
     def _validate(self, uow: UnitOfWork, execution_id: int, *, now: datetime) -> bool:
-        loaded = self._load(uow.session, execution_id)
+        loaded = self.load(uow.session, execution_id)
         if loaded is None or loaded.execution.validation_state != ValidationState.WATCHING:
             return False
         execution, recommendation, runbook, path = (
@@ -246,17 +292,15 @@ class ExecutionService:
             evaluation = with_reading(evaluation, reading)
         outcome = validation_outcome(evaluation.state)
         result = dict(execution.result)
-        direction, clear_point = criterion.direction, criterion.clear_point
-        inside = [s for s in samples if _inside(direction, s.value, clear_point)]
-        if outcome is ValidationState.RECOVERED and inside:
-            result["minutes_to_recover"] = round(
-                (inside[0].at - execution.started_at).total_seconds() / 60, 1
-            )
+        minutes = minutes_to_recover(criterion, samples, since=execution.started_at)
+        if outcome is ValidationState.RECOVERED and minutes is not None:
+            result["minutes_to_recover"] = minutes
         # The execution stays succeeded; only its validation moves (once: the condition).
         if not transition_state(
             uow.session, model=Execution, row_id=execution_id,
             from_states=[ExecutionState.SUCCEEDED.value], to_state=ExecutionState.SUCCEEDED.value,
             now=now, values={"validation_state": outcome.value, "result": result},
+            only_if={"validation_state": ValidationState.WATCHING.value},
         ):  # fmt: skip
             return False
         advance(
@@ -264,113 +308,25 @@ class ExecutionService:
             lifecycle=RECOMMENDATION, to_state=recommendation_after_validation(outcome),
             from_states=[RecommendationState.EXECUTED], now=now,
         )  # fmt: skip
-        request = uow.session.exec(
-            select(ApprovalRequest).where(
-                ApprovalRequest.recommendation_id == recommendation.id,
-                ApprovalRequest.state == RequestState.APPROVED,
-            )
-        ).first()
-        uow.trail(
-            kind="rollback.validated",
-            actor=ACTOR_BOT,
-            subject=recommendation_subject(recommendation),
-            at=now,
-            channel_id=recommendation.channel_id,
-            thread_ts=recommendation.conversation_ts,
-            payload={
-                "execution_id": execution_id,
-                "metric": criterion.metric,
-                "outcome": outcome.value,
-                "explanation": evaluation.explanation,
-                **actual_outcome(criterion, samples, result, outcome=outcome),
-            },
-        )
-        context = validation_context(
-            runbook, path, criterion, request_id=request.id if request else None,
-            drill=recommendation.drill_run_id is not None, outcome=outcome, samples=samples,
-            evidence=evaluation.explanation,
-        )  # fmt: skip
-        job = PostRollback(
-            recommendation_id=row_id(recommendation), template="validation_result", context=context
-        )
-        uow.enqueue(job, now=now)
-        prompt = prompt_context(runbook, f"rollback:{recommendation.id}")
-        uow.enqueue(
-            PostRollback(recommendation_id=row_id(recommendation), template="postmortem_prompt",
-                         context=prompt),
-            now=now,
+        record_validation(
+            uow, runbook=runbook, path=path, recommendation=recommendation, criterion=criterion,
+            execution_id=execution_id, evaluation=evaluation, samples=samples, result=result,
+            outcome=outcome, now=now,
         )  # fmt: skip
         return True
 
-    def endorse(self, *, request_id: int, user_id: str, now: datetime) -> Reply:
+    def endorse(
+        self, *, request_id: int, user_id: str, now: datetime, clicked: Clicked | None = None
+    ) -> Reply:
         def attempt(groups: GroupDirectory) -> Reply:
             return self.units.run(
-                lambda uow: self._endorse(uow, request_id, user_id=user_id, groups=groups, now=now)
+                lambda uow: endorse_in(
+                    uow, self.load, request_id, user_id=user_id, groups=groups, now=now,
+                    clicked=clicked,
+                )
             )
 
         return resolving_groups(self.directory, attempt)
-
-    def _endorse(
-        self, uow: UnitOfWork, request_id: int, *, user_id: str, groups: GroupDirectory,
-        now: datetime,
-    ) -> Reply:  # fmt: skip
-        session = uow.session
-        request = session.get(ApprovalRequest, request_id)
-        execution = session.exec(
-            select(Execution).where(
-                Execution.recommendation_id == (request.recommendation_id if request else -1)
-            )
-        ).first()
-        loaded = self._load(session, row_id(execution)) if execution else None
-        if request is None or loaded is None:
-            return Reply(False, "There is nothing to endorse here.")
-        execution, recommendation, runbook, path = (
-            loaded.execution, loaded.recommendation, loaded.runbook, loaded.path,
-        )  # fmt: skip
-        role = path.validation.endorse_role
-        try:
-            held = roles_of(runbook, user_id, groups, among=[role])
-        except MembershipUnavailable as error:
-            return Reply(False, f"I could not check your roles ({error}); not recorded.")
-        subject = recommendation_subject(recommendation)
-        if role not in held:
-            uow.trail(
-                kind="rollback.endorse_refused",
-                actor=user_id,
-                subject=subject,
-                at=now,
-                channel_id=recommendation.channel_id,
-                payload={"execution_id": execution.id, "why": "not_endorsing_role"},
-            )
-            return Reply(False, f"Only members of *{role}* can endorse the restored state.")
-        if execution.endorsed_by is not None:
-            return Reply(False, f"Already endorsed by <@{execution.endorsed_by}>.")
-        if not transition_state(
-            session, model=Execution, row_id=row_id(execution),
-            from_states=[ExecutionState.SUCCEEDED.value], to_state=ExecutionState.SUCCEEDED.value,
-            now=now, values={"endorsed_by": user_id, "endorsed_at": now},
-        ):  # fmt: skip
-            return Reply(False, "This execution cannot be endorsed.")
-        uow.trail(
-            kind="rollback.endorsed",
-            actor=user_id,
-            actor_role=role,
-            subject=subject,
-            at=now,
-            channel_id=recommendation.channel_id,
-            thread_ts=recommendation.conversation_ts,
-            payload={"execution_id": execution.id, "validation": execution.validation_state},
-        )
-        text = (
-            f"🤝 <@{user_id}> ({role}) endorsed the restored state "
-            f"(validation: {execution.validation_state})."
-        )
-        uow.enqueue(PostRollback(recommendation_id=row_id(recommendation), text=text), now=now)
-        return Reply(True, "Endorsed.")
-
-
-def _inside(direction: str, value: float, clear_point: float) -> bool:
-    return value < clear_point if direction == "above" else value > clear_point
 
 
 def _result(outcome: ExecutionOutcome) -> dict[str, Any]:

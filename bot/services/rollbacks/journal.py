@@ -14,14 +14,21 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from bot.core.criteria import Sample
+from sqlmodel import select
+
+from bot.core.approvals import RequestState
+from bot.core.criteria import CriterionEvaluation, Sample
 from bot.core.rollbacks import ValidationState
-from bot.core.runbook import Criterion
+from bot.core.runbook import Criterion, RollbackPath, Runbook
+from bot.core.subjects import recommendation_subject
 from bot.core.trail import ACTOR_BOT
 from bot.services.approvals.kinds import Ballot
+from bot.services.outbox.jobs import PostRollback
+from bot.services.postmortems import prompt_context
+from bot.services.rollbacks.contexts import validation_context
 from bot.services.rollbacks.history import path_records
 from bot.store import UnitOfWork
-from bot.store.tables import row_id
+from bot.store.tables import ApprovalRequest, RollbackRecommendation, row_id
 
 VALUES_KEPT = 30  # the latest values seen are recorded; the count says how many there were
 
@@ -36,7 +43,7 @@ def record_expected_outcome(uow: UnitOfWork, ballot: Ballot[Any], *, now: dateti
     uow.trail(
         kind="rollback.expected",
         actor=ACTOR_BOT,
-        subject=f"rollback:{row_id(recommendation)}",
+        subject=recommendation_subject(recommendation),
         at=now,
         channel_id=recommendation.channel_id,
         thread_ts=recommendation.conversation_ts,
@@ -76,3 +83,62 @@ def actual_outcome(
         "values_seen": len(samples),
         "minutes_to_recover": minutes if isinstance(minutes, int | float) else None,
     }
+
+
+def minutes_to_recover(
+    criterion: Criterion, samples: Sequence[Sample], *, since: datetime
+) -> float | None:
+    """Minutes from ``since`` (the execution's start) to the first sample back inside."""
+    clear = criterion.clear_point
+    for sample in samples:
+        if sample.value < clear if criterion.direction == "above" else sample.value > clear:
+            return round((sample.at - since).total_seconds() / 60, 1)
+    return None
+
+
+def record_validation(
+    uow: UnitOfWork, *, runbook: Runbook, path: RollbackPath,
+    recommendation: RollbackRecommendation, criterion: Criterion, execution_id: int,
+    evaluation: CriterionEvaluation, samples: Sequence[Sample], result: dict[str, Any],
+    outcome: ValidationState, now: datetime,
+) -> None:  # fmt: skip
+    """``rollback.validated`` with the actual outcome, the result in the thread, and the
+    invitation to write the post-mortem (in the validating unit)."""
+    request = uow.session.exec(
+        select(ApprovalRequest).where(
+            ApprovalRequest.recommendation_id == recommendation.id,
+            ApprovalRequest.state == RequestState.APPROVED,
+        )
+    ).first()
+    uow.trail(
+        kind="rollback.validated",
+        actor=ACTOR_BOT,
+        subject=recommendation_subject(recommendation),
+        at=now,
+        channel_id=recommendation.channel_id,
+        thread_ts=recommendation.conversation_ts,
+        payload={
+            "execution_id": execution_id,
+            "metric": criterion.metric,
+            "outcome": outcome.value,
+            "explanation": evaluation.explanation,
+            **actual_outcome(criterion, samples, result, outcome=outcome),
+        },
+    )
+    context = validation_context(
+        runbook, path, criterion, request_id=request.id if request else None,
+        drill=recommendation.drill_run_id is not None, outcome=outcome, samples=samples,
+        evidence=evaluation.explanation,
+    )  # fmt: skip
+    rollback_id = row_id(recommendation)
+    uow.enqueue(
+        PostRollback(recommendation_id=rollback_id, template="validation_result", context=context),
+        now=now,
+    )
+    if recommendation.drill_run_id is None:  # a drill invites one with its report
+        prompt = prompt_context(runbook, recommendation_subject(recommendation))
+        uow.enqueue(
+            PostRollback(recommendation_id=rollback_id, template="postmortem_prompt",
+                         context=prompt),
+            now=now,
+        )  # fmt: skip

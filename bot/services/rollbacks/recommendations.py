@@ -10,7 +10,6 @@ votes are void, and the thread says so (``bot.services.rollbacks.requesting``).
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy import Engine
 from sqlmodel import Session, col, select
@@ -26,6 +25,7 @@ from bot.core.trail import ACTOR_BOT
 from bot.render.escaping import mrkdwn_text as esc
 from bot.runbooks.registry import RunbookRegistry
 from bot.services.drills.runs import abort_for_real
+from bot.services.due_work import plan_auto_execute
 from bot.services.outbox.jobs import PostMessage, PostRollback
 from bot.services.replies import Reply
 from bot.services.rollbacks.history import last_rollback_at, path_records
@@ -37,7 +37,6 @@ from bot.services.rollbacks.requesting import (
     refresh,
     supersede,
 )
-from bot.services.scheduling import RollbackScheduling
 from bot.store import UnitOfWork
 from bot.store.criterion_states import current_evaluations
 from bot.store.inbox import claim_delivery
@@ -53,12 +52,10 @@ class RollbackService:
         *,
         engine: Engine,
         runbooks: RunbookRegistry,
-        scheduling: RollbackScheduling | None = None,
         units: UnitRunner | None = None,
     ) -> None:
         self.engine = engine
         self.runbooks = runbooks
-        self.scheduling = scheduling
         self.units = units if units is not None else DirectUnits(engine)
 
     def evaluate(self, session: Session, *, runbook: Runbook, now: datetime) -> Decision:
@@ -83,12 +80,11 @@ class RollbackService:
         runbook = self.runbooks.get(runbook_id)
         if runbook is None:
             return f"unknown runbook {runbook_id}"
-        decision, scheduled = self.units.run(
+        decision = self.units.run(
             lambda uow: self._evaluate_and_recommend(
                 uow, runbook=runbook, now=now, requested_by=MONITORING, reason=None
             )
         )
-        self._schedule(scheduled)
         return decision.summary()
 
     def request_by_hand(
@@ -100,7 +96,7 @@ class RollbackService:
             return Reply(
                 False, f"Unknown runbook `{esc(runbook_id)}`. {self.runbooks.known_text()}"
             )
-        decision, scheduled = self.units.run(
+        decision = self.units.run(
             lambda uow: self._evaluate_and_recommend(
                 uow, runbook=runbook, now=now, requested_by=user_id, reason=reason
             )
@@ -109,7 +105,6 @@ class RollbackService:
             lines = [f"No rollback recommended for `{runbook.id}`: {esc(decision.summary())}"]
             lines += [f"• `{e.metric}` {e.state}: {esc(e.explanation)}" for e in decision.criteria]
             return Reply(True, "\n".join(lines))
-        self._schedule(scheduled)
         channels = ", ".join(f"<#{c}>" for c in runbook.channels[:1])
         return Reply(
             True,
@@ -126,20 +121,19 @@ class RollbackService:
         now: datetime,
         requested_by: str,
         reason: str | None,
-    ) -> tuple[Decision, list[Any]]:
-        """Evaluate and, on a breach, recommend; the decision and what to schedule."""
+    ) -> Decision:
+        """Evaluate and, on a breach, recommend (its timers planned in this unit)."""
         decision = self.evaluate(uow.session, runbook=runbook, now=now)
         if decision.breached:  # a real breach stops a drill of the same runbook
             abort_for_real(uow, runbook_id=runbook.id, now=now, why=(
                 "a real breach of " + ", ".join(f"`{e.metric}`" for e in decision.breached)
                 + " was detected; deal with it first"))  # fmt: skip
-        if decision.recommendation is None:
-            return decision, []
-        scheduled = self._recommend(
-            uow, runbook=runbook, decision=decision, now=now, requested_by=requested_by,
-            reason=reason,
-        )  # fmt: skip
-        return decision, scheduled
+        if decision.recommendation is not None:
+            self._recommend(
+                uow, runbook=runbook, decision=decision, now=now, requested_by=requested_by,
+                reason=reason,
+            )  # fmt: skip
+        return decision
 
     def _recommend(
         self,
@@ -150,7 +144,7 @@ class RollbackService:
         now: datetime,
         requested_by: str,
         reason: str | None,
-    ) -> list[Any]:
+    ) -> None:
         # one recommendation per runbook, even when two replicas evaluate at once
         lock_key(uow.session, key=f"rollbacks:{runbook.id}")
         active = uow.session.exec(
@@ -163,7 +157,7 @@ class RollbackService:
             .order_by(col(RollbackRecommendation.id).desc())
         ).first()
         if active is None:
-            return self._open(
+            self._open(
                 uow,
                 runbook=runbook,
                 decision=decision,
@@ -171,14 +165,10 @@ class RollbackService:
                 requested_by=requested_by,
                 reason=reason,
             )
-        if active.trigger.get("fingerprint") == fingerprint(decision):
-            refresh(
-                uow, runbook=runbook, recommendation=active, decision=decision, now=now
-            )
-            return []
-        return supersede(
-            uow, runbook=runbook, recommendation=active, decision=decision, now=now
-        )
+        elif active.trigger.get("fingerprint") == fingerprint(decision):
+            refresh(uow, runbook=runbook, recommendation=active, decision=decision, now=now)
+        else:
+            supersede(uow, runbook=runbook, recommendation=active, decision=decision, now=now)
 
     def _open(
         self,
@@ -189,7 +179,7 @@ class RollbackService:
         now: datetime,
         requested_by: str,
         reason: str | None,
-    ) -> list[Any]:
+    ) -> None:
         assert decision.recommendation is not None and decision.severity is not None
         path = decision.recommendation.path
         channel_id, thread_ts, release_id = self._placement(uow, runbook)
@@ -254,10 +244,8 @@ class RollbackService:
             as_root=True,
         )
         uow.enqueue(root, now=now)
-        return [
-            ("request", row_id(request), runbook, decision.recommendation.approval, now),
-            *([("auto", row_id(request), auto_at)] if auto_at is not None else []),
-        ]
+        if auto_at is not None:
+            plan_auto_execute(uow, request_id=row_id(request), at=auto_at, now=now)
 
     # --- helpers --------------------------------------------------------------------------
 
@@ -275,19 +263,6 @@ class RollbackService:
         if release is not None and release.channel_id is not None:
             return release.channel_id, release.thread_ts, release.id
         return runbook.channels[0], None, None
-
-    def _schedule(self, scheduled: list[Any]) -> None:
-        if self.scheduling is None:
-            return
-        for item in scheduled:
-            if item[0] == "request":
-                _, request_id, runbook, rule, now = item
-                self.scheduling.schedule_expiry(request_id=request_id, at=now + rule.expires_after)
-                delay = rule.escalation_delay
-                if delay is not None:
-                    self.scheduling.schedule_escalation(request_id=request_id, at=now + delay)
-            elif item[0] == "auto":
-                self.scheduling.schedule_auto_execute(request_id=item[1], at=item[2])
 
     def record_alert_without_value(
         self, *, runbook_id: str, metric: str, key: str, now: datetime
@@ -307,5 +282,3 @@ class RollbackService:
                 uow.enqueue(PostMessage(channel_id=runbook.channels[0], text=text), now=now)
 
         self.units.run(unit)
-
-

@@ -19,6 +19,7 @@ from bot.core.runbook import Runbook
 from bot.core.subjects import rollback_subject
 from bot.core.trail import ACTOR_BOT
 from bot.render.contexts import RollbackRecommendationContext
+from bot.services.due_work import plan_auto_execute, plan_request
 from bot.services.outbox.jobs import PostRollback, UpdateRollback
 from bot.services.rollbacks.contexts import recommendation_context
 from bot.store import UnitOfWork, advance
@@ -36,9 +37,7 @@ def fingerprint(decision: Decision) -> list[Any]:
     ]
 
 
-def request_for(
-    uow: UnitOfWork, recommendation: RollbackRecommendation
-) -> ApprovalRequest | None:
+def request_for(uow: UnitOfWork, recommendation: RollbackRecommendation) -> ApprovalRequest | None:
     return uow.session.exec(
         select(ApprovalRequest)
         .where(
@@ -76,6 +75,11 @@ def new_request(
     )
     uow.session.add(request)
     uow.session.flush()
+    delay = rule.escalation_delay
+    plan_request(
+        uow, request_id=row_id(request), expires_at=now + rule.expires_after,
+        escalate_at=None if delay is None else now + delay, now=now,
+    )  # fmt: skip
     return request
 
 
@@ -86,6 +90,7 @@ def context_for(
     now: datetime,
     requested_by: str,
     auto_at: datetime | None,
+    drill: bool = False,
 ) -> RollbackRecommendationContext:
     assert decision.recommendation is not None and decision.severity is not None
     return recommendation_context(
@@ -98,6 +103,7 @@ def context_for(
         requested_by=None if requested_by == MONITORING else requested_by,
         expires_at=request.expires_at or now,
         auto_execute_at=auto_at,
+        drill=drill,
     )
 
 
@@ -120,8 +126,9 @@ def refresh(
         else None
     )
     context = context_for(
-        runbook, request, decision, now, recommendation.requested_by, auto_at
-    )
+        runbook, request, decision, now, recommendation.requested_by, auto_at,
+        drill=recommendation.drill_run_id is not None,
+    )  # fmt: skip
     context["detected_at"] = request.created_at.isoformat()
     recommendation.trigger = {**recommendation.trigger, "context": context}
     uow.session.add(recommendation)
@@ -140,7 +147,7 @@ def supersede(
     recommendation: RollbackRecommendation,
     decision: Decision,
     now: datetime,
-) -> list[Any]:
+) -> None:
     """The evidence changed before quorum: void the votes, ask again on the new evidence."""
     assert decision.recommendation is not None
     old = request_for(uow, recommendation)
@@ -154,7 +161,7 @@ def supersede(
         now=now,
         values={"decided_at": now},
     ):
-        return []
+        return
     before = recommendation.trigger.get("fingerprint")
     recommendation.path_id = decision.recommendation.path.id
     recommendation.trigger = {
@@ -189,9 +196,7 @@ def supersede(
     )
     uow.enqueue(PostRollback(recommendation_id=row_id(recommendation), text=text), now=now)
     auto_at = auto_execute_at(runbook, decision)
-    context = context_for(
-        runbook, request, decision, now, recommendation.requested_by, auto_at
-    )
+    context = context_for(runbook, request, decision, now, recommendation.requested_by, auto_at)
     recommendation.trigger = {**recommendation.trigger, "context": context}
     uow.session.add(recommendation)
     update = UpdateRollback(
@@ -200,10 +205,8 @@ def supersede(
         context=context,
     )
     uow.enqueue(update, now=now)
-    return [
-        ("request", row_id(request), runbook, decision.recommendation.approval, now),
-        *([("auto", row_id(request), auto_at)] if auto_at is not None else []),
-    ]
+    if auto_at is not None:
+        plan_auto_execute(uow, request_id=row_id(request), at=auto_at, now=now)
 
 
 def describe_evidence(evidence: Any) -> str:

@@ -3,20 +3,14 @@
 ``publish_checkpoint`` makes one (``bot.store.trail_checkpoints``: the events since the last
 one verified, the head signed), records it and queues its Slack message in one transaction
 (a position is published once, however many replicas try), then appends its line to the
-file. ``CheckpointTimer`` calls it every ``every`` seconds in ``serve``; ``releasebot trail
-checkpoint`` calls it once (from cron, say).
-
-Scheduling belongs with the rest of the time-driven work: once per due time across
-replicas. Until then the timer runs in every replica, and the unique seq of
-``trail_checkpoints`` keeps them from publishing a position twice.
+file. In ``serve`` a recurring timer calls it once per slot across replicas
+(``bot.scheduler.upkeep``); ``releasebot trail checkpoint`` calls it once (from cron, say).
 """
 
 from __future__ import annotations
 
 import logging
 import os
-import threading
-from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 
@@ -25,7 +19,7 @@ from sqlalchemy import Engine
 from bot.core.trail_checkpoints import Checkpoint, checkpoint_message
 from bot.services.outbox.jobs import PostMessage
 from bot.store import unit_of_work
-from bot.store.trail_checkpoints import TrailBrokenError, make_checkpoint, record_checkpoint
+from bot.store.trail_checkpoints import make_checkpoint, record_checkpoint
 from bot.store.trail_keys import TrailKey
 
 log = logging.getLogger(__name__)
@@ -63,43 +57,3 @@ def append_line(path: Path, line: str) -> None:
         handle.write(line + "\n")
         handle.flush()
         os.fsync(handle.fileno())
-
-
-class CheckpointTimer:
-    """Publishes a checkpoint every ``every`` seconds while started (a daemon thread)."""
-
-    def __init__(
-        self,
-        publish: Callable[[], Checkpoint | None],
-        *,
-        every: float,
-        after: Callable[[], None] | None = None,
-    ) -> None:
-        self.publish, self.every = publish, every
-        self.after = after or (lambda: None)
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-
-    def start(self) -> None:
-        self._stop.clear()
-        self._thread = threading.Thread(target=self._loop, name="trail-checkpoints", daemon=True)
-        self._thread.start()
-
-    def stop(self, timeout: float = 5.0) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
-
-    def _loop(self) -> None:
-        while not self._stop.wait(self.every):
-            try:
-                checkpoint = self.publish()
-            except TrailBrokenError as error:
-                log.error("no trail checkpoint signed: %s", error)
-                continue
-            except Exception:  # noqa: BLE001 - the next interval tries again
-                log.warning("trail checkpoint failed; trying again later", exc_info=True)
-                continue
-            if checkpoint is not None:
-                log.info("trail checkpoint published: seq %d", checkpoint.seq)
-                self.after()

@@ -14,16 +14,21 @@ instead of a 200 for a click that was lost.
 from __future__ import annotations
 
 import json
+import logging
 import re
+from collections.abc import Callable
 from typing import Any, Literal
 
-from slack_bolt import Ack, App
+from slack_bolt import Ack, App, BoltResponse
 
+from bot.logs import log_context
+from bot.services.approvals.clicks import Clicked
 from bot.services.outbox.answers import reason_modal_context
 from bot.services.releases.gates import GateOutcome
 from bot.services.replies import Reply
 from bot.slack.services import SlackServices
 
+log = logging.getLogger(__name__)
 GATE_ACTION = re.compile(r"^gate_(pass|fail|waive)$")
 APPROVAL_ACTION = re.compile(r"^approval_(approve|reject)$")
 GATE_OUTCOMES: dict[str, GateOutcome] = {
@@ -31,6 +36,10 @@ GATE_OUTCOMES: dict[str, GateOutcome] = {
     "gate_fail": "failed",
     "gate_waive": "waived",
 }
+Listener = Callable[
+    [SlackServices, Ack, dict[str, Any], dict[str, Any]], BoltResponse | None
+]
+MISPLACED_REASON = "the button's value names what its message does not carry"
 MODAL_ACTIONS: dict[GateOutcome, Literal["pass", "fail", "waive"]] = {
     "passed": "pass",  # only to override the bot's proposal of Fail (a self-checking gate)
     "failed": "fail",
@@ -39,14 +48,13 @@ MODAL_ACTIONS: dict[GateOutcome, Literal["pass", "fail", "waive"]] = {
 
 
 def register(app: App, services: SlackServices) -> None:
-    app.action(GATE_ACTION)(lambda ack, body, action: gate_button(services, ack, body, action))
-    app.action(APPROVAL_ACTION)(
-        lambda ack, body, action: approval_button(services, ack, body, action)
-    )
-    app.action("rollback_hold")(lambda ack, body, action: hold_button(services, ack, body, action))
-    app.action("rollback_endorse")(
-        lambda ack, body, action: endorse_button(services, ack, body, action)
-    )
+    for matcher, listener in (
+        (GATE_ACTION, gate_button),
+        (APPROVAL_ACTION, approval_button),
+        ("rollback_hold", hold_button),
+        ("rollback_endorse", endorse_button),
+    ):
+        app.action(matcher)(_bolt_listener(listener, services))
     app.action("postmortem_write")(
         lambda ack, body, action: postmortem_button(services, ack, body, action)
     )
@@ -55,26 +63,55 @@ def register(app: App, services: SlackServices) -> None:
     )
 
 
+def _bolt_listener(
+    listener: Listener, services: SlackServices
+) -> Callable[[Ack, dict[str, Any], dict[str, Any]], BoltResponse | None]:
+    """``listener`` as Bolt calls it (by argument names: ``ack``, ``body``, ``action``)."""
+
+    def run(ack: Ack, body: dict[str, Any], action: dict[str, Any]) -> BoltResponse | None:
+        return _about(listener, services, ack, body, action)
+
+    return run
+
+
+def _about(
+    listener: Listener,
+    services: SlackServices,
+    ack: Ack,
+    body: dict[str, Any],
+    action: dict[str, Any],
+) -> BoltResponse | None:
+    """Run ``listener`` with what the button is about in its log records (``subject``)."""
+    ids = _ids(action)
+    subject = (
+        f"request:{ids['request_id']}" if "request_id" in ids else f"review:{ids['review_id']}"
+    )
+    with log_context(subject=subject):
+        return listener(services, ack, body, action)
+
+
 def gate_button(
     services: SlackServices, ack: Ack, body: dict[str, Any], action: dict[str, Any]
-) -> None:
+) -> BoltResponse | None:
     ids = _ids(action)
     user_id, channel_id = body["user"]["id"], _channel(body)
     outcome = GATE_OUTCOMES[action["action_id"]]
     review_id, gate_id = int(ids["review_id"]), str(ids["gate_id"])
-    now = services.clock()
+    now, clicked = services.clock(), clicked_in(body)
     # Pass is one click, unless it overrides the bot's proposal: then, as Fail, it asks why.
     asks = outcome != "passed" or (
         services.gates.proposal_of(review_id=review_id, gate_id=gate_id) == "fail"
     )
     if not asks:
         reply = services.gates.mark_gate(
-            review_id=review_id, gate_id=gate_id, outcome="passed", user_id=user_id, now=now
-        )
+            review_id=review_id, gate_id=gate_id, outcome="passed", user_id=user_id, now=now,
+            clicked=clicked,
+        )  # fmt: skip
     else:
         reply = services.gates.check_gate(
-            review_id=review_id, gate_id=gate_id, outcome=outcome, user_id=user_id, now=now
-        )
+            review_id=review_id, gate_id=gate_id, outcome=outcome, user_id=user_id, now=now,
+            clicked=clicked,
+        )  # fmt: skip
     ack()
     if asks and reply.ok:
         _ask_reason(
@@ -89,15 +126,15 @@ def gate_button(
                 "channel_id": channel_id,
             },
         )
-    _tell(services, reply, user_id=user_id, channel_id=channel_id, body=body)
+    return _tell(services, reply, user_id=user_id, channel_id=channel_id, body=body)
 
 
 def approval_button(
     services: SlackServices, ack: Ack, body: dict[str, Any], action: dict[str, Any]
-) -> None:
+) -> BoltResponse | None:
     request_id = int(_ids(action)["request_id"])
     user_id, channel_id = body["user"]["id"], _channel(body)
-    now = services.clock()
+    now, clicked = services.clock(), clicked_in(body)
     if action["action_id"] == "approval_approve":
         reply = services.approvals.vote(
             request_id=request_id,
@@ -105,10 +142,11 @@ def approval_button(
             decision="approve",
             now=now,
             action_ts=action.get("action_ts"),
+            clicked=clicked,
         )
     else:
         reply = services.approvals.check_vote(
-            request_id=request_id, user_id=user_id, decision="reject", now=now
+            request_id=request_id, user_id=user_id, decision="reject", now=now, clicked=clicked
         )
     ack()
     if action["action_id"] != "approval_approve" and reply.ok:
@@ -119,29 +157,31 @@ def approval_button(
             subject=reply.text,
             metadata={"kind": "vote", "request_id": str(request_id), "channel_id": channel_id},
         )
-    _tell(services, reply, user_id=user_id, channel_id=channel_id, body=body)
+    return _tell(services, reply, user_id=user_id, channel_id=channel_id, body=body)
 
 
 def hold_button(
     services: SlackServices, ack: Ack, body: dict[str, Any], action: dict[str, Any]
-) -> None:
+) -> BoltResponse | None:
     user_id, channel_id = body["user"]["id"], _channel(body)
     reply = services.decisions.hold(
-        request_id=int(_ids(action)["request_id"]), user_id=user_id, now=services.clock()
-    )
+        request_id=int(_ids(action)["request_id"]), user_id=user_id, now=services.clock(),
+        clicked=clicked_in(body),
+    )  # fmt: skip
     ack()
-    _tell(services, reply, user_id=user_id, channel_id=channel_id, body=body)
+    return _tell(services, reply, user_id=user_id, channel_id=channel_id, body=body)
 
 
 def endorse_button(
     services: SlackServices, ack: Ack, body: dict[str, Any], action: dict[str, Any]
-) -> None:
+) -> BoltResponse | None:
     user_id, channel_id = body["user"]["id"], _channel(body)
     reply = services.executions.endorse(
-        request_id=int(_ids(action)["request_id"]), user_id=user_id, now=services.clock()
-    )
+        request_id=int(_ids(action)["request_id"]), user_id=user_id, now=services.clock(),
+        clicked=clicked_in(body),
+    )  # fmt: skip
     ack()
-    _tell(services, reply, user_id=user_id, channel_id=channel_id, body=body)
+    return _tell(services, reply, user_id=user_id, channel_id=channel_id, body=body)
 
 
 def postmortem_button(
@@ -176,6 +216,17 @@ def item_done_button(
     services.wake()
 
 
+def clicked_in(body: dict[str, Any]) -> Clicked:
+    """Where a click came from: its channel, the message clicked and that message's thread
+    (``bot.slack.payload_checks`` has checked that these are text when present)."""
+    container, message = body.get("container") or {}, body.get("message") or {}
+    return Clicked(
+        channel_id=_channel(body),
+        message_ts=container.get("message_ts") or message.get("ts"),
+        thread_ts=container.get("thread_ts") or message.get("thread_ts"),
+    )
+
+
 def _ids(action: dict[str, Any]) -> dict[str, Any]:
     value = json.loads(action.get("value") or "{}")
     if not isinstance(value, dict):
@@ -208,8 +259,10 @@ def _ask_reason(
 
 def _tell(
     services: SlackServices, reply: Reply, *, user_id: str, channel_id: str, body: dict[str, Any]
-) -> None:
-    """Refusals and errors reach the person who clicked, ephemerally, via the outbox."""
+) -> BoltResponse | None:
+    """Refusals and errors reach the person who clicked, ephemerally, via the outbox; a click
+    whose button named something its message does not carry is also answered 400 (the
+    listener returns the response, which Bolt sends instead of the ack's)."""
     if not reply.ok:
         services.answers.ephemeral(
             channel_id=channel_id,
@@ -219,3 +272,7 @@ def _tell(
             now=services.clock(),
         )
     services.wake()
+    if reply.misplaced:
+        log.warning("click by %s in %s refused: %s", user_id, channel_id, MISPLACED_REASON)
+        return BoltResponse(status=400, body={"error": MISPLACED_REASON})
+    return None

@@ -6,6 +6,8 @@ from typing import Any
 
 from slack_bolt import Ack, App
 
+from bot.core.subjects import release_subject
+from bot.logs import log_context
 from bot.render.escaping import mrkdwn_text as esc
 from bot.slack.services import SlackServices
 
@@ -75,12 +77,17 @@ def handle_release(services: SlackServices, command: dict[str, Any]) -> str:
                 "Usage: `/release start RUNBOOK VERSION`, e.g. "
                 "`/release start ranking-model v2.4.0`. " + services.registry.known_text()
             )
-        reply = services.reviews.start_review(
-            runbook_id=arguments[0],
-            version=arguments[1],
-            channel_id=command["channel_id"],
-            user_id=command["user_id"],
-            now=services.clock(),
-        )
+        try:  # what the review will be about, for its log records (a valid subject only)
+            about = {"subject": release_subject(arguments[0], arguments[1])}
+        except ValueError:
+            about = {}
+        with log_context(**about):
+            reply = services.reviews.start_review(
+                runbook_id=arguments[0],
+                version=arguments[1],
+                channel_id=command["channel_id"],
+                user_id=command["user_id"],
+                now=services.clock(),
+            )
         return reply.text
     return f"I don't know `/release {esc(action)}`.\n\n{USAGE}"

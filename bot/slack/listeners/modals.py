@@ -8,6 +8,8 @@ from typing import Any
 from slack_bolt import Ack, App
 
 from bot.core.postmortem import parse_form
+from bot.logs import log_context
+from bot.services.approvals.clicks import Clicked
 from bot.services.releases.gates import GateOutcome
 from bot.slack.services import SlackServices
 
@@ -16,10 +18,23 @@ MIN_REASON = 3
 
 
 def register(app: App, services: SlackServices) -> None:
-    app.view("reason_modal")(lambda ack, body, view: reason_submitted(services, ack, body, view))
+    app.view("reason_modal")(lambda ack, body, view: _about(services, ack, body, view))
     app.view("postmortem_modal")(
         lambda ack, body, view: postmortem_submitted(services, ack, body, view)
     )
+
+
+def _about(services: SlackServices, ack: Ack, body: dict[str, Any], view: dict[str, Any]) -> None:
+    """``reason_submitted`` with what the form is about in its log records (``subject``)."""
+    metadata = json.loads(view.get("private_metadata") or "{}")
+    kind = metadata.get("kind")
+    subject = {"gate": "review", "vote": "request"}.get(kind) if isinstance(kind, str) else None
+    field = "review_id" if subject == "review" else "request_id"
+    if subject is None or field not in metadata:
+        reason_submitted(services, ack, body, view)
+        return
+    with log_context(subject=f"{subject}:{metadata[field]}"):
+        reason_submitted(services, ack, body, view)
 
 
 def postmortem_submitted(
@@ -63,6 +78,7 @@ def reason_submitted(
             user_id=user_id,
             now=now,
             reason=reason,
+            clicked=Clicked(channel_id=str(metadata["channel_id"])),
         )
     elif metadata.get("kind") == "vote" and metadata.get("action") == "reject":
         request_id = int(metadata["request_id"])
@@ -72,6 +88,7 @@ def reason_submitted(
             decision="reject",
             now=now,
             reason=reason,
+            clicked=Clicked(channel_id=str(metadata["channel_id"])),
         )
     else:
         ack(response_action="errors", errors={"reason": "This form is out of date."})
