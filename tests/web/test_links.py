@@ -41,3 +41,11 @@ def test_a_drill_s_announcement_and_report_link_to_its_page() -> None:
         shown = rendered(template, PUBLIC)
         assert f"<{PUBLIC}/trail/drill:{run_id}|View in browser>" in shown, template
         assert "View in browser" not in rendered(template, None)
+
+
+def test_the_app_home_links_to_the_journal_and_the_report() -> None:
+    shown = rendered("app_home", PUBLIC)
+    assert f"<{PUBLIC}/journal|View in browser>" in shown
+    assert f"<{PUBLIC}/report|View in browser>" in shown
+    plain = rendered("app_home", None)
+    assert "View in browser" not in plain and "figures_page" not in plain
