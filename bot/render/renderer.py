@@ -88,7 +88,7 @@ def make_environment(templates_dir: Path, public_url: str | None = None) -> Sand
 
     ``page_url(subject)`` is the subject's web page under ``public_url``
     (``RELEASEBOT_PUBLIC_URL``), or ``""`` without one: "View in browser" only where there are
-    pages."""
+    pages; ``site_url(path)`` likewise for a page such as ``/report``."""
     environment = SandboxedEnvironment(
         loader=FileSystemLoader(str(templates_dir)),
         undefined=StrictUndefined,
@@ -103,6 +103,7 @@ def make_environment(templates_dir: Path, public_url: str | None = None) -> Sand
     environment.globals["page_url"] = lambda subject: (
         f"{public_url}/trail/{quote(str(subject), safe=':')}" if public_url else ""
     )
+    environment.globals["site_url"] = lambda path: f"{public_url}{path}" if public_url else ""
     return environment
 
 

@@ -19,6 +19,7 @@ from bot.core.process_health import ALL, HEALTH_KINDS, HealthReport, health_repo
 from bot.core.process_health_format import comparison_rows
 from bot.store import read_connection
 from bot.store.learning import stream_learning_events
+from bot.web.figure_series import journal_charts, report_charts
 from bot.web.figures import FigureSources
 from bot.web.html import make_html_environment
 
@@ -30,11 +31,13 @@ def learning_sources(engine: Engine, clock: Callable[[], datetime]) -> FigureSou
     environment = make_html_environment()
 
     def journal() -> Markup:
-        since = clock() - timedelta(days=JOURNAL_DAYS)
+        now = clock()
+        since = now - timedelta(days=JOURNAL_DAYS)
         with read_connection(engine) as connection:
             entries = build_journal(
                 stream_learning_events(connection, kinds=JOURNAL_KINDS, since=since)
             )
+        charts = journal_charts(entries, since=since, now=now)
         entries.reverse()
         texts = [
             {"expected": expected_text(e), "actual": actual_text(e), "endorsed": endorsed_text(e)}
@@ -42,12 +45,17 @@ def learning_sources(engine: Engine, clock: Callable[[], datetime]) -> FigureSou
         ]
         return Markup(  # noqa: S704 - rendered by the autoescaping environment
             environment.get_template("journal_section.html").render(
-                entries=entries, texts=texts, days=JOURNAL_DAYS, since=f"{since:%Y-%m-%d}"
+                entries=entries,
+                texts=texts,
+                days=JOURNAL_DAYS,
+                since=f"{since:%Y-%m-%d}",
+                charts=charts,
             )
         )
 
     def report() -> Markup:
-        current, previous = report_periods(engine, now=clock(), days=REPORT_DAYS)
+        now = clock()
+        current, previous = report_periods(engine, now=now, days=REPORT_DAYS)
         rows = comparison_rows(current, previous)
         drills = any(r.figure(ALL, "drills_started").count for r in (current, previous))
         shares = []
@@ -57,7 +65,11 @@ def learning_sources(engine: Engine, clock: Callable[[], datetime]) -> FigureSou
                 shares.append((runbook, f"{share:.0%} of validated rollbacks recovered"))
         return Markup(  # noqa: S704 - rendered by the autoescaping environment
             environment.get_template("report_section.html").render(
-                rows=rows, days=REPORT_DAYS, drills=drills, shares=shares
+                rows=rows,
+                days=REPORT_DAYS,
+                drills=drills,
+                shares=shares,
+                charts=report_charts(engine, now=now, days=REPORT_DAYS),
             )
         )
 

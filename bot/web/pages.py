@@ -27,6 +27,7 @@ from bot.store.subjects import (
     subject_summary,
 )
 from bot.web.chain import check_events
+from bot.web.drill_view import drill_view, point_to_report
 from bot.web.figures import FigureSources
 from bot.web.html import subject_path
 from bot.web.policy_view import SAMPLE_WINDOW, runbook_view
@@ -39,7 +40,8 @@ TONES = {
     "executed": "good", "no-go": "bad", "rejected": "bad", "expired": "bad",
     "execution failed": "bad", "not validated": "bad", "aborted": "bad",
     "pending": "warn", "reviewing": "warn", "awaiting go/no-go": "warn", "held": "warn",
-    "approved": "warn", "running": "warn",
+    "approved": "warn", "running": "warn", "executed (dry run)": "good", "decided": "good",
+    "breach detected": "warn", "timed out": "bad", "stopped": "bad", "refused": "bad",
 }  # fmt: skip
 
 
@@ -118,10 +120,13 @@ def pages_blueprint(
             workspace_url=site.workspace_url(),
         )
         kind = subject.partition(":")[0]
+        drill = drill_view(events) if kind == "drill" else None
+        if drill is not None and drill.report is not None:
+            point_to_report(timeline)
         known = summary is not None and summary.runbook_id in registry.ids()
         return site.answer(200, template="subject.html", title=subject, subject=subject,
                            summary=summary, kind=kind, chain=chain, timeline=timeline,
-                           runbook_known=known, tones=TONES)  # fmt: skip
+                           runbook_known=known, tones=TONES, drill=drill)  # fmt: skip
 
     @pages.get("/runbooks")
     def runbooks() -> Response:

@@ -18,6 +18,7 @@ _FIRST = (
     "path", "severity", "decision", "outcome", "why", "reason", "explanation", "criteria",
     "votes", "ignored", "roles_held", "gate", "title", "metric", "detail", "output_excerpt",
 )  # fmt: skip
+_NESTED = 2  # objects nested deeper than this are shown as "key: value" lines
 _WEB_URL = re.compile(r"https?://[^\s<>\"']+\Z")
 
 
@@ -33,6 +34,7 @@ class PayloadRow:
     text: str = ""
     table: Table | None = None
     multiline: bool = False
+    rows: list[PayloadRow] | None = None  # a nested object, laid out as its own list
 
 
 @dataclass(frozen=True)
@@ -114,17 +116,17 @@ def slack_url(event: TrailEvent, workspace_url: str | None) -> str | None:
     return url
 
 
-def payload_rows(payload: Mapping[str, Any]) -> list[PayloadRow]:
+def payload_rows(payload: Mapping[str, Any], depth: int = 0) -> list[PayloadRow]:
     keys = [k for k in _FIRST if k in payload] + sorted(k for k in payload if k not in _FIRST)
     rows = []
     for key in keys:
-        row = _row(key.replace("_", " "), payload[key])
+        row = _row(key.replace("_", " "), payload[key], depth)
         if row is not None:
             rows.append(row)
     return rows
 
 
-def _row(label: str, value: Any) -> PayloadRow | None:
+def _row(label: str, value: Any, depth: int = 0) -> PayloadRow | None:
     if value is None or value == "" or value == [] or value == {}:
         return None
     if isinstance(value, str):
@@ -141,6 +143,9 @@ def _row(label: str, value: Any) -> PayloadRow | None:
         return PayloadRow(label, table=Table([], [[_cell(c) for c in item] for item in value]))
     if isinstance(value, list):
         return PayloadRow(label, ", ".join(_cell(item) for item in value))
+    if isinstance(value, dict) and depth < _NESTED:
+        nested = payload_rows(value, depth + 1)
+        return PayloadRow(label, rows=nested) if nested else None
     if isinstance(value, dict):
         lines = [f"{key}: {_cell(item)}" for key, item in sorted(value.items())]
         return PayloadRow(label, "\n".join(lines), multiline=True)

@@ -26,6 +26,8 @@ PAGES = [
     "/journal",
     "/report",
     "/trail?kind=rollback",
+    "/trail/drill:1",
+    "/trail?kind=drill",
 ]
 
 

@@ -32,3 +32,20 @@ def test_a_readiness_checklist_links_to_the_release_page() -> None:
     shown = rendered("readiness_checklist", PUBLIC)
     assert f"<{PUBLIC}/trail/release:ranking-model:" in shown and "|View in browser>" in shown
     assert "View in browser" not in rendered("readiness_checklist", None)
+
+
+def test_a_drill_s_announcement_and_report_link_to_its_page() -> None:
+    for template in ("drill_start", "drill_report"):
+        runbook = load_runbooks(ROOT / "runbooks").runbooks["ranking-model"]
+        run_id = sample_context(template, runbook)["drill_run_id"]
+        shown = rendered(template, PUBLIC)
+        assert f"<{PUBLIC}/trail/drill:{run_id}|View in browser>" in shown, template
+        assert "View in browser" not in rendered(template, None)
+
+
+def test_the_app_home_links_to_the_journal_and_the_report() -> None:
+    shown = rendered("app_home", PUBLIC)
+    assert f"<{PUBLIC}/journal|View in browser>" in shown
+    assert f"<{PUBLIC}/report|View in browser>" in shown
+    plain = rendered("app_home", None)
+    assert "View in browser" not in plain and "figures_page" not in plain
