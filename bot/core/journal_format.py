@@ -60,7 +60,7 @@ def endorsed_text(entry: JournalEntry) -> str:
     if entry.endorsed_by is None:
         return "not endorsed yet"
     role = f" ({entry.endorsed_role})" if entry.endorsed_role else ""
-    return f"<@{entry.endorsed_by}>{role} at {_time(entry.endorsed_at)}"
+    return f"{entry.endorsed_by}{role} at {_time(entry.endorsed_at)}"
 
 
 def journal_markdown(entries: Sequence[JournalEntry]) -> str:

@@ -235,7 +235,10 @@ def run_demo(
         f"  {program} trail list\n"
         f"  {program} trail export {RELEASE}\n"
         f"  {program} trail export {rollback} --format md\n"
-        f"  {program} trail export {rollback} --format json"
+        f"  {program} trail export {rollback} --format json\n"
+        f"  {program} journal\n"
+        f"  {program} report\n"
+        f"\nA game-day drill, played the same way: {program} demo --drill"
     )
     return 0 if result.intact else 1
 

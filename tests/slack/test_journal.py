@@ -85,7 +85,7 @@ def test_a_rollbacks_journal_entry_shows_expected_against_actual(
     assert "## rollback:1: ranking-model, path previous-model" in text
     assert "- Expected: error_rate back under 0.015 within 1 s of execution" in text
     assert "- Actual: recovered in " in text and "values seen: 0.011, 0.009, 0.008" in text
-    assert "- Endorsed: <@U0CHIARA> (ml_lead)" in text
+    assert "- Endorsed: U0CHIARA (ml_lead)" in text
 
     assert main(["journal", "fraud-model"]) == 0
     assert "No approved rollbacks" in capsys.readouterr().out
