@@ -24,7 +24,7 @@ from bot.store import read_connection, trail_for_subject, verify_trail
 
 CHANNEL = "C0RANKREL"
 SUBJECT = "drill:1"
-WAIT_S = 20.0
+WAIT_S = 60.0  # a wait that ends as soon as the event is there; generous for a loaded machine
 
 
 class DrillDemoError(RuntimeError):

@@ -59,7 +59,7 @@ def test_a_rollbacks_journal_entry_shows_expected_against_actual(
         assert "rollback:1</a>: ranking-model, path previous-model" in page.body
         assert "error_rate back under 0.015 within 1 s of execution" in page.body
         assert '<span class="pill good">recovered</span>' in page.body
-        assert "&lt;@U0CHIARA&gt; (ml_lead)" in page.body
+        assert "U0CHIARA (ml_lead)" in page.body
 
     monkeypatch.setenv("RELEASEBOT_DATABASE_URL", database_url)
     assert main(["journal", "--format", "json"]) == 0
