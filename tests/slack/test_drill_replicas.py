@@ -42,6 +42,13 @@ SCHEDULE = ('    schedule: "0 15 * * wed"          # Wednesdays, 15:00\n'
 EVERY_MINUTE = '    schedule: "* * * * *"\n    timezone: Asia/Kolkata\n    timeout: 30s'
 CRON = Cron("* * * * *", "Asia/Kolkata")
 INTERVAL = ("      interval: 1m", "      interval: 4s")  # five values in 16 s, breach at 12 s
+# previous-model (the drill's expected path, a webhook to the receiver) pre-approved: nobody
+# holds it, so 5 s after the recommendation each run's one execution happens, as a dry run.
+PRE_APPROVED = (
+    "      escalate_to: [ml_lead]\n    executor:",
+    "      escalate_to: [ml_lead]\n    auto_execute: {max_severity: high, veto_window: 5s}\n"
+    "    executor:",
+)
 
 
 def wait_until(condition: Callable[[], Any], timeout: float) -> Any:
@@ -67,7 +74,7 @@ def test_two_serve_processes_start_one_drill_run_per_slot(
     runbooks = rollback_runbooks(tmp_path, receiver)  # previous-model: a webhook to receiver
     path = runbooks / "ranking-model.yaml"
     runbook = path.read_text()
-    for old, new in ((SCHEDULE, EVERY_MINUTE), INTERVAL):
+    for old, new in ((SCHEDULE, EVERY_MINUTE), INTERVAL, PRE_APPROVED):
         assert old in runbook, old
         runbook = runbook.replace(old, new)
     path.write_text(runbook)
@@ -100,8 +107,8 @@ def test_two_serve_processes_start_one_drill_run_per_slot(
         for n in range(2):  # one after the other: the first one migrates
             log = tmp_path / f"serve-{n}.log"
             processes.append(serve(env, free_port(), log, module="tests.slack.moved_clock"))
-        # Each run times out 30 moved seconds after its slot and is reported; the next slot
-        # is 30 moved seconds later, so stopping after the last report falls between slots.
+        # Each run is reported some 20 moved seconds after its slot (dry run at 17 s; its
+        # timeout, 30 s, is a bound): stopping after the last report falls between slots.
         real_budget = (SLOTS + 1) * 60 / SPEED + 30
         wait_until(lambda: sum(run.state == "reported" for run in runs()) >= SLOTS, real_budget)
         last_report = now()
@@ -112,7 +119,13 @@ def test_two_serve_processes_start_one_drill_run_per_slot(
         started = runs()
         with read_connection(engine) as connection:
             timers = [t for t in timers_of(connection, kind=DRILL_START) if t.state == "done"]
-            executions = connection.execute(text("SELECT count(*) FROM executions")).scalar()
+            executions = list(connection.execute(text(
+                "SELECT e.dry_run, e.state, r.drill_run_id FROM executions e "
+                "JOIN rollback_recommendations r ON r.id = e.recommendation_id ORDER BY e.id"
+            )))  # fmt: skip
+            outcomes = [row[0] for row in connection.execute(text(
+                "SELECT results ->> 'outcome' FROM drill_runs ORDER BY id"
+            ))]  # fmt: skip
             posted = list(connection.execute(text(
                 "SELECT subject FROM trail_events "
                 "WHERE kind = 'slack.message_posted' AND subject LIKE 'drill:%' ORDER BY seq"
@@ -136,7 +149,8 @@ def test_two_serve_processes_start_one_drill_run_per_slot(
         f"runs per slot: {sorted(per_slot.values())}; drill.start timers run: {len(timers)} "
         f"({', '.join(f'{n} by {r}' for r, n in by_replica.items())}); drill messages in "
         f"the channel: {len(drill_messages)} (trail: {len(posted)} posted); "
-        f"executions: {executions}; executor calls: {len(receiver.calls)}"
+        f"outcomes: {outcomes}; executions: {len(executions)} "
+        f"({sum(e.dry_run for e in executions)} dry runs); executor calls: {len(receiver.calls)}"
     )
     assert len(expected) >= SLOTS
     assert [run.scheduled_for for run in started] == expected  # one run per slot, no gap
@@ -148,4 +162,8 @@ def test_two_serve_processes_start_one_drill_run_per_slot(
     for run in started:
         thread = [m for m in drill_messages if (m.thread_ts or m.ts) == run.thread_ts]
         assert sum("DRILL" in m.text for m in thread) == len(thread), [m.text for m in thread]
-    assert executions == 0 and receiver.calls == []
+    # Each run decided by its pre-approved path and ended in one dry run; nothing was called.
+    assert outcomes == ["approved"] * len(started), outcomes
+    ran = [(e.drill_run_id, e.dry_run, e.state) for e in executions]
+    assert ran == [(run.id, True, "succeeded") for run in started]
+    assert receiver.calls == []
