@@ -10,6 +10,7 @@ Counted in the runs' and timers' rows, the trail and the emulator's channel, nev
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from collections import Counter
@@ -102,6 +103,18 @@ def test_two_serve_processes_start_one_drill_run_per_slot(
             query = "SELECT id, scheduled_for, state, thread_ts FROM drill_runs ORDER BY id"
             return list(connection.execute(text(query)))
 
+    def posted() -> list[tuple[str, str]]:
+        """(subject, template) of every drill message the trail says was posted."""
+        with read_connection(engine) as connection:
+            rows = connection.execute(text(
+                "SELECT subject, payload_json FROM trail_events WHERE kind = "
+                "'slack.message_posted' AND subject LIKE 'drill:%' ORDER BY seq"
+            ))  # fmt: skip
+            return [(row[0], json.loads(row[1])["template"]) for row in rows]
+
+    def reports_posted() -> list[str]:
+        return [subject for subject, template in posted() if template == "drill_report"]
+
     try:
         began = now()
         for n in range(2):  # one after the other: the first one migrates
@@ -112,9 +125,9 @@ def test_two_serve_processes_start_one_drill_run_per_slot(
         # timeout, 30 s, is a bound): stopping after the last report falls between slots.
         # Slots after both replicas are up are contested: wait for SLOTS of them (a slow
         # start-up costs a moved minute more, not a failure).
-        def contested_reports() -> bool:
-            done = [r for r in runs() if r.state == "reported" and r.scheduled_for > both_up]
-            return len(done) >= SLOTS
+        def contested_reports() -> bool:  # reported, and the report posted in the thread
+            done = {f"drill:{r.id}" for r in runs() if r.scheduled_for > both_up}
+            return len(done & set(reports_posted())) >= SLOTS
 
         wait_until(contested_reports, (SLOTS + 2) * 60 / SPEED + 30)
         last_report = now()
@@ -134,11 +147,8 @@ def test_two_serve_processes_start_one_drill_run_per_slot(
             outcomes = [row[0] for row in connection.execute(text(
                 "SELECT results ->> 'outcome' FROM drill_runs ORDER BY id"
             ))]  # fmt: skip
-            posted = list(connection.execute(text(
-                "SELECT subject FROM trail_events "
-                "WHERE kind = 'slack.message_posted' AND subject LIKE 'drill:%' ORDER BY seq"
-            )))  # fmt: skip
         messages = slack.messages(RANKING)
+        templates = posted()
     finally:
         for process in processes:
             stop(process)
@@ -157,7 +167,7 @@ def test_two_serve_processes_start_one_drill_run_per_slot(
         f"expected {len(expected)} (slots {', '.join(f'{s:%H:%M}' for s in expected)}); "
         f"runs per slot: {sorted(per_slot.values())}; drill.start timers run: {len(timers)} "
         f"({', '.join(f'{n} by {r}' for r, n in by_replica.items())}); drill messages in "
-        f"the channel: {len(drill_messages)} (trail: {len(posted)} posted); "
+        f"the channel: {len(drill_messages)} (trail: {len(templates)} posted); "
         f"outcomes: {outcomes}; executions: {len(executions)} "
         f"({sum(e.dry_run for e in executions)} dry runs); executor calls: {len(receiver.calls)}"
     )
@@ -172,7 +182,10 @@ def test_two_serve_processes_start_one_drill_run_per_slot(
     assert pids <= {process.pid for process in processes}
     assert None not in roots and len(roots) == len(started)  # each run its own thread
     assert max(texts.values()) == 1  # no message twice in a thread
-    assert len(drill_messages) == len(posted)  # what the trail says was posted, once each
+    assert len(drill_messages) == len(templates)  # what the trail says was posted, once each
+    for run in started:  # each template once per run, the report among them
+        mine = [template for subject, template in templates if subject == f"drill:{run.id}"]
+        assert len(mine) == len(set(mine)) and "drill_report" in mine, mine
     for run in started:
         thread = [m for m in drill_messages if (m.thread_ts or m.ts) == run.thread_ts]
         assert sum("DRILL" in m.text for m in thread) == len(thread), [m.text for m in thread]
