@@ -21,7 +21,7 @@ from subprocess import Popen
 from typing import Any
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import bindparam, text
 
 from bot.core.drills import DRILL_START, schedule_key
 from bot.devtools.emulator import SlackEmulator, default_seed
@@ -147,6 +147,13 @@ def test_two_serve_processes_start_one_drill_run_per_slot(
             outcomes = [row[0] for row in connection.execute(text(
                 "SELECT results ->> 'outcome' FROM drill_runs ORDER BY id"
             ))]  # fmt: skip
+            once = ("drill.started", "drill.detected", "drill.ended", "drill.scored")
+            story = text(
+                "SELECT subject, kind FROM trail_events WHERE subject LIKE 'drill:%' "
+                "AND kind IN :kinds"
+            ).bindparams(bindparam("kinds", expanding=True))
+            rows = connection.execute(story, {"kinds": list(once)})
+            events = Counter((str(row[0]), str(row[1])) for row in rows)
         messages = slack.messages(RANKING)
         templates = posted()
     finally:
@@ -189,6 +196,8 @@ def test_two_serve_processes_start_one_drill_run_per_slot(
     for run in started:
         thread = [m for m in drill_messages if (m.thread_ts or m.ts) == run.thread_ts]
         assert sum("DRILL" in m.text for m in thread) == len(thread), [m.text for m in thread]
+    for run in started:  # the trail tells each run's story once
+        assert [events[(f"drill:{run.id}", kind)] for kind in once] == [1] * len(once)
     # Each run decided by its pre-approved path and ended in one dry run; nothing was called.
     assert outcomes == ["approved"] * len(started), outcomes
     ran = [(e.drill_run_id, e.dry_run, e.state) for e in executions]
