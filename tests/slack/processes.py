@@ -19,9 +19,12 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def serve(env: dict[str, str], port: int, log: Path, *options: str) -> subprocess.Popen[bytes]:
-    """Start `releasebot serve` (with ``options``) and wait until its /healthz answers."""
-    command = [sys.executable, "-m", "bot.cli", "serve", "--host", "127.0.0.1"]
+def serve(
+    env: dict[str, str], port: int, log: Path, *options: str, module: str = "bot.cli"
+) -> subprocess.Popen[bytes]:
+    """Start `releasebot serve` (with ``options``) and wait until its /healthz answers;
+    ``module`` is the CLI's (``tests.slack.moved_clock`` runs it on a moved clock)."""
+    command = [sys.executable, "-m", module, "serve", "--host", "127.0.0.1"]
     with log.open("wb") as output:  # the child keeps its own copy of the descriptor
         process = subprocess.Popen(
             [*command, "--port", str(port), *options],
