@@ -130,6 +130,11 @@ class SlackEmulator:
         """How many Socket Mode connections the bot holds open."""
         return len(self._socket_mode.open_links())
 
+    def socket_connections_opened(self) -> int:
+        """How many Socket Mode connections the bot has opened since the emulator started."""
+        with self.state.lock:
+            return len(self._socket_mode.links)
+
     def wait_for_socket_connection(self, count: int = 1, timeout: float = 10.0) -> None:
         """Wait until the bot holds ``count`` Socket Mode connections (or more)."""
         self.wait_for(lambda: self.socket_connections() >= count, timeout)
