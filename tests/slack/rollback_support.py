@@ -125,10 +125,13 @@ def samples(
     }
 
 
-def wait_until(condition: Callable[[], bool], sandbox: Sandbox, timeout: float = 10) -> None:
+def wait_until(condition: Callable[[], bool], sandbox: Sandbox, timeout: float = 30) -> None:
+    """Wait (returning as soon as it holds: a wait, not a timing) for ``condition``, then for
+    the Slack work it queued; on a timeout, say which timers were still open."""
     deadline = time.monotonic() + timeout
     while not condition():
         if time.monotonic() > deadline:
-            raise TimeoutError("condition not met")
+            timers = sandbox.runtime.scheduler.open_timers()
+            raise TimeoutError(f"condition not met; timers still open: {timers}")
         time.sleep(0.05)
     sandbox.settle()
