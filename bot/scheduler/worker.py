@@ -110,7 +110,7 @@ class TimerWorker:
         self.after_record: Callable[[], None] | None = None
         self._kinds: dict[str, _Kind] = {}
         self._recurring: dict[tuple[str, str], Recurring] = {}
-        self._leases = LeaseKeeper(units=self.units, clock=clock, lease=lease)
+        self._leases = LeaseKeeper(units=self.units, clock=clock, lease=lease, name="timers")
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
