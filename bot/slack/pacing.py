@@ -82,6 +82,7 @@ class Pacing:
         self.shape_calls = shape_calls
         self._buckets: dict[tuple[str, str], _Bucket] = {}
         self._blocked: dict[tuple[str, str], datetime] = {}
+        self._next_slot: dict[tuple[str, str], datetime] = {}  # the next free slot per key
         self._lock = threading.Lock()
 
     def shape(self, method: str, channel: str | None) -> tuple[tuple[str, str], Rate]:
@@ -107,7 +108,14 @@ class Pacing:
             if bucket.tokens >= 1.0:
                 bucket.tokens -= 1.0
                 return None
-            return now + timedelta(seconds=(1.0 - bucket.tokens) / per_second)
+            # Each call turned away gets its own later slot, one token apart: a backlog on
+            # one key comes back one job at a time, not all at once to be turned away again.
+            slot = max(
+                now + timedelta(seconds=(1.0 - bucket.tokens) / per_second),
+                self._next_slot.get(key, now),
+            )
+            self._next_slot[key] = slot + timedelta(seconds=1.0 / per_second)
+            return slot
 
     def limited(self, method: str, channel: str | None, retry_after: float) -> datetime:
         """Slack answered 429: this ``(method, channel)`` waits ``retry_after`` seconds;
