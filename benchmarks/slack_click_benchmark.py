@@ -89,12 +89,12 @@ from bot.devtools.emulator import SlackEmulator, default_seed  # noqa: E402
 from bot.devtools.emulator.payloads import block_actions  # noqa: E402
 from bot.devtools.emulator.state import Json, Message  # noqa: E402
 from bot.render import Renderer, make_renderer  # noqa: E402
-from bot.slack.pacing import POSTS_PER_CHANNEL  # noqa: E402
 from bot.runbooks.files import load_runbooks  # noqa: E402
 from bot.runbooks.registry import RunbookRegistry  # noqa: E402
 from bot.services.releases.gates import GateService  # noqa: E402
 from bot.services.releases.reviews import ReviewService  # noqa: E402
 from bot.services.roles import StaticDirectory  # noqa: E402
+from bot.slack.pacing import POSTS_PER_CHANNEL  # noqa: E402
 from bot.store import make_engine, session_scope, upgrade_database  # noqa: E402
 from bot.store.engine import normalise_database_url  # noqa: E402
 from bot.store.outbox import OutboxJob  # noqa: E402
