@@ -142,7 +142,7 @@ def test_a_replayed_old_head_row_needs_a_checkpoint_to_be_found(
     checkpoint = checkpoint_now(keyed, now)
     lifted(keyed, "DELETE FROM trail_events WHERE seq > 7")
     move_head(keyed, old_head.seq, old_head.hash, old_head.mac)
-    assert verify_trail(keyed, key=KEY.mac_key).intact, "the known limit: see the README"
+    assert verify_trail(keyed, key=KEY.mac_key).intact, "the known limit: see docs/reliability.md"
     assert found(verify_trail(keyed, anchors=[checkpoint.anchor()])) == (8, "deleted")
 
 
